@@ -1,0 +1,157 @@
+#include "fs-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "error.h"
+#include "macro.h"
+
+static int mkdir_one(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return negative_errno();
+	if (stat(path, &st) < 0)
+		return negative_errno();
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = NULL;
+	char *slash;
+	int r;
+
+	if (!path || !*path)
+		return -EINVAL;
+	p = xstrdup(path);
+	for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		if (slash[-1] == '/')
+			continue;
+		*slash = '\0';
+		r = mkdir_one(p, mode);
+		*slash = '/';
+		if (r < 0)
+			return r;
+	}
+	return mkdir_one(p, mode);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_close_ int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return negative_errno();
+	return RET_NERRNO(fsync(dfd));
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_free_ char *copy2 = xstrdup(path);
+	struct buf tmp = BUF_INIT(4096);
+	int fd, r;
+
+	r = buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(copy), basename(copy2));
+	if (r < 0)
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp.data, O_CLOEXEC);
+	if (fd < 0) {
+		r = negative_errno();
+		goto out;
+	}
+	r = write_all(fd, data, len);
+	if (r >= 0)
+		r = RET_NERRNO(fchmod(fd, mode));
+	if (r >= 0)
+		r = RET_NERRNO(fsync(fd));
+	if (close(fd) < 0 && r >= 0)
+		r = negative_errno();
+	if (r >= 0)
+		r = RET_NERRNO(rename(tmp.data, path));
+	if (r < 0)
+		unlink(tmp.data);
+	else
+		r = fsync_dir_of(path);
+out:
+	buf_release(&tmp);
+	return r;
+}
+
+int path_join_safe(const char *base, const char *rel, char **ret)
+{
+	_cleanup_free_ char *work = NULL;
+	_cleanup_free_ const char **parts = NULL;
+	size_t nparts = 0, cap = 0;
+	struct buf out = BUF_INIT(1 << 16);
+	char *save = NULL, *tok;
+	int r = 0;
+
+	if (!base || !*base || !rel)
+		return -EINVAL;
+	if (rel[0] == '/')
+		return -EINVAL;
+	work = xstrdup(rel);
+	for (tok = strtok_r(work, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			if (nparts == 0)
+				return -EPERM;
+			nparts--;
+			continue;
+		}
+		if (nparts == cap) {
+			cap = cap ? cap * 2 : 16;
+			parts = xreallocarray(parts, cap, sizeof(*parts));
+		}
+		parts[nparts++] = tok;
+	}
+
+	size_t blen = strlen(base);
+	while (blen > 1 && base[blen - 1] == '/')
+		blen--;
+	r = buf_append(&out, base, blen);
+	for (size_t i = 0; r >= 0 && i < nparts; i++) {
+		if (out.data[out.len - 1] != '/')
+			r = buf_putc(&out, '/');
+		if (r >= 0)
+			r = buf_puts(&out, parts[i]);
+	}
+	if (r < 0) {
+		buf_release(&out);
+		return -ENAMETOOLONG;
+	}
+	*ret = buf_detach(&out, NULL);
+	return 0;
+}

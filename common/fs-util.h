@@ -1,0 +1,20 @@
+/* Filesystem helpers that must be right everywhere: directories created whole, files
+ * replaced atomically, and paths joined under a root without escaping it. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Creates path and its missing parents; existing directories are fine, an existing
+ * non-directory on the way is -ENOTDIR. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Writes a temporary file beside path, fsyncs it, renames it over path and fsyncs the
+ * directory: readers see the old content or the new, never a mix, even after a crash. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Joins rel under base lexically: "." and empty components are dropped, ".." goes up but
+ * never above base (-EPERM), an absolute rel is -EINVAL. *ret is malloc'd. Symlinks are not
+ * resolved: callers that touch the result on disk must also refuse to follow them
+ * (openat with O_NOFOLLOW, libarchive's secure flags). */
+int path_join_safe(const char *base, const char *rel, char **ret);

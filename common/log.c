@@ -1,0 +1,111 @@
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int max_level = LOG_INFO;
+static bool journal_prefix;
+static int log_fd = STDERR_FILENO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",	  [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+};
+
+void log_set_max_level(int level)
+{
+	if (level >= LOG_EMERG && level <= LOG_DEBUG)
+		max_level = level;
+}
+
+int log_get_max_level(void)
+{
+	return max_level;
+}
+
+int log_level_from_string(const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+		return s[0] - '0';
+	for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	if (strcmp(s, "err") == 0)
+		return LOG_ERR;
+	if (strcmp(s, "warn") == 0)
+		return LOG_WARNING;
+	return -EINVAL;
+}
+
+void log_set_journal_prefix(bool on)
+{
+	journal_prefix = on;
+}
+
+void log_set_fd(int fd)
+{
+	log_fd = fd;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+int log_internal(int level, int error, const char *host, const char *file, int line,
+		 const char *func, const char *fmt, ...)
+{
+	int ret = error > 0 ? -error : error;
+	char msg[4096], linebuf[4096 + 512];
+	int saved_errno = errno;
+	va_list ap;
+	int n = 0;
+
+	if (level > max_level)
+		return ret;
+
+	errno = -ret;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errno = saved_errno;
+
+	/* A message ends in exactly one newline, whatever the caller passed. */
+	size_t len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+
+	if (journal_prefix)
+		n += snprintf(linebuf + n, sizeof(linebuf) - (size_t)n, "<%d>", level);
+	if (host)
+		n += snprintf(linebuf + n, sizeof(linebuf) - (size_t)n, "[%s] ", host);
+	if (max_level >= LOG_DEBUG && file)
+		n += snprintf(linebuf + n, sizeof(linebuf) - (size_t)n, "%s:%d %s: ", file, line,
+			      func);
+	snprintf(linebuf + n, sizeof(linebuf) - (size_t)n, "%s\n", msg);
+	len = strlen(linebuf);
+	linebuf[len - 1] = '\n'; /* a truncated line still ends the line */
+
+	pthread_mutex_lock(&log_lock);
+	write_all(log_fd, linebuf, len);
+	pthread_mutex_unlock(&log_lock);
+	return ret;
+}
