@@ -50,6 +50,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 .PHONY: all deps unit check fuzz-replay fuzz e2e test demo lab-up lab-down lab-status \
 	install clean help check-headers
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BUILD)/cirun $(BUILD)/cirun-agent
 
