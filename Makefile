@@ -14,7 +14,7 @@ CFLAGS ?= -O2 -g
 # Messages are cut to fixed-size buffers on purpose, hence no format-truncation.
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wwrite-strings -Wpointer-arith -fno-common \
-	-Wno-format-truncation
+	$(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARNINGS) -D_GNU_SOURCE -DCIRUN_VERSION='"$(VERSION)"' \
 	-Icommon -Iplugins -Iagent -Iinstaller -MMD -MP $(SAN_FLAGS)
 ifneq ($(SANITIZE),)

@@ -22,7 +22,7 @@ static char *unquote(char *v)
 {
 	size_t n = strlen(v);
 
-	while (n > 0 && (v[n - 1] == '\n' || v[n - 1] == ' '))
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' '))
 		v[--n] = '\0';
 	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
 		v[n - 1] = '\0';
@@ -31,21 +31,34 @@ static char *unquote(char *v)
 	return v;
 }
 
-int os_release_get(const char *path, const char *key, char **ret)
+int os_release_parse(const char *text, size_t len, const char *key, char **ret)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char line[1024];
 	size_t klen = strlen(key);
+	const char *p = text, *end = text + len;
 
-	if (!f)
-		return negative_errno();
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
-			*ret = xstrdup(unquote(line + klen + 1));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = nl ? nl : end;
+		size_t n = (size_t)(line_end - p);
+
+		if (n > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+			_cleanup_free_ char *v = xstrndup(p + klen + 1, n - klen - 1);
+			*ret = xstrdup(unquote(v));
 			return 0;
 		}
+		p = line_end + 1;
 	}
 	return -ENOENT;
+}
+
+int os_release_get(const char *path, const char *key, char **ret)
+{
+	_cleanup_buf_ struct buf content = BUF_INIT(64 * 1024);
+	int r = buf_read_file(&content, path);
+
+	if (r < 0)
+		return r;
+	return os_release_parse(content.data, content.len, key, ret);
 }
 
 static struct ynode *os_facts(void)

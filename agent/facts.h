@@ -2,6 +2,8 @@
  * whether systemd runs and answers on the bus, disk space and capabilities. */
 #pragma once
 
+#include <stddef.h>
+
 #include "ydoc.h"
 
 /* Builds the facts as a YAML map. Facts that cannot be read are reported inside the map
@@ -12,3 +14,4 @@ int facts_collect(struct ynode **ret);
 /* Reads KEY=value lines of an os-release file; returns the unquoted value of key in *ret
  * (malloc'd) or -ENOENT. */
 int os_release_get(const char *path, const char *key, char **ret);
+int os_release_parse(const char *text, size_t len, const char *key, char **ret);

@@ -152,12 +152,13 @@ int jsonw_finish(struct jsonw *w)
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not valid UTF-8
  * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
+static size_t utf8_valid_len(const unsigned char *s, size_t n, uint32_t *ret_cp)
 {
 	unsigned c = s[0];
 	size_t len;
 	uint32_t cp;
 
+	*ret_cp = c;
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xc2 && c <= 0xdf) {
@@ -182,7 +183,16 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*ret_cp = cp;
 	return len;
+}
+
+/* Valid, but escaped anyway: C1 controls, line/paragraph separators and BOM/non-characters
+ * break line-oriented readers and YAML-based JSON readers that take raw text. */
+static bool escape_anyway(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+	       cp == 0xfffe || cp == 0xffff;
 }
 
 int json_escape(struct buf *out, const char *s, size_t n)
@@ -194,6 +204,7 @@ int json_escape(struct buf *out, const char *s, size_t n)
 	for (size_t i = 0; r >= 0 && i < n;) {
 		unsigned char c = p[i];
 		size_t len;
+		uint32_t cp;
 
 		switch (c) {
 		case '"':
@@ -224,10 +235,15 @@ int json_escape(struct buf *out, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		len = utf8_valid_len(p + i, n - i);
+		len = utf8_valid_len(p + i, n - i, &cp);
 		if (len == 0) {
 			r = buf_puts(out, "\\ufffd");
 			i++;
+			continue;
+		}
+		if (escape_anyway(cp)) {
+			r = buf_printf(out, "\\u%04x", (unsigned)cp);
+			i += len;
 			continue;
 		}
 		r = buf_append(out, p + i, len);

@@ -1,6 +1,7 @@
 /* A small JSON writer for event lines (--output json, agent reports). Reading JSON goes
  * through ydoc (libyaml); writing is simple enough to do here, with correct escaping:
- * control characters as \u00XX, invalid UTF-8 replaced by U+FFFD, so every line is valid
+ * control characters (C0 and C1) and U+2028/2029 as \uXXXX, invalid UTF-8 replaced by U+FFFD,
+ * so every line is valid
  * JSON whatever bytes a remote command printed. Errors are sticky: check jsonw_finish. */
 #pragma once
 

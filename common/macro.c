@@ -47,10 +47,15 @@ char *xstrdup(const char *s)
 	return xstrndup(s, strlen(s));
 }
 
+/* Not strndup: callers pass buffers that need not be NUL-terminated (file and network
+ * data), so nothing past n is ever read. */
 char *xstrndup(const char *s, size_t n)
 {
-	char *p = strndup(s, n);
-	if (!p)
-		oom(n + 1);
+	const char *nul = memchr(s, '\0', n);
+	size_t len = nul ? (size_t)(nul - s) : n;
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
 	return p;
 }

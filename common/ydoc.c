@@ -734,7 +734,7 @@ static int emit_node(yaml_emitter_t *em, const struct ynode *n)
 		if (n->plain && text[0] == '\0')
 			text = "null";
 		else if (!n->plain && resolves_as_non_string(text))
-			style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+			style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
 		if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
 						  (int)strlen(text), 1, 1, style))
 			return -ENOMEM;

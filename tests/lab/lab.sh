@@ -285,8 +285,8 @@ cmd_leftovers() {
 }
 
 with_lock() {
-    mkdir -p "$(dirname "$state")"
-    exec 9> "$(dirname "$state")/.$prefix.lock"
+    mkdir -p /run/lock
+    exec 9> "/run/lock/cirun-lab-$prefix.lock"
     flock -n 9 || { say "waiting for another lab command on prefix '$prefix'"; flock -w 600 9; } || die "another lab command for prefix '$prefix' holds the lock"
     mkdir -p "$state"
 }

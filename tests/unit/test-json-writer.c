@@ -59,6 +59,10 @@ static void test_escaping(void **state)
 	assert_int_equal(json_escape(&b, "a\xff" "b\xc0\xaf\xed\xa0\x80\xe2\x82", 10), 0);
 	assert_string_equal(b.data, "\"a\\ufffdb\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
 	buf_reset(&b);
+	/* C1 controls and line separators are escaped even though they are valid UTF-8 */
+	assert_int_equal(json_escape(&b, "\xc2\x85\xe2\x80\xa8", 5), 0);
+	assert_string_equal(b.data, "\"\\u0085\\u2028\"");
+	buf_reset(&b);
 	/* an embedded NUL is data, not the end */
 	assert_int_equal(json_escape(&b, "a\0b", 3), 0);
 	assert_string_equal(b.data, "\"a\\u0000b\"");

@@ -276,7 +276,7 @@ static void test_build_and_emit_stream(void **state)
 	assert_int_equal(ynode_seq_append(docs[0], ynode_new_null()), -EINVAL);
 
 	assert_int_equal(ydoc_emit(docs, 2, &out), 0);
-	assert_string_equal(out.data, "---\nname: n2\ncount: 2\nok: true\nversion: \"1.0\"\n"
+	assert_string_equal(out.data, "---\nname: n2\ncount: 2\nok: true\nversion: '1.0'\n"
 				      "items:\n- null\n- 5\n--- second\n");
 	ynode_free(docs[0]);
 	ynode_free(docs[1]);
