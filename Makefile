@@ -115,14 +115,17 @@ fuzz-replay:
 fuzz-replay-san: $(FUZZ_REPLAY_BINS)
 	@$(SAN_ENV) bash tests/fuzz/replay.sh $(FUZZ_REPLAY_BINS)
 
-# Coverage-guided fuzzing with clang's libFuzzer; new inputs go to build/fuzz-corpus/.
+# Coverage-guided fuzzing with clang's libFuzzer; new inputs go to build/fuzz-corpus/, crashes
+# to build/fuzz-artifacts/ (add them to tests/fuzz/corpus/<target>/ once fixed).
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=address,undefined,fuzzer-no-link CFLAGS="-O1 -g" \
 		$(patsubst tests/fuzz/%.c,build/fuzz/fuzzer/%,$(FUZZ_SRC))
 	@for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		mkdir -p build/fuzz-corpus/$$t; \
 		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
-		build/fuzz/fuzzer/$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz-corpus/$$t \
+		mkdir -p build/fuzz-artifacts; \
+		build/fuzz/fuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz-artifacts/ \
+			build/fuzz-corpus/$$t \
 			tests/fuzz/corpus/$${t#fuzz-} || exit 1; \
 	done
 
@@ -151,7 +154,7 @@ lab-status:
 
 # Each header must compile on its own (it includes what its prototypes need).
 check-headers:
-	@for h in common/*.h agent/*.h installer/*.h $(wildcard plugins/*.h); do \
+	@for h in $(wildcard common/*.h agent/*.h installer/*.h plugins/*.h); do \
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MT x -MF /dev/null -x c -fsyntax-only - || exit 1; \
 	done; echo "headers ok"
 

@@ -28,6 +28,28 @@ static void test_os_release(void **state)
 	assert_int_equal(os_release_get("/nonexistent", "ID", &v), -ENOENT);
 }
 
+static void expect_os(const char *file, const char *id, const char *version)
+{
+	char path[256], *v = NULL;
+
+	snprintf(path, sizeof(path), "tests/fixtures/os-release/%s", file);
+	assert_int_equal(os_release_get(path, "ID", &v), 0);
+	assert_string_equal(v, id);
+	free(v);
+	assert_int_equal(os_release_get(path, "VERSION_ID", &v), 0);
+	assert_string_equal(v, version);
+	free(v);
+}
+
+static void test_os_release_real_files(void **state)
+{
+	(void)state;
+	expect_os("debian-12", "debian", "12");
+	expect_os("ubuntu-22.04", "ubuntu", "22.04");
+	expect_os("centos-7", "centos", "7");
+	expect_os("alpine-noeol", "alpine", "3.19.1");
+}
+
 static void test_collect_shape(void **state)
 {
 	(void)state;
@@ -68,6 +90,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_os_release, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test(test_os_release_real_files),
 		cmocka_unit_test(test_collect_shape),
 	};
 	return cmocka_run_group_tests_name("facts", tests, NULL, NULL);
