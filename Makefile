@@ -68,9 +68,13 @@ help:
 deps:
 	@bash tests/deps.sh
 
+# Quiet by default (one line per step); V=1 shows the full commands.
+Q := $(if $(V),,@)
+say = $(if $(V),,printf '  %-6s %s\n' $(1) $(2);)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBPLUGINS): $(call obj,$(PLUGINS_SRC))
@@ -79,24 +83,24 @@ $(LIBAGENT): $(call obj,$(AGENT_SRC))
 $(BUILD)/lib%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/cirun: $(BUILD)/installer/main.o $(LIBINSTALLER) $(LIBPLUGINS) $(LIBCOMMON)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(INSTALLER_LIBS)
+	$(Q)$(call say,LINK,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(INSTALLER_LIBS)
 
 $(BUILD)/cirun-agent: $(BUILD)/agent/main.o $(LIBAGENT) $(LIBPLUGINS) $(LIBCOMMON)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(AGENT_LIBS)
+	$(Q)$(call say,LINK,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(AGENT_LIBS)
 
 # Unit tests link every module library; cmocka prints a summary per binary.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBINSTALLER) $(LIBAGENT) $(LIBPLUGINS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS)
+	$(Q)$(call say,LINK,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS)
 
 unit: $(UNIT_BINS) $(BUILD)/cirun $(BUILD)/cirun-agent
 	@bash tests/unit/run.sh $(UNIT_BINS)
 
 check:
-	$(MAKE) BUILD=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" unit-san
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" unit-san
 
 .PHONY: unit-san
 unit-san: $(UNIT_BINS)
@@ -106,10 +110,10 @@ unit-san: $(UNIT_BINS)
 # the committed corpus under ASan+UBSan (gcc, no libFuzzer needed).
 $(BUILD)/fuzz-replay/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINSTALLER) $(LIBAGENT) $(LIBPLUGINS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(INSTALLER_LIBS)
+	$(Q)$(call say,LINK,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(INSTALLER_LIBS)
 
 fuzz-replay:
-	$(MAKE) BUILD=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" fuzz-replay-san
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined CFLAGS="-O1 -g" fuzz-replay-san
 
 .PHONY: fuzz-replay-san
 fuzz-replay-san: $(FUZZ_REPLAY_BINS)
@@ -131,7 +135,7 @@ fuzz:
 
 $(BUILD)/fuzzer/%: $(BUILD)/tests/fuzz/%.o $(LIBINSTALLER) $(LIBAGENT) $(LIBPLUGINS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -fsanitize=address,undefined,fuzzer -o $@ $^ $(INSTALLER_LIBS)
+	$(Q)$(call say,LINK,$@)$(CC) -fsanitize=address,undefined,fuzzer -o $@ $^ $(INSTALLER_LIBS)
 
 e2e: all
 	@bash tests/e2e/run.sh

@@ -12,7 +12,7 @@ agent=$top/build/cirun-agent
 trap 'bash "$lab" down >/dev/null 2>&1' EXIT
 
 [ -x "$agent" ] || { echo "build the agent first (make)"; exit 1; }
-check "lab-up N=3" bash "$lab" up 3 || true
+check "lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
 
 for i in 1 2 3; do
     name=$CIRUN_LAB_PREFIX-$i

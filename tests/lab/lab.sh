@@ -53,16 +53,19 @@ ensure_rootfs() {
     local key tar
     key=$(recipe_key)
     tar=$cache/rootfs-$key.tar
-    if [ ! -s "$tar" ]; then
+    if [ ! -f "$tar" ] || [ ! -s "$tar" ]; then
         command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: run 'make deps'"
         mkdir -p "$cache"
         say "building host rootfs $tar (cached for later labs)"
-        rm -f "$tar.tmp"
-        if ! bash "$here/rootfs-recipe.sh" "$tar.tmp" > "$cache/build-$key.log" 2>&1; then
+        # mmdebstrap picks the output format from the name: keep the .tar suffix.
+        local tmp=$cache/rootfs-$key.partial.tar
+        rm -rf "$tmp" "$tar"
+        if ! bash "$here/rootfs-recipe.sh" "$tmp" > "$cache/build-$key.log" 2>&1; then
             tail -n 30 "$cache/build-$key.log" >&2
             die "building the host rootfs failed; full log: $cache/build-$key.log"
         fi
-        mv "$tar.tmp" "$tar"
+        [ -f "$tmp" ] || die "the rootfs recipe did not produce a tarball at $tmp"
+        mv "$tmp" "$tar"
     fi
     echo "$tar"
 }

@@ -13,7 +13,7 @@ nothing_left() { local l; l=$(bash "$lab" leftovers); [ -z "$l" ] || { echo "$l"
 all_running() { [ "$(bash "$lab" status | grep -cE ' (running|degraded) ')" = "$1" ]; }
 
 for round in 1 2; do
-    check "round $round: lab-up N=3" bash "$lab" up 3
+    check "round $round: lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
     check_out "round $round: lab-status shows 3 running hosts" "$CIRUN_LAB_PREFIX-3 .* (running|degraded) " bash "$lab" status
     check_out "round $round: lab-status names the sudo variants" "deploy\(sudo:nopasswd\).*" bash "$lab" status
     check "round $round: lab-down" bash "$lab" down
