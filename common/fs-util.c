@@ -1,6 +1,7 @@
 #include "fs-util.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -153,5 +154,84 @@ int path_join_safe(const char *base, const char *rel, char **ret)
 		return -ENAMETOOLONG;
 	}
 	*ret = buf_detach(&out, NULL);
+	return 0;
+}
+
+int dir_open_beneath(int rootfd, const char *rel, bool create, int *ret_fd)
+{
+	_cleanup_free_ char *work = xstrdup(rel ? rel : "");
+	char *save = NULL, *tok;
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		return negative_errno();
+	for (tok = strtok_r(work, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		int next;
+
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			close(fd);
+			return -EPERM;
+		}
+		next = openat(fd, tok, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(fd, tok, 0755) < 0 && errno != EEXIST) {
+				int r = negative_errno();
+				close(fd);
+				return r;
+			}
+			next = openat(fd, tok, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			int r = negative_errno();
+			close(fd);
+			return r;
+		}
+		close(fd);
+		fd = next;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int rm_children(int dfd)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		r = negative_errno();
+		close(dfd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int q = rm_rf_at(dirfd(d), de->d_name);
+		if (q < 0 && r == 0)
+			r = q;
+	}
+	closedir(d);
+	return r;
+}
+
+int rm_rf_at(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return negative_errno();
+	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	int r = rm_children(dfd);
+	if (r < 0)
+		return r;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return negative_errno();
 	return 0;
 }

@@ -2,6 +2,7 @@
  * replaced atomically, and paths joined under a root without escaping it. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,3 +19,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * resolved: callers that touch the result on disk must also refuse to follow them
  * (openat with O_NOFOLLOW, libarchive's secure flags). */
 int path_join_safe(const char *base, const char *rel, char **ret);
+
+/* Opens the directory rel beneath rootfd, one component at a time with O_NOFOLLOW, so a
+ * symlink anywhere on the way is refused (-ELOOP or -ENOTDIR) instead of followed out of
+ * the tree. "" and "." open rootfd's own directory. With create, missing directories are
+ * made (mode 0755). */
+int dir_open_beneath(int rootfd, const char *rel, bool create, int *ret_fd);
+
+/* Removes name in dirfd and, for a directory, everything below it, never following a
+ * symlink. A missing name is fine (returns 0). */
+int rm_rf_at(int dirfd, const char *name);

@@ -293,6 +293,11 @@ static int parse_command(struct parse_ctx *c, struct kf_instr *in, const char *r
 		return fail(c, in->line, raw, "%s's JSON form must be an array of strings",
 			    kf_kind_name(in->kind));
 	}
+	if (r > 0 && tmp.argc == 0) {
+		instr_release(&tmp);
+		return fail(c, in->line, raw, "%s needs a command, not an empty list",
+			    kf_kind_name(in->kind));
+	}
 	if (r > 0) {
 		/* exec form: kept as one shell command line with each word quoted */
 		free(in->text);

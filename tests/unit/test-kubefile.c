@@ -138,6 +138,7 @@ static void test_errors_name_the_line(void **state)
 	expect_error("FROM scratch\nARG 1abc=2\n", 2, "ARG needs a name");
 	expect_error("FROM scratch\nARG a=b c=d\n", 2, "one ARG per line");
 	expect_error("FROM scratch\nRUN\n", 2, "RUN needs an argument");
+	expect_error("FROM c\nCMD []\n", 2, "CMD needs a command, not an empty list");
 	expect_error("FROM scratch\nRUN a \\\n  b \\\n  c\nCMD\n", 5, "CMD needs an argument");
 	expect_error("", 1, "no instructions");
 	expect_error("# only comments\n\n", 2, "no instructions");

@@ -1,0 +1,485 @@
+#include "layer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "fs-util.h"
+#include "macro.h"
+#include "strset.h"
+
+#define READ_CHUNK (1 << 20)
+#define MAX_PATH_LEN 4096
+
+struct reader {
+	int fd;
+	struct sha256 *hash;
+	char *chunk;
+	uint64_t total;
+	int error;
+};
+
+static ssize_t reader_read(struct archive *a, void *data, const void **ret)
+{
+	struct reader *rd = data;
+
+	(void)a;
+	for (;;) {
+		ssize_t n = read(rd->fd, rd->chunk, READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rd->error = negative_errno();
+			if (a)
+				archive_set_error(a, errno, "reading the layer stream failed");
+			return -1;
+		}
+		if (n > 0 && rd->hash)
+			sha256_update(rd->hash, rd->chunk, (size_t)n);
+		rd->total += (uint64_t)n;
+		*ret = rd->chunk;
+		return n;
+	}
+}
+
+/* The tar end marker can be followed by padding that libarchive never reads; a digest
+ * covers the whole stream, so read it out. */
+static int reader_drain(struct reader *rd)
+{
+	const void *unused;
+	ssize_t n;
+
+	while ((n = reader_read(NULL, rd, &unused)) > 0)
+		;
+	return n < 0 ? rd->error : 0;
+}
+
+struct apply {
+	const char *root;	/* as given */
+	char *real_root;	/* resolved, so libarchive's symlink checks see no symlink in it */
+	int rootfd;
+	struct strset *touched;	/* paths this layer wrote, and their parents */
+	struct errbuf *err;
+	struct layer_stats st;
+};
+
+/* Normalises a tar path to "a/b/c": no leading "./" or "/", no "." components. Refuses
+ * "..", which would leave the root. Returns 0 and an empty string for the root itself. */
+static int clean_path(const char *in, struct buf *out)
+{
+	_cleanup_free_ char *work = xstrdup(in);
+	char *save = NULL, *tok;
+
+	buf_reset(out);
+	if (in[0] == '/')
+		return -EPERM;
+	for (tok = strtok_r(work, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0)
+			return -EPERM;
+		if (out->len && buf_putc(out, '/') < 0)
+			return -ENAMETOOLONG;
+		if (buf_puts(out, tok) < 0)
+			return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static void touch_with_parents(struct strset *set, const char *path)
+{
+	size_t n = strlen(path);
+
+	strset_add(set, path);
+	for (size_t i = n; i > 0; i--)
+		if (path[i - 1] == '/')
+			strset_addn(set, path, i - 1);
+}
+
+static int fail_entry(struct apply *ap, int code, const char *path, const char *what)
+{
+	return errbuf_set(ap->err, code, "layer entry '%s': %s", path, what);
+}
+
+/* Splits "a/b/c" into the directory fd for "a/b" (opened beneath the root, never through a
+ * symlink) and the name "c". */
+static int open_parent(struct apply *ap, const char *path, int *ret_fd, const char **ret_name)
+{
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+
+	*ret_name = slash ? slash + 1 : path;
+	return dir_open_beneath(ap->rootfd, dir, false, ret_fd);
+}
+
+/* Removes path as lower layers left it; -ENOENT on the way is fine (nothing to hide). */
+static int remove_lower(struct apply *ap, const char *path)
+{
+	const char *name;
+	int dfd, r;
+
+	if (strset_contains(ap->touched, path))
+		return 0;
+	r = open_parent(ap, path, &dfd, &name);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return fail_entry(ap, r, path, "its directory cannot be opened (a symlink on the way?)");
+	r = rm_rf_at(dfd, name);
+	close(dfd);
+	if (r < 0)
+		return fail_entry(ap, r, path, "removing what lower layers had failed");
+	return 0;
+}
+
+/* Empties directory path of everything lower layers put there, keeping this layer's
+ * entries (and recursing into this layer's directories). */
+static int clear_lower_children(struct apply *ap, const char *path)
+{
+	_cleanup_buf_ struct buf child = BUF_INIT(MAX_PATH_LEN);
+	int dfd, r = 0;
+	DIR *d;
+	struct dirent *de;
+
+	r = dir_open_beneath(ap->rootfd, path, false, &dfd);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return 0;
+	if (r < 0)
+		return fail_entry(ap, r, path, "cannot open it to make it opaque");
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return fail_entry(ap, -errno, path, "cannot list it");
+	}
+	while (r >= 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		buf_reset(&child);
+		if (*path)
+			buf_printf(&child, "%s/", path);
+		if (buf_puts(&child, de->d_name) < 0)
+			r = fail_entry(ap, -ENAMETOOLONG, path, "path too long");
+		else if (!strset_contains(ap->touched, child.data))
+			r = rm_rf_at(dirfd(d), de->d_name);
+		else if (de->d_type == DT_DIR)
+			r = clear_lower_children(ap, child.data);
+	}
+	closedir(d);
+	if (r < 0 && ap->err && !ap->err->code)
+		return fail_entry(ap, r, path, "clearing it failed");
+	return r;
+}
+
+static bool is_overlay_whiteout(struct archive_entry *e)
+{
+	return archive_entry_filetype(e) == AE_IFCHR && archive_entry_rdevmajor(e) == 0 &&
+	       archive_entry_rdevminor(e) == 0;
+}
+
+/* Drops the overlay opaque xattr from e (it is an instruction, not content) and says
+ * whether it was set. Other trusted.overlay.* attributes are overlayfs' own bookkeeping
+ * and are dropped too. */
+static bool take_overlay_xattrs(struct archive_entry *e)
+{
+	struct keep {
+		char *name;
+		void *value;
+		size_t size;
+	} *keep = NULL;
+	size_t nkeep = 0;
+	bool opaque = false, any = false;
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (archive_entry_xattr_reset(e) == 0)
+		return false;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		if (strncmp(name, "trusted.overlay.", 16) == 0) {
+			any = true;
+			if (strcmp(name, LAYER_OVERLAY_OPAQUE_XATTR) == 0 && size >= 1 &&
+			    ((const char *)value)[0] == 'y')
+				opaque = true;
+			continue;
+		}
+		keep = xreallocarray(keep, nkeep + 1, sizeof(*keep));
+		keep[nkeep].name = xstrdup(name);
+		keep[nkeep].value = xmalloc(size ? size : 1);
+		memcpy(keep[nkeep].value, value, size);
+		keep[nkeep].size = size;
+		nkeep++;
+	}
+	if (any) {
+		archive_entry_xattr_clear(e);
+		for (size_t i = 0; i < nkeep; i++)
+			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
+	}
+	for (size_t i = 0; i < nkeep; i++) {
+		free(keep[i].name);
+		free(keep[i].value);
+	}
+	free(keep);
+	return opaque;
+}
+
+/* Makes room for the entry: whatever lower layers have at path goes, unless both are
+ * directories (then they merge). */
+static int prepare_target(struct apply *ap, const char *path, struct archive_entry *e)
+{
+	const char *name;
+	struct stat st;
+	int dfd, r;
+
+	r = open_parent(ap, path, &dfd, &name);
+	if (r == -ENOENT)
+		return 0; /* parents get created by the extraction */
+	if (r < 0)
+		return fail_entry(ap, r, path, "its directory cannot be opened (a symlink on the way?)");
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !(S_ISDIR(st.st_mode) && archive_entry_filetype(e) == AE_IFDIR))
+		r = rm_rf_at(dfd, name);
+	close(dfd);
+	if (r < 0)
+		return fail_entry(ap, r, path, "replacing what lower layers had failed");
+	return 0;
+}
+
+static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive_entry *e)
+{
+	const char *base = strrchr(path, '/');
+	size_t dirlen = base ? (size_t)(base - path) : 0;
+	const char *name = base ? base + 1 : path;
+	_cleanup_free_ char *dir = xstrndup(path, dirlen);
+
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return fail_entry(ap, -EBADMSG, path, "a whiteout must be an empty regular file");
+	ap->st.whiteouts++;
+	if (strcmp(name, LAYER_WH_OPAQUE) == 0)
+		return clear_lower_children(ap, dir);
+	const char *target = name + strlen(LAYER_WH_PREFIX);
+	if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0 ||
+	    strncmp(target, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
+		return fail_entry(ap, -EBADMSG, path, "not a valid whiteout name");
+	_cleanup_free_ char *victim = NULL;
+	if (asprintf(&victim, "%s%s%s", dir, dirlen ? "/" : "", target) < 0)
+		abort();
+	return remove_lower(ap, victim);
+}
+
+static int copy_data(struct apply *ap, struct archive *in, struct archive *out, const char *path)
+{
+	const void *block;
+	size_t size;
+	la_int64_t offset;
+
+	for (;;) {
+		int r = archive_read_data_block(in, &block, &size, &offset);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return fail_entry(ap, -EBADMSG, path, archive_error_string(in));
+		if (archive_write_data_block(out, block, size, offset) < ARCHIVE_WARN)
+			return fail_entry(ap, -EIO, path, archive_error_string(out));
+		ap->st.bytes_out += size;
+	}
+}
+
+static int rebase(struct apply *ap, struct buf *full, const char *rel)
+{
+	buf_reset(full);
+	return buf_printf(full, "%s/%s", ap->real_root, rel) < 0 ? -ENAMETOOLONG : 0;
+}
+
+static int apply_entry(struct apply *ap, struct archive *in, struct archive *out,
+		       struct archive_entry *e, struct buf *path, struct buf *full)
+{
+	const char *raw = archive_entry_pathname(e);
+	const char *base;
+	int r;
+
+	if (!raw)
+		return errbuf_set(ap->err, -EBADMSG, "layer entry without a name");
+	r = clean_path(raw, path);
+	if (r < 0)
+		return fail_entry(ap, r, raw, "leaves the root ('..' or an absolute path)");
+	if (path->len == 0)
+		return 0; /* the root directory itself: its owner and mode are the host's */
+	base = strrchr(path->data, '/');
+	base = base ? base + 1 : path->data;
+
+	if (strncmp(base, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
+		return apply_oci_whiteout(ap, path->data, e);
+	if (is_overlay_whiteout(e)) {
+		ap->st.whiteouts++;
+		return remove_lower(ap, path->data);
+	}
+	switch (archive_entry_filetype(e)) {
+	case AE_IFCHR:
+	case AE_IFBLK:
+		return fail_entry(ap, -EPERM, path->data,
+				  "device nodes are not allowed in a cluster image layer");
+	default:
+		break;
+	}
+	if (take_overlay_xattrs(e) && archive_entry_filetype(e) == AE_IFDIR) {
+		ap->st.whiteouts++;
+		r = clear_lower_children(ap, path->data);
+		if (r < 0)
+			return r;
+	}
+	r = prepare_target(ap, path->data, e);
+	if (r < 0)
+		return r;
+
+	const char *link = archive_entry_hardlink(e);
+	if (link) {
+		_cleanup_buf_ struct buf target = BUF_INIT(MAX_PATH_LEN);
+		if (clean_path(link, &target) < 0 || target.len == 0)
+			return fail_entry(ap, -EPERM, path->data, "hard link target leaves the root");
+		if (rebase(ap, full, target.data) < 0)
+			return fail_entry(ap, -ENAMETOOLONG, path->data, "path too long");
+		archive_entry_set_hardlink(e, full->data);
+	}
+	if (rebase(ap, full, path->data) < 0)
+		return fail_entry(ap, -ENAMETOOLONG, path->data, "path too long");
+	archive_entry_set_pathname(e, full->data);
+	r = archive_write_header(out, e);
+	if (r < ARCHIVE_WARN)
+		return fail_entry(ap, -EIO, path->data, archive_error_string(out));
+	if (archive_entry_size(e) > 0 && !link) {
+		r = copy_data(ap, in, out, path->data);
+		if (r < 0)
+			return r;
+	}
+	if (archive_write_finish_entry(out) < ARCHIVE_WARN)
+		return fail_entry(ap, -EIO, path->data, archive_error_string(out));
+	touch_with_parents(ap->touched, path->data);
+	ap->st.entries++;
+	return 0;
+}
+
+static struct archive *open_reader(struct reader *rd)
+{
+	struct archive *a = archive_read_new();
+
+	/* Only the formats and filters layers use; nothing that runs external programs. */
+	archive_read_support_format_tar(a);
+	archive_read_support_format_empty(a);
+	archive_read_support_filter_none(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_lz4(a);
+	if (archive_read_open(a, rd, NULL, reader_read, NULL) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static struct archive *open_writer(void)
+{
+	struct archive *w = archive_write_disk_new();
+	/* Entry paths are checked by clean_path() and then rebased under the resolved root,
+	 * so they are absolute on purpose: libarchive's NOABSOLUTEPATHS would refuse them.
+	 * Its symlink and ".." checks stay on. */
+	int flags = ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+		    ARCHIVE_EXTRACT_PERM |
+		    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL;
+
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	/* No user/group name lookup: layers carry numeric ids, and the host's passwd file
+	 * must not change what they mean. */
+	archive_write_disk_set_options(w, flags);
+	return w;
+}
+
+int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
+		   struct errbuf *err)
+{
+	struct reader rd = { .fd = fd, .hash = hash };
+	struct apply ap = { .root = root, .rootfd = -1, .err = err };
+	_cleanup_buf_ struct buf path = BUF_INIT(MAX_PATH_LEN);
+	_cleanup_buf_ struct buf full = BUF_INIT(MAX_PATH_LEN * 2);
+	struct archive *in = NULL, *out = NULL;
+	struct archive_entry *e;
+	int r = 0;
+
+	ap.real_root = realpath(root, NULL);
+	if (!ap.real_root)
+		return errbuf_set(err, negative_errno(), "layer target '%s' does not exist", root);
+	ap.rootfd = open(ap.real_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ap.rootfd < 0) {
+		r = errbuf_set(err, negative_errno(), "cannot open '%s'", root);
+		goto out;
+	}
+	ap.touched = strset_new();
+	rd.chunk = xmalloc(READ_CHUNK);
+	in = open_reader(&rd);
+	if (!in) {
+		r = errbuf_set(err, rd.error ? rd.error : -EBADMSG, "not a layer (tar) stream");
+		goto out;
+	}
+	out = open_writer();
+	for (;;) {
+		int h = archive_read_next_header(in, &e);
+		if (h == ARCHIVE_EOF)
+			break;
+		if (h < ARCHIVE_WARN) {
+			r = errbuf_set(err, rd.error ? rd.error : -EBADMSG, "reading the layer: %s",
+				       archive_error_string(in));
+			goto out;
+		}
+		r = apply_entry(&ap, in, out, e, &path, &full);
+		if (r < 0)
+			goto out;
+	}
+	/* Directory modes and times are set last, after their content was written. */
+	if (archive_write_close(out) != ARCHIVE_OK) {
+		r = errbuf_set(err, -EIO, "finishing the layer: %s", archive_error_string(out));
+		goto out;
+	}
+	r = reader_drain(&rd);
+	if (r < 0)
+		errbuf_set(err, r, "reading the layer stream failed");
+out:
+	ap.st.bytes_in = rd.total;
+	if (stats)
+		*stats = ap.st;
+	if (in)
+		archive_read_free(in);
+	if (out)
+		archive_write_free(out);
+	strset_free(ap.touched);
+	free(rd.chunk);
+	if (ap.rootfd >= 0)
+		close(ap.rootfd);
+	free(ap.real_root);
+	return r;
+}
+
+int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
+		     struct errbuf *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int r;
+
+	if (fd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open layer '%s'", path);
+	r = layer_apply_fd(root, fd, NULL, stats, err);
+	if (r < 0)
+		errbuf_prefix(err, "%s", path);
+	return r;
+}

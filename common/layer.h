@@ -1,0 +1,42 @@
+/* Applying image layers to a directory (flattening). A layer is a tar stream, plain or
+ * compressed (gzip, zstd, xz, bzip2, lz4). Layers apply in order; deletions travel in
+ * either of two forms, both honoured:
+ *   - overlay (what an overlay upper dir holds, cirun's own build output): a character
+ *     device 0/0 named like the deleted entry; a directory with the xattr
+ *     trusted.overlay.opaque=y hides everything lower layers had below it;
+ *   - OCI: an empty file ".wh.NAME" deletes NAME; ".wh..wh..opq" makes its directory
+ *     opaque.
+ * Whiteouts and opaque markers affect only what earlier layers put there, never entries of
+ * the same layer, and never appear in the result.
+ *
+ * Extraction goes through libarchive's secure mode (no "..", no absolute paths, no writes
+ * through symlinks) and keeps modes, owners (when root), times, xattrs (file capabilities
+ * included) and ACLs. Device nodes other than whiteouts are refused: a cluster image has
+ * no business creating them on a host. */
+#pragma once
+
+#include <stdint.h>
+
+#include "digest.h"
+#include "error.h"
+
+struct layer_stats {
+	uint64_t entries;	/* entries written */
+	uint64_t whiteouts;	/* deletions and opaque markers applied */
+	uint64_t bytes_in;	/* bytes of the (compressed) layer stream read */
+	uint64_t bytes_out;	/* file content bytes written */
+};
+
+/* Reads the layer from fd to its end and applies it under root. hash (optional) is fed
+ * every byte read from fd, so a caller can check the stream's digest; on any failure the
+ * tree under root is left part-changed and must be discarded (callers work in a staging
+ * dir). stats is optional. */
+int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
+		   struct errbuf *err);
+int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
+		     struct errbuf *err);
+
+/* The OCI whiteout prefix and opaque marker. */
+#define LAYER_WH_PREFIX ".wh."
+#define LAYER_WH_OPAQUE ".wh..wh..opq"
+#define LAYER_OVERLAY_OPAQUE_XATTR "trusted.overlay.opaque"
