@@ -22,7 +22,7 @@ SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-po
 endif
 
 # Evaluated lazily, so `make deps` works before pkg-config knows these libraries.
-INSTALLER_LIBS = $(shell pkg-config --libs libssh2 yaml-0.1 libarchive libsystemd libcap libcrypto) -pthread
+INSTALLER_LIBS = $(shell pkg-config --libs libssh2 yaml-0.1 libarchive libzstd libsystemd libcap libcrypto) -pthread
 # The agent runs on hosts that have only libc, libsystemd0 and libcap2: everything else is
 # linked in statically (see docs/agent-static-link.md).
 AGENT_LIBS = -Wl,-Bstatic -larchive -lyaml -lcrypto -lacl -llzma -lzstd -llz4 -lbz2 -lz \

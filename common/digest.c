@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -129,4 +130,9 @@ bool sha256_hex_valid(const char *s)
 			return false;
 	}
 	return i == 64;
+}
+
+bool digest_ref_valid(const char *s)
+{
+	return s && strncmp(s, "sha256:", 7) == 0 && sha256_hex_valid(s + 7);
 }

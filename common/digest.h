@@ -23,3 +23,6 @@ int sha256_file(const char *path, char hex[SHA256_HEX_SIZE], uint64_t *ret_size)
 
 /* True for exactly 64 lower-case hex digits. */
 bool sha256_hex_valid(const char *s);
+
+/* True for "sha256:" followed by 64 lower-case hex digits (an OCI digest we accept). */
+bool digest_ref_valid(const char *s);

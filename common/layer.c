@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -65,6 +66,7 @@ static int reader_drain(struct reader *rd)
 }
 
 struct apply {
+	bool overlay_dir;	/* keep whiteouts as overlay lower-dir entries instead of applying */
 	const char *root;	/* as given */
 	char *real_root;	/* resolved, so libarchive's symlink checks see no symlink in it */
 	int rootfd;
@@ -254,6 +256,34 @@ static int prepare_target(struct apply *ap, const char *path, struct archive_ent
 	return 0;
 }
 
+/* Overlay lower-dir form of an OCI whiteout: a 0/0 character device of the same name. */
+static int make_overlay_whiteout(struct apply *ap, const char *dir, const char *name,
+				 const char *path)
+{
+	int dfd, r = dir_open_beneath(ap->rootfd, dir, true, &dfd);
+
+	if (r < 0)
+		return fail_entry(ap, r, path, "cannot open its directory");
+	if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 && errno != EEXIST)
+		r = fail_entry(ap, negative_errno(), path, "cannot create an overlay whiteout "
+			       "(needs CAP_MKNOD)");
+	close(dfd);
+	return r;
+}
+
+static int mark_opaque(struct apply *ap, const char *dir)
+{
+	int dfd, r = dir_open_beneath(ap->rootfd, dir, true, &dfd);
+
+	if (r < 0)
+		return fail_entry(ap, r, dir, "cannot open it to mark it opaque");
+	if (fsetxattr(dfd, LAYER_OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0)
+		r = fail_entry(ap, negative_errno(), dir, "cannot mark it opaque (needs "
+			       "CAP_SYS_ADMIN for trusted.* xattrs)");
+	close(dfd);
+	return r;
+}
+
 static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive_entry *e)
 {
 	const char *base = strrchr(path, '/');
@@ -265,7 +295,7 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 		return fail_entry(ap, -EBADMSG, path, "a whiteout must be an empty regular file");
 	ap->st.whiteouts++;
 	if (strcmp(name, LAYER_WH_OPAQUE) == 0)
-		return clear_lower_children(ap, dir);
+		return ap->overlay_dir ? mark_opaque(ap, dir) : clear_lower_children(ap, dir);
 	const char *target = name + strlen(LAYER_WH_PREFIX);
 	if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0 ||
 	    strncmp(target, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
@@ -273,7 +303,8 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 	_cleanup_free_ char *victim = NULL;
 	if (asprintf(&victim, "%s%s%s", dir, dirlen ? "/" : "", target) < 0)
 		abort();
-	return remove_lower(ap, victim);
+	return ap->overlay_dir ? make_overlay_whiteout(ap, dir, target, victim)
+			       : remove_lower(ap, victim);
 }
 
 static int copy_data(struct apply *ap, struct archive *in, struct archive *out, const char *path)
@@ -321,17 +352,20 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 		return apply_oci_whiteout(ap, path->data, e);
 	if (is_overlay_whiteout(e)) {
 		ap->st.whiteouts++;
-		return remove_lower(ap, path->data);
+		if (!ap->overlay_dir)
+			return remove_lower(ap, path->data);
+	} else {
+		switch (archive_entry_filetype(e)) {
+		case AE_IFCHR:
+		case AE_IFBLK:
+			return fail_entry(ap, -EPERM, path->data,
+					  "device nodes are not allowed in a cluster image layer");
+		default:
+			break;
+		}
 	}
-	switch (archive_entry_filetype(e)) {
-	case AE_IFCHR:
-	case AE_IFBLK:
-		return fail_entry(ap, -EPERM, path->data,
-				  "device nodes are not allowed in a cluster image layer");
-	default:
-		break;
-	}
-	if (take_overlay_xattrs(e) && archive_entry_filetype(e) == AE_IFDIR) {
+	/* In overlay-dir form the opaque marker stays on the directory for overlayfs. */
+	if (!ap->overlay_dir && take_overlay_xattrs(e) && archive_entry_filetype(e) == AE_IFDIR) {
 		ap->st.whiteouts++;
 		r = clear_lower_children(ap, path->data);
 		if (r < 0)
@@ -406,11 +440,11 @@ static struct archive *open_writer(void)
 	return w;
 }
 
-int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
-		   struct errbuf *err)
+static int apply_fd(const char *root, int fd, bool overlay_dir, struct sha256 *hash,
+		    struct layer_stats *stats, struct errbuf *err)
 {
 	struct reader rd = { .fd = fd, .hash = hash };
-	struct apply ap = { .root = root, .rootfd = -1, .err = err };
+	struct apply ap = { .overlay_dir = overlay_dir, .root = root, .rootfd = -1, .err = err };
 	_cleanup_buf_ struct buf path = BUF_INIT(MAX_PATH_LEN);
 	_cleanup_buf_ struct buf full = BUF_INIT(MAX_PATH_LEN * 2);
 	struct archive *in = NULL, *out = NULL;
@@ -470,16 +504,34 @@ out:
 	return r;
 }
 
-int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
-		     struct errbuf *err)
+int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
+		   struct errbuf *err)
+{
+	return apply_fd(root, fd, false, hash, stats, err);
+}
+
+static int apply_file(const char *root, const char *path, bool overlay_dir,
+		      struct layer_stats *stats, struct errbuf *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	int r;
 
 	if (fd < 0)
 		return errbuf_set(err, negative_errno(), "cannot open layer '%s'", path);
-	r = layer_apply_fd(root, fd, NULL, stats, err);
+	r = apply_fd(root, fd, overlay_dir, NULL, stats, err);
 	if (r < 0)
 		errbuf_prefix(err, "%s", path);
 	return r;
+}
+
+int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
+		     struct errbuf *err)
+{
+	return apply_file(root, path, false, stats, err);
+}
+
+int layer_unpack_overlay_file(const char *root, const char *path, struct layer_stats *stats,
+			      struct errbuf *err)
+{
+	return apply_file(root, path, true, stats, err);
 }

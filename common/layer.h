@@ -36,6 +36,13 @@ int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_s
 int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
 		     struct errbuf *err);
 
+/* Unpacks one layer into an empty directory in the form overlayfs takes as a lower dir:
+ * deletions stay as 0/0 character devices, opaque directories keep
+ * trusted.overlay.opaque=y, and OCI whiteouts are converted to those. Needs root
+ * (mknod, trusted.* xattrs). The builder stacks such dirs to run RUN instructions. */
+int layer_unpack_overlay_file(const char *root, const char *path, struct layer_stats *stats,
+			      struct errbuf *err);
+
 /* The OCI whiteout prefix and opaque marker. */
 #define LAYER_WH_PREFIX ".wh."
 #define LAYER_WH_OPAQUE ".wh..wh..opq"

@@ -1,0 +1,765 @@
+#include "image-store.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "digest.h"
+#include "fs-util.h"
+#include "json-writer.h"
+#include "log.h"
+#include "macro.h"
+#include "strset.h"
+#include "ydoc.h"
+
+#define INDEX_MAX_BYTES (16u << 20)
+#define MANIFEST_MAX_BYTES (4u << 20)
+#define CONFIG_MAX_BYTES (16u << 20)
+
+struct image_store {
+	char *home;
+	char *dir;	/* home/images */
+	int gc_lock_fd; /* held shared while this process adds blobs */
+};
+
+struct blob_writer {
+	struct image_store *st;
+	char *tmp_path;
+	int fd;
+	struct sha256 *hash;
+	uint64_t size;
+	int error;
+};
+
+static char *path_in(const struct image_store *st, const char *rel)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s", st->dir, rel) < 0)
+		abort();
+	return p;
+}
+
+static int ensure_layout(struct image_store *st, struct errbuf *err)
+{
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	static const char empty_index[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"" MEDIA_OCI_INDEX "\",\"manifests\":[]}";
+	_cleanup_free_ char *blobs = path_in(st, "blobs/sha256");
+	_cleanup_free_ char *tmp = path_in(st, "tmp");
+	_cleanup_free_ char *layout_path = path_in(st, "oci-layout");
+	_cleanup_free_ char *index_path = path_in(st, "index.json");
+	int r;
+
+	r = mkdir_p(blobs, 0755);
+	if (r >= 0)
+		r = mkdir_p(tmp, 0700);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot create the image store under '%s': %s", st->dir,
+				  strerror(-r));
+	if (access(layout_path, F_OK) < 0) {
+		r = write_file_atomic(layout_path, layout, strlen(layout), 0644);
+		if (r < 0)
+			return errbuf_set(err, r, "cannot write '%s': %s", layout_path, strerror(-r));
+	}
+	if (access(index_path, F_OK) < 0) {
+		r = write_file_atomic(index_path, empty_index, strlen(empty_index), 0644);
+		if (r < 0)
+			return errbuf_set(err, r, "cannot write '%s': %s", index_path, strerror(-r));
+	}
+	return 0;
+}
+
+int image_store_open(const char *home, struct image_store **ret, struct errbuf *err)
+{
+	struct image_store *st;
+	int r;
+
+	if (!home)
+		home = getenv("CIRUN_HOME");
+	if (!home || !*home)
+		home = "/var/lib/cirun";
+	st = xcalloc(1, sizeof(*st));
+	st->home = xstrdup(home);
+	if (asprintf(&st->dir, "%s/images", home) < 0)
+		abort();
+	st->gc_lock_fd = -1;
+	r = ensure_layout(st, err);
+	if (r < 0) {
+		image_store_close(st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+struct image_store *image_store_close(struct image_store *st)
+{
+	if (!st)
+		return NULL;
+	if (st->gc_lock_fd >= 0)
+		close(st->gc_lock_fd);
+	free(st->home);
+	free(st->dir);
+	free(st);
+	return NULL;
+}
+
+const char *image_store_home(const struct image_store *st)
+{
+	return st->home;
+}
+
+const char *image_store_dir(const struct image_store *st)
+{
+	return st->dir;
+}
+
+static int lock_file(const struct image_store *st, const char *name, int how, const char *why,
+		     int *ret_fd, struct errbuf *err)
+{
+	_cleanup_free_ char *p = path_in(st, name);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open lock '%s': %m", p);
+	if (flock(fd, how | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			int r = negative_errno();
+			close(fd);
+			return errbuf_set(err, r, "cannot lock '%s': %s", p, strerror(-r));
+		}
+		log_notice("waiting for %s (another cirun is using the image store)", why);
+		if (flock(fd, how) < 0) {
+			int r = negative_errno();
+			close(fd);
+			return errbuf_set(err, r, "cannot lock '%s': %s", p, strerror(-r));
+		}
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int image_store_hold(struct image_store *st, struct errbuf *err)
+{
+	if (st->gc_lock_fd >= 0)
+		return 0;
+	return lock_file(st, ".gc.lock", LOCK_SH, "a garbage collection to finish",
+			 &st->gc_lock_fd, err);
+}
+
+char *image_store_blob_path(const struct image_store *st, const char *digest)
+{
+	char *p;
+	const char *hex = strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
+	if (asprintf(&p, "%s/blobs/sha256/%s", st->dir, hex) < 0)
+		abort();
+	return p;
+}
+
+bool image_store_has_blob(const struct image_store *st, const char *digest)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (!digest_ref_valid(digest))
+		return false;
+	p = image_store_blob_path(st, digest);
+	return access(p, F_OK) == 0;
+}
+
+int blob_writer_new(struct image_store *st, struct blob_writer **ret, struct errbuf *err)
+{
+	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	int r;
+
+	w->st = st;
+	w->tmp_path = path_in(st, "tmp/blob-XXXXXX");
+	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+	if (w->fd < 0) {
+		r = errbuf_set(err, negative_errno(), "cannot create a blob under '%s/tmp': %m",
+			       st->dir);
+		free(w->tmp_path);
+		free(w);
+		return r;
+	}
+	r = sha256_new(&w->hash);
+	if (r < 0) {
+		blob_writer_abort(w);
+		return errbuf_set(err, r, "cannot start a digest");
+	}
+	*ret = w;
+	return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *data, size_t n)
+{
+	const char *p = data;
+
+	if (w->error)
+		return w->error;
+	sha256_update(w->hash, data, n);
+	w->size += n;
+	while (n > 0) {
+		ssize_t k = write(w->fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return w->error = negative_errno();
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void blob_writer_abort(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	unlink(w->tmp_path);
+	free(w->tmp_path);
+	sha256_free(w->hash);
+	free(w);
+}
+
+int blob_writer_commit(struct blob_writer *w, const char *expected, char **ret_digest,
+		       uint64_t *ret_size, struct errbuf *err)
+{
+	char hex[SHA256_HEX_SIZE], digest[7 + SHA256_HEX_SIZE];
+	_cleanup_free_ char *final = NULL;
+	int r;
+
+	if (w->error) {
+		r = errbuf_set(err, w->error, "writing a blob failed: %s", strerror(-w->error));
+		blob_writer_abort(w);
+		return r;
+	}
+	r = sha256_final(w->hash, hex);
+	if (r >= 0 && fsync(w->fd) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		blob_writer_abort(w);
+		return errbuf_set(err, r, "finishing a blob failed: %s", strerror(-r));
+	}
+	snprintf(digest, sizeof(digest), "sha256:%s", hex);
+	if (expected && strcmp(expected, digest) != 0) {
+		blob_writer_abort(w);
+		return errbuf_set(err, -EBADMSG, "content does not match its digest: expected %s, "
+				  "got %s", expected, digest);
+	}
+	final = image_store_blob_path(w->st, digest);
+	fchmod(w->fd, 0644);
+	close(w->fd);
+	w->fd = -1;
+	/* An existing blob of the same digest has the same content: keep either. */
+	if (rename(w->tmp_path, final) < 0) {
+		r = negative_errno();
+		blob_writer_abort(w);
+		return errbuf_set(err, r, "cannot store blob %s: %s", digest, strerror(-r));
+	}
+	if (ret_digest)
+		*ret_digest = xstrdup(digest);
+	if (ret_size)
+		*ret_size = w->size;
+	free(w->tmp_path);
+	w->tmp_path = NULL;
+	sha256_free(w->hash);
+	free(w);
+	return 0;
+}
+
+int image_store_put_blob(struct image_store *st, const void *data, size_t len,
+			 char **ret_digest, struct errbuf *err)
+{
+	struct blob_writer *w;
+	int r = blob_writer_new(st, &w, err);
+
+	if (r < 0)
+		return r;
+	r = blob_writer_write(w, data, len);
+	if (r < 0) {
+		blob_writer_abort(w);
+		return errbuf_set(err, r, "writing a blob failed: %s", strerror(-r));
+	}
+	return blob_writer_commit(w, NULL, ret_digest, NULL, err);
+}
+
+int image_store_read_blob(const struct image_store *st, const char *digest, size_t cap,
+			  struct buf *out, struct errbuf *err)
+{
+	_cleanup_free_ char *p = NULL;
+	char hex[SHA256_HEX_SIZE];
+	int r;
+
+	if (!digest_ref_valid(digest))
+		return errbuf_set(err, -EINVAL, "'%s' is not a sha256 digest", digest);
+	p = image_store_blob_path(st, digest);
+	out->cap = cap;
+	r = buf_read_file(out, p);
+	if (r == -ENOENT)
+		return errbuf_set(err, r, "blob %s is missing from the store '%s'", digest, st->dir);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot read blob %s: %s", digest, strerror(-r));
+	/* Small blobs (manifests, configs) are checked on every read: they decide what the
+	 * rest of the image is. */
+	sha256_buf(out->data, out->len, hex);
+	if (strcmp(hex, digest + 7) != 0)
+		return errbuf_set(err, -EBADMSG, "blob %s in '%s' is corrupt (its content hashes to "
+				  "sha256:%s); remove the image and load it again", digest, st->dir, hex);
+	return 0;
+}
+
+/* ---- names ---- */
+
+static bool valid_tag(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 128 || t[0] == '.' || t[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)t[i]) || t[i] == '_' || t[i] == '.' || t[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool valid_repo(const char *r, size_t n)
+{
+	if (n == 0 || n > 255 || !isalnum((unsigned char)r[0]) || !isalnum((unsigned char)r[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)r[i];
+		if (!(islower(c) || isdigit(c) || c == '.' || c == '_' || c == '-' || c == '/' ||
+		      c == ':'))
+			return false;
+		if (i > 0 && c == '/' && (r[i - 1] == '/' || r[i - 1] == '.'))
+			return false;
+		if (i > 0 && c == '.' && r[i - 1] == '.')
+			return false;
+	}
+	/* a ':' is only allowed in a registry host:port, before the first '/' */
+	const char *colon = memchr(r, ':', n), *slash = memchr(r, '/', n);
+	return !colon || (slash && colon < slash);
+}
+
+int image_ref_normalize(const char *name, char **ret, struct errbuf *err)
+{
+	const char *slash, *colon;
+	size_t repo_len;
+
+	if (!name || !*name)
+		return errbuf_set(err, -EINVAL, "an image name is empty");
+	if (strchr(name, '@'))
+		return errbuf_set(err, -EINVAL, "image '%s': references by digest are not "
+				  "supported; use name:tag", name);
+	slash = strrchr(name, '/');
+	colon = strrchr(name, ':');
+	if (colon && slash && colon < slash)
+		colon = NULL;
+	repo_len = colon ? (size_t)(colon - name) : strlen(name);
+	if (!valid_repo(name, repo_len))
+		return errbuf_set(err, -EINVAL,
+				  "image name '%s' is invalid: use lower-case letters, digits, '.', "
+				  "'_', '-' and '/', then an optional ':tag'", name);
+	if (colon && !valid_tag(colon + 1))
+		return errbuf_set(err, -EINVAL,
+				  "image tag in '%s' is invalid: up to 128 of letters, digits, '_', "
+				  "'.', '-', not starting with '.' or '-'", name);
+	if (colon)
+		*ret = xstrdup(name);
+	else if (asprintf(ret, "%s:latest", name) < 0)
+		abort();
+	return 0;
+}
+
+/* ---- index ---- */
+
+void image_refs_free(struct image_ref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].manifest_digest);
+	}
+	free(refs);
+}
+
+static int read_index(const struct image_store *st, struct image_ref **ret, size_t *ret_n,
+		      struct errbuf *err)
+{
+	const struct ydoc_limits lim = { .max_bytes = INDEX_MAX_BYTES };
+	_cleanup_free_ char *p = path_in(st, "index.json");
+	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
+	struct image_ref *refs = NULL;
+	size_t n = 0;
+	struct ynode *list;
+	int r;
+
+	r = ydoc_parse_file(p, &lim, &d, err);
+	if (r < 0)
+		return r;
+	list = ynode_get(ydoc_root(d, 0), "manifests");
+	if (!list || ynode_kind(list) != YNODE_SEQ)
+		return errbuf_set(err, -EBADMSG, "%s: no manifests list", p);
+	for (size_t i = 0; i < ynode_len(list); i++) {
+		struct ynode *m = ynode_seq_at(list, i);
+		const char *name = ynode_str(ynode_get(m, "annotations.org\\.opencontainers\\.image\\.ref\\.name"));
+		const char *digest = ynode_str(ynode_map_get(m, "digest"));
+		int64_t size = 0;
+
+		if (!digest_ref_valid(digest) || ynode_get_int(ynode_map_get(m, "size"), &size) < 0) {
+			image_refs_free(refs, n);
+			return errbuf_set(err, -EBADMSG, "%s:%u: a manifest entry needs a sha256 "
+					  "digest and a size", p, ynode_line(m));
+		}
+		if (!name)
+			continue; /* unnamed manifests are not images we list */
+		refs = xreallocarray(refs, n + 1, sizeof(*refs));
+		refs[n++] = (struct image_ref){ xstrdup(name), xstrdup(digest), (uint64_t)size };
+	}
+	*ret = refs;
+	*ret_n = n;
+	return 0;
+}
+
+static int write_index(const struct image_store *st, const struct image_ref *refs, size_t n,
+		       struct errbuf *err)
+{
+	_cleanup_free_ char *p = path_in(st, "index.json");
+	_cleanup_buf_ struct buf out = BUF_INIT(INDEX_MAX_BYTES);
+	struct jsonw w;
+	int r;
+
+	jsonw_init(&w, &out);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "schemaVersion");
+	jsonw_int(&w, 2);
+	jsonw_key(&w, "mediaType");
+	jsonw_string(&w, MEDIA_OCI_INDEX);
+	jsonw_key(&w, "manifests");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "mediaType");
+		jsonw_string(&w, MEDIA_OCI_MANIFEST);
+		jsonw_key(&w, "digest");
+		jsonw_string(&w, refs[i].manifest_digest);
+		jsonw_key(&w, "size");
+		jsonw_uint(&w, refs[i].manifest_size);
+		jsonw_key(&w, "annotations");
+		jsonw_object_begin(&w);
+		jsonw_key(&w, ANNOTATION_REF_NAME);
+		jsonw_string(&w, refs[i].name);
+		jsonw_object_end(&w);
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
+	jsonw_object_end(&w);
+	r = jsonw_finish(&w);
+	if (r < 0)
+		return errbuf_set(err, r, "the image index is too large");
+	r = write_file_atomic(p, out.data, out.len, 0644);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot write '%s': %s", p, strerror(-r));
+	return 0;
+}
+
+int image_store_list(struct image_store *st, struct image_ref **ret, size_t *ret_n,
+		     struct errbuf *err)
+{
+	return read_index(st, ret, ret_n, err);
+}
+
+/* Read-modify-write of the index under its lock: change() edits the list in place. */
+static int update_index(struct image_store *st, const char *name, const char *digest,
+			uint64_t size, struct errbuf *err)
+{
+	struct image_ref *refs = NULL;
+	size_t n = 0, found = SIZE_MAX;
+	int lock_fd = -1, r;
+
+	r = lock_file(st, ".index.lock", LOCK_EX, "the image index", &lock_fd, err);
+	if (r < 0)
+		return r;
+	r = read_index(st, &refs, &n, err);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(refs[i].name, name) == 0)
+			found = i;
+	if (!digest) {
+		if (found == SIZE_MAX) {
+			r = errbuf_set(err, -ENOENT, "no image named '%s'", name);
+			goto out;
+		}
+		free(refs[found].name);
+		free(refs[found].manifest_digest);
+		memmove(refs + found, refs + found + 1, (n - found - 1) * sizeof(*refs));
+		n--;
+	} else if (found != SIZE_MAX) {
+		free(refs[found].manifest_digest);
+		refs[found].manifest_digest = xstrdup(digest);
+		refs[found].manifest_size = size;
+	} else {
+		refs = xreallocarray(refs, n + 1, sizeof(*refs));
+		refs[n++] = (struct image_ref){ xstrdup(name), xstrdup(digest), size };
+	}
+	r = write_index(st, refs, n, err);
+out:
+	image_refs_free(refs, n);
+	close(lock_fd);
+	return r;
+}
+
+int image_store_set_ref(struct image_store *st, const char *name, const char *manifest_digest,
+			uint64_t manifest_size, struct errbuf *err)
+{
+	return update_index(st, name, manifest_digest, manifest_size, err);
+}
+
+int image_store_remove_ref(struct image_store *st, const char *name, struct errbuf *err)
+{
+	return update_index(st, name, NULL, 0, err);
+}
+
+/* ---- images ---- */
+
+void image_release(struct image *img)
+{
+	free(img->name);
+	free(img->manifest_digest);
+	free(img->id);
+	manifest_release(&img->manifest);
+	image_meta_release(&img->meta);
+	memset(img, 0, sizeof(*img));
+}
+
+static bool is_hex_prefix(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (strncmp(s, "sha256:", 7) == 0) {
+		s += 7;
+		n -= 7;
+	}
+	if (n < 4 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static int load_image(struct image_store *st, const char *manifest_digest, struct image *img,
+		      struct errbuf *err)
+{
+	_cleanup_buf_ struct buf mbuf = BUF_INIT(0), cbuf = BUF_INIT(0);
+	size_t content = 0;
+	int r;
+
+	img->manifest_digest = xstrdup(manifest_digest);
+	r = image_store_read_blob(st, manifest_digest, MANIFEST_MAX_BYTES, &mbuf, err);
+	if (r >= 0)
+		r = manifest_parse(mbuf.data, mbuf.len, &img->manifest, err);
+	if (r >= 0)
+		r = image_store_read_blob(st, img->manifest.config.digest, CONFIG_MAX_BYTES, &cbuf, err);
+	if (r >= 0)
+		r = image_meta_from_config(cbuf.data, cbuf.len, &img->meta, err);
+	if (r < 0)
+		return r;
+	img->id = xstrdup(img->manifest.config.digest + 7);
+	for (size_t i = 0; i < img->meta.nlayers; i++) {
+		struct image_layer *l = &img->meta.layers[i];
+		if (!l->digest)
+			continue;
+		if (content >= img->manifest.nlayers ||
+		    strcmp(img->manifest.layers[content].digest, l->digest) != 0)
+			return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list "
+					  "different layers", img->id);
+		l->media_type = xstrdup(img->manifest.layers[content].media_type);
+		l->size = img->manifest.layers[content].size;
+		content++;
+	}
+	if (content != img->manifest.nlayers)
+		return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list different "
+				  "layers", img->id);
+	return 0;
+}
+
+static int find_by_id(struct image_store *st, const struct image_ref *refs, size_t n,
+		      const char *prefix, struct image *img, struct errbuf *err)
+{
+	const char *want = strncmp(prefix, "sha256:", 7) == 0 ? prefix + 7 : prefix;
+	_cleanup_free_ char *match = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct image tmp = { 0 };
+		struct errbuf ignored = ERRBUF_INIT;
+		if (load_image(st, refs[i].manifest_digest, &tmp, &ignored) >= 0 &&
+		    strncmp(tmp.id, want, strlen(want)) == 0) {
+			if (match && strcmp(match, refs[i].manifest_digest) != 0) {
+				image_release(&tmp);
+				return errbuf_set(err, -EINVAL, "image id '%s' is ambiguous: give "
+						  "more digits", prefix);
+			}
+			free(match);
+			match = xstrdup(refs[i].manifest_digest);
+		}
+		image_release(&tmp);
+	}
+	if (!match)
+		return -ENOENT;
+	return load_image(st, match, img, err);
+}
+
+int image_store_get(struct image_store *st, const char *name_or_id, struct image *ret,
+		    struct errbuf *err)
+{
+	_cleanup_free_ char *name = NULL;
+	struct image_ref *refs = NULL;
+	size_t n = 0;
+	struct errbuf name_err = ERRBUF_INIT;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = read_index(st, &refs, &n, err);
+	if (r < 0)
+		return r;
+	if (image_ref_normalize(name_or_id, &name, &name_err) >= 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(refs[i].name, name) == 0) {
+				r = load_image(st, refs[i].manifest_digest, ret, err);
+				if (r >= 0)
+					ret->name = xstrdup(name);
+				goto out;
+			}
+		}
+	}
+	r = -ENOENT;
+	if (is_hex_prefix(name_or_id))
+		r = find_by_id(st, refs, n, name_or_id, ret, err);
+	if (r == -ENOENT)
+		errbuf_set(err, r, "no image '%s' in the store %s ('cirun images' lists them)",
+			   name_or_id, st->dir);
+out:
+	if (r < 0)
+		image_release(ret);
+	image_refs_free(refs, n);
+	return r;
+}
+
+int image_store_commit(struct image_store *st, const char *name, const struct image_meta *meta,
+		       char **ret_id, struct errbuf *err)
+{
+	_cleanup_buf_ struct buf config = BUF_INIT(CONFIG_MAX_BYTES);
+	_cleanup_buf_ struct buf manifest = BUF_INIT(MANIFEST_MAX_BYTES);
+	_cleanup_free_ char *config_digest = NULL, *manifest_digest = NULL;
+	int r;
+
+	r = image_meta_to_config(meta, &config);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot encode the image config: %s", strerror(-r));
+	r = image_store_put_blob(st, config.data, config.len, &config_digest, err);
+	if (r < 0)
+		return r;
+	r = image_meta_to_manifest(meta, config_digest, config.len, &manifest);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot encode the image manifest: %s", strerror(-r));
+	r = image_store_put_blob(st, manifest.data, manifest.len, &manifest_digest, err);
+	if (r < 0)
+		return r;
+	r = image_store_set_ref(st, name, manifest_digest, manifest.len, err);
+	if (r < 0)
+		return r;
+	if (ret_id)
+		*ret_id = xstrdup(config_digest + 7);
+	return 0;
+}
+
+size_t image_blobs(const struct image *img, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	if (n < max)
+		out[n++] = img->manifest_digest;
+	if (n < max)
+		out[n++] = img->manifest.config.digest;
+	for (size_t i = 0; i < img->manifest.nlayers && n < max; i++)
+		out[n++] = img->manifest.layers[i].digest;
+	return n;
+}
+
+/* ---- garbage collection ---- */
+
+static int mark_image(struct image_store *st, const char *manifest_digest, struct strset *keep,
+		      struct errbuf *err)
+{
+	struct image img = { 0 };
+	const char *blobs[4096];
+	int r = load_image(st, manifest_digest, &img, err);
+
+	if (r >= 0) {
+		size_t n = image_blobs(&img, blobs, ELEMENTSOF(blobs));
+		for (size_t i = 0; i < n; i++)
+			strset_add(keep, blobs[i] + 7);
+	}
+	image_release(&img);
+	return r;
+}
+
+int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err)
+{
+	_cleanup_(strset_freep) struct strset *keep = strset_new();
+	_cleanup_free_ char *blob_dir = path_in(st, "blobs/sha256");
+	struct image_ref *refs = NULL;
+	struct gc_stats s = { 0 };
+	size_t n = 0;
+	int lock_fd = -1, r;
+	DIR *d;
+	struct dirent *de;
+
+	/* Exclusive: no build or load is adding blobs that nothing references yet. */
+	r = lock_file(st, ".gc.lock", LOCK_EX, "builds and loads in progress", &lock_fd, err);
+	if (r < 0)
+		return r;
+	r = read_index(st, &refs, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = mark_image(st, refs[i].manifest_digest, keep, err);
+		/* An image whose blobs cannot be read keeps everything: never delete on doubt. */
+		if (r < 0)
+			errbuf_prefix(err, "not collecting garbage, image '%s' is unreadable",
+				      refs[i].name);
+	}
+	if (r < 0)
+		goto out;
+	d = opendir(blob_dir);
+	if (!d) {
+		r = errbuf_set(err, negative_errno(), "cannot list '%s'", blob_dir);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		struct stat stt;
+		if (!sha256_hex_valid(de->d_name) || strset_contains(keep, de->d_name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &stt, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			s.blobs_removed++;
+			s.bytes_removed += (uint64_t)stt.st_size;
+		}
+	}
+	closedir(d);
+out:
+	if (stats)
+		*stats = s;
+	image_refs_free(refs, n);
+	close(lock_fd);
+	return r;
+}

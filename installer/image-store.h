@@ -1,0 +1,93 @@
+/* The local image store: an OCI image layout under $CIRUN_HOME/images (default
+ * /var/lib/cirun/images), so skopeo and umoci can read it as it is.
+ *
+ *   images/oci-layout, images/index.json   names → manifests (ref.name annotations)
+ *   images/blobs/sha256/<hex>               content-addressed blobs
+ *   images/tmp/                              blobs being written
+ *
+ * Blobs are written to tmp/, hashed while written, and renamed into place: a blob under
+ * blobs/ is always whole and matches its name. index.json is replaced atomically under an
+ * exclusive lock. Builds and loads hold a shared "gc" lock while they add blobs that are
+ * not referenced yet; rmi's garbage collection takes it exclusively, so it never deletes
+ * the blobs of a build in progress. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "image-meta.h"
+
+struct image_store;
+struct blob_writer;
+
+/* home: NULL means $CIRUN_HOME, else /var/lib/cirun. Creates the layout when missing. */
+int image_store_open(const char *home, struct image_store **ret, struct errbuf *err);
+struct image_store *image_store_close(struct image_store *st);
+const char *image_store_home(const struct image_store *st);
+const char *image_store_dir(const struct image_store *st);
+
+/* Takes the shared gc lock for the store's lifetime (builds, loads). */
+int image_store_hold(struct image_store *st, struct errbuf *err);
+
+char *image_store_blob_path(const struct image_store *st, const char *digest);
+bool image_store_has_blob(const struct image_store *st, const char *digest);
+
+int blob_writer_new(struct image_store *st, struct blob_writer **ret, struct errbuf *err);
+int blob_writer_write(struct blob_writer *w, const void *data, size_t n);
+/* Finishes the blob. With expected (sha256:…), a mismatch is refused and nothing is
+ * kept. ret_digest (malloc'd "sha256:…") and ret_size are optional. Frees w. */
+int blob_writer_commit(struct blob_writer *w, const char *expected, char **ret_digest,
+		       uint64_t *ret_size, struct errbuf *err);
+/* Throws the blob away. Frees w; NULL is fine. */
+void blob_writer_abort(struct blob_writer *w);
+int image_store_put_blob(struct image_store *st, const void *data, size_t len,
+			 char **ret_digest, struct errbuf *err);
+int image_store_read_blob(const struct image_store *st, const char *digest, size_t cap,
+			  struct buf *out, struct errbuf *err);
+
+/* "name[:tag]" → "name:tag" (":latest" added), validated. */
+int image_ref_normalize(const char *name, char **ret, struct errbuf *err);
+
+struct image {
+	char *name;		/* as resolved: "name:tag", or NULL when found by id */
+	char *manifest_digest;	/* sha256:… */
+	char *id;		/* config digest hex (the image id) */
+	struct manifest manifest;
+	struct image_meta meta;	/* layers carry media types and sizes from the manifest */
+};
+
+/* Finds an image by name (":latest" implied) or by id prefix (4+ hex digits). */
+int image_store_get(struct image_store *st, const char *name_or_id, struct image *ret,
+		    struct errbuf *err);
+void image_release(struct image *img);
+
+/* Writes config and manifest blobs for meta and points name at them. ret_id optional. */
+int image_store_commit(struct image_store *st, const char *name, const struct image_meta *meta,
+		       char **ret_id, struct errbuf *err);
+
+/* Points name at a manifest, replacing what it named. */
+int image_store_set_ref(struct image_store *st, const char *name, const char *manifest_digest,
+			uint64_t manifest_size, struct errbuf *err);
+/* Removes name; -ENOENT when there is no such name. */
+int image_store_remove_ref(struct image_store *st, const char *name, struct errbuf *err);
+
+struct image_ref {
+	char *name;
+	char *manifest_digest;
+	uint64_t manifest_size;
+};
+int image_store_list(struct image_store *st, struct image_ref **ret, size_t *ret_n,
+		     struct errbuf *err);
+void image_refs_free(struct image_ref *refs, size_t n);
+
+struct gc_stats {
+	uint64_t blobs_removed;
+	uint64_t bytes_removed;
+};
+/* Removes blobs that no named image references. */
+int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err);
+
+/* All blob digests (sha256:…) an image needs: manifest, config, layers. */
+size_t image_blobs(const struct image *img, const char **out, size_t max);
