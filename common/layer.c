@@ -66,6 +66,8 @@ static int reader_drain(struct reader *rd)
 }
 
 struct apply {
+	layer_filter_fn want;	/* optional: entries it rejects are skipped */
+	void *want_data;
 	bool overlay_dir;	/* keep whiteouts as overlay lower-dir entries instead of applying */
 	const char *root;	/* as given */
 	char *real_root;	/* resolved, so libarchive's symlink checks see no symlink in it */
@@ -348,6 +350,8 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	base = strrchr(path->data, '/');
 	base = base ? base + 1 : path->data;
 
+	if (ap->want && !ap->want(path->data, ap->want_data))
+		return 0;
 	if (strncmp(base, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
 		return apply_oci_whiteout(ap, path->data, e);
 	if (is_overlay_whiteout(e)) {
@@ -440,11 +444,13 @@ static struct archive *open_writer(void)
 	return w;
 }
 
-static int apply_fd(const char *root, int fd, bool overlay_dir, struct sha256 *hash,
-		    struct layer_stats *stats, struct errbuf *err)
+static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn want,
+		    void *want_data, struct sha256 *hash, struct layer_stats *stats,
+		    struct errbuf *err)
 {
 	struct reader rd = { .fd = fd, .hash = hash };
-	struct apply ap = { .overlay_dir = overlay_dir, .root = root, .rootfd = -1, .err = err };
+	struct apply ap = { .want = want, .want_data = want_data, .overlay_dir = overlay_dir,
+			    .root = root, .rootfd = -1, .err = err };
 	_cleanup_buf_ struct buf path = BUF_INIT(MAX_PATH_LEN);
 	_cleanup_buf_ struct buf full = BUF_INIT(MAX_PATH_LEN * 2);
 	struct archive *in = NULL, *out = NULL;
@@ -507,18 +513,19 @@ out:
 int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
 		   struct errbuf *err)
 {
-	return apply_fd(root, fd, false, hash, stats, err);
+	return apply_fd(root, fd, false, NULL, NULL, hash, stats, err);
 }
 
 static int apply_file(const char *root, const char *path, bool overlay_dir,
-		      struct layer_stats *stats, struct errbuf *err)
+		      layer_filter_fn want, void *want_data, struct layer_stats *stats,
+		      struct errbuf *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	int r;
 
 	if (fd < 0)
 		return errbuf_set(err, negative_errno(), "cannot open layer '%s'", path);
-	r = apply_fd(root, fd, overlay_dir, NULL, stats, err);
+	r = apply_fd(root, fd, overlay_dir, want, want_data, NULL, stats, err);
 	if (r < 0)
 		errbuf_prefix(err, "%s", path);
 	return r;
@@ -527,11 +534,17 @@ static int apply_file(const char *root, const char *path, bool overlay_dir,
 int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
 		     struct errbuf *err)
 {
-	return apply_file(root, path, false, stats, err);
+	return apply_file(root, path, false, NULL, NULL, stats, err);
+}
+
+int layer_apply_file_filtered(const char *root, const char *path, layer_filter_fn want,
+			      void *want_data, struct errbuf *err)
+{
+	return apply_file(root, path, false, want, want_data, NULL, err);
 }
 
 int layer_unpack_overlay_file(const char *root, const char *path, struct layer_stats *stats,
 			      struct errbuf *err)
 {
-	return apply_file(root, path, true, stats, err);
+	return apply_file(root, path, true, NULL, NULL, stats, err);
 }

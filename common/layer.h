@@ -15,6 +15,7 @@
  * no business creating them on a host. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "digest.h"
@@ -35,6 +36,12 @@ int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_s
 		   struct errbuf *err);
 int layer_apply_file(const char *root, const char *path, struct layer_stats *stats,
 		     struct errbuf *err);
+
+/* Applies only the entries want() accepts (by their path in the layer, "a/b"; whiteouts
+ * by the path they delete), e.g. to read a few directories of a large image. */
+typedef bool (*layer_filter_fn)(const char *path, void *data);
+int layer_apply_file_filtered(const char *root, const char *path, layer_filter_fn want,
+			      void *want_data, struct errbuf *err);
 
 /* Unpacks one layer into an empty directory in the form overlayfs takes as a lower dir:
  * deletions stay as 0/0 character devices, opaque directories keep

@@ -735,6 +735,8 @@ static int emit_node(yaml_emitter_t *em, const struct ynode *n)
 			text = "null";
 		else if (!n->plain && resolves_as_non_string(text))
 			style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
+		else if (!n->plain && strchr(text, '\n'))
+			style = YAML_LITERAL_SCALAR_STYLE; /* scripts, embedded documents */
 		if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
 						  (int)strlen(text), 1, 1, style))
 			return -ENOMEM;

@@ -37,6 +37,7 @@ struct blob_writer {
 	int fd;
 	struct sha256 *hash;
 	uint64_t size;
+	char *digest; /* set once verified */
 	int error;
 };
 
@@ -225,56 +226,98 @@ void blob_writer_abort(struct blob_writer *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
-	unlink(w->tmp_path);
+	if (w->tmp_path)
+		unlink(w->tmp_path);
 	free(w->tmp_path);
+	free(w->digest);
 	sha256_free(w->hash);
 	free(w);
 }
 
-int blob_writer_commit(struct blob_writer *w, const char *expected, char **ret_digest,
-		       uint64_t *ret_size, struct errbuf *err)
+int blob_writer_verify(struct blob_writer *w, const char *expected, struct errbuf *err)
 {
-	char hex[SHA256_HEX_SIZE], digest[7 + SHA256_HEX_SIZE];
-	_cleanup_free_ char *final = NULL;
+	char hex[SHA256_HEX_SIZE];
 	int r;
 
-	if (w->error) {
-		r = errbuf_set(err, w->error, "writing a blob failed: %s", strerror(-w->error));
-		blob_writer_abort(w);
-		return r;
-	}
+	if (w->digest)
+		return 0;
+	if (w->error)
+		return errbuf_set(err, w->error, "writing a blob failed: %s", strerror(-w->error));
 	r = sha256_final(w->hash, hex);
 	if (r >= 0 && fsync(w->fd) < 0)
 		r = negative_errno();
-	if (r < 0) {
-		blob_writer_abort(w);
+	if (r < 0)
 		return errbuf_set(err, r, "finishing a blob failed: %s", strerror(-r));
+	if (asprintf(&w->digest, "sha256:%s", hex) < 0)
+		abort();
+	if (expected && strcmp(expected, w->digest) != 0) {
+		r = errbuf_set(err, -EBADMSG, "content does not match its digest: expected %s, "
+			       "got %s", expected, w->digest);
+		free(w->digest);
+		w->digest = NULL;
+		w->error = r;
+		return r;
 	}
-	snprintf(digest, sizeof(digest), "sha256:%s", hex);
-	if (expected && strcmp(expected, digest) != 0) {
+	return 0;
+}
+
+const char *blob_writer_digest(const struct blob_writer *w)
+{
+	return w->digest;
+}
+
+uint64_t blob_writer_size(const struct blob_writer *w)
+{
+	return w->size;
+}
+
+const char *blob_writer_path(const struct blob_writer *w)
+{
+	return w->tmp_path;
+}
+
+int blob_writer_publish(struct blob_writer *w, char **ret_digest, uint64_t *ret_size,
+			struct errbuf *err)
+{
+	_cleanup_free_ char *final = NULL;
+	int r;
+
+	if (!w->digest) {
+		r = errbuf_set(err, -EINVAL, "a blob was published before it was verified");
 		blob_writer_abort(w);
-		return errbuf_set(err, -EBADMSG, "content does not match its digest: expected %s, "
-				  "got %s", expected, digest);
+		return r;
 	}
-	final = image_store_blob_path(w->st, digest);
+	final = image_store_blob_path(w->st, w->digest);
 	fchmod(w->fd, 0644);
 	close(w->fd);
 	w->fd = -1;
 	/* An existing blob of the same digest has the same content: keep either. */
 	if (rename(w->tmp_path, final) < 0) {
 		r = negative_errno();
+		errbuf_set(err, r, "cannot store blob %s: %s", w->digest, strerror(-r));
 		blob_writer_abort(w);
-		return errbuf_set(err, r, "cannot store blob %s: %s", digest, strerror(-r));
+		return r;
 	}
 	if (ret_digest)
-		*ret_digest = xstrdup(digest);
+		*ret_digest = TAKE_PTR(w->digest);
 	if (ret_size)
 		*ret_size = w->size;
 	free(w->tmp_path);
 	w->tmp_path = NULL;
-	sha256_free(w->hash);
-	free(w);
+	blob_writer_abort(w);
 	return 0;
+}
+
+int blob_writer_commit(struct blob_writer *w, const char *expected, char **ret_digest,
+		       uint64_t *ret_size, struct errbuf *err)
+{
+	int r = blob_writer_verify(w, expected, err);
+
+	if (r < 0) {
+		blob_writer_abort(w);
+		return r;
+	}
+	return blob_writer_publish(w, ret_digest, ret_size, err);
 }
 
 int image_store_put_blob(struct image_store *st, const void *data, size_t len,
@@ -575,6 +618,7 @@ static int load_image(struct image_store *st, const char *manifest_digest, struc
 		r = image_meta_from_config(cbuf.data, cbuf.len, &img->meta, err);
 	if (r < 0)
 		return r;
+	img->manifest_size = mbuf.len;
 	img->id = xstrdup(img->manifest.config.digest + 7);
 	for (size_t i = 0; i < img->meta.nlayers; i++) {
 		struct image_layer *l = &img->meta.layers[i];

@@ -40,6 +40,15 @@ int blob_writer_write(struct blob_writer *w, const void *data, size_t n);
  * kept. ret_digest (malloc'd "sha256:…") and ret_size are optional. Frees w. */
 int blob_writer_commit(struct blob_writer *w, const char *expected, char **ret_digest,
 		       uint64_t *ret_size, struct errbuf *err);
+/* The two halves of commit, for loads that must check every blob before adding any:
+ * verify finishes the digest (and compares it with expected), publish moves the blob into
+ * the store and frees w. */
+int blob_writer_verify(struct blob_writer *w, const char *expected, struct errbuf *err);
+int blob_writer_publish(struct blob_writer *w, char **ret_digest, uint64_t *ret_size,
+			struct errbuf *err);
+const char *blob_writer_digest(const struct blob_writer *w);
+uint64_t blob_writer_size(const struct blob_writer *w);
+const char *blob_writer_path(const struct blob_writer *w);
 /* Throws the blob away. Frees w; NULL is fine. */
 void blob_writer_abort(struct blob_writer *w);
 int image_store_put_blob(struct image_store *st, const void *data, size_t len,
@@ -53,6 +62,7 @@ int image_ref_normalize(const char *name, char **ret, struct errbuf *err);
 struct image {
 	char *name;		/* as resolved: "name:tag", or NULL when found by id */
 	char *manifest_digest;	/* sha256:… */
+	uint64_t manifest_size;
 	char *id;		/* config digest hex (the image id) */
 	struct manifest manifest;
 	struct image_meta meta;	/* layers carry media types and sizes from the manifest */

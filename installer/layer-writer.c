@@ -250,7 +250,7 @@ static const char *known_link(struct layer_writer *w, const struct stat *st)
 }
 
 static int add_one(struct layer_writer *w, const char *disk_path, const char *layer_path,
-		   struct errbuf *err)
+		   bool opaque, struct errbuf *err)
 {
 	struct archive_entry *e = archive_entry_new();
 	_cleanup_close_ int fd = -1;
@@ -276,6 +276,8 @@ static int add_one(struct layer_writer *w, const char *disk_path, const char *la
 	}
 	normalise(e);
 	drop_overlay_bookkeeping(e);
+	if (opaque)
+		archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);
 	archive_entry_set_pathname(e, layer_path);
 	if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
 		const char *first = known_link(w, &st);
@@ -333,7 +335,7 @@ int layer_writer_add_tree(struct layer_writer *w, const char *disk_path, const c
 	if (lstat(disk_path, &st) < 0)
 		return errbuf_set(err, negative_errno(), "cannot read '%s': %m", disk_path);
 	if (*layer_path) {
-		r = add_one(w, disk_path, layer_path, err);
+		r = add_one(w, disk_path, layer_path, false, err);
 		if (r < 0)
 			return r;
 	}
@@ -376,4 +378,10 @@ int layer_writer_finish(struct layer_writer *w, struct layer_info *ret, struct e
 	if (r < 0)
 		layer_info_release(ret);
 	return r;
+}
+
+int layer_writer_add_entry(struct layer_writer *w, const char *disk_path, const char *layer_path,
+			   bool opaque, struct errbuf *err)
+{
+	return add_one(w, disk_path, layer_path, opaque, err);
 }

@@ -7,6 +7,7 @@
  * entry, trusted.overlay.opaque=y on a directory that hides what was below it. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -33,6 +34,10 @@ int layer_writer_add_dir(struct layer_writer *w, const char *path, mode_t mode,
  * only the directory's content is added (an overlay upper dir as a whole layer). */
 int layer_writer_add_tree(struct layer_writer *w, const char *disk_path, const char *layer_path,
 			  struct errbuf *err);
+
+/* One entry, not recursing into a directory; opaque adds trusted.overlay.opaque=y. */
+int layer_writer_add_entry(struct layer_writer *w, const char *disk_path, const char *layer_path,
+			   bool opaque, struct errbuf *err);
 
 /* An overlay whiteout (character device 0/0) at path. */
 int layer_writer_add_whiteout(struct layer_writer *w, const char *path, struct errbuf *err);

@@ -3,21 +3,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd-image.h"
 #include "log.h"
+#include "macro.h"
+
+struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+};
+
+static int verb_version(int argc, char **argv);
+static int verb_help(int argc, char **argv);
+
+static const struct verb verbs[] = {
+	{ "build", cmd_build, "build an image from a Kubefile: build -t NAME[:TAG] [-f Kubefile] [--build-arg K=V] CONTEXT" },
+	{ "images", cmd_images, "list the images in the store" },
+	{ "inspect", cmd_inspect, "show an image's metadata: inspect NAME|ID" },
+	{ "save", cmd_save, "write images to an OCI archive: save -o FILE NAME..." },
+	{ "load", cmd_load, "add images from an OCI archive: load -i FILE" },
+	{ "tag", cmd_tag, "give an image another name: tag SOURCE TARGET" },
+	{ "rmi", cmd_rmi, "remove image names, then unreferenced blobs: rmi NAME..." },
+	{ "export", cmd_export, "write an image's flattened rootfs into a directory: export NAME DIR" },
+	{ "version", verb_version, "print cirun's version" },
+	{ "help", verb_help, "show this text" },
+};
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cirun COMMAND [OPTIONS]\n"
-		   "\n"
-		   "Installs a Kubernetes cluster image onto Linux hosts over SSH, offline.\n"
-		   "\n"
-		   "commands:\n"
-		   "  version   print cirun's version\n"
-		   "  help      show this text\n"
-		   "\n"
-		   "exit codes: 0 ok, 1 some hosts failed, 2 usage or configuration error\n"
-		   "environment: LOG_LEVEL=error|warning|notice|info|debug, CIRUN_HOME (default "
-		   "/var/lib/cirun)\n");
+	fprintf(f, "usage: cirun COMMAND [OPTIONS]\n\n"
+		   "Installs a Kubernetes cluster image onto Linux hosts over SSH, offline.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "\nexit codes: 0 ok, 1 failed, 2 usage or configuration error\n"
+		   "environment: CIRUN_HOME (default /var/lib/cirun: image store, build cache),\n"
+		   "             LOG_LEVEL=error|warning|notice|info|debug\n");
+}
+
+static int verb_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("cirun %s\n", CIRUN_VERSION);
+	return 0;
+}
+
+static int verb_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	usage(stdout);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -31,14 +68,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("cirun %s\n", CIRUN_VERSION);
-		return 0;
-	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
+	if (strcmp(argv[1], "--version") == 0)
+		return verb_version(0, NULL);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return verb_help(0, NULL);
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].run(argc - 1, argv + 1);
 	log_error("unknown command '%s'; run 'cirun --help' for the list", argv[1]);
 	return 2;
 }

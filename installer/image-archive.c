@@ -1,0 +1,538 @@
+#include "image-archive.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "digest.h"
+#include "fs-util.h"
+#include "json-writer.h"
+#include "layer.h"
+#include "macro.h"
+#include "strset.h"
+#include "ydoc.h"
+
+#define CHUNK (1 << 20)
+#define SMALL_MAX (16u << 20) /* index.json, oci-layout */
+#define MAX_BLOBS 100000
+
+/* ---- save ---- */
+
+static int write_entry_header(struct archive *a, const char *path, mode_t type, uint64_t size,
+			      struct errbuf *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	int r = 0;
+
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_mtime(e, 0, 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK)
+		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
+			       archive_error_string(a));
+	archive_entry_free(e);
+	return r;
+}
+
+static int write_small(struct archive *a, const char *path, const char *data, size_t len,
+		       struct errbuf *err)
+{
+	int r = write_entry_header(a, path, AE_IFREG, len, err);
+
+	if (r >= 0 && archive_write_data(a, data, len) != (la_ssize_t)len)
+		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
+			       archive_error_string(a));
+	return r;
+}
+
+static int write_blob(struct archive *a, struct image_store *st, const char *digest, char *chunk,
+		      struct errbuf *err)
+{
+	_cleanup_free_ char *src = image_store_blob_path(st, digest);
+	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *name = NULL;
+	struct stat st_;
+	int r;
+
+	if (fd < 0 || fstat(fd, &st_) < 0)
+		return errbuf_set(err, negative_errno(), "blob %s is missing from the store", digest);
+	if (asprintf(&name, "blobs/sha256/%s", digest + 7) < 0)
+		abort();
+	r = write_entry_header(a, name, AE_IFREG, (uint64_t)st_.st_size, err);
+	while (r >= 0) {
+		ssize_t n = read(fd, chunk, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errbuf_set(err, negative_errno(), "reading blob %s: %m", digest);
+		if (n == 0)
+			break;
+		if (archive_write_data(a, chunk, (size_t)n) != n)
+			r = errbuf_set(err, -EIO, "writing blob %s into the archive: %s", digest,
+				       archive_error_string(a));
+	}
+	return r;
+}
+
+static int index_json(struct image *imgs, size_t n, struct buf *out)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, out);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "schemaVersion");
+	jsonw_int(&w, 2);
+	jsonw_key(&w, "mediaType");
+	jsonw_string(&w, MEDIA_OCI_INDEX);
+	jsonw_key(&w, "manifests");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "mediaType");
+		jsonw_string(&w, MEDIA_OCI_MANIFEST);
+		jsonw_key(&w, "digest");
+		jsonw_string(&w, imgs[i].manifest_digest);
+		jsonw_key(&w, "size");
+		jsonw_uint(&w, imgs[i].manifest_size);
+		jsonw_key(&w, "annotations");
+		jsonw_object_begin(&w);
+		jsonw_key(&w, ANNOTATION_REF_NAME);
+		jsonw_string(&w, imgs[i].name);
+		jsonw_object_end(&w);
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
+	jsonw_object_end(&w);
+	return jsonw_finish(&w);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int image_save(struct image_store *st, char *const *names, size_t n, const char *out_path,
+	       struct errbuf *err)
+{
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	struct image *imgs = xcalloc(n ? n : 1, sizeof(*imgs));
+	_cleanup_(strset_freep) struct strset *seen = strset_new();
+	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX);
+	_cleanup_free_ char *tmp = NULL, *chunk = xmalloc(CHUNK);
+	const char **blobs = NULL;
+	size_t nblobs = 0;
+	struct archive *a = NULL;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = image_store_get(st, names[i], &imgs[i], err);
+		if (r >= 0 && !imgs[i].name)
+			r = errbuf_set(err, -EINVAL, "save needs image names, not ids ('%s')", names[i]);
+	}
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const char *list[4096];
+		size_t k = image_blobs(&imgs[i], list, ELEMENTSOF(list));
+		for (size_t j = 0; j < k; j++) {
+			if (strset_add(seen, list[j]) == 1) {
+				blobs = xreallocarray(blobs, nblobs + 1, sizeof(*blobs));
+				blobs[nblobs++] = list[j];
+			}
+		}
+	}
+	qsort(blobs, nblobs, sizeof(*blobs), cmp_str);
+	r = index_json(imgs, n, &index);
+	if (r < 0) {
+		errbuf_set(err, r, "cannot encode the archive's index");
+		goto out;
+	}
+
+	if (asprintf(&tmp, "%s.partial-%d", out_path, (int)getpid()) < 0)
+		abort();
+	a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+		r = errbuf_set(err, -EIO, "cannot create '%s': %s", tmp, archive_error_string(a));
+		goto out;
+	}
+	r = write_small(a, "oci-layout", layout, strlen(layout), err);
+	if (r >= 0)
+		r = write_small(a, "index.json", index.data, index.len, err);
+	if (r >= 0)
+		r = write_entry_header(a, "blobs", AE_IFDIR, 0, err);
+	if (r >= 0)
+		r = write_entry_header(a, "blobs/sha256", AE_IFDIR, 0, err);
+	for (size_t i = 0; r >= 0 && i < nblobs; i++)
+		r = write_blob(a, st, blobs[i], chunk, err);
+	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
+		r = errbuf_set(err, -EIO, "finishing '%s': %s", tmp, archive_error_string(a));
+	if (r >= 0 && rename(tmp, out_path) < 0)
+		r = errbuf_set(err, negative_errno(), "cannot move the archive to '%s': %m", out_path);
+out:
+	if (a)
+		archive_write_free(a);
+	if (r < 0 && tmp)
+		unlink(tmp);
+	for (size_t i = 0; i < n; i++)
+		image_release(&imgs[i]);
+	free(imgs);
+	free(blobs);
+	return r;
+}
+
+/* ---- load ---- */
+
+struct staged {
+	struct blob_writer **w;
+	size_t n;
+	struct strset *digests;
+};
+
+static void staged_abort(struct staged *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		blob_writer_abort(s->w[i]);
+	free(s->w);
+	strset_free(s->digests);
+	memset(s, 0, sizeof(*s));
+}
+
+static struct blob_writer *staged_find(const struct staged *s, const char *digest)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(blob_writer_digest(s->w[i]), digest) == 0)
+			return s->w[i];
+	return NULL;
+}
+
+static int read_small(struct archive *a, const char *path, struct buf *out, struct errbuf *err)
+{
+	char chunk[65536];
+
+	for (;;) {
+		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return errbuf_set(err, -EBADMSG, "reading '%s' from the archive: %s", path,
+					  archive_error_string(a));
+		if (buf_append(out, chunk, (size_t)n) < 0)
+			return errbuf_set(err, -E2BIG, "'%s' in the archive is too large", path);
+	}
+}
+
+static int stage_blob(struct image_store *st, struct archive *a, const char *hex,
+		      struct staged *s, char *chunk, struct errbuf *err)
+{
+	char expected[80];
+	struct blob_writer *w;
+	int r;
+
+	if (!sha256_hex_valid(hex))
+		return errbuf_set(err, -EBADMSG, "archive entry 'blobs/sha256/%s' is not named by "
+				  "a sha256 digest", hex);
+	snprintf(expected, sizeof(expected), "sha256:%s", hex);
+	if (strset_contains(s->digests, expected))
+		return 0; /* a repeated entry: the first one counts */
+	if (s->n >= MAX_BLOBS)
+		return errbuf_set(err, -E2BIG, "the archive has more than %d blobs", MAX_BLOBS);
+	r = blob_writer_new(st, &w, err);
+	if (r < 0)
+		return r;
+	for (;;) {
+		la_ssize_t n = archive_read_data(a, chunk, CHUNK);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			blob_writer_abort(w);
+			return errbuf_set(err, -EBADMSG, "reading blob %s from the archive: %s "
+					  "(truncated?)", expected, archive_error_string(a));
+		}
+		r = blob_writer_write(w, chunk, (size_t)n);
+		if (r < 0) {
+			blob_writer_abort(w);
+			return errbuf_set(err, r, "storing blob %s: %s", expected, strerror(-r));
+		}
+	}
+	r = blob_writer_verify(w, expected, err);
+	if (r < 0) {
+		blob_writer_abort(w);
+		return errbuf_prefix(err, "blob %s in the archive is corrupt", expected);
+	}
+	s->w = xreallocarray(s->w, s->n + 1, sizeof(*s->w));
+	s->w[s->n++] = w;
+	strset_add(s->digests, expected);
+	return 0;
+}
+
+static char *clean_name(const char *p)
+{
+	while (p[0] == '.' && p[1] == '/')
+		p += 2;
+	while (*p == '/')
+		p++;
+	char *s = xstrdup(p);
+	size_t n = strlen(s);
+	while (n > 0 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+static int read_archive(struct image_store *st, const char *path, struct staged *s,
+			struct buf *index, struct buf *layout, struct errbuf *err)
+{
+	_cleanup_free_ char *chunk = xmalloc(CHUNK);
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int r = 0;
+
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_none(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	if (archive_read_open_filename(a, path, CHUNK) != ARCHIVE_OK) {
+		r = errbuf_set(err, -EBADMSG, "cannot read '%s': %s", path, archive_error_string(a));
+		archive_read_free(a);
+		return r;
+	}
+	for (;;) {
+		int h = archive_read_next_header(a, &e);
+		if (h == ARCHIVE_EOF)
+			break;
+		if (h < ARCHIVE_WARN) {
+			r = errbuf_set(err, -EBADMSG, "'%s' is not a readable archive: %s", path,
+				       archive_error_string(a));
+			break;
+		}
+		_cleanup_free_ char *name = clean_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+		if (archive_entry_filetype(e) == AE_IFDIR)
+			continue;
+		if (archive_entry_filetype(e) != AE_IFREG) {
+			r = errbuf_set(err, -EBADMSG, "archive entry '%s' is not a regular file", name);
+			break;
+		}
+		if (strcmp(name, "index.json") == 0)
+			r = read_small(a, name, index, err);
+		else if (strcmp(name, "oci-layout") == 0)
+			r = read_small(a, name, layout, err);
+		else if (strncmp(name, "blobs/sha256/", 13) == 0)
+			r = stage_blob(st, a, name + 13, s, chunk, err);
+		/* anything else (a docker manifest.json, a README) is not ours to load */
+		if (r < 0)
+			break;
+	}
+	archive_read_free(a);
+	return r;
+}
+
+/* Reads a blob that is either staged from the archive or already in the store. */
+static int read_either(struct image_store *st, const struct staged *s, const char *digest,
+		       size_t cap, struct buf *out, struct errbuf *err)
+{
+	struct blob_writer *w = staged_find(s, digest);
+
+	if (!w) {
+		if (!image_store_has_blob(st, digest))
+			return errbuf_set(err, -EBADMSG, "the archive lacks blob %s", digest);
+		return image_store_read_blob(st, digest, cap, out, err);
+	}
+	out->cap = cap;
+	int r = buf_read_file(out, blob_writer_path(w));
+	return r < 0 ? errbuf_set(err, r, "cannot read back blob %s", digest) : 0;
+}
+
+static uint64_t size_either(struct image_store *st, const struct staged *s, const char *digest)
+{
+	struct blob_writer *w = staged_find(s, digest);
+	_cleanup_free_ char *p = NULL;
+	struct stat stt;
+
+	if (w)
+		return blob_writer_size(w);
+	p = image_store_blob_path(st, digest);
+	return stat(p, &stt) == 0 ? (uint64_t)stt.st_size : UINT64_MAX;
+}
+
+/* Every reference must resolve to a blob of the stated size, and the config must be a
+ * cluster image's: only then is anything added. */
+static int check_image(struct image_store *st, const struct staged *s, const char *manifest_digest,
+		       uint64_t manifest_size, struct errbuf *err)
+{
+	_cleanup_buf_ struct buf mbuf = BUF_INIT(0), cbuf = BUF_INIT(0);
+	struct manifest m = { 0 };
+	struct image_meta meta = { 0 };
+	int r;
+
+	if (size_either(st, s, manifest_digest) != manifest_size)
+		return errbuf_set(err, -EBADMSG, "manifest %s: size differs from the index", manifest_digest);
+	r = read_either(st, s, manifest_digest, 4u << 20, &mbuf, err);
+	if (r >= 0)
+		r = manifest_parse(mbuf.data, mbuf.len, &m, err);
+	if (r < 0)
+		return r;
+	if (size_either(st, s, m.config.digest) != m.config.size)
+		r = errbuf_set(err, -EBADMSG, "config %s: missing or of the wrong size", m.config.digest);
+	for (size_t i = 0; r >= 0 && i < m.nlayers; i++)
+		if (size_either(st, s, m.layers[i].digest) != m.layers[i].size)
+			r = errbuf_set(err, -EBADMSG, "layer %s: missing or of the wrong size",
+				       m.layers[i].digest);
+	if (r >= 0)
+		r = read_either(st, s, m.config.digest, 16u << 20, &cbuf, err);
+	if (r >= 0)
+		r = image_meta_from_config(cbuf.data, cbuf.len, &meta, err);
+	manifest_release(&m);
+	image_meta_release(&meta);
+	return r;
+}
+
+struct loaded_ref {
+	char *name;
+	char *digest;
+	uint64_t size;
+};
+
+static int parse_index(const struct buf *index, struct loaded_ref **ret, size_t *ret_n,
+		       struct errbuf *err)
+{
+	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
+	struct loaded_ref *refs = NULL;
+	size_t n = 0;
+	struct ynode *list;
+	int r = ydoc_parse("index.json", index->data, index->len, NULL, &d, err);
+
+	if (r < 0)
+		return r;
+	list = ynode_get(ydoc_root(d, 0), "manifests");
+	if (!list || ynode_kind(list) != YNODE_SEQ || ynode_len(list) == 0)
+		return errbuf_set(err, -EBADMSG, "the archive's index.json lists no images");
+	for (size_t i = 0; i < ynode_len(list); i++) {
+		struct ynode *m = ynode_seq_at(list, i);
+		const char *digest = ynode_str(ynode_map_get(m, "digest"));
+		const char *name = ynode_str(ynode_get(m, "annotations.org\\.opencontainers\\.image\\.ref\\.name"));
+		int64_t size;
+		_cleanup_free_ char *norm = NULL;
+
+		if (!digest_ref_valid(digest) || ynode_get_int(ynode_map_get(m, "size"), &size) < 0 ||
+		    size < 0)
+			r = errbuf_set(err, -EBADMSG, "index.json:%u: an entry needs a sha256 digest "
+				       "and a size", ynode_line(m));
+		else if (!name)
+			r = errbuf_set(err, -EBADMSG, "index.json:%u: image without a name (the "
+				       "annotation %s)", ynode_line(m), ANNOTATION_REF_NAME);
+		else
+			r = image_ref_normalize(name, &norm, err);
+		if (r < 0)
+			break;
+		refs = xreallocarray(refs, n + 1, sizeof(*refs));
+		refs[n++] = (struct loaded_ref){ TAKE_PTR(norm), xstrdup(digest), (uint64_t)size };
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++) {
+			free(refs[i].name);
+			free(refs[i].digest);
+		}
+		free(refs);
+		return r;
+	}
+	*ret = refs;
+	*ret_n = n;
+	return 0;
+}
+
+int image_load(struct image_store *st, const char *path, char ***ret_names, size_t *ret_n,
+	       struct errbuf *err)
+{
+	struct staged s = { .digests = strset_new() };
+	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX), layout = BUF_INIT(4096);
+	struct loaded_ref *refs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = image_store_hold(st, err);
+	if (r >= 0)
+		r = read_archive(st, path, &s, &index, &layout, err);
+	if (r >= 0 && (!layout.len || !strstr(layout.data, "imageLayoutVersion")))
+		r = errbuf_set(err, -EBADMSG, "'%s' is not an OCI archive (no oci-layout file)", path);
+	if (r >= 0 && !index.len)
+		r = errbuf_set(err, -EBADMSG, "'%s' has no index.json", path);
+	if (r >= 0)
+		r = parse_index(&index, &refs, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		r = check_image(st, &s, refs[i].digest, refs[i].size, err);
+		if (r < 0)
+			errbuf_prefix(err, "image '%s'", refs[i].name);
+	}
+	if (r < 0) {
+		staged_abort(&s);
+		goto out;
+	}
+	/* All checked: now add. Blobs first, names last, so a name never points at a
+	 * missing blob. */
+	for (size_t i = 0; i < s.n && r >= 0; i++)
+		r = blob_writer_publish(TAKE_PTR(s.w[i]), NULL, NULL, err);
+	staged_abort(&s);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = image_store_set_ref(st, refs[i].name, refs[i].digest, refs[i].size, err);
+	if (r >= 0) {
+		*ret_names = xcalloc(n, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			(*ret_names)[i] = TAKE_PTR(refs[i].name);
+		*ret_n = n;
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].digest);
+	}
+	free(refs);
+	if (r < 0)
+		errbuf_prefix(err, "nothing was loaded from '%s'", path);
+	return r;
+}
+
+/* ---- export ---- */
+
+int image_export(struct image_store *st, const char *name, const char *dir, struct errbuf *err)
+{
+	struct image img = { 0 };
+	DIR *d;
+	int r;
+
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot create '%s': %s", dir, strerror(-r));
+	d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		bool empty = true;
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				empty = false;
+		closedir(d);
+		if (!empty)
+			return errbuf_set(err, -ENOTEMPTY, "'%s' is not empty: export into a new or "
+					  "empty directory", dir);
+	}
+	r = image_store_get(st, name, &img, err);
+	for (size_t i = 0; r >= 0 && i < img.meta.nlayers; i++) {
+		_cleanup_free_ char *blob = NULL;
+		if (!img.meta.layers[i].digest)
+			continue;
+		blob = image_store_blob_path(st, img.meta.layers[i].digest);
+		r = layer_apply_file(dir, blob, NULL, err);
+	}
+	image_release(&img);
+	return r;
+}
