@@ -697,7 +697,10 @@ struct ydoc *ydoc_free(struct ydoc *d)
 
 /* ---- emitting ---- */
 
-/* Would this text, written plain, be read back as something other than a string? */
+/* Would this text, written plain, be read back as something other than a string? Words
+ * YAML 1.1 reads as null or bool, and anything made only of what numbers are made of
+ * (digits, sign, '.', '_', ':', exponents, 0x/0o/0b prefixes): readers disagree on the
+ * exact number grammar, so every such text is quoted. */
 static bool resolves_as_non_string(const char *v)
 {
 	static const char *const words[] = {
@@ -710,12 +713,15 @@ static bool resolves_as_non_string(const char *v)
 	for (size_t i = 0; i < ELEMENTSOF(words); i++)
 		if (strcmp(v, words[i]) == 0)
 			return true;
-	/* Anything that starts like a number (ints, floats, 0x/0o, 1_000, 1:20 sexagesimal). */
 	if (*p == '-' || *p == '+')
 		p++;
 	if (*p == '.')
 		p++;
-	return *p >= '0' && *p <= '9';
+	if (!(*p >= '0' && *p <= '9'))
+		return false;
+	if (p[0] == '0' && p[1] && strchr("xXoObB", p[1]))
+		return p[2 + strspn(p + 2, "0123456789abcdefABCDEF_")] == '\0';
+	return p[strspn(p, "0123456789+-._:eE")] == '\0';
 }
 
 static int emit_write(void *data, unsigned char *chunk, size_t size)

@@ -12,6 +12,8 @@ packages=(
     # tests: unit, fuzz (clang's libFuzzer), lab hosts and the SSH client checks
     libcmocka-dev clang libclang-rt-14-dev
     systemd-container mmdebstrap iproute2 sshpass openssh-client util-linux procps
+    # image tests: skopeo reads our OCI archives, zstd lets tar list our layers
+    skopeo zstd python3
 )
 
 missing=()

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Cluster images end to end (root, real overlay): build a base FROM scratch and the seed's
+# example Kubefile on top, inspect, flatten, rebuild from cache, save/load through an OCI
+# archive (read by skopeo too), refuse tampered archives, tag, rmi.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+T_NAME=e2e-images
+. "$top/tests/lib.sh"
+cirun=$top/build/cirun
+fix=$top/tests/fixtures/images
+work=$(mktemp -d /tmp/cirun-e2e-images.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export CIRUN_HOME=$work/home
+
+in_store() { CIRUN_HOME=$1 "$cirun" "${@:2}"; }
+inspect_has() { "$cirun" inspect "$1" | grep -Eq -- "$2"; }
+image_id() { CIRUN_HOME=${2:-$CIRUN_HOME} "$cirun" inspect "$1" | sed -n "s/^  id: //p" | tr -d "'"; }
+layer_ids() { "$cirun" inspect "$1" | sed -n 's/^  - id: //p'; }
+export -f layer_ids
+export cirun
+
+check "build the base image FROM scratch" "$cirun" build -t base:v1 "$fix/base" || bail "no base image"
+t0=$(date +%s%N)
+check "build the seed's example Kubefile FROM base:v1" "$cirun" build -t app:v1 "$fix/app" || bail "no app image"
+t1=$(date +%s%N)
+out=$("$cirun" build -t app:v1 "$fix/app")
+t2=$(date +%s%N)
+echo "# timing: first build $(( (t1 - t0) / 1000000 )) ms, cached rebuild $(( (t2 - t1) / 1000000 )) ms"
+check_out "rebuild: every layer from the cache" '^6$' bash -c "printf '%s\n' \"\$1\" | grep -c 'using cache'" _ "$out"
+id1=$(image_id app:v1)
+check_out "rebuild keeps the image id" "^Successfully built ${id1:0:12} as app:v1" printf '%s\n' "$out"
+
+insp=$("$cirun" inspect app:v1)
+check_out "inspect: kind Image, named" '^kind: Image' printf '%s\n' "$insp"
+check_out "inspect: layer types in order" '^COPY RUN COPY COPY COPY COPY COPY CMD CMD $' \
+    bash -c "printf '%s\n' \"\$1\" | sed -n 's/^  [ -] type: //p' | tr '\n' ' '" _ "$insp"
+check_out "inspect: the RUN layer keeps its text" '^    value: echo \$\{Version\} > version.txt' printf '%s\n' "$insp"
+check_out "inspect: ARG Version" "^      Version: '?4\.0\.0'?$" printf '%s\n' "$insp"
+check_out "inspect: CMDs kept whole (commas too)" '^    - helm install mytest charts/traefik --set image.tag=\$\{Version\},replicas=2$' printf '%s\n' "$insp"
+check_out "inspect: two CMDs" '^2$' bash -c "printf '%s\n' \"\$1\" | sed -n '/^    cmd:/,/^    labels/p' | grep -c '^    - '" _ "$insp"
+check_out "inspect: images from imageList" '^  - nginx:1\.25$' printf '%s\n' "$insp"
+check_out "inspect: images from manifests/*.yaml" '^  - kubernetesui/metrics-scraper:v1\.0\.6$' printf '%s\n' "$insp"
+check_out "inspect: images from charts/*/values.yaml" '^  - docker\.io/traefik:' printf '%s\n' "$insp"
+check_out "inspect: default Clusterfile annotation names the image" '^        image: app:v1$' printf '%s\n' "$insp"
+check_out "inspect: platform" '^    architecture: (amd64|arm64)' printf '%s\n' "$insp"
+
+check "export flattens the image" "$cirun" export app:v1 "$work/rootfs"
+r=$work/rootfs
+check "flattened: the file RUN deleted is gone" test ! -e "$r/etc/config.yaml"
+check "flattened: the other base file stays" test -f "$r/etc/keep.yaml"
+check_out "flattened: the re-created dir has only the new content" '^new\.sh$' ls "$r/scripts"
+check_out "flattened: RUN saw the ARG" '^4\.0\.0$' cat "$r/version.txt"
+check "flattened: COPY into images/, manifests/, charts/, plugins/" \
+    test -f "$r/images/mysql.tar" -a -f "$r/manifests/imageList" -a -f "$r/manifests/recommended.yaml" \
+         -a -f "$r/charts/traefik/values.yaml" -a -f "$r/plugins/shell.yaml"
+check "flattened: modes kept (bin/tool executable)" test -x "$r/bin/tool"
+check "export refuses a non-empty directory" bash -c "! '$cirun' export app:v1 '$r' 2>/dev/null"
+
+out=$("$cirun" build -t app:v5 --build-arg Version=5.0.0 "$fix/app")
+check_out "--build-arg overrides the ARG and misses the RUN cache" '^ ---> layer ' bash -c "printf '%s\n' \"\$1\" | sed -n '/RUN/{n;p}'" _ "$out"
+check "export of the --build-arg image" "$cirun" export app:v5 "$work/v5"
+check_out "RUN saw the --build-arg" '^5\.0\.0$' cat "$work/v5/version.txt"
+
+check "rebuild with --no-cache" "$cirun" build --no-cache -t app:nocache "$fix/app"
+check_out "same inputs give the same COPY layer digests (5 COPY + the base)" '^6$' \
+    bash -c "comm -12 <(layer_ids app:v1 | sort) <(layer_ids app:nocache | sort) | wc -l" 
+check "copy-and-compare fallback for RUN" "$cirun" build --copy-fallback --no-cache -t app:fallback "$fix/app"
+run_layer() { "$cirun" inspect "$1" | grep -B3 '    type: RUN' | sed -n 's/^  - id: sha256://p'; }
+list_layer() { tar --zstd -tvf "$CIRUN_HOME/images/blobs/sha256/$(run_layer "$1")" | awk '{print $1, $NF}'; }
+export -f run_layer list_layer
+check_out "fallback and overlay RUN layers hold the same entries" '^same$' \
+    bash -c "[ \"\$(list_layer app:v1)\" = \"\$(list_layer app:fallback)\" ] && echo same || { list_layer app:v1; list_layer app:fallback; }"
+check "the fallback image flattens the same" "$cirun" export app:fallback "$work/fb"
+check_out "the trees are equal" '^same$' \
+    bash -c "diff <(cd '$r' && find . -printf '%p %y %m\n' | sort) <(cd '$work/fb' && find . -printf '%p %y %m\n' | sort) && echo same"
+
+check "save to an OCI archive" "$cirun" save -o "$work/app.tar" app:v1
+check_out "skopeo reads the archive" '"Architecture": "(amd64|arm64)"' skopeo inspect "oci-archive:$work/app.tar"
+check_out "skopeo sees the 7 content layers" '^7$' bash -c "skopeo inspect 'oci-archive:$work/app.tar' | sed -n '/\"Layers\"/,/]/p' | grep -c sha256:"
+check "load into an empty CIRUN_HOME" in_store "$work/home2" load -i "$work/app.tar"
+check_out "loaded image has the same id" "^$id1\$" image_id app:v1 "$work/home2"
+
+python3 - "$work/app.tar" "$work/flipped.tar" <<'PY'
+import sys, tarfile
+data = bytearray(open(sys.argv[1], 'rb').read())
+biggest = max((m for m in tarfile.open(sys.argv[1]).getmembers() if m.name.startswith('blobs/')), key=lambda m: m.size)
+data[biggest.offset_data + biggest.size // 2] ^= 0x01
+open(sys.argv[2], 'wb').write(bytes(data))
+PY
+check_out "a flipped byte in a blob is refused" 'is corrupt' bash -c "! CIRUN_HOME='$work/home3' '$cirun' load -i '$work/flipped.tar' 2>&1"
+check_out "and nothing was added" '^0$' bash -c "find '$work/home3/images/blobs' '$work/home3/images/tmp' -type f | wc -l"
+head -c 3000 "$work/app.tar" > "$work/truncated.tar"
+check_out "a truncated archive is refused" 'nothing was loaded' bash -c "! CIRUN_HOME='$work/home3' '$cirun' load -i '$work/truncated.tar' 2>&1"
+check_out "the store stays empty" '^NAME' bash -c "CIRUN_HOME='$work/home3' '$cirun' images | tail -1"
+
+check "tag" "$cirun" tag app:v1 registry.local:5000/team/app:stable
+check_out "tagged name has the same id" "^$id1\$" image_id registry.local:5000/team/app:stable
+check "rmi removes a name" "$cirun" rmi app:v1
+check "the other name still works" "$cirun" inspect registry.local:5000/team/app:stable
+check "rmi the rest" "$cirun" rmi registry.local:5000/team/app:stable app:v5 app:nocache app:fallback base:v1
+check_out "no blob is left" '^0$' bash -c "ls '$CIRUN_HOME/images/blobs/sha256' | wc -l"
+
+cat > "$work/Kubefile.bad" <<'K'
+FROM scratch
+COPY https://example.com/recommended.yaml manifests
+K
+check_out "a URL source fails offline, naming file:line" 'Kubefile.bad:2: .*not available offline' \
+    bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.bad' '$fix/app' 2>&1"
+printf 'FROM scratch\nCOPY nothere etc\n' > "$work/Kubefile.missing"
+check_out "a missing source names the line" 'Kubefile.missing:2: COPY nothere etc: source .nothere. does not exist in the build context' \
+    bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.missing' '$fix/app' 2>&1"
+printf 'FROM scratch\nRUN exit 3\n' > "$work/Kubefile.fail"
+check_out "a failing RUN names the line and the exit code" 'Kubefile.fail:2: RUN exit 3: the command exited with code 3' \
+    bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.fail' '$fix/app' 2>&1"
+check_out "FROM an unknown image says how to get it" "cirun load -i FILE" \
+    bash -c "! '$cirun' build -t bad:v1 -f '$fix/app/Kubefile' '$fix/app' 2>&1"
+summary
