@@ -521,14 +521,21 @@ int image_store_list(struct image_store *st, struct image_ref **ret, size_t *ret
 	return read_index(st, ret, ret_n, err);
 }
 
-/* Read-modify-write of the index under its lock: change() edits the list in place. */
-static int update_index(struct image_store *st, const char *name, const char *digest,
+/* Read-modify-write of the index under its lock: names name digest, or (digest NULL) no
+ * longer names anything. */
+static int update_index(struct image_store *st, const char *raw_name, const char *digest,
 			uint64_t size, struct errbuf *err)
 {
 	struct image_ref *refs = NULL;
+	_cleanup_free_ char *name = NULL;
 	size_t n = 0, found = SIZE_MAX;
 	int lock_fd = -1, r;
 
+	r = image_ref_normalize(raw_name, &name, err);
+	if (r < 0)
+		return r;
+	if (digest && !digest_ref_valid(digest))
+		return errbuf_set(err, -EINVAL, "'%s' is not a sha256 digest", digest);
 	r = lock_file(st, ".index.lock", LOCK_EX, "the image index", &lock_fd, err);
 	if (r < 0)
 		return r;

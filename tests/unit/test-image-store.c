@@ -1,0 +1,254 @@
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "digest.h"
+#include "image-meta.h"
+#include "image-store.h"
+#include "macro.h"
+
+static struct image_store *open_store(void **state)
+{
+	struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *home = tmp_path(state, "home");
+
+	if (image_store_open(home, &st, &err) < 0)
+		fail_msg("open: %s", errbuf_msg(&err));
+	return st;
+}
+
+static void expect_name(const char *in, const char *want)
+{
+	char *out = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	int r = image_ref_normalize(in, &out, &err);
+
+	if (want) {
+		if (r < 0)
+			fail_msg("'%s' refused: %s", in, errbuf_msg(&err));
+		assert_string_equal(out, want);
+		free(out);
+	} else {
+		if (r >= 0)
+			fail_msg("'%s' accepted as '%s'", in, out);
+		assert_non_null(strstr(errbuf_msg(&err), in));
+	}
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	expect_name("app", "app:latest");
+	expect_name("app:v1", "app:v1");
+	expect_name("registry.local:5000/team/app", "registry.local:5000/team/app:latest");
+	expect_name("registry.local:5000/team/app:1.0_rc-2", "registry.local:5000/team/app:1.0_rc-2");
+	expect_name("kubernetes:v1.19.8", "kubernetes:v1.19.8");
+	expect_name("App:v1", NULL);
+	expect_name("app:", NULL);
+	expect_name("app:-x", NULL);
+	expect_name("a//b", NULL);
+	expect_name("app@sha256:abcd", NULL);
+	expect_name(":v1", NULL);
+	expect_name("host:port:tag", NULL);
+	expect_name("../../etc", NULL);
+	expect_name("", NULL);
+}
+
+static void test_blobs(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *digest = NULL;
+	struct buf b = BUF_INIT(1024);
+	struct blob_writer *w;
+
+	assert_int_equal(image_store_put_blob(st, "hello", 5, &digest, &err), 0);
+	assert_string_equal(digest, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+	assert_true(image_store_has_blob(st, digest));
+	assert_int_equal(image_store_read_blob(st, digest, 1024, &b, &err), 0);
+	assert_string_equal(b.data, "hello");
+	buf_release(&b);
+
+	/* a blob that does not match the expected digest is refused and not kept */
+	assert_int_equal(blob_writer_new(st, &w, &err), 0);
+	blob_writer_write(w, "other", 5);
+	assert_int_equal(blob_writer_commit(w, digest, NULL, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "does not match its digest"));
+	_cleanup_free_ char *tmpdir = NULL;
+	if (asprintf(&tmpdir, "%s/tmp", image_store_dir(st)) < 0)
+		abort();
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+	int files = 0;
+	while ((de = readdir(d)))
+		files += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(files, 0);
+
+	/* a blob changed on disk is noticed when read */
+	_cleanup_free_ char *p = image_store_blob_path(st, digest);
+	FILE *f = fopen(p, "w");
+	fputs("hellO", f);
+	fclose(f);
+	assert_int_equal(image_store_read_blob(st, digest, 1024, &b, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "is corrupt"));
+	buf_release(&b);
+	assert_int_equal(image_store_read_blob(st, "sha256:00", 1024, &b, &err), -EINVAL);
+	image_store_close(st);
+}
+
+static void fill_meta(struct image_meta *m, struct image_store *st)
+{
+	char *l1 = NULL, *l2 = NULL;
+	struct errbuf err = ERRBUF_INIT;
+
+	memset(m, 0, sizeof(*m));
+	assert_int_equal(image_store_put_blob(st, "layer-one", 9, &l1, &err), 0);
+	assert_int_equal(image_store_put_blob(st, "layer-two", 9, &l2, &err), 0);
+	m->created = xstrdup("2026-11-28T00:00:00Z");
+	m->arch = xstrdup("amd64");
+	m->os = xstrdup("linux");
+	image_meta_add_layer(m, LAYER_COPY, ". .", l1,
+			     "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+			     MEDIA_LAYER_ZSTD, 9);
+	image_meta_add_layer(m, LAYER_CMD, "kubectl apply -f a,b.yaml", NULL, NULL, NULL, 0);
+	image_meta_add_layer(m, LAYER_RUN, "echo ${Version}", l2,
+			     "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+			     MEDIA_LAYER_ZSTD, 9);
+	image_meta_set_arg(m, "Version", "4.0.0");
+	image_meta_set_arg(m, "Empty", "");
+	image_meta_add_cmd(m, "kubectl apply -f a,b.yaml");
+	image_meta_add_image(m, "busybox:1.36");
+	image_meta_add_image(m, "busybox:1.36");
+	m->clusterfile = xstrdup("apiVersion: sealer.cloud/v2\nkind: Cluster\n");
+	free(l1);
+	free(l2);
+}
+
+static void test_commit_get_list(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m;
+	struct image img;
+	_cleanup_free_ char *id = NULL;
+	struct image_ref *refs;
+	size_t n;
+
+	fill_meta(&m, st);
+	assert_int_equal(image_store_commit(st, "app:v1", &m, &id, &err), 0);
+	assert_true(sha256_hex_valid(id));
+
+	assert_int_equal(image_store_get(st, "app:v1", &img, &err), 0);
+	assert_string_equal(img.id, id);
+	assert_string_equal(img.name, "app:v1");
+	assert_int_equal(img.meta.nlayers, 3);
+	assert_int_equal(img.meta.layers[1].type, LAYER_CMD);
+	assert_null(img.meta.layers[1].digest);
+	assert_string_equal(img.meta.layers[2].value, "echo ${Version}");
+	assert_string_equal(img.meta.layers[2].media_type, MEDIA_LAYER_ZSTD);
+	assert_int_equal(img.meta.layers[2].size, 9);
+	assert_string_equal(image_meta_get_arg(&img.meta, "Version"), "4.0.0");
+	assert_string_equal(image_meta_get_arg(&img.meta, "Empty"), "");
+	assert_int_equal(img.meta.ncmds, 1);
+	assert_string_equal(img.meta.cmds[0], "kubectl apply -f a,b.yaml");
+	assert_int_equal(img.meta.nimages, 1);
+	assert_string_equal(img.meta.clusterfile, "apiVersion: sealer.cloud/v2\nkind: Cluster\n");
+	assert_int_equal(img.manifest.nlayers, 2);
+	image_release(&img);
+
+	/* by id prefix, and ":latest" is implied for names */
+	char prefix[13];
+	snprintf(prefix, sizeof(prefix), "%.12s", id);
+	assert_int_equal(image_store_get(st, prefix, &img, &err), 0);
+	assert_null(img.name);
+	image_release(&img);
+	assert_int_equal(image_store_get(st, "app", &img, &err), -ENOENT);
+	assert_non_null(strstr(errbuf_msg(&err), "no image 'app'"));
+
+	assert_int_equal(image_store_get(st, "app:v1", &img, &err), 0);
+	assert_int_equal(image_store_set_ref(st, "app", img.manifest_digest, img.manifest_size, &err), 0);
+	image_release(&img);
+	assert_int_equal(image_store_list(st, &refs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(refs[0].name, "app:v1");
+	assert_string_equal(refs[1].name, "app:latest");
+	image_refs_free(refs, n);
+
+	assert_int_equal(image_store_remove_ref(st, "app:v1", &err), 0);
+	assert_int_equal(image_store_remove_ref(st, "app:v1", &err), -ENOENT);
+	assert_int_equal(image_store_get(st, "app:latest", &img, &err), 0);
+	image_release(&img);
+	image_meta_release(&m);
+	image_store_close(st);
+}
+
+static void test_gc(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m;
+	struct gc_stats gs;
+	_cleanup_free_ char *orphan = NULL;
+
+	fill_meta(&m, st);
+	assert_int_equal(image_store_commit(st, "app:v1", &m, NULL, &err), 0);
+	assert_int_equal(image_store_put_blob(st, "orphan", 6, &orphan, &err), 0);
+	assert_int_equal(image_store_gc(st, &gs, &err), 0);
+	assert_int_equal(gs.blobs_removed, 1);
+	assert_false(image_store_has_blob(st, orphan));
+	assert_true(image_store_has_blob(st, m.layers[0].digest));
+
+	assert_int_equal(image_store_remove_ref(st, "app:v1", &err), 0);
+	assert_int_equal(image_store_gc(st, &gs, &err), 0);
+	assert_int_equal(gs.blobs_removed, 4); /* two layers, config, manifest */
+	image_meta_release(&m);
+	image_store_close(st);
+}
+
+static void test_config_errors(void **state)
+{
+	(void)state;
+	struct image_meta m;
+	struct manifest man;
+	struct errbuf err = ERRBUF_INIT;
+	const char *plain_oci = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"diff_ids\":[]}}";
+	const char *bad_layer = "{\"rootfs\":{\"diff_ids\":[]},\"cirun\":{\"layers\":[{\"type\":\"ADD\",\"value\":\"x\"}]}}";
+	const char *short_ids = "{\"rootfs\":{\"diff_ids\":[]},\"cirun\":{\"layers\":[{\"id\":\"sha256:"
+				"1111111111111111111111111111111111111111111111111111111111111111\","
+				"\"type\":\"COPY\",\"value\":\"x\"}]}}";
+
+	assert_int_equal(image_meta_from_config(plain_oci, strlen(plain_oci), &m, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "not a cirun cluster image"));
+	assert_int_equal(image_meta_from_config(bad_layer, strlen(bad_layer), &m, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "BASE, COPY, RUN, CMD"));
+	assert_int_equal(image_meta_from_config(short_ids, strlen(short_ids), &m, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "diff_ids"));
+	assert_int_equal(image_meta_from_config("[1,", 3, &m, &err), -EBADMSG);
+
+	const char *no_config = "{\"schemaVersion\":2,\"layers\":[]}";
+	const char *docker = "{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\"}";
+	assert_int_equal(manifest_parse(no_config, strlen(no_config), &man, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "descriptor"));
+	assert_int_equal(manifest_parse(docker, strlen(docker), &man, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "not an OCI image manifest"));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		T(test_blobs),
+		T(test_commit_get_list),
+		T(test_gc),
+		cmocka_unit_test(test_config_errors),
+	};
+	return cmocka_run_group_tests_name("image-store", tests, NULL, NULL);
+}
