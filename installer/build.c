@@ -719,8 +719,7 @@ static int set_clusterfile(struct builder *b, const char *name)
 	int r = buf_read_file(&text, path);
 
 	if (r == -ENOENT) {
-		if (b->meta.clusterfile)
-			return 0; /* inherited from the base image */
+		/* Not the base image's: its spec.image names the base, not this image. */
 		free(b->meta.clusterfile);
 		b->meta.clusterfile = xasprintf("apiVersion: sealer.cloud/v2\n"
 						"kind: Cluster\n"

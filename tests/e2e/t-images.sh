@@ -94,11 +94,20 @@ head -c 3000 "$work/app.tar" > "$work/truncated.tar"
 check_out "a truncated archive is refused" 'nothing was loaded' bash -c "! CIRUN_HOME='$work/home3' '$cirun' load -i '$work/truncated.tar' 2>&1"
 check_out "the store stays empty" '^NAME' bash -c "CIRUN_HOME='$work/home3' '$cirun' images | tail -1"
 
+# Two builds and a garbage collection at once on one store: all must end well.
+( "$cirun" build --no-cache -t para:one "$fix/app" > "$work/p1.log" 2>&1; echo $? > "$work/p1.rc" ) &
+( "$cirun" build --no-cache --build-arg Version=9 -t para:two "$fix/app" > "$work/p2.log" 2>&1; echo $? > "$work/p2.rc" ) &
+( "$cirun" rmi app:nocache > "$work/p3.log" 2>&1; echo $? > "$work/p3.rc" ) &
+wait
+check_out "concurrent builds and rmi all succeed" '^0 0 0$' bash -c "echo \$(cat '$work/p1.rc' '$work/p2.rc' '$work/p3.rc')"
+check "both concurrent images are whole" bash -c "'$cirun' export para:one '$work/p1' && '$cirun' export para:two '$work/p2' && grep -qx 9 '$work/p2/version.txt'"
+check "rmi them" "$cirun" rmi para:one para:two
+
 check "tag" "$cirun" tag app:v1 registry.local:5000/team/app:stable
 check_out "tagged name has the same id" "^$id1\$" image_id registry.local:5000/team/app:stable
 check "rmi removes a name" "$cirun" rmi app:v1
 check "the other name still works" "$cirun" inspect registry.local:5000/team/app:stable
-check "rmi the rest" "$cirun" rmi registry.local:5000/team/app:stable app:v5 app:nocache app:fallback base:v1
+check "rmi the rest" "$cirun" rmi registry.local:5000/team/app:stable app:v5 app:fallback base:v1
 check_out "no blob is left" '^0$' bash -c "ls '$CIRUN_HOME/images/blobs/sha256' | wc -l"
 
 cat > "$work/Kubefile.bad" <<'K'
