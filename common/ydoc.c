@@ -737,12 +737,14 @@ static int emit_node(yaml_emitter_t *em, const struct ynode *n)
 	case YNODE_SCALAR: {
 		const char *text = n->value;
 		yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
-		if (n->plain && text[0] == '\0')
+		/* A text with a line break is a string however it was written: keep it as
+		 * a literal block (scripts, embedded documents), the same on every pass. */
+		if (strchr(text, '\n'))
+			style = YAML_LITERAL_SCALAR_STYLE;
+		else if (n->plain && text[0] == '\0')
 			text = "null";
 		else if (!n->plain && resolves_as_non_string(text))
 			style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
-		else if (!n->plain && strchr(text, '\n'))
-			style = YAML_LITERAL_SCALAR_STYLE; /* scripts, embedded documents */
 		if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
 						  (int)strlen(text), 1, 1, style))
 			return -ENOMEM;
