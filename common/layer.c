@@ -190,10 +190,7 @@ static bool is_overlay_whiteout(struct archive_entry *e)
 	       archive_entry_rdevminor(e) == 0;
 }
 
-/* Drops the overlay opaque xattr from e (it is an instruction, not content) and says
- * whether it was set. Other trusted.overlay.* attributes are overlayfs' own bookkeeping
- * and are dropped too. */
-static bool take_overlay_xattrs(struct archive_entry *e)
+bool layer_entry_strip_overlay_xattrs(struct archive_entry *e, bool keep_opaque)
 {
 	struct keep {
 		char *name;
@@ -201,7 +198,7 @@ static bool take_overlay_xattrs(struct archive_entry *e)
 		size_t size;
 	} *keep = NULL;
 	size_t nkeep = 0;
-	bool opaque = false, any = false;
+	bool opaque = false, dropped = false;
 	const char *name;
 	const void *value;
 	size_t size;
@@ -209,11 +206,11 @@ static bool take_overlay_xattrs(struct archive_entry *e)
 	if (archive_entry_xattr_reset(e) == 0)
 		return false;
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		if (strncmp(name, "trusted.overlay.", 16) == 0) {
-			any = true;
-			if (strcmp(name, LAYER_OVERLAY_OPAQUE_XATTR) == 0 && size >= 1 &&
-			    ((const char *)value)[0] == 'y')
-				opaque = true;
+		bool is_opaque = strcmp(name, LAYER_OVERLAY_OPAQUE_XATTR) == 0;
+		if (is_opaque && size >= 1 && ((const char *)value)[0] == 'y')
+			opaque = true;
+		if (strncmp(name, "trusted.overlay.", 16) == 0 && !(keep_opaque && is_opaque)) {
+			dropped = true;
 			continue;
 		}
 		keep = xreallocarray(keep, nkeep + 1, sizeof(*keep));
@@ -223,7 +220,7 @@ static bool take_overlay_xattrs(struct archive_entry *e)
 		keep[nkeep].size = size;
 		nkeep++;
 	}
-	if (any) {
+	if (dropped) {
 		archive_entry_xattr_clear(e);
 		for (size_t i = 0; i < nkeep; i++)
 			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
@@ -369,7 +366,8 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 		}
 	}
 	/* In overlay-dir form the opaque marker stays on the directory for overlayfs. */
-	if (!ap->overlay_dir && take_overlay_xattrs(e) && archive_entry_filetype(e) == AE_IFDIR) {
+	if (!ap->overlay_dir && layer_entry_strip_overlay_xattrs(e, false) &&
+	    archive_entry_filetype(e) == AE_IFDIR) {
 		ap->st.whiteouts++;
 		r = clear_lower_children(ap, path->data);
 		if (r < 0)

@@ -50,6 +50,12 @@ int layer_apply_file_filtered(const char *root, const char *path, layer_filter_f
 int layer_unpack_overlay_file(const char *root, const char *path, struct layer_stats *stats,
 			      struct errbuf *err);
 
+/* overlayfs keeps bookkeeping in trusted.overlay.* xattrs (origin, impure, redirect…):
+ * not content, so dropped from an entry; the opaque marker is dropped too unless
+ * keep_opaque. Returns whether the entry was marked opaque. */
+struct archive_entry;
+bool layer_entry_strip_overlay_xattrs(struct archive_entry *e, bool keep_opaque);
+
 /* The OCI whiteout prefix and opaque marker. */
 #define LAYER_WH_PREFIX ".wh."
 #define LAYER_WH_OPAQUE ".wh..wh..opq"

@@ -87,34 +87,15 @@ static int write_blob(struct archive *a, struct image_store *st, const char *dig
 
 static int index_json(struct image *imgs, size_t n, struct buf *out)
 {
-	struct jsonw w;
+	struct image_ref *refs = xcalloc(n ? n : 1, sizeof(*refs));
+	int r;
 
-	jsonw_init(&w, out);
-	jsonw_object_begin(&w);
-	jsonw_key(&w, "schemaVersion");
-	jsonw_int(&w, 2);
-	jsonw_key(&w, "mediaType");
-	jsonw_string(&w, MEDIA_OCI_INDEX);
-	jsonw_key(&w, "manifests");
-	jsonw_array_begin(&w);
-	for (size_t i = 0; i < n; i++) {
-		jsonw_object_begin(&w);
-		jsonw_key(&w, "mediaType");
-		jsonw_string(&w, MEDIA_OCI_MANIFEST);
-		jsonw_key(&w, "digest");
-		jsonw_string(&w, imgs[i].manifest_digest);
-		jsonw_key(&w, "size");
-		jsonw_uint(&w, imgs[i].manifest_size);
-		jsonw_key(&w, "annotations");
-		jsonw_object_begin(&w);
-		jsonw_key(&w, ANNOTATION_REF_NAME);
-		jsonw_string(&w, imgs[i].name);
-		jsonw_object_end(&w);
-		jsonw_object_end(&w);
-	}
-	jsonw_array_end(&w);
-	jsonw_object_end(&w);
-	return jsonw_finish(&w);
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct image_ref){ imgs[i].name, imgs[i].manifest_digest,
+					      imgs[i].manifest_size };
+	r = image_index_encode(refs, n, out);
+	free(refs); /* the strings belong to imgs */
+	return r;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -283,7 +283,8 @@ int image_meta_to_config(const struct image_meta *m, struct buf *out)
 	return jsonw_finish(&w);
 }
 
-static void write_descriptor(struct jsonw *w, const char *media, const char *digest, uint64_t size)
+void oci_descriptor_write(struct jsonw *w, const char *media, const char *digest, uint64_t size,
+			  const char *ref_name)
 {
 	jsonw_object_begin(w);
 	jsonw_key(w, "mediaType");
@@ -292,6 +293,13 @@ static void write_descriptor(struct jsonw *w, const char *media, const char *dig
 	jsonw_string(w, digest);
 	jsonw_key(w, "size");
 	jsonw_uint(w, size);
+	if (ref_name) {
+		jsonw_key(w, "annotations");
+		jsonw_object_begin(w);
+		jsonw_key(w, ANNOTATION_REF_NAME);
+		jsonw_string(w, ref_name);
+		jsonw_object_end(w);
+	}
 	jsonw_object_end(w);
 }
 
@@ -307,13 +315,13 @@ int image_meta_to_manifest(const struct image_meta *m, const char *config_digest
 	jsonw_key(&w, "mediaType");
 	jsonw_string(&w, MEDIA_OCI_MANIFEST);
 	jsonw_key(&w, "config");
-	write_descriptor(&w, MEDIA_OCI_CONFIG, config_digest, config_size);
+	oci_descriptor_write(&w, MEDIA_OCI_CONFIG, config_digest, config_size, NULL);
 	jsonw_key(&w, "layers");
 	jsonw_array_begin(&w);
 	for (size_t i = 0; i < m->nlayers; i++)
 		if (m->layers[i].digest)
-			write_descriptor(&w, m->layers[i].media_type, m->layers[i].digest,
-					 m->layers[i].size);
+			oci_descriptor_write(&w, m->layers[i].media_type, m->layers[i].digest,
+					     m->layers[i].size, NULL);
 	jsonw_array_end(&w);
 	jsonw_object_end(&w);
 	return jsonw_finish(&w);

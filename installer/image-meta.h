@@ -80,6 +80,11 @@ int image_meta_from_config(const char *json, size_t len, struct image_meta *m,
 int image_meta_to_manifest(const struct image_meta *m, const char *config_digest,
 			   uint64_t config_size, struct buf *out);
 
+struct jsonw;
+/* One OCI descriptor object; ref_name (optional) becomes its ref.name annotation. */
+void oci_descriptor_write(struct jsonw *w, const char *media, const char *digest, uint64_t size,
+			  const char *ref_name);
+
 /* The parts of a manifest the store needs. */
 struct manifest_blob {
 	char *digest; /* sha256:… */

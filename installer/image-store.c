@@ -473,15 +473,11 @@ static int read_index(const struct image_store *st, struct image_ref **ret, size
 	return 0;
 }
 
-static int write_index(const struct image_store *st, const struct image_ref *refs, size_t n,
-		       struct errbuf *err)
+int image_index_encode(const struct image_ref *refs, size_t n, struct buf *out)
 {
-	_cleanup_free_ char *p = path_in(st, "index.json");
-	_cleanup_buf_ struct buf out = BUF_INIT(INDEX_MAX_BYTES);
 	struct jsonw w;
-	int r;
 
-	jsonw_init(&w, &out);
+	jsonw_init(&w, out);
 	jsonw_object_begin(&w);
 	jsonw_key(&w, "schemaVersion");
 	jsonw_int(&w, 2);
@@ -489,24 +485,21 @@ static int write_index(const struct image_store *st, const struct image_ref *ref
 	jsonw_string(&w, MEDIA_OCI_INDEX);
 	jsonw_key(&w, "manifests");
 	jsonw_array_begin(&w);
-	for (size_t i = 0; i < n; i++) {
-		jsonw_object_begin(&w);
-		jsonw_key(&w, "mediaType");
-		jsonw_string(&w, MEDIA_OCI_MANIFEST);
-		jsonw_key(&w, "digest");
-		jsonw_string(&w, refs[i].manifest_digest);
-		jsonw_key(&w, "size");
-		jsonw_uint(&w, refs[i].manifest_size);
-		jsonw_key(&w, "annotations");
-		jsonw_object_begin(&w);
-		jsonw_key(&w, ANNOTATION_REF_NAME);
-		jsonw_string(&w, refs[i].name);
-		jsonw_object_end(&w);
-		jsonw_object_end(&w);
-	}
+	for (size_t i = 0; i < n; i++)
+		oci_descriptor_write(&w, MEDIA_OCI_MANIFEST, refs[i].manifest_digest,
+				     refs[i].manifest_size, refs[i].name);
 	jsonw_array_end(&w);
 	jsonw_object_end(&w);
-	r = jsonw_finish(&w);
+	return jsonw_finish(&w);
+}
+
+static int write_index(const struct image_store *st, const struct image_ref *refs, size_t n,
+		       struct errbuf *err)
+{
+	_cleanup_free_ char *p = path_in(st, "index.json");
+	_cleanup_buf_ struct buf out = BUF_INIT(INDEX_MAX_BYTES);
+	int r = image_index_encode(refs, n, &out);
+
 	if (r < 0)
 		return errbuf_set(err, r, "the image index is too large");
 	r = write_file_atomic(p, out.data, out.len, 0644);

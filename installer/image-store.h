@@ -90,6 +90,8 @@ struct image_ref {
 };
 int image_store_list(struct image_store *st, struct image_ref **ret, size_t *ret_n,
 		     struct errbuf *err);
+/* An OCI index.json naming those manifests (the store's own, or an archive's). */
+int image_index_encode(const struct image_ref *refs, size_t n, struct buf *out);
 void image_refs_free(struct image_ref *refs, size_t n);
 
 struct gc_stats {

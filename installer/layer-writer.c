@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "layer.h"
 #include "macro.h"
 
 #define ZSTD_LEVEL 3
@@ -144,47 +145,6 @@ static void normalise(struct archive_entry *e)
 	archive_entry_copy_sourcepath(e, NULL);
 }
 
-/* overlayfs' own bookkeeping (origin, impure, redirect, …) is not content; the opaque
- * marker is. */
-static void drop_overlay_bookkeeping(struct archive_entry *e)
-{
-	struct {
-		char *name;
-		void *value;
-		size_t size;
-	} keep[64];
-	size_t n = 0;
-	bool dropped = false;
-	const char *name;
-	const void *value;
-	size_t size;
-
-	if (archive_entry_xattr_reset(e) == 0)
-		return;
-	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		if (strncmp(name, "trusted.overlay.", 16) == 0 && strcmp(name, "trusted.overlay.opaque") != 0) {
-			dropped = true;
-			continue;
-		}
-		if (n < ELEMENTSOF(keep)) {
-			keep[n].name = xstrdup(name);
-			keep[n].value = xmalloc(size ? size : 1);
-			memcpy(keep[n].value, value, size);
-			keep[n].size = size;
-			n++;
-		}
-	}
-	if (dropped) {
-		archive_entry_xattr_clear(e);
-		for (size_t i = 0; i < n; i++)
-			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].value, keep[i].size);
-	}
-	for (size_t i = 0; i < n; i++) {
-		free(keep[i].name);
-		free(keep[i].value);
-	}
-}
-
 static int write_header(struct layer_writer *w, struct archive_entry *e, const char *path,
 			struct errbuf *err)
 {
@@ -275,7 +235,7 @@ static int add_one(struct layer_writer *w, const char *disk_path, const char *la
 		goto out;
 	}
 	normalise(e);
-	drop_overlay_bookkeeping(e);
+	layer_entry_strip_overlay_xattrs(e, true);
 	if (opaque)
 		archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);
 	archive_entry_set_pathname(e, layer_path);
