@@ -1,0 +1,147 @@
+#include "helpers.h"
+
+#include <errno.h>
+
+#include "buf.h"
+#include "proto.h"
+
+/* An in-memory stream: reads come from src, writes go to dst. */
+struct mem {
+	const uint8_t *src;
+	size_t left;
+	struct buf *dst;
+	size_t max_chunk; /* short reads, as a network gives them */
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t n)
+{
+	struct mem *m = ctx;
+	if (n > m->left)
+		n = m->left;
+	if (m->max_chunk && n > m->max_chunk)
+		n = m->max_chunk;
+	memcpy(buf, m->src, n);
+	m->src += n;
+	m->left -= n;
+	return (ssize_t)n;
+}
+
+static ssize_t mem_write(void *ctx, const void *buf, size_t n)
+{
+	struct mem *m = ctx;
+	return buf_append(m->dst, buf, n) < 0 ? -ENOSPC : (ssize_t)n;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct buf wire = BUF_INIT(1 << 22), payload = BUF_INIT(PROTO_MAX_FRAME);
+	struct mem m = { .dst = &wire };
+	struct proto_io io = { mem_read, mem_write, &m };
+	struct frame f;
+	char *s = NULL;
+	uint32_t u;
+	uint64_t v;
+
+	proto_put_u32(&payload, PROTO_VERSION);
+	proto_put_str(&payload, "0.1.0");
+	assert_int_equal(proto_validate(MSG_HELLO, payload.data, payload.len), 0);
+	assert_int_equal(proto_write_frame(&io, MSG_HELLO, payload.data, payload.len), 0);
+	buf_reset(&payload);
+	proto_put_str(&payload, "sha256:abc");
+	proto_put_u64(&payload, 1ULL << 40);
+	assert_int_equal(proto_write_frame(&io, MSG_LAYER_BEGIN, payload.data, payload.len), 0);
+	static char big[100000];
+	memset(big, 'x', sizeof(big));
+	buf_reset(&payload);
+	proto_put_blob(&payload, big, sizeof(big));
+	assert_int_equal(proto_write_frame(&io, MSG_LAYER_DATA, payload.data, payload.len), 0);
+
+	m.src = (const uint8_t *)wire.data;
+	m.left = wire.len;
+	m.max_chunk = 7;
+	frame_init(&f);
+	assert_int_equal(proto_read_frame(&io, &f), 0);
+	assert_int_equal(f.type, MSG_HELLO);
+	struct cursor c = cursor_of(f.payload.data, f.payload.len);
+	assert_int_equal(cur_u32(&c, &u), 0);
+	assert_int_equal(u, PROTO_VERSION);
+	assert_int_equal(cur_str(&c, 100, &s), 0);
+	assert_string_equal(s, "0.1.0");
+	free(s);
+	assert_int_equal(cur_end(&c), 0);
+
+	assert_int_equal(proto_read_frame(&io, &f), 0);
+	assert_int_equal(f.type, MSG_LAYER_BEGIN);
+	c = cursor_of(f.payload.data, f.payload.len);
+	assert_int_equal(cur_str(&c, 100, &s), 0);
+	free(s);
+	assert_int_equal(cur_u64(&c, &v), 0);
+	assert_true(v == 1ULL << 40);
+
+	assert_int_equal(proto_read_frame(&io, &f), 0);
+	assert_int_equal(f.type, MSG_LAYER_DATA);
+	assert_int_equal(proto_validate(f.type, f.payload.data, f.payload.len), 0);
+	assert_int_equal(proto_read_frame(&io, &f), -EPIPE); /* clean end */
+	frame_release(&f);
+	buf_release(&wire);
+	buf_release(&payload);
+}
+
+static int read_bytes(const void *bytes, size_t n)
+{
+	struct buf none = BUF_INIT(0);
+	struct mem m = { .src = bytes, .left = n, .dst = &none };
+	struct proto_io io = { mem_read, mem_write, &m };
+	struct frame f;
+	frame_init(&f);
+	int r = proto_read_frame(&io, &f);
+	frame_release(&f);
+	return r;
+}
+
+static void test_bad_frames(void **state)
+{
+	(void)state;
+	assert_int_equal(read_bytes("\0\0\0\5\1ab", 7), -EBADMSG);      /* truncated */
+	assert_int_equal(read_bytes("\0\0", 2), -EBADMSG);              /* short header */
+	assert_int_equal(read_bytes("\0\0\0\0\1", 5), -EBADMSG);        /* zero length */
+	assert_int_equal(read_bytes("\0\x20\0\1\1", 5), -E2BIG);        /* over the cap */
+	assert_int_equal(read_bytes("\0\0\0\1\xff", 5), -EBADMSG);      /* unknown type */
+	assert_int_equal(read_bytes("\0\0\0\1\0", 5), -EBADMSG);        /* type 0 */
+}
+
+static void test_validate(void **state)
+{
+	(void)state;
+	struct buf p = BUF_INIT(4096);
+
+	/* a count that claims more items than bytes follow */
+	proto_put_u32(&p, 1000000);
+	assert_int_equal(proto_validate(MSG_LAYERS, p.data, p.len), -EBADMSG);
+	buf_reset(&p);
+	proto_put_u32(&p, 1);
+	proto_put_str(&p, "sha256:x");
+	assert_int_equal(proto_validate(MSG_LAYERS, p.data, p.len), 0);
+	proto_put_u32(&p, 0); /* trailing garbage */
+	assert_int_equal(proto_validate(MSG_LAYERS, p.data, p.len), -EBADMSG);
+	buf_reset(&p);
+	proto_put_blob(&p, "a\0b", 3);
+	assert_int_equal(proto_validate(MSG_OK, p.data, p.len), -EBADMSG); /* NUL in a string */
+	assert_int_equal(proto_validate(MSG_LAYER_DATA, p.data, p.len), 0); /* fine in a blob */
+	assert_int_equal(proto_validate(0, p.data, p.len), -EBADMSG);
+	assert_int_equal(proto_validate(MSG_FACTS_REQ, NULL, 0), 0);
+	buf_release(&p);
+	assert_string_equal(proto_msg_name(MSG_EXEC), "EXEC");
+	assert_string_equal(proto_msg_name(999), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_bad_frames),
+		cmocka_unit_test(test_validate),
+	};
+	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
+}
