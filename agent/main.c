@@ -10,8 +10,11 @@
 #include "cleanup.h"
 #include "facts.h"
 #include "log.h"
+#include "serve.h"
 #include "ydoc.h"
 
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <yaml.h>
 
 /* The libraries are named with their versions because they are linked in statically:
@@ -40,6 +43,21 @@ static int verb_facts(void)
 	return fflush(stdout) == 0 ? 0 : log_error_errno(EIO, "writing to stdout failed");
 }
 
+static int verb_serve(void)
+{
+	/* stdout carries frames only: nothing else may write to it */
+	return agent_serve(STDIN_FILENO, STDOUT_FILENO);
+}
+
+/* What the agent does is recorded in the host's journal (journalctl -t cirun-agent),
+ * where it outlives the SSH session that asked for it. */
+static void journal_sink(int level, const char *host, const char *msg)
+{
+	(void)host;
+	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level, "SYSLOG_IDENTIFIER=cirun-agent",
+			NULL);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: cirun-agent COMMAND\n"
@@ -48,6 +66,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "commands:\n"
 		   "  facts     print this host's facts as YAML (arch, OS, systemd, disk, caps)\n"
+		   "  serve     answer cirun's requests on stdin/stdout (started by cirun)\n"
 		   "  version   print the agent's version\n"
 		   "\n"
 		   "environment: LOG_LEVEL=error|warning|notice|info|debug\n");
@@ -71,6 +90,12 @@ int main(int argc, char **argv)
 		return verb_version() < 0 ? 1 : 0;
 	if (strcmp(argv[1], "facts") == 0)
 		return verb_facts() < 0 ? 1 : 0;
+	if (strcmp(argv[1], "serve") == 0) {
+		if (sd_booted() > 0 || getenv("CIRUN_AGENT_JOURNAL"))
+			log_set_sink(journal_sink);
+		/* the session's stderr goes back to cirun too, for its log file */
+		return verb_serve() < 0 ? 1 : 0;
+	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;

@@ -11,6 +11,7 @@
 static int max_level = LOG_INFO;
 static bool journal_prefix;
 static int log_fd = STDERR_FILENO;
+static log_sink_fn log_sink;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
@@ -54,6 +55,11 @@ void log_set_journal_prefix(bool on)
 void log_set_fd(int fd)
 {
 	log_fd = fd;
+}
+
+void log_set_sink(log_sink_fn sink)
+{
+	log_sink = sink;
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -105,7 +111,10 @@ int log_internal(int level, int error, const char *host, const char *file, int l
 	linebuf[len - 1] = '\n'; /* a truncated line still ends the line */
 
 	pthread_mutex_lock(&log_lock);
-	write_all(log_fd, linebuf, len);
+	if (log_fd >= 0)
+		write_all(log_fd, linebuf, len);
+	if (log_sink)
+		log_sink(level, host, msg);
 	pthread_mutex_unlock(&log_lock);
 	return ret;
 }

@@ -21,6 +21,11 @@ void log_set_journal_prefix(bool on);
 /* Where lines go; default 2. Tests point it at a pipe or file. */
 void log_set_fd(int fd);
 
+/* A second destination that gets every message that passes the level filter, without
+ * prefixes (the agent sends them to the journal). NULL turns it off. */
+typedef void (*log_sink_fn)(int level, const char *host, const char *msg);
+void log_set_sink(log_sink_fn sink);
+
 /* Returns -abs(error) when error is non-zero, else 0, so `return log_error_errno(r, …)`
  * propagates the failure. errno is set to abs(error) while formatting, so %m works. */
 int log_internal(int level, int error, const char *host, const char *file, int line,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "kv.h"
 
 enum kf_kind {
 	KF_FROM,
@@ -37,11 +38,6 @@ size_t kubefile_count(const struct kubefile *kf);
 const struct kf_instr *kubefile_at(const struct kubefile *kf, size_t i);
 const char *kf_kind_name(enum kf_kind kind);
 
-/* A name=value list (ARGs, build args). */
-struct kv {
-	char *key;
-	char *value;
-};
 
 /* Replaces ${name} and $name for the names in vars; other text (unknown names, $1, $$,
  * ${name:-x}, a "$" after a backslash) stays as it is, for the shell to see. */

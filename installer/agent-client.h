@@ -1,0 +1,47 @@
+/* The installer's side of the agent protocol (common/proto.h) over any byte stream: an
+ * SSH channel in a run, a socketpair in tests. Every call sends one request and reads
+ * its answer; an agent ERROR becomes -errno with the agent's message in err. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "kv.h"
+#include "proto.h"
+
+struct agent_client;
+
+int agent_client_new(struct proto_io io, struct agent_client **ret);
+struct agent_client *agent_client_free(struct agent_client *ac);
+
+int agent_client_hello(struct agent_client *ac, char **ret_agent_version, struct errbuf *err);
+int agent_client_facts(struct agent_client *ac, char **ret_yaml, struct errbuf *err);
+
+/* ret_have[i] tells whether the host holds digests[i] (with that size). */
+int agent_client_layers(struct agent_client *ac, char *const *digests, const uint64_t *sizes,
+			size_t n, bool *ret_have, struct errbuf *err);
+
+/* Streams a layer blob from fd (size bytes) in PROTO_DATA_CHUNK frames; the agent
+ * verifies it on arrival. progress (optional) gets the bytes sent so far. */
+typedef void (*agent_progress_fn)(void *data, uint64_t sent, uint64_t total);
+int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_t size, int fd,
+			    agent_progress_fn progress, void *data, struct errbuf *err);
+
+/* ret_bad: the digest of a cached layer the agent found corrupt (and dropped), if that
+ * is why it failed (-EBADMSG). */
+int agent_client_assemble(struct agent_client *ac, const char *cluster, char *const *digests,
+			  size_t n, char **ret_detail, char **ret_bad, struct errbuf *err);
+
+struct agent_exit {
+	int exit_code; /* -1 when killed by a signal */
+	int signal;
+	bool timed_out;
+};
+typedef void (*agent_output_fn)(void *data, int stream, const char *buf, size_t n);
+int agent_client_exec(struct agent_client *ac, const char *command, const char *cwd,
+		      const struct kv *env, size_t nenv, unsigned timeout_s, agent_output_fn out,
+		      void *data, struct agent_exit *ret, struct errbuf *err);
+
+int agent_client_bye(struct agent_client *ac, struct errbuf *err);

@@ -1,0 +1,217 @@
+/* Layer fixtures are tables where unset fields mean "none". */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+/* The installer's agent client against a real agent_serve() in a child process over a
+ * socketpair: hello, facts, layer upload (good and corrupt), assembly, a corrupted cache
+ * entry, exec with env, output and timeout. */
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "agent-client.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "digest.h"
+#include "image-store.h"
+#include "layer-helpers.h"
+#include "serve.h"
+
+struct session {
+	pid_t pid;
+	int fds[2];
+	struct agent_client *ac;
+	char *root;
+};
+
+static int session_setup(void **state)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int sv[2];
+
+	if (tmpdir_setup(state) < 0)
+		return -1;
+	s->root = *state; /* the session owns the temp dir path now */
+	setenv("CIRUN_AGENT_ROOT", s->root, 1);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	s->pid = fork();
+	if (s->pid == 0) {
+		close(sv[0]);
+		_exit(agent_serve(sv[1], sv[1]) < 0 ? 1 : 0);
+	}
+	close(sv[1]);
+	s->fds[0] = s->fds[1] = sv[0];
+	agent_client_new(proto_io_fd(s->fds), &s->ac);
+	*state = s;
+	return 0;
+}
+
+static int session_teardown(void **state)
+{
+	struct session *s = *state;
+	int status;
+
+	close(s->fds[0]);
+	waitpid(s->pid, &status, 0);
+	agent_client_free(s->ac);
+	*state = s->root;
+	free(s);
+	return tmpdir_teardown(state);
+}
+
+static const struct tentry layer_a[] = {
+	{ 'd', "etc" }, { 'f', "etc/a.conf", "a" }, { 'f', "etc/gone", "g" },
+	{ 'd', "scripts" }, { 'f', "scripts/init.sh", "echo \"init $CLUSTER_NAME\"\n", 0755 },
+};
+static const struct tentry layer_b[] = { { 'c', "etc/gone" }, { 'f', "etc/b.conf", "b" } };
+
+/* writes a zstd layer and returns its digest and size */
+static void make_layer(const char *root, const char *name, const struct tentry *t, size_t n,
+		       char *digest, uint64_t *size)
+{
+	char path[4096], hex[SHA256_HEX_SIZE];
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	assert_int_equal(write_layer(path, "zstd", t, n), 0);
+	assert_int_equal(sha256_file(path, hex, size), 0);
+	sprintf(digest, "sha256:%s", hex);
+}
+
+static int open_in(const char *root, const char *name)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	return open(path, O_RDONLY);
+}
+
+static void test_hello_and_facts(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	char *version = NULL, *facts = NULL;
+
+	assert_int_equal(agent_client_hello(s->ac, &version, &err), 0);
+	assert_string_equal(version, CIRUN_VERSION);
+	assert_int_equal(agent_client_facts(s->ac, &facts, &err), 0);
+	assert_non_null(strstr(facts, "hostname: "));
+	assert_non_null(strstr(facts, "capabilities:"));
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+	free(version);
+	free(facts);
+}
+
+static void test_layers_and_assembly(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	char da[80], db[80];
+	uint64_t sa, sb;
+	char *digests[2] = { da, db };
+	uint64_t sizes[2];
+	bool have[2];
+	_cleanup_free_ char *detail = NULL;
+
+	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), da, &sa);
+	make_layer(s->root, "b.tar.zst", layer_b, ELEMENTSOF(layer_b), db, &sb);
+	sizes[0] = sa;
+	sizes[1] = sb;
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_layers(s->ac, digests, sizes, 2, have, &err), 0);
+	assert_false(have[0] || have[1]);
+
+	int fd = open_in(s->root, "a.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, da, sa, fd, NULL, NULL, &err), 0);
+	close(fd);
+	/* b announced under a's digest: refused on arrival, not kept */
+	fd = open_in(s->root, "b.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, da + 0, sb, fd, NULL, NULL, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "arrived corrupt"));
+	close(fd);
+	fd = open_in(s->root, "b.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, db, sb, fd, NULL, NULL, &err), 0);
+	close(fd);
+	assert_int_equal(agent_client_layers(s->ac, digests, sizes, 2, have, &err), 0);
+	assert_true(have[0] && have[1]);
+
+	assert_int_equal(agent_client_assemble(s->ac, "demo", digests, 2, &detail, NULL, &err), 0);
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/b.conf", s->root);
+	assert_int_equal(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/gone", s->root);
+	assert_true(stat(p, &st) < 0);
+
+	/* a cached layer that went bad is found, dropped and named */
+	snprintf(p, sizeof(p), "%s/layers/%s", s->root, db + 7);
+	int w = open(p, O_WRONLY);
+	assert_true(pwrite(w, "XXXX", 4, 20) == 4);
+	close(w);
+	char *bad = NULL;
+	assert_int_equal(agent_client_assemble(s->ac, "demo", digests, 2, NULL, &bad, &err), -EBADMSG);
+	assert_non_null(bad);
+	assert_string_equal(bad, db);
+	free(bad);
+	assert_true(stat(p, &st) < 0);
+	/* and the previous rootfs is still there */
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/b.conf", s->root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(agent_client_assemble(s->ac, "../x", digests, 2, NULL, NULL, &err), -EINVAL);
+}
+
+struct collected {
+	struct buf out;
+};
+
+static void collect(void *data, int stream, const char *buf, size_t n)
+{
+	struct collected *c = data;
+	buf_printf(&c->out, "%d:", stream);
+	buf_append(&c->out, buf, n);
+}
+
+static void test_exec(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	struct collected c = { BUF_INIT(1 << 20) };
+	char k1[] = "CLUSTER_NAME", v1[] = "demo; rm -rf / 'quoted' $(x)", k2[] = "bad-key", v2[] = "x";
+	struct kv env[] = { { k1, v1 } }, badenv[] = { { k2, v2 } };
+
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_exec(s->ac, "echo \"$CLUSTER_NAME\"; echo err >&2; pwd; exit 3",
+					   "/tmp", env, 1, 10, collect, &c, &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 3);
+	assert_false(ex.timed_out);
+	assert_non_null(strstr(c.out.data, "1:demo; rm -rf / 'quoted' $(x)\n"));
+	assert_non_null(strstr(c.out.data, "2:err\n"));
+	assert_non_null(strstr(c.out.data, "/tmp"));
+
+	assert_int_equal(agent_client_exec(s->ac, "sleep 30", "", NULL, 0, 1, NULL, NULL, &ex, &err), 0);
+	assert_true(ex.timed_out);
+	assert_int_equal(ex.exit_code, -1);
+
+	assert_int_equal(agent_client_exec(s->ac, "true", "", badenv, 1, 1, NULL, NULL, &ex, &err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&err), "not a shell identifier"));
+	/* the session goes on after an error */
+	assert_int_equal(agent_client_exec(s->ac, "exit 0", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 0);
+	buf_release(&c.out);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_hello_and_facts),
+		T(test_layers_and_assembly),
+		T(test_exec),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);
+}
