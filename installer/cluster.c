@@ -1,0 +1,270 @@
+#include "cluster.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "macro.h"
+
+#define MAX_HOSTS 10000
+
+const char *role_name(enum host_role r)
+{
+	return r == ROLE_MASTER ? "master" : "node";
+}
+
+static void ssh_settings_release(struct ssh_settings *s)
+{
+	if (s->password)
+		explicit_bzero(s->password, strlen(s->password));
+	if (s->pk_passphrase)
+		explicit_bzero(s->pk_passphrase, strlen(s->pk_passphrase));
+	free(s->user);
+	free(s->password);
+	free(s->pk_file);
+	free(s->pk_passphrase);
+	memset(s, 0, sizeof(*s));
+}
+
+static void kv_list_free(struct kv *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+void cluster_release(struct cluster *c)
+{
+	for (size_t i = 0; i < c->nhosts; i++) {
+		free(c->hosts[i].ip);
+		ssh_settings_release(&c->hosts[i].ssh);
+		kv_list_free(c->hosts[i].env, c->hosts[i].nenv);
+	}
+	free(c->hosts);
+	free(c->name);
+	free(c->image);
+	ssh_settings_release(&c->ssh);
+	kv_list_free(c->env, c->nenv);
+	memset(c, 0, sizeof(*c));
+}
+
+static void push(char ***v, size_t *n, char *s)
+{
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+/* "a.b.c.d-a.b.c.e" or "a.b.c.d-e" */
+static int expand_range(const char *item, char ***v, size_t *n, struct errbuf *err)
+{
+	const char *dash = strchr(item, '-');
+	_cleanup_free_ char *lo_s = xstrndup(item, (size_t)(dash - item));
+	_cleanup_free_ char *hi_s = NULL;
+	struct in_addr lo, hi;
+
+	if (strchr(dash + 1, '.'))
+		hi_s = xstrdup(dash + 1);
+	else if (asprintf(&hi_s, "%.*s%s", (int)(strrchr(lo_s, '.') ? strrchr(lo_s, '.') - lo_s + 1 : 0),
+			  lo_s, dash + 1) < 0)
+		abort();
+	if (inet_pton(AF_INET, lo_s, &lo) != 1 || inet_pton(AF_INET, hi_s, &hi) != 1)
+		return errbuf_set(err, -EINVAL, "'%s' is not an address range (a.b.c.1-a.b.c.9)", item);
+	uint32_t a = ntohl(lo.s_addr), b = ntohl(hi.s_addr);
+	if (b < a || b - a >= MAX_HOSTS)
+		return errbuf_set(err, -EINVAL, "range '%s' is empty or too large", item);
+	for (uint32_t x = a; x <= b; x++) {
+		struct in_addr ia = { htonl(x) };
+		char buf[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &ia, buf, sizeof(buf));
+		push(v, n, xstrdup(buf));
+	}
+	return 0;
+}
+
+static bool valid_host(const char *h)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1)
+		return true;
+	/* a host name */
+	if (!*h || strlen(h) > 253)
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+int parse_ip_list(const char *spec, char ***ret, size_t *ret_n, struct errbuf *err)
+{
+	_cleanup_free_ char *work = xstrdup(spec ? spec : "");
+	char **v = NULL, *save = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	for (char *item = strtok_r(work, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+		const char *colon = strrchr(item, ':');
+		if (strchr(item, '-') && !strchr(item, ':') && isdigit((unsigned char)item[0])) {
+			r = expand_range(item, &v, &n, err);
+		} else {
+			_cleanup_free_ char *host = colon && strchr(item, ':') == colon
+							    ? xstrndup(item, (size_t)(colon - item))
+							    : xstrdup(item);
+			if (colon && strchr(item, ':') == colon) {
+				char *end;
+				long port = strtol(colon + 1, &end, 10);
+				if (*end || port < 1 || port > 65535)
+					r = errbuf_set(err, -EINVAL, "'%s': the port must be 1-65535", item);
+			}
+			if (r >= 0 && !valid_host(host))
+				r = errbuf_set(err, -EINVAL, "'%s' is not an IP address or host name", item);
+			if (r >= 0)
+				push(&v, &n, xstrdup(item));
+		}
+		if (r < 0 || n > MAX_HOSTS)
+			break;
+	}
+	if (r >= 0 && n == 0)
+		r = errbuf_set(err, -EINVAL, "no addresses in '%s'", spec ? spec : "");
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int parse_env_item(const char *s, struct kv *ret, struct errbuf *err)
+{
+	const char *eq = strchr(s, '=');
+	size_t klen = eq ? (size_t)(eq - s) : 0;
+
+	if (!eq || klen == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return errbuf_set(err, -EINVAL, "env '%s' must be KEY=VALUE with KEY a shell "
+				  "identifier (letters, digits, '_')", s);
+	for (size_t i = 1; i < klen; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return errbuf_set(err, -EINVAL, "env key '%.*s' is not a shell identifier "
+					  "(letters, digits, '_'; init.sh gets it exported)", (int)klen, s);
+	ret->key = xstrndup(s, klen);
+	ret->value = xstrdup(eq + 1);
+	return 0;
+}
+
+int cluster_add_hosts(struct cluster *c, const char *spec, enum host_role role, const char *flag,
+		      struct errbuf *err)
+{
+	char **ips = NULL;
+	size_t n = 0;
+	int r = parse_ip_list(spec, &ips, &n, err);
+
+	if (r < 0)
+		return errbuf_prefix(err, "%s", flag);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; r >= 0 && k < c->nhosts; k++)
+			if (strcmp(c->hosts[k].ip, ips[i]) == 0)
+				r = errbuf_set(err, -EINVAL, "%s: host %s is listed twice", flag, ips[i]);
+		if (r < 0) {
+			for (size_t k = i; k < n; k++)
+				free(ips[k]);
+			break;
+		}
+		c->hosts = xreallocarray(c->hosts, c->nhosts + 1, sizeof(*c->hosts));
+		c->hosts[c->nhosts++] = (struct cluster_host){ .ip = ips[i], .role = role };
+	}
+	free(ips);
+	return r;
+}
+
+static char *dup_or(const char *a, const char *b)
+{
+	return a ? xstrdup(a) : b ? xstrdup(b) : NULL;
+}
+
+static bool cluster_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || strchr("._-", s[i])))
+			return false;
+	return true;
+}
+
+int cluster_finish(struct cluster *c, struct errbuf *err)
+{
+	size_t masters = 0;
+
+	if (!c->name)
+		c->name = xstrdup("my-cluster");
+	if (!cluster_name_ok(c->name))
+		return errbuf_set(err, -EINVAL, "--cluster-name '%s': use lower-case letters, digits, "
+				  "'.', '_', '-' (at most 63)", c->name);
+	if (!c->image)
+		return errbuf_set(err, -EINVAL, "no image: give the cluster image to install");
+	for (size_t i = 0; i < c->nhosts; i++)
+		masters += c->hosts[i].role == ROLE_MASTER;
+	if (masters == 0)
+		return errbuf_set(err, -EINVAL, "-m: at least one master is needed (master0 is the "
+				  "first of them)");
+	/* masters first, in the order given: master0 is always a master */
+	for (size_t i = 0, m = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].role == ROLE_MASTER) {
+			struct cluster_host t = c->hosts[i];
+			memmove(c->hosts + m + 1, c->hosts + m, (i - m) * sizeof(*c->hosts));
+			c->hosts[m++] = t;
+		}
+	}
+	if (!c->ssh.password && !c->ssh.pk_file)
+		return errbuf_set(err, -EINVAL, "no SSH credentials: give -p, --passwd-file, "
+				  "CIRUN_SSH_PASSWORD or --pk");
+	for (size_t i = 0; i < c->nhosts; i++) {
+		struct cluster_host *h = &c->hosts[i];
+		char *colon = strrchr(h->ip, ':');
+		if (colon && strchr(h->ip, ':') == colon) {
+			h->ssh.port = (unsigned)atoi(colon + 1);
+			*colon = '\0';
+		}
+		h->ssh.user = dup_or(h->ssh.user, c->ssh.user ? c->ssh.user : "root");
+		h->ssh.password = dup_or(h->ssh.password, c->ssh.password);
+		h->ssh.pk_file = dup_or(h->ssh.pk_file, c->ssh.pk_file);
+		h->ssh.pk_passphrase = dup_or(h->ssh.pk_passphrase, c->ssh.pk_passphrase);
+		if (!h->ssh.port)
+			h->ssh.port = c->ssh.port ? c->ssh.port : 22;
+		/* global env first, a host's own over it */
+		struct kv *merged = NULL;
+		size_t n = 0;
+		for (int pass = 0; pass < 2; pass++) {
+			const struct kv *src = pass ? h->env : c->env;
+			size_t ns = pass ? h->nenv : c->nenv;
+			for (size_t k = 0; k < ns; k++) {
+				size_t j;
+				for (j = 0; j < n && strcmp(merged[j].key, src[k].key) != 0; j++)
+					;
+				if (j == n) {
+					merged = xreallocarray(merged, n + 1, sizeof(*merged));
+					merged[n++] = (struct kv){ xstrdup(src[k].key), xstrdup(src[k].value) };
+				} else {
+					free(merged[j].value);
+					merged[j].value = xstrdup(src[k].value);
+				}
+			}
+		}
+		kv_list_free(h->env, h->nenv);
+		h->env = merged;
+		h->nenv = n;
+	}
+	return 0;
+}

@@ -1,0 +1,642 @@
+#include "ssh.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs-util.h"
+#include "macro.h"
+
+struct ssh_conn {
+	int sock;
+	LIBSSH2_SESSION *session;
+	char *host;
+	unsigned port;
+	char *user;
+	char *password;
+	char fingerprint[64];
+	bool root_probed;
+	bool sudo_password;
+	unsigned io_timeout_s;
+};
+
+struct ssh_chan {
+	struct ssh_conn *conn;
+	LIBSSH2_CHANNEL *ch;
+};
+
+static pthread_mutex_t handshake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t handshake_cond = PTHREAD_COND_INITIALIZER;
+static unsigned handshakes_free = 8;
+static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int ssh_global_init(unsigned max_handshakes)
+{
+	handshakes_free = max_handshakes ? max_handshakes : 8;
+	return libssh2_init(0) == 0 ? 0 : -EIO;
+}
+
+static void handshake_acquire(void)
+{
+	pthread_mutex_lock(&handshake_lock);
+	while (handshakes_free == 0)
+		pthread_cond_wait(&handshake_cond, &handshake_lock);
+	handshakes_free--;
+	pthread_mutex_unlock(&handshake_lock);
+}
+
+static void handshake_release(void)
+{
+	pthread_mutex_lock(&handshake_lock);
+	handshakes_free++;
+	pthread_cond_signal(&handshake_cond);
+	pthread_mutex_unlock(&handshake_lock);
+}
+
+static const char *ssh_error(LIBSSH2_SESSION *s)
+{
+	char *msg = NULL;
+	libssh2_session_last_error(s, &msg, NULL, 0);
+	return msg && *msg ? msg : "unknown SSH error";
+}
+
+static int map_error(int e)
+{
+	switch (e) {
+	case LIBSSH2_ERROR_TIMEOUT:
+		return -ETIMEDOUT;
+	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
+	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
+		return -EACCES;
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+		return -ECONNRESET;
+	case LIBSSH2_ERROR_ALLOC:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* Non-blocking connect bounded by the connect timeout, then blocking with TCP keepalive
+ * so a host that vanishes is noticed even while a long command runs quietly. */
+static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int *ret_sock,
+		       struct errbuf *err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	char portstr[16];
+	int r, sock = -1;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	r = getaddrinfo(host, portstr, &hints, &ai);
+	if (r != 0)
+		return errbuf_set(err, -EHOSTUNREACH, "cannot resolve '%s': %s", host, gai_strerror(r));
+	sock = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sock < 0) {
+		r = errbuf_set(err, negative_errno(), "socket: %m");
+		goto out;
+	}
+	r = connect(sock, ai->ai_addr, ai->ai_addrlen);
+	if (r < 0 && errno != EINPROGRESS) {
+		r = errbuf_set(err, negative_errno(), "cannot connect to %s:%u: %m", host, port);
+		goto out;
+	}
+	if (r < 0) {
+		struct pollfd p = { sock, POLLOUT, 0 };
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		r = poll(&p, 1, (int)timeout_s * 1000);
+		if (r == 0) {
+			r = errbuf_set(err, -ETIMEDOUT, "cannot connect to %s:%u: no answer within %us "
+				       "(host down, or a firewall?)", host, port, timeout_s);
+			goto out;
+		}
+		getsockopt(sock, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (r < 0 || soerr) {
+			r = errbuf_set(err, -(soerr ? soerr : errno), "cannot connect to %s:%u: %s",
+				       host, port, strerror(soerr ? soerr : errno));
+			goto out;
+		}
+	}
+	int flags = fcntl(sock, F_GETFL);
+	fcntl(sock, F_SETFL, flags & ~O_NONBLOCK);
+	int on = 1, idle = 30, intvl = 10, cnt = 3;
+	setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	*ret_sock = TAKE_FD(sock);
+	r = 0;
+out:
+	if (sock >= 0)
+		close(sock);
+	freeaddrinfo(ai);
+	return r;
+}
+
+static void b64(const unsigned char *in, size_t n, char *out, size_t outlen)
+{
+	unsigned char tmp[128];
+	int len = EVP_EncodeBlock(tmp, in, (int)n);
+
+	while (len > 0 && tmp[len - 1] == '=')
+		len--; /* OpenSSH prints SHA256 fingerprints without padding */
+	snprintf(out, outlen, "%.*s", len, tmp);
+}
+
+static void fingerprint_of_blob(const unsigned char *blob, size_t n, char *out, size_t outlen)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char enc[64];
+
+	EVP_Digest(blob, n, md, &mdlen, EVP_sha256(), NULL);
+	b64(md, mdlen, enc, sizeof(enc));
+	snprintf(out, outlen, "SHA256:%s", enc);
+}
+
+static int key_type_bit(int type)
+{
+	switch (type) {
+	case LIBSSH2_HOSTKEY_TYPE_RSA:
+		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+	case LIBSSH2_HOSTKEY_TYPE_DSS:
+		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+	case LIBSSH2_HOSTKEY_TYPE_ED25519:
+		return LIBSSH2_KNOWNHOST_KEY_ED25519;
+	default:
+		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+	}
+}
+
+/* Trust on first use, refuse a change: the file is re-read under a lock so that several
+ * hosts connecting at once all get recorded. */
+static int check_host_key(struct ssh_conn *c, const struct ssh_opts *o, struct errbuf *err)
+{
+	size_t len;
+	int type;
+	const char *key = libssh2_session_hostkey(c->session, &len, &type);
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	struct libssh2_knownhost *found = NULL;
+	int r = 0, lock_fd = -1;
+
+	if (!key)
+		return errbuf_set(err, -EIO, "%s: the server sent no host key", c->host);
+	fingerprint_of_blob((const unsigned char *)key, len, c->fingerprint, sizeof(c->fingerprint));
+	if (o->insecure_ignore_host_key || !o->known_hosts)
+		return 0;
+
+	pthread_mutex_lock(&known_hosts_lock);
+	_cleanup_free_ char *lock_path = NULL;
+	if (asprintf(&lock_path, "%s.lock", o->known_hosts) < 0)
+		abort();
+	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd >= 0)
+		flock(lock_fd, LOCK_EX);
+	kh = libssh2_knownhost_init(c->session);
+	if (!kh) {
+		r = errbuf_set(err, -ENOMEM, "cannot check host keys");
+		goto out;
+	}
+	if (access(o->known_hosts, F_OK) == 0 &&
+	    libssh2_knownhost_readfile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		r = errbuf_set(err, -EBADMSG, "cannot read known hosts '%s': %s", o->known_hosts,
+			       ssh_error(c->session));
+		goto out;
+	}
+	int typemask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_type_bit(type);
+	int check = libssh2_knownhost_checkp(kh, c->host, (int)c->port, key, len, typemask, &found);
+	if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+		goto out;
+	if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+		char old[64] = "?";
+		unsigned char blob[4096];
+		if (found && found->key) {
+			int n = EVP_DecodeBlock(blob, (const unsigned char *)found->key, (int)strlen(found->key));
+			size_t pad = strlen(found->key) > 1 && found->key[strlen(found->key) - 1] == '=' ?
+					     (found->key[strlen(found->key) - 2] == '=' ? 2 : 1) : 0;
+			if (n > 0)
+				fingerprint_of_blob(blob, (size_t)n - pad, old, sizeof(old));
+		}
+		r = errbuf_set(err, -EKEYREJECTED,
+			       "the host key of %s:%u has changed: known %s, now %s. If the host was "
+			       "reinstalled, remove its line from %s; else someone may be "
+			       "intercepting (--insecure-ignore-host-key skips this check)",
+			       c->host, c->port, old, c->fingerprint, o->known_hosts);
+		goto out;
+	}
+	/* unknown: remember it */
+	char name[300];
+	if (c->port == 22)
+		snprintf(name, sizeof(name), "%s", c->host);
+	else
+		snprintf(name, sizeof(name), "[%s]:%u", c->host, c->port);
+	if (libssh2_knownhost_addc(kh, name, NULL, key, len, NULL, 0, typemask, NULL) < 0 ||
+	    libssh2_knownhost_writefile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
+		r = errbuf_set(err, -EIO, "cannot record the host key of %s in '%s': %s", c->host,
+			       o->known_hosts, ssh_error(c->session));
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	pthread_mutex_unlock(&known_hosts_lock);
+	return r;
+}
+
+static void kbd_callback(const char *name, int name_len, const char *instruction,
+			 int instruction_len, int num_prompts,
+			 const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
+			 LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
+{
+	struct ssh_conn *c = *abstract;
+
+	(void)name;
+	(void)name_len;
+	(void)instruction;
+	(void)instruction_len;
+	(void)prompts;
+	for (int i = 0; i < num_prompts; i++) {
+		/* libssh2 frees these with its own free(): plain malloc is right here */
+		responses[i].text = strdup(c->password ? c->password : "");
+		responses[i].length = c->password ? (unsigned)strlen(c->password) : 0;
+	}
+}
+
+static int authenticate(struct ssh_conn *c, const struct ssh_opts *o, struct errbuf *err)
+{
+	const char *methods;
+	int r;
+
+	methods = libssh2_userauth_list(c->session, c->user, (unsigned)strlen(c->user));
+	if (!methods) {
+		if (libssh2_userauth_authenticated(c->session))
+			return 0;
+		return errbuf_set(err, map_error(libssh2_session_last_errno(c->session)),
+				  "%s: cannot list authentication methods: %s", c->host,
+				  ssh_error(c->session));
+	}
+	if (o->pk_file) {
+		r = libssh2_userauth_publickey_fromfile(c->session, c->user, NULL, o->pk_file,
+							o->pk_passphrase);
+		if (r == 0)
+			return 0;
+		if (!c->password)
+			return errbuf_set(err, map_error(r), "%s: the key '%s' was not accepted for "
+					  "%s: %s", c->host, o->pk_file, c->user, ssh_error(c->session));
+	}
+	if (c->password && strstr(methods, "password")) {
+		r = libssh2_userauth_password(c->session, c->user, c->password);
+		if (r == 0)
+			return 0;
+		if (r != LIBSSH2_ERROR_AUTHENTICATION_FAILED || !strstr(methods, "keyboard-interactive"))
+			return errbuf_set(err, map_error(r), "%s: password authentication as %s failed "
+					  "(wrong password?)", c->host, c->user);
+	}
+	if (c->password && strstr(methods, "keyboard-interactive")) {
+		*libssh2_session_abstract(c->session) = c;
+		r = libssh2_userauth_keyboard_interactive(c->session, c->user, kbd_callback);
+		if (r == 0)
+			return 0;
+		return errbuf_set(err, map_error(r), "%s: keyboard-interactive authentication as %s "
+				  "failed (wrong password?)", c->host, c->user);
+	}
+	return errbuf_set(err, -EACCES, "%s: no usable authentication for %s (the server offers: "
+			  "%s; give -p PASSWORD or --pk FILE)", c->host, c->user, methods);
+}
+
+int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf *err)
+{
+	struct ssh_conn *c = xcalloc(1, sizeof(*c));
+	unsigned ct = o->connect_timeout_s ? o->connect_timeout_s : 10;
+	int r;
+
+	c->sock = -1;
+	c->host = xstrdup(o->host);
+	c->port = o->port ? o->port : 22;
+	c->user = xstrdup(o->user ? o->user : "root");
+	c->password = o->password ? xstrdup(o->password) : NULL;
+	c->io_timeout_s = o->io_timeout_s ? o->io_timeout_s : 60;
+
+	handshake_acquire();
+	r = tcp_connect(c->host, c->port, ct, &c->sock, err);
+	if (r >= 0) {
+		c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
+		if (!c->session)
+			r = errbuf_set(err, -ENOMEM, "cannot start an SSH session");
+	}
+	if (r >= 0) {
+		libssh2_session_set_blocking(c->session, 1);
+		/* the handshake and authentication get the connect timeout */
+		libssh2_session_set_timeout(c->session, (long)ct * 1000);
+		r = libssh2_session_handshake(c->session, c->sock);
+		if (r != 0)
+			r = errbuf_set(err, map_error(r), "%s:%u: SSH handshake failed: %s", c->host,
+				       c->port, ssh_error(c->session));
+	}
+	if (r >= 0)
+		r = check_host_key(c, o, err);
+	if (r >= 0)
+		r = authenticate(c, o, err);
+	handshake_release();
+	if (r < 0) {
+		ssh_conn_close(c);
+		return r;
+	}
+	libssh2_session_set_timeout(c->session, (long)c->io_timeout_s * 1000);
+	*ret = c;
+	return 0;
+}
+
+struct ssh_conn *ssh_conn_close(struct ssh_conn *c)
+{
+	if (!c)
+		return NULL;
+	if (c->session) {
+		libssh2_session_set_timeout(c->session, 2000);
+		libssh2_session_disconnect(c->session, "cirun done");
+		libssh2_session_free(c->session);
+	}
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->password) {
+		explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->host);
+	free(c->user);
+	free(c);
+	return NULL;
+}
+
+const char *ssh_conn_fingerprint(const struct ssh_conn *c)
+{
+	return c->fingerprint;
+}
+
+void ssh_conn_set_timeout(struct ssh_conn *c, unsigned seconds)
+{
+	libssh2_session_set_timeout(c->session, (long)seconds * 1000);
+}
+
+bool ssh_conn_is_root(const struct ssh_conn *c)
+{
+	return strcmp(c->user, "root") == 0;
+}
+
+int ssh_exec(struct ssh_conn *c, const char *command, bool ignore_stderr, struct ssh_chan **ret,
+	     struct errbuf *err)
+{
+	LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(c->session);
+	int r;
+
+	if (!ch)
+		return errbuf_set(err, map_error(libssh2_session_last_errno(c->session)),
+				  "%s: cannot open an SSH channel: %s", c->host, ssh_error(c->session));
+	if (ignore_stderr)
+		libssh2_channel_handle_extended_data2(ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
+	r = libssh2_channel_exec(ch, command);
+	if (r != 0) {
+		r = errbuf_set(err, map_error(r), "%s: cannot start a command: %s", c->host,
+			       ssh_error(c->session));
+		libssh2_channel_free(ch);
+		return r;
+	}
+	*ret = xcalloc(1, sizeof(**ret));
+	(*ret)->conn = c;
+	(*ret)->ch = ch;
+	return 0;
+}
+
+ssize_t ssh_chan_read(struct ssh_chan *ch, void *buf, size_t n)
+{
+	ssize_t r = libssh2_channel_read(ch->ch, buf, n);
+	return r < 0 ? map_error((int)r) : r;
+}
+
+static ssize_t chan_read_stderr(struct ssh_chan *ch, void *buf, size_t n)
+{
+	ssize_t r = libssh2_channel_read_stderr(ch->ch, buf, n);
+	return r < 0 ? map_error((int)r) : r;
+}
+
+ssize_t ssh_chan_write(struct ssh_chan *ch, const void *buf, size_t n)
+{
+	ssize_t r = libssh2_channel_write(ch->ch, buf, n);
+	return r < 0 ? map_error((int)r) : r;
+}
+
+int ssh_chan_send_eof(struct ssh_chan *ch)
+{
+	return libssh2_channel_send_eof(ch->ch) == 0 ? 0 : -EIO;
+}
+
+int ssh_chan_close(struct ssh_chan *ch)
+{
+	int status;
+
+	if (!ch)
+		return -EINVAL;
+	libssh2_channel_send_eof(ch->ch);
+	libssh2_channel_wait_eof(ch->ch);
+	libssh2_channel_close(ch->ch);
+	libssh2_channel_wait_closed(ch->ch);
+	status = libssh2_channel_get_exit_status(ch->ch);
+	libssh2_channel_free(ch->ch);
+	free(ch);
+	return status;
+}
+
+static ssize_t io_read(void *ctx, void *buf, size_t n)
+{
+	return ssh_chan_read(ctx, buf, n);
+}
+
+static ssize_t io_write(void *ctx, const void *buf, size_t n)
+{
+	return ssh_chan_write(ctx, buf, n);
+}
+
+struct proto_io ssh_chan_io(struct ssh_chan *ch)
+{
+	return (struct proto_io){ io_read, io_write, ch };
+}
+
+/* ---- running as root ---- */
+
+int ssh_conn_probe_root(struct ssh_conn *c, struct errbuf *err)
+{
+	struct ssh_chan *ch;
+	char junk[256];
+	int r, status;
+
+	if (c->root_probed || ssh_conn_is_root(c)) {
+		c->root_probed = true;
+		return 0;
+	}
+	r = ssh_exec(c, "sudo -n true", false, &ch, err);
+	if (r < 0)
+		return r;
+	while (ssh_chan_read(ch, junk, sizeof(junk)) > 0)
+		;
+	while (chan_read_stderr(ch, junk, sizeof(junk)) > 0)
+		;
+	status = ssh_chan_close(ch);
+	c->root_probed = true;
+	c->sudo_password = status != 0;
+	if (c->sudo_password && !c->password)
+		return errbuf_set(err, -EACCES, "%s: %s needs a password for sudo; give it with -p "
+				  "or CIRUN_SSH_PASSWORD", c->host, c->user);
+	return 0;
+}
+
+const char *ssh_conn_root_prefix(const struct ssh_conn *c, bool *with_password)
+{
+	*with_password = false;
+	if (ssh_conn_is_root(c))
+		return "";
+	if (!c->sudo_password)
+		return "sudo -n -- ";
+	/* -k: always ask, so the password line is always consumed by sudo, never by the
+	 * command; -p '': no prompt text in the output */
+	*with_password = true;
+	return "sudo -k -S -p '' -- ";
+}
+
+static int start_root(struct ssh_conn *c, const char *command, bool ignore_stderr,
+		      struct ssh_chan **ret, struct errbuf *err)
+{
+	_cleanup_free_ char *full = NULL;
+	bool with_password;
+	const char *prefix;
+	int r = ssh_conn_probe_root(c, err);
+
+	if (r < 0)
+		return r;
+	prefix = ssh_conn_root_prefix(c, &with_password);
+	if (asprintf(&full, "%s%s", prefix, command) < 0)
+		abort();
+	r = ssh_exec(c, full, ignore_stderr, ret, err);
+	if (r < 0 || !with_password)
+		return r;
+	/* the password travels on stdin, never on a command line */
+	_cleanup_free_ char *line = NULL;
+	if (asprintf(&line, "%s\n", c->password) < 0)
+		abort();
+	for (size_t off = 0, n = strlen(line); off < n;) {
+		ssize_t w = ssh_chan_write(*ret, line + off, n - off);
+		if (w < 0) {
+			ssh_chan_close(*ret);
+			explicit_bzero(line, n);
+			return errbuf_set(err, (int)w, "%s: sending the sudo password failed", c->host);
+		}
+		off += (size_t)w;
+	}
+	explicit_bzero(line, strlen(line));
+	return 0;
+}
+
+int ssh_exec_root(struct ssh_conn *c, const char *command, bool ignore_stderr,
+		  struct ssh_chan **ret, struct errbuf *err)
+{
+	return start_root(c, command, ignore_stderr, ret, err);
+}
+
+/* Drains stdout, then stderr, into out (what does not fit is dropped). Commands run this
+ * way print little; the agent's channel, which streams, drops stderr instead. */
+static void collect(struct ssh_chan *ch, struct buf *out)
+{
+	char chunk[16384];
+	ssize_t n;
+
+	while ((n = ssh_chan_read(ch, chunk, sizeof(chunk))) > 0)
+		if (out)
+			buf_append(out, chunk, (size_t)n);
+	while ((n = chan_read_stderr(ch, chunk, sizeof(chunk))) > 0)
+		if (out)
+			buf_append(out, chunk, (size_t)n);
+}
+
+static int write_all_chan(struct ssh_chan *ch, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t w = ssh_chan_write(ch, p, len);
+		if (w < 0)
+			return (int)w;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int ssh_run_root(struct ssh_conn *c, const char *command, const void *stdin_data, size_t len,
+		 struct buf *out, struct errbuf *err)
+{
+	struct ssh_chan *ch;
+	int r = start_root(c, command, false, &ch, err);
+
+	if (r < 0)
+		return r;
+	if (len)
+		r = write_all_chan(ch, stdin_data, len);
+	ssh_chan_send_eof(ch);
+	collect(ch, out);
+	int status = ssh_chan_close(ch);
+	if (r < 0)
+		return errbuf_set(err, r, "%s: sending input to '%s' failed", c->host, command);
+	return status;
+}
+
+int ssh_run_root_fd(struct ssh_conn *c, const char *command, int fd, struct buf *out,
+		    struct errbuf *err)
+{
+	_cleanup_free_ char *chunk = xmalloc(256 << 10);
+	struct ssh_chan *ch;
+	int r = start_root(c, command, false, &ch, err);
+
+	if (r < 0)
+		return r;
+	for (;;) {
+		ssize_t n = read(fd, chunk, 256 << 10);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? negative_errno() : 0;
+			break;
+		}
+		r = write_all_chan(ch, chunk, (size_t)n);
+		if (r < 0)
+			break;
+	}
+	ssh_chan_send_eof(ch);
+	collect(ch, out);
+	int status = ssh_chan_close(ch);
+	if (r < 0)
+		return errbuf_set(err, r, "%s: streaming input to '%s' failed", c->host, command);
+	return status;
+}
