@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd-image.h"
+#include "cmd-run.h"
 #include "log.h"
 #include "macro.h"
 
@@ -17,6 +18,7 @@ static int verb_version(int argc, char **argv);
 static int verb_help(int argc, char **argv);
 
 static const struct verb verbs[] = {
+	{ "run", cmd_run, "install an image onto hosts: run IMAGE -m IPS [-n IPS] -p PASSWD (see run --help)" },
 	{ "build", cmd_build, "build an image from a Kubefile: build -t NAME[:TAG] [-f Kubefile] [--build-arg K=V] CONTEXT" },
 	{ "images", cmd_images, "list the images in the store" },
 	{ "inspect", cmd_inspect, "show an image's metadata: inspect NAME|ID" },
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
 
 	if (level && (r = log_level_from_string(level)) >= 0)
 		log_set_max_level(r);
+	/* progress on stdout and messages on stderr keep their order in a shared pipe */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -75,6 +79,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].run(argc - 1, argv + 1);
+	/* sealer's users type `cirun -m 10.0.0.1 -p pw image:tag`: that is a run */
+	if (argv[1][0] == '-')
+		return cmd_run(argc, argv);
 	log_error("unknown command '%s'; run 'cirun --help' for the list", argv[1]);
 	return 2;
 }

@@ -1,0 +1,224 @@
+#include "cmd-run.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "cluster.h"
+#include "image-store.h"
+#include "log.h"
+#include "macro.h"
+#include "run.h"
+
+static const char usage_text[] =
+	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
+	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
+	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]\n"
+	"IPS: comma lists, ranges a.b.c.1-a.b.c.9, ip:port. The password may come from\n"
+	"CIRUN_SSH_PASSWORD instead of -p (then it is not in ps). DUR: 90, 90s, 15m, 1h.";
+
+/* "90", "90s", "15m", "1h" → seconds */
+static int parse_duration(const char *s, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'm')
+		v *= 60, end++;
+	else if (*end == 'h')
+		v *= 3600, end++;
+	else if (*end == 's')
+		end++;
+	if (*end || v == 0 || v > 7 * 24 * 3600)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int read_secret_file(const char *path, char **ret, struct errbuf *err)
+{
+	struct buf b = BUF_INIT(4096);
+	int r = buf_read_file(&b, path);
+
+	if (r < 0) {
+		buf_release(&b);
+		return errbuf_set(err, r, "--passwd-file '%s': %s", path, strerror(-r));
+	}
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	*ret = buf_detach(&b, NULL);
+	return 0;
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME, O_PARALLEL, O_TIMEOUT,
+	       O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY };
+	static const struct option opts[] = {
+		{ "masters", required_argument, NULL, 'm' },
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "passwd", required_argument, NULL, 'p' },
+		{ "passwd-file", required_argument, NULL, O_PASSWD_FILE },
+		{ "pk", required_argument, NULL, O_PK },
+		{ "pk-passwd", required_argument, NULL, O_PK_PASSWD },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "env", required_argument, NULL, 'e' },
+		{ "cluster-name", required_argument, NULL, O_NAME },
+		{ "parallel", required_argument, NULL, O_PARALLEL },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
+		{ "skip-preflight", required_argument, NULL, O_SKIP },
+		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	_cleanup_free_ char *masters = NULL, *nodes = NULL, *skip = NULL;
+	struct cluster c = { 0 };
+	struct run_opts o = { 0 };
+	struct errbuf err = ERRBUF_INIT;
+	struct image_store *st = NULL;
+	int opt, r = 2;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "m:n:u:p:e:h", opts, NULL)) != -1) {
+		unsigned long v;
+		char *end;
+		switch (opt) {
+		case 'm':
+			set_str(&masters, optarg);
+			break;
+		case 'n':
+			set_str(&nodes, optarg);
+			break;
+		case 'u':
+			set_str(&c.ssh.user, optarg);
+			break;
+		case 'p':
+			set_str(&c.ssh.password, optarg);
+			/* keep it out of ps as far as we can: overwrite our argv copy */
+			explicit_bzero(optarg, strlen(optarg));
+			break;
+		case O_PASSWD_FILE:
+			free(c.ssh.password);
+			c.ssh.password = NULL;
+			if (read_secret_file(optarg, &c.ssh.password, &err) < 0)
+				goto fail;
+			break;
+		case O_PK:
+			set_str(&c.ssh.pk_file, optarg);
+			break;
+		case O_PK_PASSWD:
+			set_str(&c.ssh.pk_passphrase, optarg);
+			explicit_bzero(optarg, strlen(optarg));
+			break;
+		case O_PORT:
+			v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > 65535) {
+				errbuf_set(&err, -EINVAL, "--port '%s' must be 1-65535", optarg);
+				goto fail;
+			}
+			c.ssh.port = (unsigned)v;
+			break;
+		case 'e': {
+			struct kv item;
+			if (parse_env_item(optarg, &item, &err) < 0) {
+				errbuf_prefix(&err, "-e");
+				goto fail;
+			}
+			c.env = xreallocarray(c.env, c.nenv + 1, sizeof(*c.env));
+			c.env[c.nenv++] = item;
+			break;
+		}
+		case O_NAME:
+			set_str(&c.name, optarg);
+			break;
+		case O_PARALLEL:
+			v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > 1000) {
+				errbuf_set(&err, -EINVAL, "--parallel '%s' must be 1-1000", optarg);
+				goto fail;
+			}
+			o.parallel = (unsigned)v;
+			break;
+		case O_TIMEOUT:
+			if (parse_duration(optarg, &o.timeout_s) < 0) {
+				errbuf_set(&err, -EINVAL, "--timeout '%s': use 90, 90s, 15m or 1h", optarg);
+				goto fail;
+			}
+			break;
+		case O_CONNECT_TIMEOUT:
+			if (parse_duration(optarg, &o.connect_timeout_s) < 0) {
+				errbuf_set(&err, -EINVAL, "--connect-timeout '%s': use 10 or 10s", optarg);
+				goto fail;
+			}
+			break;
+		case O_SKIP:
+			set_str(&skip, optarg);
+			break;
+		case O_INSECURE:
+			o.insecure_ignore_host_key = true;
+			break;
+		case O_DRY:
+			o.dry_run = true;
+			break;
+		case 'h':
+			printf("usage: cirun run %s\n", usage_text);
+			r = 0;
+			goto out;
+		default:
+			log_error("usage: cirun run %s", usage_text);
+			goto out;
+		}
+	}
+	if (optind + 1 != argc) {
+		log_error("usage: cirun run %s", usage_text);
+		goto out;
+	}
+	c.image = xstrdup(argv[optind]);
+	if (!c.ssh.password && getenv("CIRUN_SSH_PASSWORD"))
+		c.ssh.password = xstrdup(getenv("CIRUN_SSH_PASSWORD"));
+	if (!masters) {
+		errbuf_set(&err, -EINVAL, "-m: give the master addresses");
+		goto fail;
+	}
+	if (cluster_add_hosts(&c, masters, ROLE_MASTER, "-m", &err) < 0 ||
+	    (nodes && cluster_add_hosts(&c, nodes, ROLE_NODE, "-n", &err) < 0) ||
+	    cluster_finish(&c, &err) < 0)
+		goto fail;
+	o.skip_preflight = skip;
+	if (image_store_open(NULL, &st, &err) < 0) {
+		r = 1;
+		log_error("%s", errbuf_msg(&err));
+		goto out;
+	}
+	r = cluster_run(st, &c, &o, &err);
+	if (r < 0) {
+		log_error("%s", errbuf_msg(&err));
+		r = 1;
+	}
+	goto out;
+fail:
+	log_error("%s", errbuf_msg(&err));
+	r = 2;
+out:
+	image_store_close(st);
+	cluster_release(&c);
+	return r;
+}

@@ -1,0 +1,690 @@
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent-client.h"
+#include "buf.h"
+#include "cleanup.h"
+#include "digest.h"
+#include "log.h"
+#include "macro.h"
+#include "ssh.h"
+#include "ydoc.h"
+
+#define REMOTE_ROOT "/var/lib/cirun"
+#define REMOTE_AGENT REMOTE_ROOT "/bin/cirun-agent"
+#define TAIL_LINES 20
+#define MAX_SKEW_S 30.0
+
+struct host_state {
+	struct cluster_host *spec;
+	struct ssh_conn *conn;
+	struct ssh_chan *agent_ch;
+	struct agent_client *ac;
+	struct ynode *facts;
+	double skew_s;
+	bool failed;
+	const char *failed_phase;
+	struct errbuf err;
+	unsigned phases_done;
+	uint64_t bytes_sent;
+	unsigned layers_sent;
+	bool agent_uploaded;
+	int64_t t_start_ms, t_end_ms;
+	struct buf tail;	/* recent output lines, for failure reports */
+	struct buf line;	/* an output line being assembled */
+};
+
+struct run {
+	struct cluster *c;
+	struct image_store *st;
+	struct image img;
+	const struct run_opts *o;
+	struct host_state *hosts;
+	size_t n;
+	char *agent_path;
+	char agent_hex[SHA256_HEX_SIZE];
+	char *known_hosts;
+	char **digests;	/* content layers, in order */
+	uint64_t *sizes;
+	size_t nlayers;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, ...)
+	_printf_(4, 5);
+static int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	h->failed = true;
+	h->failed_phase = phase;
+	if (fmt) {
+		va_start(ap, fmt);
+		errbuf_setv(&h->err, r < 0 ? r : -EIO, fmt, ap);
+		va_end(ap);
+	}
+	log_host(LOG_ERR, h->spec->ip, "%s failed: %s", phase, errbuf_msg(&h->err));
+	return r < 0 ? r : -EIO;
+}
+
+/* ---- parallel phases ---- */
+
+typedef int (*phase_fn)(struct run *r, struct host_state *h);
+
+struct phase_job {
+	struct run *r;
+	phase_fn fn;
+	const char *name;
+	atomic_size_t next;
+};
+
+static void *phase_worker(void *data)
+{
+	struct phase_job *job = data;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&job->next, 1);
+		if (i >= job->r->n)
+			return NULL;
+		struct host_state *h = &job->r->hosts[i];
+		if (h->failed)
+			continue;
+		if (job->fn(job->r, h) < 0) {
+			if (!h->failed)
+				host_fail(h, job->name, h->err.code, NULL);
+		} else {
+			h->phases_done++;
+		}
+	}
+}
+
+static size_t live_hosts(const struct run *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += !r->hosts[i].failed;
+	return n;
+}
+
+static void run_phase(struct run *r, const char *name, phase_fn fn)
+{
+	struct phase_job job = { .r = r, .fn = fn, .name = name };
+	unsigned workers = r->o->parallel ? r->o->parallel : 32;
+	pthread_t *t;
+
+	if (live_hosts(r) == 0)
+		return;
+	printf("==> %s (%zu host%s)\n", name, live_hosts(r), live_hosts(r) == 1 ? "" : "s");
+	fflush(stdout);
+	if (workers > r->n)
+		workers = (unsigned)r->n;
+	t = xcalloc(workers, sizeof(*t));
+	for (unsigned i = 0; i < workers; i++)
+		pthread_create(&t[i], NULL, phase_worker, &job);
+	for (unsigned i = 0; i < workers; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+}
+
+/* ---- connect ---- */
+
+static int phase_connect(struct run *r, struct host_state *h)
+{
+	struct ssh_opts o = {
+		.host = h->spec->ip,
+		.port = h->spec->ssh.port,
+		.user = h->spec->ssh.user,
+		.password = h->spec->ssh.password,
+		.pk_file = h->spec->ssh.pk_file,
+		.pk_passphrase = h->spec->ssh.pk_passphrase,
+		.known_hosts = r->known_hosts,
+		.insecure_ignore_host_key = r->o->insecure_ignore_host_key,
+		.connect_timeout_s = r->o->connect_timeout_s,
+	};
+	int rc;
+
+	h->t_start_ms = now_ms();
+	rc = ssh_conn_open(&o, &h->conn, &h->err);
+	if (rc < 0)
+		return rc;
+	rc = ssh_conn_probe_root(h->conn, &h->err);
+	if (rc < 0)
+		return rc;
+	log_host(LOG_INFO, h->spec->ip, "connected as %s (host key %s)", h->spec->ssh.user,
+		 ssh_conn_fingerprint(h->conn));
+	return 0;
+}
+
+/* ---- agent ---- */
+
+static int remote_agent_digest(struct host_state *h, char *hex)
+{
+	_cleanup_buf_ struct buf out = BUF_INIT(4096);
+	int rc = ssh_run_root(h->conn, "sha256sum " REMOTE_AGENT " 2>/dev/null", NULL, 0, &out,
+			      &h->err);
+
+	hex[0] = '\0';
+	if (rc == 0 && out.len >= 64)
+		snprintf(hex, SHA256_HEX_SIZE, "%.64s", out.data);
+	return rc < 0 ? rc : 0;
+}
+
+static int upload_agent(struct run *r, struct host_state *h)
+{
+	static const char install[] =
+		"sh -c 'set -e; umask 022; mkdir -p " REMOTE_ROOT "/bin; "
+		"t=$(mktemp " REMOTE_ROOT "/bin/.cirun-agent.XXXXXX); cat > \"$t\"; "
+		"chmod 0755 \"$t\"; mv -f \"$t\" " REMOTE_AGENT "'";
+	_cleanup_buf_ struct buf out = BUF_INIT(16384);
+	_cleanup_close_ int fd = open(r->agent_path, O_RDONLY | O_CLOEXEC);
+	char hex[SHA256_HEX_SIZE];
+	int rc;
+
+	if (fd < 0)
+		return errbuf_set(&h->err, negative_errno(), "cannot read the agent '%s'", r->agent_path);
+	rc = ssh_run_root_fd(h->conn, install, fd, &out, &h->err);
+	if (rc < 0)
+		return rc;
+	if (rc != 0)
+		return errbuf_set(&h->err, -EIO, "installing the agent into %s failed (exit %d): %s",
+				  REMOTE_AGENT, rc, out.data);
+	rc = remote_agent_digest(h, hex);
+	if (rc >= 0 && strcmp(hex, r->agent_hex) != 0)
+		rc = errbuf_set(&h->err, -EIO, "the agent arrived damaged (sha256 %s)", hex);
+	h->agent_uploaded = true;
+	return rc;
+}
+
+static int phase_agent(struct run *r, struct host_state *h)
+{
+	char hex[SHA256_HEX_SIZE];
+	_cleanup_free_ char *version = NULL;
+	int rc = remote_agent_digest(h, hex);
+
+	if (rc >= 0 && strcmp(hex, r->agent_hex) != 0)
+		rc = upload_agent(r, h);
+	if (rc < 0)
+		return rc;
+	rc = ssh_exec_root(h->conn, REMOTE_AGENT " serve", true, &h->agent_ch, &h->err);
+	if (rc < 0)
+		return rc;
+	agent_client_new(ssh_chan_io(h->agent_ch), &h->ac);
+	rc = agent_client_hello(h->ac, &version, &h->err);
+	if (rc < 0)
+		return rc;
+	log_host(LOG_INFO, h->spec->ip, "agent %s %s", version, h->agent_uploaded ? "uploaded" : "up to date");
+	return 0;
+}
+
+/* ---- facts and preflight ---- */
+
+static double parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	double frac = 0;
+
+	if (!rest)
+		return NAN;
+	if (*rest == '.')
+		frac = strtod(rest, NULL);
+	return (double)timegm(&tm) + frac;
+}
+
+static int phase_facts(struct run *r, struct host_state *h)
+{
+	_cleanup_free_ char *yaml = NULL;
+	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
+	struct timespec now;
+	int rc;
+
+	(void)r;
+	rc = agent_client_facts(h->ac, &yaml, &h->err);
+	if (rc < 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &now);
+	rc = ydoc_parse("facts", yaml, strlen(yaml), NULL, &d, &h->err);
+	if (rc < 0)
+		return rc;
+	h->facts = ydoc_take_root(d, 0);
+	h->skew_s = parse_time(ynode_str(ynode_get(h->facts, "time"))) -
+		    ((double)now.tv_sec + now.tv_nsec / 1e9);
+	return 0;
+}
+
+static bool skipped(const struct run *r, const char *check)
+{
+	const char *s = r->o->skip_preflight;
+	size_t n = strlen(check);
+
+	while (s && *s) {
+		if (strncmp(s, check, n) == 0 && (s[n] == ',' || s[n] == '\0'))
+			return true;
+		s = strchr(s, ',');
+		if (s)
+			s++;
+	}
+	return false;
+}
+
+static const char *oci_arch(const char *uname_arch)
+{
+	static const char *const map[][2] = {
+		{ "x86_64", "amd64" }, { "aarch64", "arm64" }, { "armv7l", "arm" }, { "i686", "386" },
+	};
+	for (size_t i = 0; uname_arch && i < ELEMENTSOF(map); i++)
+		if (strcmp(uname_arch, map[i][0]) == 0)
+			return map[i][1];
+	return uname_arch ? uname_arch : "?";
+}
+
+static bool has_cap(const struct ynode *facts, const char *cap)
+{
+	const struct ynode *caps = ynode_get(facts, "capabilities");
+	for (size_t i = 0; i < ynode_len(caps); i++)
+		if (strcmp(ynode_str(ynode_seq_at(caps, i)), cap) == 0)
+			return true;
+	return false;
+}
+
+/* Every check on every host, one table, before anything is changed. */
+static int preflight(struct run *r)
+{
+	static const char *const caps[] = { "cap_sys_admin", "cap_chown", "cap_dac_override",
+					    "cap_fowner", "cap_mknod", "cap_setfcap" };
+	uint64_t need = 0;
+	int failures = 0;
+
+	for (size_t i = 0; i < r->nlayers; i++)
+		need += r->sizes[i] * 3; /* the blob, and room for it unpacked */
+	printf("%-16s %-20s %-6s %-8s %-10s %-8s %s\n", "HOST", "HOSTNAME", "ARCH", "SYSTEMD",
+	       "FREE", "SKEW", "PREFLIGHT");
+	for (size_t i = 0; i < r->n; i++) {
+		struct host_state *h = &r->hosts[i];
+		struct buf problems = BUF_INIT(4096);
+		if (h->failed || !h->facts)
+			continue;
+		const char *hostname = ynode_str(ynode_get(h->facts, "hostname"));
+		const char *mid = ynode_str(ynode_get(h->facts, "machine_id"));
+		const char *arch = oci_arch(ynode_str(ynode_get(h->facts, "arch")));
+		bool pid1 = false, bus = false;
+		int64_t free_bytes = 0;
+		ynode_get_bool(ynode_get(h->facts, "systemd.pid1"), &pid1);
+		ynode_get_bool(ynode_get(h->facts, "systemd.bus"), &bus);
+		ynode_get_int(ynode_get(h->facts, "var_lib_free_bytes"), &free_bytes);
+
+		for (size_t k = 0; k < i; k++) {
+			struct host_state *o = &r->hosts[k];
+			if (!o->facts)
+				continue;
+			if (!skipped(r, "hostname") && hostname &&
+			    strcmp(hostname, ynode_str(ynode_get(o->facts, "hostname")) ?: "") == 0)
+				buf_printf(&problems, "hostname %s also on %s (hostname); ", hostname, o->spec->ip);
+			if (!skipped(r, "machine-id") && mid &&
+			    strcmp(mid, ynode_str(ynode_get(o->facts, "machine_id")) ?: "") == 0)
+				buf_printf(&problems, "machine-id also on %s (machine-id); ", o->spec->ip);
+		}
+		if (!skipped(r, "clock") && (isnan(h->skew_s) || fabs(h->skew_s) > MAX_SKEW_S))
+			buf_printf(&problems, "clock %+.0fs off (clock); ", h->skew_s);
+		if (!skipped(r, "arch") && r->img.meta.arch && strcmp(arch, r->img.meta.arch) != 0)
+			buf_printf(&problems, "arch %s, image is %s (arch); ", arch, r->img.meta.arch);
+		if (!skipped(r, "systemd") && !(pid1 && bus))
+			buf_printf(&problems, "systemd %s (systemd); ", pid1 ? "not reachable on the bus" : "not PID 1");
+		if (!skipped(r, "disk") && (uint64_t)free_bytes < need)
+			buf_printf(&problems, "%" PRId64 " MB free under /var/lib, need %" PRIu64 " MB (disk); ",
+				   free_bytes >> 20, need >> 20);
+		for (size_t k = 0; !skipped(r, "capabilities") && k < ELEMENTSOF(caps); k++)
+			if (!has_cap(h->facts, caps[k]))
+				buf_printf(&problems, "lacks %s (capabilities); ", caps[k]);
+		if (problems.len > 2)
+			buf_truncate(&problems, problems.len - 2);
+		printf("%-16s %-20.20s %-6s %-8s %-10" PRId64 " %-8.1f %s\n", h->spec->ip,
+		       hostname ? hostname : "?", arch, pid1 && bus ? "yes" : "no", free_bytes >> 20,
+		       h->skew_s, problems.len ? problems.data : "ok");
+		if (problems.len) {
+			failures++;
+			errbuf_set(&h->err, -EPERM, "preflight: %s", problems.data);
+			h->failed = true;
+			h->failed_phase = "preflight";
+		}
+		buf_release(&problems);
+	}
+	fflush(stdout);
+	if (failures)
+		log_error("preflight failed on %d host(s); nothing was changed. Fix them, or skip a "
+			  "check with --skip-preflight=NAME (the name in brackets)", failures);
+	return failures ? -EPERM : 0;
+}
+
+/* ---- distribute ---- */
+
+static int send_layer(struct run *r, struct host_state *h, size_t i)
+{
+	_cleanup_free_ char *path = image_store_blob_path(r->st, r->digests[i]);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return errbuf_set(&h->err, negative_errno(), "layer %s is missing from the store",
+				  r->digests[i]);
+	/* generous: the transfer of a large layer takes a while on a slow link */
+	ssh_conn_set_timeout(h->conn, 600);
+	rc = agent_client_send_layer(h->ac, r->digests[i], r->sizes[i], fd, NULL, NULL, &h->err);
+	if (rc >= 0) {
+		h->bytes_sent += r->sizes[i];
+		h->layers_sent++;
+	}
+	return rc;
+}
+
+static int phase_distribute(struct run *r, struct host_state *h)
+{
+	_cleanup_free_ bool *have = xcalloc(r->nlayers ? r->nlayers : 1, sizeof(*have));
+	_cleanup_free_ char *detail = NULL;
+	int rc = agent_client_layers(h->ac, r->digests, r->sizes, r->nlayers, have, &h->err);
+
+	for (size_t i = 0; rc >= 0 && i < r->nlayers; i++)
+		if (!have[i])
+			rc = send_layer(r, h, i);
+	if (rc < 0)
+		return rc;
+	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		_cleanup_free_ char *bad = NULL;
+		rc = agent_client_assemble(h->ac, r->c->name, r->digests, r->nlayers, &detail, &bad,
+					   &h->err);
+		if (rc != -EBADMSG || !bad)
+			break;
+		/* the host's cached copy went bad: it was dropped there; send it again */
+		log_host(LOG_WARNING, h->spec->ip, "%s; sending it again", errbuf_msg(&h->err));
+		for (size_t i = 0; i < r->nlayers; i++)
+			if (strcmp(r->digests[i], bad) == 0)
+				rc = send_layer(r, h, i);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc >= 0)
+		log_host(LOG_INFO, h->spec->ip, "rootfs ready (%u layer%s sent, %" PRIu64 " bytes; %s)",
+			 h->layers_sent, h->layers_sent == 1 ? "" : "s", h->bytes_sent, detail ? detail : "");
+	return rc;
+}
+
+/* ---- init ---- */
+
+static void keep_tail(struct host_state *h, const char *line)
+{
+	/* the last TAIL_LINES lines, for the failure report */
+	size_t lines = 0;
+	for (size_t i = 0; i < h->tail.len; i++)
+		lines += h->tail.data[i] == '\n';
+	if (lines >= TAIL_LINES) {
+		char *nl = strchr(h->tail.data, '\n');
+		size_t drop = (size_t)(nl - h->tail.data) + 1;
+		memmove(h->tail.data, h->tail.data + drop, h->tail.len - drop + 1);
+		h->tail.len -= drop;
+	}
+	buf_printf(&h->tail, "%s\n", line);
+}
+
+static void on_output(void *data, int stream, const char *buf, size_t n)
+{
+	struct host_state *h = data;
+
+	(void)stream;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			if (buf_putc(&h->line, buf[i]) == 0)
+				continue;
+		}
+		log_host(LOG_NOTICE, h->spec->ip, "%s", h->line.data);
+		keep_tail(h, h->line.data);
+		buf_reset(&h->line);
+	}
+}
+
+static int phase_init(struct run *r, struct host_state *h)
+{
+	static const char script[] =
+		"if [ -f init.sh ]; then exec bash init.sh; fi; echo 'the image has no scripts/init.sh'";
+	_cleanup_free_ char *cwd = NULL;
+	struct agent_exit ex = { 0 };
+	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
+	struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	int rc;
+
+	if (asprintf(&cwd, REMOTE_ROOT "/data/%s/rootfs/scripts", r->c->name) < 0)
+		abort();
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		env[i] = h->spec->env[i];
+	ssh_conn_set_timeout(h->conn, timeout + 60);
+	buf_reset(&h->tail);
+	rc = agent_client_exec(h->ac, script, cwd, env, h->spec->nenv, timeout, on_output, h, &ex,
+			       &h->err);
+	free(env);
+	if (h->line.len)
+		on_output(h, 1, "\n", 1);
+	if (rc < 0)
+		return rc;
+	if (ex.timed_out)
+		return errbuf_set(&h->err, -ETIMEDOUT, "scripts/init.sh did not finish within %us; its "
+				  "last lines:\n%s", timeout, h->tail.data);
+	if (ex.exit_code != 0)
+		return errbuf_set(&h->err, -EIO, "scripts/init.sh (cwd %s) exited with %d%s; its last "
+				  "lines:\n%s", cwd, ex.exit_code, ex.signal ? " (killed)" : "",
+				  h->tail.data);
+	return 0;
+}
+
+/* ---- the run ---- */
+
+static char *find_agent(const struct run_opts *o)
+{
+	char self[4096];
+	ssize_t n;
+	const char *env = getenv("CIRUN_AGENT");
+
+	if (o->agent_path)
+		return xstrdup(o->agent_path);
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *dir = dirname(self), *p = NULL;
+		/* beside cirun (the build tree), or where `make install` puts it */
+		const char *cands[] = { "/cirun-agent", "/../lib/cirun/cirun-agent" };
+		for (size_t i = 0; i < ELEMENTSOF(cands); i++) {
+			if (asprintf(&p, "%s%s", dir, cands[i]) < 0)
+				abort();
+			if (access(p, R_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return NULL;
+}
+
+static void print_summary(struct run *r)
+{
+	printf("\n%-16s %-7s %-7s %-8s %-9s %-12s %s\n", "HOST", "ROLE", "PHASES", "RESULT",
+	       "DURATION", "SENT", "FIRST ERROR");
+	for (size_t i = 0; i < r->n; i++) {
+		struct host_state *h = &r->hosts[i];
+		char first[160] = "";
+		if (h->failed) {
+			snprintf(first, sizeof(first), "%s: %s", h->failed_phase ? h->failed_phase : "?",
+				 errbuf_msg(&h->err));
+			char *nl = strchr(first, '\n');
+			if (nl)
+				*nl = '\0';
+		}
+		int64_t end = h->t_end_ms ? h->t_end_ms : now_ms();
+		printf("%-16s %-7s %-7u %-8s %-9.1f %-12" PRIu64 " %s\n", h->spec->ip,
+		       i == 0 ? "master0" : role_name(h->spec->role), h->phases_done,
+		       h->failed ? "FAILED" : "ok", h->t_start_ms ? (double)(end - h->t_start_ms) / 1000 : 0,
+		       h->bytes_sent, first);
+	}
+	fflush(stdout);
+}
+
+static void hosts_close(struct run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct host_state *h = &r->hosts[i];
+		struct errbuf ignored = ERRBUF_INIT;
+		if (h->ac && !h->failed)
+			agent_client_bye(h->ac, &ignored);
+		agent_client_free(h->ac);
+		if (h->agent_ch)
+			ssh_chan_close(h->agent_ch);
+		ssh_conn_close(h->conn);
+		ynode_free(h->facts);
+		buf_release(&h->tail);
+		buf_release(&h->line);
+	}
+}
+
+static int run_init(struct run *r, struct image_store *st, struct cluster *c,
+		    const struct run_opts *o, struct errbuf *err)
+{
+	int rc;
+
+	r->c = c;
+	r->st = st;
+	r->o = o;
+	r->agent_path = find_agent(o);
+	if (!r->agent_path)
+		return errbuf_set(err, -ENOENT, "cannot find cirun-agent next to cirun; set "
+				  "CIRUN_AGENT=/path/to/cirun-agent");
+	rc = sha256_file(r->agent_path, r->agent_hex, NULL);
+	if (rc < 0)
+		return errbuf_set(err, rc, "cannot read the agent '%s': %s", r->agent_path, strerror(-rc));
+	rc = image_store_get(st, c->image, &r->img, err);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < r->img.meta.nlayers; i++) {
+		if (!r->img.meta.layers[i].digest)
+			continue;
+		r->digests = xreallocarray(r->digests, r->nlayers + 1, sizeof(*r->digests));
+		r->sizes = xreallocarray(r->sizes, r->nlayers + 1, sizeof(*r->sizes));
+		r->digests[r->nlayers] = r->img.meta.layers[i].digest;
+		r->sizes[r->nlayers] = r->img.meta.layers[i].size;
+		r->nlayers++;
+	}
+	if (asprintf(&r->known_hosts, "%s/known_hosts", image_store_home(st)) < 0)
+		abort();
+	r->n = c->nhosts;
+	r->hosts = xcalloc(r->n, sizeof(*r->hosts));
+	for (size_t i = 0; i < r->n; i++) {
+		r->hosts[i].spec = &c->hosts[i];
+		buf_init(&r->hosts[i].tail, 64 << 10);
+		buf_init(&r->hosts[i].line, 64 << 10);
+	}
+	return ssh_global_init(8);
+}
+
+static void run_release(struct run *r)
+{
+	hosts_close(r);
+	free(r->hosts);
+	free(r->digests);
+	free(r->sizes);
+	free(r->agent_path);
+	free(r->known_hosts);
+	image_release(&r->img);
+}
+
+static void dry_run_plan(struct run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct host_state *h = &r->hosts[i];
+		_cleanup_buf_ struct buf out = BUF_INIT(1 << 20);
+		uint64_t bytes = 0;
+		unsigned count = 0;
+		if (h->failed)
+			continue;
+		/* read-only: which layers are cached (names and sizes) */
+		ssh_run_root(h->conn, "sh -c 'cd " REMOTE_ROOT "/layers 2>/dev/null && "
+				      "for f in *; do [ -f \"$f\" ] && stat -c \"%n %s\" \"$f\"; done'",
+			     NULL, 0, &out, &h->err);
+		printf("[%s] plan (%s):\n", h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role));
+		for (size_t k = 0; k < r->nlayers; k++) {
+			char want[128];
+			snprintf(want, sizeof(want), "%s %" PRIu64 "\n", r->digests[k] + 7, r->sizes[k]);
+			bool cached = strstr(out.data, want) != NULL;
+			printf("  layer %.19s %10" PRIu64 " bytes  %s\n", r->digests[k], r->sizes[k],
+			       cached ? "cached" : "send");
+			if (!cached) {
+				bytes += r->sizes[k];
+				count++;
+			}
+		}
+		printf("  agent %s\n  rootfs " REMOTE_ROOT "/data/%s/rootfs\n  run scripts/init.sh "
+		       "with %zu env variable(s)\n  would send %u layer(s), %" PRIu64 " bytes\n",
+		       REMOTE_AGENT, r->c->name, h->spec->nenv, count, bytes);
+	}
+}
+
+int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts *o,
+		struct errbuf *err)
+{
+	struct run r = { 0 };
+	int rc = run_init(&r, st, c, o, err);
+	bool any_failed = false;
+
+	if (rc < 0) {
+		run_release(&r);
+		return rc;
+	}
+	printf("installing %s (%.12s, %zu layers) as cluster %s on %zu host(s)\n", c->image, r.img.id,
+	       r.nlayers, c->name, r.n);
+	run_phase(&r, "connect", phase_connect);
+	if (o->dry_run) {
+		dry_run_plan(&r);
+		print_summary(&r);
+		for (size_t i = 0; i < r.n; i++)
+			any_failed |= r.hosts[i].failed;
+		run_release(&r);
+		return any_failed ? 1 : 0;
+	}
+	/* all or nothing until preflight passed: a host that cannot be reached or checked
+	 * stops the run before anything is changed anywhere */
+	bool ready = live_hosts(&r) == r.n;
+	if (ready) {
+		run_phase(&r, "agent", phase_agent);
+		run_phase(&r, "facts", phase_facts);
+		ready = live_hosts(&r) == r.n && preflight(&r) >= 0;
+	}
+	if (ready) {
+		run_phase(&r, "distribute", phase_distribute);
+		run_phase(&r, "init", phase_init);
+	} else {
+		log_error("stopped before changing any host");
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		r.hosts[i].t_end_ms = now_ms();
+		any_failed |= r.hosts[i].failed;
+	}
+	print_summary(&r);
+	run_release(&r);
+	return any_failed || !ready ? 1 : 0;
+}

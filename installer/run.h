@@ -1,0 +1,33 @@
+/* `cirun run`: the create pipeline (design.md §2), phase by phase over all hosts:
+ *
+ *   connect     one SSH session per host, kept for the whole run
+ *   agent       upload cirun-agent when its digest differs, start it, HELLO
+ *   facts       every host's facts, then the preflight table; stop on a failed check
+ *   distribute  send only the layers a host lacks, verified on arrival; assemble the
+ *               rootfs in a staging dir and swap it in
+ *   init        scripts/init.sh with the env exported, output streamed, a timeout
+ *
+ * A host that fails stops there; the others go on with the phase; the run ends with a
+ * per-host table and exit 1 if any host failed. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "cluster.h"
+#include "error.h"
+#include "image-store.h"
+
+struct run_opts {
+	unsigned parallel;	   /* hosts at once; 0: 32 */
+	unsigned timeout_s;	   /* per remote step (init.sh); 0: 1800 */
+	unsigned connect_timeout_s;
+	bool dry_run;
+	bool insecure_ignore_host_key;
+	const char *skip_preflight; /* comma list of check names */
+	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */
+};
+
+/* Returns 0 when every host finished, 1 when some failed, <0 (with err) when the run
+ * could not start. */
+int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts *o,
+		struct errbuf *err);
