@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# cirun run on 3 real lab hosts: the rootfs arrives whole and equals `cirun export`, init.sh
+# sees the exported env, a re-run sends nothing, a changed image sends only its new layer,
+# failures (wrong password, changed host key) name the host, sudo users work, --dry-run
+# changes nothing, and a layer corrupted in a host's cache is re-sent, not used.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunrun} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.10}
+T_NAME=e2e-run
+. "$top/tests/lib.sh"
+lab=$top/tests/lab/lab.sh
+cirun=$top/build/cirun
+work=$(mktemp -d /tmp/cirun-e2e-run.XXXXXX)
+export CIRUN_HOME=$work/home
+trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+
+check "lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
+ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p); ip3=$(bash "$lab" ips | sed -n 3p)
+hostssh() { bash "$lab" ssh "$@"; }
+
+# the test image: a base with an init.sh that records what it saw, and a second layer
+ctx=$work/ctx
+mkdir -p "$ctx/scripts" "$ctx/etc" "$ctx/bin"
+cat > "$ctx/scripts/init.sh" <<'SH'
+#!/bin/bash
+set -eu
+echo "init.sh on $(hostname) in $PWD"
+env | grep -E '^(ROLE_ENV|TRICKY|Version)=' | sort > /var/lib/cirun/init-env.txt
+SH
+echo 'value: 1' > "$ctx/etc/app.yaml"
+printf 'FROM scratch\nCOPY . .\n' > "$ctx/Kubefile"
+check "build the test image" "$cirun" build -t runtest:v1 "$ctx" || bail "no image"
+
+run() { "$cirun" run "$@" 2>&1; }
+out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e ROLE_ENV=all -e 'TRICKY=a b;$(touch /tmp/pwned)' -e Version=1.0)
+check_out "first run succeeds on 3 hosts" "^$ip3 +node +5 +ok" printf '%s\n' "$out"
+check_out "init.sh output is streamed with a host prefix" "^\\[$ip2\\] init.sh on $CIRUN_LAB_PREFIX-2 in /var/lib/cirun/data/my-cluster/rootfs/scripts" printf '%s\n' "$out"
+check_out "first run sent the layer" "^$ip1 +master0 +5 +ok +[0-9.]+ +[1-9][0-9]* " printf '%s\n' "$out"
+"$cirun" export runtest:v1 "$work/export" > /dev/null
+for i in 1 2 3; do
+    check "host $i: rootfs equals cirun export" bash -c "diff <(cd '$work/export' && find . -printf '%p %y %m %s\n' | sort) <(bash '$lab' ssh $i 'cd /var/lib/cirun/data/my-cluster/rootfs && find . -printf \"%p %y %m %s\n\" | sort')"
+    check_out "host $i: init.sh saw the env, quoted safely" '^TRICKY=a b;\$\(touch /tmp/pwned\)$' hostssh "$i" cat /var/lib/cirun/init-env.txt
+    check "host $i: nothing ran from an env value" bash -c "! bash '$lab' ssh $i test -e /tmp/pwned"
+done
+check_out "the agent logs to the journal" 'assembling the rootfs of cluster my-cluster' hostssh 1 journalctl -t cirun-agent --no-pager
+
+t0=$(date +%s%N)
+out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+t1=$(date +%s%N)
+echo "# second run: $(( (t1 - t0) / 1000000 )) ms"
+check_out "a re-run sends 0 layer bytes" '^0$' bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ && \$4 == \"ok\" {s += \$6; n++} END {print (n == 3 ? s : \"missing\")}'" _ "$out"
+
+echo 'value: 2' > "$ctx/etc/extra.yaml"
+printf 'FROM runtest:v1\nCOPY etc/extra.yaml etc\n' > "$work/Kubefile.v2"
+check "build a changed image FROM the first" "$cirun" build -t runtest:v2 -f "$work/Kubefile.v2" "$ctx"
+newsize=$("$cirun" inspect runtest:v2 | grep -B2 'value: etc/extra.yaml etc' | sed -n 's/^    size: //p')
+out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+check_out "a changed image sends only the new layer" "^$newsize $newsize $newsize\$" bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ {printf \"%s \", \$6} END {print \"\"}' | sed 's/ \$//'" _ "$out"
+check "the new file arrived" hostssh 2 test -f /var/lib/cirun/data/my-cluster/rootfs/etc/extra.yaml
+
+# a cached layer corrupted on a host is found, dropped and sent again
+layer=$(hostssh 3 'ls -S /var/lib/cirun/layers | head -1')
+hostssh 3 "printf 'XXXXXXXX' | dd of=/var/lib/cirun/layers/$layer bs=1 seek=40 conv=notrunc status=none"
+out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer in the host cache is corrupt" printf '%s\n' "$out"
+check_out "and the run succeeds" "^$ip3 +node +5 +ok" printf '%s\n' "$out"
+
+# failures name the host
+t0=$(date +%s)
+out=$(CIRUN_SSH_PASSWORD=wrong run runtest:v2 -m "$ip1" --connect-timeout 10)
+t1=$(date +%s)
+check_out "a wrong password fails naming the host" "^$ip1 .*FAILED.*connect: $ip1: .*authentication as root failed" printf '%s\n' "$out"
+check "within the connect timeout" test $((t1 - t0)) -le 15
+check_out "nothing is changed when a host is not reachable" 'stopped before changing any host' printf '%s\n' "$out"
+
+hostssh 2 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh'
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw")
+check_out "a changed host key is refused with both fingerprints" "host key of $ip2:22 has changed: known SHA256:[^ ]+, now SHA256:[^ .]+" printf '%s\n' "$out"
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" --insecure-ignore-host-key)
+check_out "--insecure-ignore-host-key lets it through" "^$ip2 +node +5 +ok" printf '%s\n' "$out"
+
+# a non-root user through sudo: host 1 has passwordless sudo, host 2 asks for the password
+out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" --insecure-ignore-host-key --cluster-name sudo-test)
+check_out "deploy via sudo without password (odd host)" "^$ip1 +master0 +5 +ok" printf '%s\n' "$out"
+check_out "deploy via sudo with password (even host)" "^$ip2 +node +5 +ok" printf '%s\n' "$out"
+check "the sudo password is not in any process list on the host" bash -c "! bash '$lab' ssh 2 'ps -eo args' | grep -q -- '$pw'"
+
+before=$(for i in 1 2 3; do hostssh $i 'find /var/lib/cirun -printf "%p %s %T@\n" | sort | sha256sum'; done)
+out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" --dry-run --insecure-ignore-host-key --cluster-name dry)
+after=$(for i in 1 2 3; do hostssh $i 'find /var/lib/cirun -printf "%p %s %T@\n" | sort | sha256sum'; done)
+check_out "--dry-run prints each host's plan" "^\\[$ip3\\] plan \\(node\\):" printf '%s\n' "$out"
+check "--dry-run leaves every host untouched" test "$before" = "$after"
+
+check "lab-down" bash "$lab" down
+summary
