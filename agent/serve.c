@@ -13,6 +13,7 @@
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
+#include "setup.h"
 #include "ydoc.h"
 
 #define MAX_LIST 100000
@@ -240,6 +241,42 @@ out:
 	return r;
 }
 
+static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	_cleanup_free_ char *cluster = NULL;
+	struct kv *env = NULL;
+	uint32_t n = 0;
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	char detail[1024];
+	int r;
+
+	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > 10000)
+		return errbuf_set(err, -EBADMSG, "malformed SETUP");
+	env = xcalloc(n ? n : 1, sizeof(*env));
+	for (uint32_t i = 0; i < n; i++) {
+		if (cur_str(c, 1024, &env[i].key) < 0 || cur_str(c, MAX_STR, &env[i].value) < 0) {
+			r = errbuf_set(err, -EBADMSG, "malformed SETUP");
+			goto out;
+		}
+	}
+	log_info("setting up cluster %s: render, bin/, cri/, units", cluster);
+	r = host_setup(cluster, env, n, &rep, err);
+	if (r >= 0) {
+		snprintf(detail, sizeof(detail), "%u rendered, %u on PATH, %u CRI files, units: %s",
+			 rep.rendered, rep.linked, rep.cri_files, rep.units.len ? rep.units.data : "none");
+		log_info("%s", detail);
+		r = send_ok(a, detail);
+	}
+out:
+	for (uint32_t i = 0; i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+	buf_release(&rep.units);
+	return r;
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	(void)c;
@@ -253,7 +290,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_LAYERS_REQ] = on_layers,	  [MSG_LAYER_BEGIN] = on_layer_begin,
 	[MSG_LAYER_DATA] = on_layer_data, [MSG_LAYER_END] = on_layer_end,
 	[MSG_ASSEMBLE] = on_assemble,	  [MSG_EXEC] = on_exec,
-	[MSG_BYE] = on_bye,
+	[MSG_BYE] = on_bye,		  [MSG_SETUP] = on_setup,
 };
 
 int agent_serve(int in_fd, int out_fd)

@@ -17,7 +17,7 @@ static const char *const names[] = {
 	[MSG_LAYERS_REQ] = "LAYERS_REQ", [MSG_LAYERS] = "LAYERS",	[MSG_LAYER_BEGIN] = "LAYER_BEGIN",
 	[MSG_LAYER_DATA] = "LAYER_DATA", [MSG_LAYER_END] = "LAYER_END", [MSG_ASSEMBLE] = "ASSEMBLE",
 	[MSG_EXEC] = "EXEC",		 [MSG_OUTPUT] = "OUTPUT",	[MSG_EXIT] = "EXIT",
-	[MSG_BYE] = "BYE",
+	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -322,6 +322,11 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c);
 		if (r >= 0)
 			r = skip_list(&c, 1, false);
+		break;
+	case MSG_SETUP:
+		r = skip_str(&c);
+		if (r >= 0)
+			r = skip_list(&c, 2, false);
 		break;
 	case MSG_EXEC:
 		r = skip_str(&c);

@@ -37,6 +37,7 @@ enum proto_msg {
 	MSG_OUTPUT,	   /* a→c: u32 stream (1 stdout, 2 stderr), blob */
 	MSG_EXIT,	   /* a→c: i32 exit code (-1: signal), u32 signal, u32 timed out */
 	MSG_BYE,	   /* c→a: – */
+	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v); a→c: OK */
 	_MSG_MAX,
 };
 

@@ -264,3 +264,18 @@ int agent_client_bye(struct agent_client *ac, struct errbuf *err)
 	int r = send_req(ac, MSG_BYE, err);
 	return r < 0 ? r : expect_ok(ac, NULL, err);
 }
+
+int agent_client_setup(struct agent_client *ac, const char *cluster, const struct kv *env,
+		       size_t nenv, char **ret_detail, struct errbuf *err)
+{
+	int r;
+
+	proto_put_str(&ac->req, cluster);
+	proto_put_u32(&ac->req, (uint32_t)nenv);
+	for (size_t i = 0; i < nenv; i++) {
+		proto_put_str(&ac->req, env[i].key);
+		proto_put_str(&ac->req, env[i].value);
+	}
+	r = send_req(ac, MSG_SETUP, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+}

@@ -428,6 +428,20 @@ static int phase_distribute(struct run *r, struct host_state *h)
 	return rc;
 }
 
+/* ---- setup: templates, bin/, CRI, units ---- */
+
+static int phase_setup(struct run *r, struct host_state *h)
+{
+	_cleanup_free_ char *detail = NULL;
+	int rc;
+
+	ssh_conn_set_timeout(h->conn, 600);
+	rc = agent_client_setup(h->ac, r->c->name, h->spec->env, h->spec->nenv, &detail, &h->err);
+	if (rc >= 0)
+		log_host(LOG_INFO, h->spec->ip, "%s", detail);
+	return rc;
+}
+
 /* ---- init ---- */
 
 static void keep_tail(struct host_state *h, const char *line)
@@ -676,6 +690,7 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 	}
 	if (ready) {
 		run_phase(&r, "distribute", phase_distribute);
+		run_phase(&r, "setup", phase_setup);
 		run_phase(&r, "init", phase_init);
 	} else {
 		log_error("stopped before changing any host");

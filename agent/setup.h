@@ -1,0 +1,41 @@
+/* Preparing a host from its assembled rootfs, before init.sh (the image contract, see
+ * docs/run.md):
+ *
+ *   1. render: every *.tmpl under etc/, charts/, manifests/ becomes the file without
+ *      .tmpl (truncated first), every file under statics/ is rendered in place, all with
+ *      this host's env;
+ *   2. every file in bin/: linked into /usr/local/bin (on $PATH);
+ *   3. archives in cri/ (.tar, .tar.gz, .tgz, .tar.zst): extracted into /usr/bin;
+ *   4. units: the .service files of etc/ into /etc/systemd/system/, etc/10-kubeadm.conf into
+ *      /etc/systemd/system/kubelet.service.d/; then over sd-bus Reload, EnableUnitFiles,
+ *      and StartUnit for each but kubelet.service (kubeadm starts that), each job waited
+ *      for and its result checked.
+ *
+ * Every path put outside the rootfs is recorded in ROOT/data/<cluster>/installed, so a
+ * clean can remove exactly what a run added. */
+#pragma once
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "error.h"
+#include "kv.h"
+
+struct setup_report {
+	unsigned rendered;
+	unsigned linked;
+	unsigned cri_files;
+	struct buf units; /* names started or enabled */
+};
+
+int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct setup_report *rep,
+	       struct errbuf *err);
+
+/* Where the rendered and installed files go; tests point them at a scratch dir. */
+struct setup_paths {
+	const char *usr_bin;	   /* /usr/bin */
+	const char *usr_local_bin; /* /usr/local/bin */
+	const char *systemd_dir;   /* /etc/systemd/system */
+	int use_bus;		   /* 0: write unit files only */
+};
+void setup_set_paths(const struct setup_paths *p);

@@ -1,0 +1,197 @@
+#include "units.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "log.h"
+#include "macro.h"
+
+#define JOB_TIMEOUT_US (300ULL * 1000000ULL)
+#define JOURNAL_LINES 10
+
+static const char DEST[] = "org.freedesktop.systemd1";
+static const char PATH[] = "/org/freedesktop/systemd1";
+static const char MGR[] = "org.freedesktop.systemd1.Manager";
+
+struct job {
+	char *path;
+	char *unit;
+	char *result; /* set when JobRemoved arrived */
+};
+
+struct wait {
+	struct job *jobs;
+	size_t n;
+};
+
+static int on_job_removed(sd_bus_message *m, void *data, sd_bus_error *ret_error)
+{
+	struct wait *w = data;
+	const char *path, *unit, *result;
+	uint32_t id;
+
+	(void)ret_error;
+	if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+		return 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->jobs[i].path && strcmp(w->jobs[i].path, path) == 0 && !w->jobs[i].result)
+			w->jobs[i].result = xstrdup(result);
+	return 0;
+}
+
+static void journal_tail(const char *unit, struct buf *out)
+{
+	sd_journal *j = NULL;
+	char match[512];
+	const char *lines[JOURNAL_LINES];
+	size_t n = 0;
+
+	if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+		return;
+	snprintf(match, sizeof(match), "_SYSTEMD_UNIT=%s", unit);
+	sd_journal_add_match(j, match, 0);
+	sd_journal_seek_tail(j);
+	char *kept[JOURNAL_LINES] = { 0 };
+	while (n < JOURNAL_LINES && sd_journal_previous(j) > 0) {
+		const void *d;
+		size_t len;
+		if (sd_journal_get_data(j, "MESSAGE", &d, &len) >= 0 && len > 8)
+			kept[n++] = xstrndup((const char *)d + 8, len - 8);
+	}
+	for (size_t i = n; i > 0; i--) {
+		lines[0] = kept[i - 1];
+		buf_printf(out, "\n  %s", lines[0]);
+		free(kept[i - 1]);
+	}
+	sd_journal_close(j);
+}
+
+static int call(sd_bus *bus, const char *method, struct errbuf *err, sd_bus_message **reply,
+		const char *types, ...)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	va_list ap;
+	int r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, MGR, method);
+
+	if (r >= 0 && types) {
+		va_start(ap, types);
+		r = sd_bus_message_appendv(m, types, ap);
+		va_end(ap);
+	}
+	if (r >= 0)
+		r = sd_bus_call(bus, m, JOB_TIMEOUT_US, &e, reply);
+	if (r < 0)
+		errbuf_set(err, r, "systemd %s failed: %s", method, e.message ? e.message : strerror(-r));
+	sd_bus_error_free(&e);
+	return r;
+}
+
+static int enable(sd_bus *bus, char *const *units, size_t n, struct errbuf *err)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, MGR, "EnableUnitFiles");
+
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'a', "s");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(m, "s", units[i]);
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "bb", 0, 1); /* not runtime-only; force (re-link) */
+	if (r >= 0)
+		r = sd_bus_call(bus, m, JOB_TIMEOUT_US, &e, &reply);
+	if (r < 0)
+		errbuf_set(err, r, "enabling %s failed: %s", units[0], e.message ? e.message : strerror(-r));
+	sd_bus_error_free(&e);
+	return r;
+}
+
+static int wait_jobs(sd_bus *bus, struct wait *w, struct errbuf *err)
+{
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		bool all = true;
+		for (size_t i = 0; i < w->n; i++)
+			all &= w->jobs[i].result != NULL || !w->jobs[i].path;
+		if (all)
+			return 0;
+		int r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return errbuf_set(err, r, "talking to systemd failed: %s", strerror(-r));
+		if (r > 0)
+			continue;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)(now.tv_sec - start.tv_sec) * 1000000ULL > JOB_TIMEOUT_US)
+			return errbuf_set(err, -ETIMEDOUT, "units did not start within %llus",
+					  (unsigned long long)(JOB_TIMEOUT_US / 1000000));
+		sd_bus_wait(bus, 1000000);
+	}
+}
+
+int units_enable_start(char *const *units, size_t n, const char *enable_only, struct errbuf *err)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	struct wait w = { .jobs = xcalloc(n ? n : 1, sizeof(*w.jobs)) };
+	int r;
+
+	r = sd_bus_open_system(&bus);
+	if (r < 0) {
+		errbuf_set(err, r, "cannot reach systemd on the system bus: %s", strerror(-r));
+		goto out;
+	}
+	/* JobRemoved is only sent to subscribers; match before the first StartUnit */
+	r = sd_bus_match_signal(bus, &slot, DEST, PATH, MGR, "JobRemoved", on_job_removed, &w);
+	if (r >= 0)
+		r = call(bus, "Subscribe", err, NULL, NULL);
+	if (r >= 0)
+		r = call(bus, "Reload", err, NULL, NULL);
+	if (r >= 0)
+		r = enable(bus, units, n, err);
+	if (r >= 0)
+		r = call(bus, "Reload", err, NULL, NULL);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+		const char *job;
+		if (enable_only && strcmp(units[i], enable_only) == 0)
+			continue;
+		log_info("starting %s", units[i]);
+		r = call(bus, "StartUnit", err, &reply, "ss", units[i], "replace");
+		if (r >= 0 && sd_bus_message_read(reply, "o", &job) >= 0) {
+			w.jobs[w.n].path = xstrdup(job);
+			w.jobs[w.n].unit = units[i];
+			w.n++;
+		}
+	}
+	if (r >= 0)
+		r = wait_jobs(bus, &w, err);
+	for (size_t i = 0; r >= 0 && i < w.n; i++) {
+		if (strcmp(w.jobs[i].result, "done") != 0) {
+			struct buf detail = BUF_INIT(16384);
+			journal_tail(w.jobs[i].unit, &detail);
+			r = errbuf_set(err, -EIO, "unit %s did not start (job result: %s); its last journal "
+				       "lines:%s", w.jobs[i].unit, w.jobs[i].result, detail.data);
+			buf_release(&detail);
+		}
+	}
+out:
+	for (size_t i = 0; i < w.n; i++) {
+		free(w.jobs[i].path);
+		free(w.jobs[i].result);
+	}
+	free(w.jobs);
+	return r;
+}
