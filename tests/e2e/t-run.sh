@@ -20,34 +20,41 @@ check "lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
 ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p); ip3=$(bash "$lab" ips | sed -n 3p)
 hostssh() { bash "$lab" ssh "$@"; }
 
-# the test image: a base with an init.sh that records what it saw, and a second layer
+# the test image: tests/fixtures/run-image (real containerd + runc from Debian's .debs in
+# cri/, units, templates, init.sh; kubelet/kubeadm are stand-ins)
+debs=$(bash "$top/tests/fixtures/run-image/debs.sh") || bail "cannot get the containerd and runc .debs"
+check "build the test image" "$cirun" build -t runtest:v1 --build-arg "DEBS=$debs" "$top/tests/fixtures/run-image" || bail "no image"
 ctx=$work/ctx
-mkdir -p "$ctx/scripts" "$ctx/etc" "$ctx/bin"
-cat > "$ctx/scripts/init.sh" <<'SH'
-#!/bin/bash
-set -eu
-echo "init.sh on $(hostname) in $PWD"
-env | grep -E '^(ROLE_ENV|TRICKY|Version)=' | sort > /var/lib/cirun/init-env.txt
-SH
-echo 'value: 1' > "$ctx/etc/app.yaml"
-printf 'FROM scratch\nCOPY . .\n' > "$ctx/Kubefile"
-check "build the test image" "$cirun" build -t runtest:v1 "$ctx" || bail "no image"
+mkdir -p "$ctx/etc"
 
 run() { "$cirun" run "$@" 2>&1; }
-out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e ROLE_ENV=all -e 'TRICKY=a b;$(touch /tmp/pwned)' -e Version=1.0)
-check_out "first run succeeds on 3 hosts" "^$ip3 +node +5 +ok" printf '%s\n' "$out"
-check_out "init.sh output is streamed with a host prefix" "^\\[$ip2\\] init.sh on $CIRUN_LAB_PREFIX-2 in /var/lib/cirun/data/my-cluster/rootfs/scripts" printf '%s\n' "$out"
-check_out "first run sent the layer" "^$ip1 +master0 +5 +ok +[0-9.]+ +[1-9][0-9]* " printf '%s\n' "$out"
+t0=$(date +%s%N)
+out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e 'DnsServers=10.0.0.2;10.0.0.3' -e Version=1.19.8 -e 'Tricky=a b;$(touch /tmp/pwned)')
+t1=$(date +%s%N)
+echo "# first run: $(( (t1 - t0) / 1000000 )) ms"
+printf '%s\n' "$out" | sed -n '/^HOST  *ROLE/,$p' | sed 's/^/# /'
+check_out "first run succeeds on 3 hosts" "^$ip3 +node +6 +ok" printf '%s\n' "$out"
+check_out "init.sh output is streamed with a host prefix" "^\\[$ip2\\] init.sh on $CIRUN_LAB_PREFIX-2: containerd [0-9]" printf '%s\n' "$out"
+check_out "first run sent the layers" "^$ip1 +master0 +6 +ok +[0-9.]+ +[1-9][0-9]* " printf '%s\n' "$out"
 "$cirun" export runtest:v1 "$work/export" > /dev/null
 for i in 1 2 3; do
-    check "host $i: rootfs equals cirun export" bash -c "diff <(cd '$work/export' && find . -printf '%p %y %m %s\n' | sort) <(bash '$lab' ssh $i 'cd /var/lib/cirun/data/my-cluster/rootfs && find . -printf \"%p %y %m %s\n\" | sort')"
-    check_out "host $i: init.sh saw the env, quoted safely" '^TRICKY=a b;\$\(touch /tmp/pwned\)$' hostssh "$i" cat /var/lib/cirun/init-env.txt
+    # rendering writes the .tmpl outputs and rewrites statics/: compare the rest
+    check "host $i: rootfs equals cirun export" bash -c "diff <(cd '$work/export' && find . -printf '%p %y %m %s\n' | grep -v '^./statics/' | sort) <(bash '$lab' ssh $i 'cd /var/lib/cirun/data/my-cluster/rootfs && find . -printf \"%p %y %m %s\n\" | grep -v -e ^./statics/ -e \"^./etc/cluster.yaml \" | sort')"
+    check_out "host $i: init.sh saw the env, quoted safely" '^Tricky=a b;\$\(touch /tmp/pwned\)$' hostssh "$i" cat /var/lib/cirun/init-env.txt
     check "host $i: nothing ran from an env value" bash -c "! bash '$lab' ssh $i test -e /tmp/pwned"
+    check_out "host $i: containerd.service is active" '^active$' hostssh "$i" systemctl is-active containerd
+    check_out "host $i: ctr version answers" 'Version: +1\.' hostssh "$i" ctr version
+    check_out "host $i: kubelet.service is enabled, not started" '^enabled inactive$' hostssh "$i" 'echo $(systemctl is-enabled kubelet) $(systemctl is-active kubelet)'
+    check_out "host $i: the kubeadm drop-in is in place" 'kubelet.service.d/10-kubeadm.conf' hostssh "$i" systemctl cat kubelet
+    check_out "host $i: a .tmpl rendered with the host's values" '^  - 10\.0\.0\.3$' hostssh "$i" cat /var/lib/cirun/data/my-cluster/rootfs/etc/cluster.yaml
+    check_out "host $i: a statics/ file rendered" 'from the env: 1\.19\.8$' hostssh "$i" cat /var/lib/cirun/data/my-cluster/rootfs/statics/audit-policy.yml
+    check_out "host $i: bin/ is on PATH for init.sh" '^/usr/local/bin/kubeadm$' hostssh "$i" cat /var/lib/cirun/init-path.txt
+    check_out "host $i: installed files are recorded for clean" '^/usr/bin/runc$' hostssh "$i" cat /var/lib/cirun/data/my-cluster/installed
 done
 check_out "the agent logs to the journal" 'assembling the rootfs of cluster my-cluster' hostssh 1 journalctl -t cirun-agent --no-pager
 
 t0=$(date +%s%N)
-out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
 t1=$(date +%s%N)
 echo "# second run: $(( (t1 - t0) / 1000000 )) ms"
 check_out "a re-run sends 0 layer bytes" '^0$' bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ && \$4 == \"ok\" {s += \$6; n++} END {print (n == 3 ? s : \"missing\")}'" _ "$out"
@@ -56,16 +63,16 @@ echo 'value: 2' > "$ctx/etc/extra.yaml"
 printf 'FROM runtest:v1\nCOPY etc/extra.yaml etc\n' > "$work/Kubefile.v2"
 check "build a changed image FROM the first" "$cirun" build -t runtest:v2 -f "$work/Kubefile.v2" "$ctx"
 newsize=$("$cirun" inspect runtest:v2 | grep -B2 'value: etc/extra.yaml etc' | sed -n 's/^    size: //p')
-out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
 check_out "a changed image sends only the new layer" "^$newsize $newsize $newsize\$" bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ {printf \"%s \", \$6} END {print \"\"}' | sed 's/ \$//'" _ "$out"
 check "the new file arrived" hostssh 2 test -f /var/lib/cirun/data/my-cluster/rootfs/etc/extra.yaml
 
 # a cached layer corrupted on a host is found, dropped and sent again
 layer=$(hostssh 3 'ls -S /var/lib/cirun/layers | head -1')
 hostssh 3 "printf 'XXXXXXXX' | dd of=/var/lib/cirun/layers/$layer bs=1 seek=40 conv=notrunc status=none"
-out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw")
+out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
 check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer in the host cache is corrupt" printf '%s\n' "$out"
-check_out "and the run succeeds" "^$ip3 +node +5 +ok" printf '%s\n' "$out"
+check_out "and the run succeeds" "^$ip3 +node +6 +ok" printf '%s\n' "$out"
 
 # failures name the host
 t0=$(date +%s)
@@ -76,15 +83,15 @@ check "within the connect timeout" test $((t1 - t0)) -le 15
 check_out "nothing is changed when a host is not reachable" 'stopped before changing any host' printf '%s\n' "$out"
 
 hostssh 2 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh'
-out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw")
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
 check_out "a changed host key is refused with both fingerprints" "host key of $ip2:22 has changed: known SHA256:[^ ]+, now SHA256:[^ .]+" printf '%s\n' "$out"
-out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" --insecure-ignore-host-key)
-check_out "--insecure-ignore-host-key lets it through" "^$ip2 +node +5 +ok" printf '%s\n' "$out"
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key)
+check_out "--insecure-ignore-host-key lets it through" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
 
 # a non-root user through sudo: host 1 has passwordless sudo, host 2 asks for the password
-out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" --insecure-ignore-host-key --cluster-name sudo-test)
-check_out "deploy via sudo without password (odd host)" "^$ip1 +master0 +5 +ok" printf '%s\n' "$out"
-check_out "deploy via sudo with password (even host)" "^$ip2 +node +5 +ok" printf '%s\n' "$out"
+out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name sudo-test)
+check_out "deploy via sudo without password (odd host)" "^$ip1 +master0 +6 +ok" printf '%s\n' "$out"
+check_out "deploy via sudo with password (even host)" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
 check "the sudo password is not in any process list on the host" bash -c "! bash '$lab' ssh 2 'ps -eo args' | grep -q -- '$pw'"
 
 before=$(for i in 1 2 3; do hostssh $i 'find /var/lib/cirun -printf "%p %s %T@\n" | sort | sha256sum'; done)
