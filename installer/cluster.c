@@ -94,8 +94,8 @@ static bool valid_host(const char *h)
 
 	if (inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1)
 		return true;
-	/* a host name */
-	if (!*h || strlen(h) > 253)
+	/* a host name; digits and dots alone must have been an IPv4 address */
+	if (!*h || strlen(h) > 253 || strspn(h, "0123456789.") == strlen(h))
 		return false;
 	for (const char *p = h; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.'))

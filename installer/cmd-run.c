@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "cluster.h"
+#include "clusterfile.h"
 #include "image-store.h"
 #include "log.h"
 #include "macro.h"
@@ -206,6 +207,109 @@ int cmd_run(int argc, char **argv)
 	if (image_store_open(NULL, &st, &err) < 0) {
 		r = 1;
 		log_error("%s", errbuf_msg(&err));
+		goto out;
+	}
+	r = cluster_run(st, &c, &o, &err);
+	if (r < 0) {
+		log_error("%s", errbuf_msg(&err));
+		r = 1;
+	}
+	goto out;
+fail:
+	log_error("%s", errbuf_msg(&err));
+	r = 2;
+out:
+	image_store_close(st);
+	cluster_release(&c);
+	return r;
+}
+
+static const char apply_usage[] =
+	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
+	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]";
+
+int cmd_apply(int argc, char **argv)
+{
+	enum { O_PARALLEL = 256, O_TIMEOUT, O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY };
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "parallel", required_argument, NULL, O_PARALLEL },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
+		{ "skip-preflight", required_argument, NULL, O_SKIP },
+		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	_cleanup_free_ char *file = NULL, *skip = NULL;
+	struct cluster c = { 0 };
+	struct run_opts o = { 0 };
+	struct errbuf err = ERRBUF_INIT;
+	struct image_store *st = NULL;
+	int opt, r = 2;
+	unsigned long v;
+	char *end;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			set_str(&file, optarg);
+			break;
+		case O_PARALLEL:
+			v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > 1000) {
+				log_error("--parallel '%s' must be 1-1000", optarg);
+				return 2;
+			}
+			o.parallel = (unsigned)v;
+			break;
+		case O_TIMEOUT:
+			if (parse_duration(optarg, &o.timeout_s) < 0) {
+				log_error("--timeout '%s': use 90, 90s, 15m or 1h", optarg);
+				return 2;
+			}
+			break;
+		case O_CONNECT_TIMEOUT:
+			if (parse_duration(optarg, &o.connect_timeout_s) < 0) {
+				log_error("--connect-timeout '%s': use 10 or 10s", optarg);
+				return 2;
+			}
+			break;
+		case O_SKIP:
+			set_str(&skip, optarg);
+			break;
+		case O_INSECURE:
+			o.insecure_ignore_host_key = true;
+			break;
+		case O_DRY:
+			o.dry_run = true;
+			break;
+		case 'h':
+			printf("usage: cirun apply %s\n", apply_usage);
+			return 0;
+		default:
+			log_error("usage: cirun apply %s", apply_usage);
+			return 2;
+		}
+	}
+	if (!file || optind != argc) {
+		log_error("usage: cirun apply %s", apply_usage);
+		return 2;
+	}
+	if (clusterfile_load(file, &c, &err) < 0)
+		goto fail;
+	if (!c.ssh.password && !c.ssh.pk_file && getenv("CIRUN_SSH_PASSWORD"))
+		c.ssh.password = xstrdup(getenv("CIRUN_SSH_PASSWORD"));
+	if (cluster_finish(&c, &err) < 0) {
+		errbuf_prefix(&err, "%s", file);
+		goto fail;
+	}
+	o.skip_preflight = skip;
+	if (image_store_open(NULL, &st, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		r = 1;
 		goto out;
 	}
 	r = cluster_run(st, &c, &o, &err);

@@ -3,3 +3,7 @@
 #pragma once
 
 int cmd_run(int argc, char **argv);
+
+/* `cirun apply -f Clusterfile`: the same run from a Clusterfile's Cluster document
+ * (hosts with roles, ssh and env per host over the global ones). */
+int cmd_apply(int argc, char **argv);
