@@ -187,9 +187,11 @@ int cluster_add_hosts(struct cluster *c, const char *spec, enum host_role role, 
 	return r;
 }
 
-static char *dup_or(const char *a, const char *b)
+/* Fills *field from fallback when the host did not set it. */
+static void fill(char **field, const char *fallback)
 {
-	return a ? xstrdup(a) : b ? xstrdup(b) : NULL;
+	if (!*field && fallback)
+		*field = xstrdup(fallback);
 }
 
 static bool cluster_name_ok(const char *s)
@@ -227,9 +229,13 @@ int cluster_finish(struct cluster *c, struct errbuf *err)
 			c->hosts[m++] = t;
 		}
 	}
-	if (!c->ssh.password && !c->ssh.pk_file)
-		return errbuf_set(err, -EINVAL, "no SSH credentials: give -p, --passwd-file, "
-				  "CIRUN_SSH_PASSWORD or --pk");
+	if (!c->ssh.password && !c->ssh.pk_file) {
+		for (size_t i = 0; i < c->nhosts; i++)
+			if (!c->hosts[i].ssh.password && !c->hosts[i].ssh.pk_file)
+				return errbuf_set(err, -EINVAL, "no SSH credentials for %s: give -p, "
+						  "--passwd-file, CIRUN_SSH_PASSWORD or --pk (or ssh.passwd "
+						  "in the Clusterfile)", c->hosts[i].ip);
+	}
 	for (size_t i = 0; i < c->nhosts; i++) {
 		struct cluster_host *h = &c->hosts[i];
 		char *colon = strrchr(h->ip, ':');
@@ -237,10 +243,10 @@ int cluster_finish(struct cluster *c, struct errbuf *err)
 			h->ssh.port = (unsigned)atoi(colon + 1);
 			*colon = '\0';
 		}
-		h->ssh.user = dup_or(h->ssh.user, c->ssh.user ? c->ssh.user : "root");
-		h->ssh.password = dup_or(h->ssh.password, c->ssh.password);
-		h->ssh.pk_file = dup_or(h->ssh.pk_file, c->ssh.pk_file);
-		h->ssh.pk_passphrase = dup_or(h->ssh.pk_passphrase, c->ssh.pk_passphrase);
+		fill(&h->ssh.user, c->ssh.user ? c->ssh.user : "root");
+		fill(&h->ssh.password, c->ssh.password);
+		fill(&h->ssh.pk_file, c->ssh.pk_file);
+		fill(&h->ssh.pk_passphrase, c->ssh.pk_passphrase);
 		if (!h->ssh.port)
 			h->ssh.port = c->ssh.port ? c->ssh.port : 22;
 		/* global env first, a host's own over it */
