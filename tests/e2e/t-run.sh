@@ -100,5 +100,32 @@ after=$(for i in 1 2 3; do hostssh $i 'find /var/lib/cirun -printf "%p %s %T@\n"
 check_out "--dry-run prints each host's plan" "^\\[$ip3\\] plan \\(node\\):" printf '%s\n' "$out"
 check "--dry-run leaves every host untouched" test "$before" = "$after"
 
+# a Clusterfile: hosts with roles, a host-level env over the global one
+cat > "$work/Clusterfile" <<CF
+apiVersion: sealer.cloud/v2
+kind: Cluster
+metadata:
+  name: cf-test
+spec:
+  image: runtest:v2
+  env: [HostRole=worker, Version=2.0, "DnsServers=10.1.0.1;10.1.0.2"]
+  ssh: {passwd: "$pw"}
+  hosts:
+    - ips: [$ip2, $ip3]
+      roles: [node]
+    - ips: [$ip1]
+      roles: [master]
+      env: [HostRole=control-plane]
+CF
+out=$("$cirun" apply -f "$work/Clusterfile" --insecure-ignore-host-key 2>&1)
+check_out "apply -f Clusterfile: master0 is the first master" "^$ip1 +master0 +6 +ok" printf '%s\n' "$out"
+check_out "apply: the nodes too" "^$ip3 +node +6 +ok" printf '%s\n' "$out"
+check_out "apply: a host-level env overrides the global one" '^role: control-plane$' hostssh 1 cat /var/lib/cirun/data/cf-test/rootfs/etc/cluster.yaml
+check_out "apply: other hosts keep the global value" '^role: worker$' hostssh 2 cat /var/lib/cirun/data/cf-test/rootfs/etc/cluster.yaml
+check_out "apply: init.sh got the host's env" '^HostRole=control-plane$' hostssh 1 cat /var/lib/cirun/init-env.txt
+printf 'kind: Cluster\nmetadata: {name: x}\nspec:\n  image: runtest:v2\n  env: [etcd-dir=/data]\n  hosts: [{ips: [%s], roles: [master]}]\n' "$ip1" > "$work/Clusterfile.bad"
+check_out "apply: a bad env key is refused at validation, naming file:line and field" 'Clusterfile.bad:5:[0-9]+: spec.env: .*etcd-dir' \
+    bash -c "! '$cirun' apply -f '$work/Clusterfile.bad' 2>&1"
+
 check "lab-down" bash "$lab" down
 summary
