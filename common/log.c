@@ -8,10 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "macro.h"
+
 static int max_level = LOG_INFO;
 static bool journal_prefix;
 static int log_fd = STDERR_FILENO;
 static log_sink_fn log_sink;
+#define MAX_SECRETS 32
+static char *secrets[MAX_SECRETS];
+static size_t nsecrets;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
@@ -62,6 +67,60 @@ void log_set_sink(log_sink_fn sink)
 	log_sink = sink;
 }
 
+void log_add_secret(const char *secret)
+{
+	pthread_mutex_lock(&log_lock);
+	if (secret && strlen(secret) >= 3 && nsecrets < MAX_SECRETS) {
+		bool known = false;
+		for (size_t i = 0; i < nsecrets; i++)
+			known |= strcmp(secrets[i], secret) == 0;
+		if (!known)
+			secrets[nsecrets++] = xstrdup(secret);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_clear_secrets(void)
+{
+	pthread_mutex_lock(&log_lock);
+	for (size_t i = 0; i < nsecrets; i++) {
+		explicit_bzero(secrets[i], strlen(secrets[i]));
+		free(secrets[i]);
+	}
+	nsecrets = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* Called with log_lock held, or from log_redact which takes it. */
+static void redact_locked(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	if (n == 0)
+		return;
+	for (const char *p = in; *p && o + 1 < n;) {
+		size_t hit = 0;
+		for (size_t i = 0; i < nsecrets && !hit; i++)
+			if (strncmp(p, secrets[i], strlen(secrets[i])) == 0)
+				hit = strlen(secrets[i]);
+		if (hit) {
+			for (const char *m = "******"; *m && o + 1 < n; m++)
+				out[o++] = *m;
+			p += hit;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+}
+
+void log_redact(const char *in, char *out, size_t n)
+{
+	pthread_mutex_lock(&log_lock);
+	redact_locked(in, out, n);
+	pthread_mutex_unlock(&log_lock);
+}
+
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -80,7 +139,7 @@ int log_internal(int level, int error, const char *host, const char *file, int l
 		 const char *func, const char *fmt, ...)
 {
 	int ret = error > 0 ? -error : error;
-	char msg[4096], linebuf[4096 + 512];
+	char raw[4096], msg[4096], linebuf[4096 + 512];
 	int saved_errno = errno;
 	va_list ap;
 	int n = 0;
@@ -90,9 +149,12 @@ int log_internal(int level, int error, const char *host, const char *file, int l
 
 	errno = -ret;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	errno = saved_errno;
+	pthread_mutex_lock(&log_lock);
+	redact_locked(raw, msg, sizeof(msg));
+	pthread_mutex_unlock(&log_lock);
 
 	/* A message ends in exactly one newline, whatever the caller passed. */
 	size_t len = strlen(msg);

@@ -26,6 +26,14 @@ void log_set_fd(int fd);
 typedef void (*log_sink_fn)(int level, const char *host, const char *msg);
 void log_set_sink(log_sink_fn sink);
 
+/* Secrets (passwords, passphrases) are replaced by "******" in every message, whatever
+ * printed it: our errors, a remote script's output. Strings shorter than 3 bytes are
+ * not registered (they would mask ordinary text). */
+void log_add_secret(const char *secret);
+void log_clear_secrets(void);
+/* Copies in to out (capped) with the secrets masked. */
+void log_redact(const char *in, char *out, size_t n);
+
 /* Returns -abs(error) when error is non-zero, else 0, so `return log_error_errno(r, …)`
  * propagates the failure. errno is set to abs(error) while formatting, so %m works. */
 int log_internal(int level, int error, const char *host, const char *file, int line,

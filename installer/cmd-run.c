@@ -20,6 +20,7 @@ static const char usage_text[] =
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]\n"
+	"       [--output text|json]\n"
 	"IPS: comma lists, ranges a.b.c.1-a.b.c.9, ip:port. The password may come from\n"
 	"CIRUN_SSH_PASSWORD instead of -p (then it is not in ps). DUR: 90, 90s, 15m, 1h.";
 
@@ -42,6 +43,17 @@ static int parse_duration(const char *s, unsigned *ret)
 	if (*end || v == 0 || v > 7 * 24 * 3600)
 		return -EINVAL;
 	*ret = (unsigned)v;
+	return 0;
+}
+
+static int parse_output(const char *s, bool *json)
+{
+	if (strcmp(s, "json") == 0)
+		*json = true;
+	else if (strcmp(s, "text") == 0)
+		*json = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -69,7 +81,7 @@ static void set_str(char **dst, const char *v)
 int cmd_run(int argc, char **argv)
 {
 	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME, O_PARALLEL, O_TIMEOUT,
-	       O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY };
+	       O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY, O_OUTPUT };
 	static const struct option opts[] = {
 		{ "masters", required_argument, NULL, 'm' },
 		{ "nodes", required_argument, NULL, 'n' },
@@ -87,6 +99,7 @@ int cmd_run(int argc, char **argv)
 		{ "skip-preflight", required_argument, NULL, O_SKIP },
 		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
 		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -179,6 +192,12 @@ int cmd_run(int argc, char **argv)
 		case O_DRY:
 			o.dry_run = true;
 			break;
+		case O_OUTPUT:
+			if (parse_output(optarg, &o.json) < 0) {
+				errbuf_set(&err, -EINVAL, "--output '%s': text or json", optarg);
+				goto fail;
+			}
+			break;
 		case 'h':
 			printf("usage: cirun run %s\n", usage_text);
 			r = 0;
@@ -226,11 +245,11 @@ out:
 
 static const char apply_usage[] =
 	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
-	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]";
+	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]";
 
 int cmd_apply(int argc, char **argv)
 {
-	enum { O_PARALLEL = 256, O_TIMEOUT, O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY };
+	enum { O_PARALLEL = 256, O_TIMEOUT, O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY, O_OUTPUT };
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "parallel", required_argument, NULL, O_PARALLEL },
@@ -239,6 +258,7 @@ int cmd_apply(int argc, char **argv)
 		{ "skip-preflight", required_argument, NULL, O_SKIP },
 		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
 		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -285,6 +305,12 @@ int cmd_apply(int argc, char **argv)
 			break;
 		case O_DRY:
 			o.dry_run = true;
+			break;
+		case O_OUTPUT:
+			if (parse_output(optarg, &o.json) < 0) {
+				log_error("--output '%s': text or json", optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			printf("usage: cirun apply %s\n", apply_usage);

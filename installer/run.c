@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "log.h"
 #include "macro.h"
+#include "report.h"
 #include "ssh.h"
 #include "ydoc.h"
 
@@ -133,8 +134,7 @@ static void run_phase(struct run *r, const char *name, phase_fn fn)
 
 	if (live_hosts(r) == 0)
 		return;
-	printf("==> %s (%zu host%s)\n", name, live_hosts(r), live_hosts(r) == 1 ? "" : "s");
-	fflush(stdout);
+	report_phase(name, live_hosts(r));
 	if (workers > r->n)
 		workers = (unsigned)r->n;
 	t = xcalloc(workers, sizeof(*t));
@@ -316,8 +316,7 @@ static int preflight(struct run *r)
 
 	for (size_t i = 0; i < r->nlayers; i++)
 		need += r->sizes[i] * 3; /* the blob, and room for it unpacked */
-	printf("%-16s %-20s %-6s %-8s %-10s %-8s %s\n", "HOST", "HOSTNAME", "ARCH", "SYSTEMD",
-	       "FREE", "SKEW", "PREFLIGHT");
+	report_preflight_header();
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
 		struct buf problems = BUF_INIT(4096);
@@ -357,9 +356,8 @@ static int preflight(struct run *r)
 				buf_printf(&problems, "lacks %s (capabilities); ", caps[k]);
 		if (problems.len > 2)
 			buf_truncate(&problems, problems.len - 2);
-		printf("%-16s %-20.20s %-6s %-8s %-10" PRId64 " %-8.1f %s\n", h->spec->ip,
-		       hostname ? hostname : "?", arch, pid1 && bus ? "yes" : "no", free_bytes >> 20,
-		       h->skew_s, problems.len ? problems.data : "ok");
+		report_preflight(h->spec->ip, hostname ? hostname : "?", arch, pid1 && bus,
+				 free_bytes >> 20, h->skew_s, problems.data);
 		if (problems.len) {
 			failures++;
 			errbuf_set(&h->err, -EPERM, "preflight: %s", problems.data);
@@ -368,7 +366,6 @@ static int preflight(struct run *r)
 		}
 		buf_release(&problems);
 	}
-	fflush(stdout);
 	if (failures)
 		log_error("preflight failed on %d host(s); nothing was changed. Fix them, or skip a "
 			  "check with --skip-preflight=NAME (the name in brackets)", failures);
@@ -539,25 +536,19 @@ static char *find_agent(const struct run_opts *o)
 
 static void print_summary(struct run *r)
 {
-	printf("\n%-16s %-7s %-7s %-8s %-9s %-12s %s\n", "HOST", "ROLE", "PHASES", "RESULT",
-	       "DURATION", "SENT", "FIRST ERROR");
+	report_summary_header();
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
-		char first[160] = "";
-		if (h->failed) {
+		char first[1024] = "";
+		if (h->failed)
 			snprintf(first, sizeof(first), "%s: %s", h->failed_phase ? h->failed_phase : "?",
 				 errbuf_msg(&h->err));
-			char *nl = strchr(first, '\n');
-			if (nl)
-				*nl = '\0';
-		}
 		int64_t end = h->t_end_ms ? h->t_end_ms : now_ms();
-		printf("%-16s %-7s %-7u %-8s %-9.1f %-12" PRIu64 " %s\n", h->spec->ip,
-		       i == 0 ? "master0" : role_name(h->spec->role), h->phases_done,
-		       h->failed ? "FAILED" : "ok", h->t_start_ms ? (double)(end - h->t_start_ms) / 1000 : 0,
-		       h->bytes_sent, first);
+		report_host_result(h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role),
+				   h->phases_done, !h->failed,
+				   h->t_start_ms ? (double)(end - h->t_start_ms) / 1000 : 0, h->bytes_sent,
+				   first);
 	}
-	fflush(stdout);
 }
 
 static void hosts_close(struct run *r)
@@ -640,45 +631,68 @@ static void dry_run_plan(struct run *r)
 		ssh_run_root(h->conn, "sh -c 'cd " REMOTE_ROOT "/layers 2>/dev/null && "
 				      "for f in *; do [ -f \"$f\" ] && stat -c \"%n %s\" \"$f\"; done'",
 			     NULL, 0, &out, &h->err);
-		printf("[%s] plan (%s):\n", h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role));
+		report_text("[%s] plan (%s):", h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role));
 		for (size_t k = 0; k < r->nlayers; k++) {
 			char want[128];
 			snprintf(want, sizeof(want), "%s %" PRIu64 "\n", r->digests[k] + 7, r->sizes[k]);
 			bool cached = strstr(out.data, want) != NULL;
-			printf("  layer %.19s %10" PRIu64 " bytes  %s\n", r->digests[k], r->sizes[k],
-			       cached ? "cached" : "send");
+			report_text("  layer %.19s %10" PRIu64 " bytes  %s", r->digests[k], r->sizes[k],
+				    cached ? "cached" : "send");
 			if (!cached) {
 				bytes += r->sizes[k];
 				count++;
 			}
 		}
-		printf("  agent %s\n  rootfs " REMOTE_ROOT "/data/%s/rootfs\n  run scripts/init.sh "
-		       "with %zu env variable(s)\n  would send %u layer(s), %" PRIu64 " bytes\n",
-		       REMOTE_AGENT, r->c->name, h->spec->nenv, count, bytes);
+		report_text("  agent %s, rootfs " REMOTE_ROOT "/data/%s/rootfs, then render, bin/ on "
+			    "PATH, cri/, units, scripts/init.sh with %zu env variable(s)", REMOTE_AGENT,
+			    r->c->name, h->spec->nenv);
+		report_text("  would send %u layer(s), %" PRIu64 " bytes", count, bytes);
 	}
+}
+
+static void register_secrets(const struct cluster *c)
+{
+	log_add_secret(c->ssh.password);
+	log_add_secret(c->ssh.pk_passphrase);
+	for (size_t i = 0; i < c->nhosts; i++) {
+		log_add_secret(c->hosts[i].ssh.password);
+		log_add_secret(c->hosts[i].ssh.pk_passphrase);
+	}
+}
+
+static int finish(struct run *r, int code)
+{
+	if (code != 0 && report_log_path())
+		log_error("the full log of this run: %s", report_log_path());
+	run_release(r);
+	report_close();
+	return code;
 }
 
 int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts *o,
 		struct errbuf *err)
 {
 	struct run r = { 0 };
-	int rc = run_init(&r, st, c, o, err);
 	bool any_failed = false;
+	int rc;
 
+	register_secrets(c);
+	rc = report_open(image_store_home(st), c->name, o->json, err);
+	if (rc >= 0)
+		rc = run_init(&r, st, c, o, err);
 	if (rc < 0) {
-		run_release(&r);
-		return rc;
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 1);
 	}
-	printf("installing %s (%.12s, %zu layers) as cluster %s on %zu host(s)\n", c->image, r.img.id,
-	       r.nlayers, c->name, r.n);
+	report_run_start(c->image, r.img.id, r.nlayers, c->name, r.n);
 	run_phase(&r, "connect", phase_connect);
 	if (o->dry_run) {
 		dry_run_plan(&r);
 		print_summary(&r);
 		for (size_t i = 0; i < r.n; i++)
 			any_failed |= r.hosts[i].failed;
-		run_release(&r);
-		return any_failed ? 1 : 0;
+		return finish(&r, any_failed ? 1 : 0);
 	}
 	/* all or nothing until preflight passed: a host that cannot be reached or checked
 	 * stops the run before anything is changed anywhere */
@@ -700,6 +714,5 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		any_failed |= r.hosts[i].failed;
 	}
 	print_summary(&r);
-	run_release(&r);
-	return any_failed || !ready ? 1 : 0;
+	return finish(&r, any_failed || !ready ? 1 : 0);
 }

@@ -22,6 +22,7 @@ struct run_opts {
 	unsigned timeout_s;	   /* per remote step (init.sh); 0: 1800 */
 	unsigned connect_timeout_s;
 	bool dry_run;
+	bool json;		   /* --output json: events as JSON lines on stdout */
 	bool insecure_ignore_host_key;
 	const char *skip_preflight; /* comma list of check names */
 	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */

@@ -81,6 +81,19 @@ t1=$(date +%s)
 check_out "a wrong password fails naming the host" "^$ip1 .*FAILED.*connect: $ip1: .*authentication as root failed" printf '%s\n' "$out"
 check "within the connect timeout" test $((t1 - t0)) -le 15
 check_out "nothing is changed when a host is not reachable" 'stopped before changing any host' printf '%s\n' "$out"
+check_out "a failed run names its log file" "the full log of this run: $CIRUN_HOME/logs/" printf '%s\n' "$out"
+
+# --output json: the same events as JSON lines; secrets masked everywhere, also in what a
+# script prints
+out=$(run runtest:v2 -m "$ip1" -p "$pw" -e HostRole=worker -e "Version=v-$pw-x" --output json)
+check "--output json: every line is one JSON object" python3 -c "import json,sys; [json.loads(l) for l in sys.argv[1].splitlines()]" "$out"
+check_out "--output json: a host result event" '"event":"host","host":"'"$ip1"'","role":"master0","phases_done":6,"ok":true' printf '%s\n' "$out"
+check_out "--output json: script output as log events, the password masked" 'init.sh env: Version=v-\*\*\*\*\*\*-x' printf '%s\n' "$out"
+check "the password appears nowhere in the output" bash -c "! printf '%s\n' \"\$1\" | grep -q -- \"\$2\"" _ "$out" "$pw"
+logfile=$(printf '%s\n' "$out" | sed -n 's/.*"log_file":"\([^"]*\)".*/\1/p' | head -1)
+check_out "the run's log file exists, readable by root only" '^600$' stat -c %a "$logfile"
+check_out "the log file has the whole run" 'init.sh env: Version=v-\*\*\*\*\*\*-x' cat "$logfile"
+check "and no password" bash -c "! grep -q -- '$pw' '$logfile'"
 
 hostssh 2 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh'
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)

@@ -1,0 +1,26 @@
+/* What a run tells its user, in one place: human lines (phase headers, host-prefixed
+ * output, tables) or, with --output json, the same events as JSON lines on stdout; and
+ * always a log file under $CIRUN_HOME/logs/ with everything, secrets masked. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+int report_open(const char *home, const char *cluster, bool json, struct errbuf *err);
+void report_close(void);
+const char *report_log_path(void);
+bool report_json(void);
+
+void report_run_start(const char *image, const char *id, size_t layers, const char *cluster,
+		      size_t hosts);
+void report_phase(const char *name, size_t hosts);
+void report_preflight_header(void);
+void report_preflight(const char *host, const char *hostname, const char *arch, bool systemd,
+		      int64_t free_mb, double skew_s, const char *problems);
+void report_summary_header(void);
+void report_host_result(const char *host, const char *role, unsigned phases, bool ok,
+			double duration_s, uint64_t bytes_sent, const char *error);
+/* A free-form human line (dry-run plans); a "text" event in JSON. */
+void report_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
