@@ -101,6 +101,19 @@ check_out "a changed host key is refused with both fingerprints" "host key of $i
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key)
 check_out "--insecure-ignore-host-key lets it through" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
 
+# public keys: ed25519 with a passphrase, ecdsa without; a wrong passphrase is named
+ssh-keygen -q -t ed25519 -N 'key-pass-123' -C cirun-test -f "$work/id_ed25519"
+ssh-keygen -q -t ecdsa -N '' -C cirun-test -f "$work/id_ecdsa"
+hostssh 3 'mkdir -p /root/.ssh && chmod 700 /root/.ssh'
+cat "$work/id_ed25519.pub" "$work/id_ecdsa.pub" > "$work/authorized_keys"
+bash "$lab" put 3 "$work/authorized_keys" /root/.ssh/authorized_keys
+out=$(run runtest:v2 -m "$ip3" --pk "$work/id_ed25519" --pk-passwd key-pass-123 -e HostRole=worker -e Version=1 --cluster-name pk-test)
+check_out "an ed25519 key with a passphrase logs in" "^$ip3 +master0 +6 +ok" printf '%s\n' "$out"
+out=$(run runtest:v2 -m "$ip3" --pk "$work/id_ecdsa" -e HostRole=worker -e Version=1 --cluster-name pk-test)
+check_out "an ecdsa key logs in" "^$ip3 +master0 +6 +ok" printf '%s\n' "$out"
+out=$(run runtest:v2 -m "$ip3" --pk "$work/id_ed25519" --pk-passwd wrong -e HostRole=worker --cluster-name pk-test)
+check_out "a wrong passphrase is named" "\\[$ip3\\] connect failed: .*the key '.*id_ed25519' was not accepted.*Wrong passphrase" printf '%s\n' "$out"
+
 # a non-root user through sudo: host 1 has passwordless sudo, host 2 asks for the password
 out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name sudo-test)
 check_out "deploy via sudo without password (odd host)" "^$ip1 +master0 +6 +ok" printf '%s\n' "$out"
