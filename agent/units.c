@@ -141,6 +141,53 @@ static int wait_jobs(sd_bus *bus, struct wait *w, struct errbuf *err)
 	}
 }
 
+/* ActiveState of a loaded unit ("active", "failed", "activating"…); malloc'd. */
+static int unit_state(sd_bus *bus, const char *unit, char **ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *path;
+	int r = sd_bus_call_method(bus, DEST, PATH, MGR, "GetUnit", &e, &reply, "s", unit);
+
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "o", &path);
+	if (r >= 0)
+		r = sd_bus_get_property_string(bus, DEST, path, "org.freedesktop.systemd1.Unit",
+					       "ActiveState", &e, ret);
+	sd_bus_error_free(&e);
+	return r;
+}
+
+/* A job can end "done" for a service that dies right after it started (Type=simple is
+ * started once forked): watch the units for a moment and catch those. */
+static int check_running(sd_bus *bus, const struct wait *w, struct errbuf *err)
+{
+	for (int round = 0; round < 20; round++) {
+		bool settled = true;
+		for (size_t i = 0; i < w->n; i++) {
+			_cleanup_free_ char *state = NULL;
+			if (unit_state(bus, w->jobs[i].unit, &state) < 0)
+				continue;
+			if (strcmp(state, "failed") == 0) {
+				struct buf detail = BUF_INIT(16384);
+				int r;
+				journal_tail(w->jobs[i].unit, &detail);
+				r = errbuf_set(err, -EIO, "unit %s did not start (it failed right after "
+					       "starting); its last journal lines:%s", w->jobs[i].unit,
+					       detail.data);
+				buf_release(&detail);
+				return r;
+			}
+			settled &= strcmp(state, "active") == 0;
+		}
+		if (settled && round >= 5)
+			return 0;
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int units_enable_start(char *const *units, size_t n, const char *enable_only, struct errbuf *err)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -179,7 +226,7 @@ int units_enable_start(char *const *units, size_t n, const char *enable_only, st
 	if (r >= 0)
 		r = wait_jobs(bus, &w, err);
 	for (size_t i = 0; r >= 0 && i < w.n; i++) {
-		if (strcmp(w.jobs[i].result, "done") != 0) {
+		if (w.jobs[i].result && strcmp(w.jobs[i].result, "done") != 0) {
 			struct buf detail = BUF_INIT(16384);
 			journal_tail(w.jobs[i].unit, &detail);
 			r = errbuf_set(err, -EIO, "unit %s did not start (job result: %s); its last journal "
@@ -187,6 +234,8 @@ int units_enable_start(char *const *units, size_t n, const char *enable_only, st
 			buf_release(&detail);
 		}
 	}
+	if (r >= 0)
+		r = check_running(bus, &w, err);
 out:
 	for (size_t i = 0; i < w.n; i++) {
 		free(w.jobs[i].path);

@@ -114,6 +114,27 @@ check_out "an ecdsa key logs in" "^$ip3 +master0 +6 +ok" printf '%s\n' "$out"
 out=$(run runtest:v2 -m "$ip3" --pk "$work/id_ed25519" --pk-passwd wrong -e HostRole=worker --cluster-name pk-test)
 check_out "a wrong passphrase is named" "\\[$ip3\\] connect failed: .*the key '.*id_ed25519' was not accepted.*Wrong passphrase" printf '%s\n' "$out"
 
+# preflight: a duplicate hostname stops the run before any change, naming the check;
+# --skip-preflight lets it through
+hostssh 3 'hostname '"$CIRUN_LAB_PREFIX"'-2'
+before=$(hostssh 3 'find /var/lib/cirun -printf "%p %s %T@\n" | sort | sha256sum')
+out=$(run runtest:v2 -m "$ip2" -n "$ip3" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name pf)
+check_out "preflight names a duplicate hostname" "^$ip3 .*hostname $CIRUN_LAB_PREFIX-2 also on $ip2 \\(hostname\\)" printf '%s\n' "$out"
+check_out "and the run stops before changing anything" 'preflight failed on 1 host\(s\); nothing was changed' printf '%s\n' "$out"
+check "the host is untouched" test "$before" = "$(hostssh 3 'find /var/lib/cirun -printf "%p %s %T@\n" | sort | sha256sum')"
+out=$(run runtest:v2 -m "$ip2" -n "$ip3" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name pf --skip-preflight=hostname)
+check_out "--skip-preflight=hostname skips that check" "^$ip3 +node +6 +ok" printf '%s\n' "$out"
+hostssh 3 'hostname '"$CIRUN_LAB_PREFIX"'-3'
+
+# a unit that does not start is named, with its journal lines
+mkdir -p "$work/badunit/etc"
+printf '[Unit]\nDescription=fails on purpose\n[Service]\nExecStart=/bin/sh -c "echo broken-unit-says-bye; exit 3"\n[Install]\nWantedBy=multi-user.target\n' > "$work/badunit/etc/broken.service"
+printf 'FROM runtest:v2\nCOPY etc/broken.service etc/\n' > "$work/badunit/Kubefile"
+check "build an image with a failing unit" "$cirun" build -t runtest:broken "$work/badunit"
+out=$(run runtest:broken -m "$ip1" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name broken)
+check_out "a unit that fails to start is named" "^\\[$ip1\\] setup failed: unit broken.service did not start" printf '%s\n' "$out"
+check_out "with its last journal lines" 'broken-unit-says-bye' printf '%s\n' "$out"
+
 # a non-root user through sudo: host 1 has passwordless sudo, host 2 asks for the password
 out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name sudo-test)
 check_out "deploy via sudo without password (odd host)" "^$ip1 +master0 +6 +ok" printf '%s\n' "$out"
