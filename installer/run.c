@@ -474,15 +474,17 @@ static void on_output(void *data, int stream, const char *buf, size_t n)
 
 static int phase_init(struct run *r, struct host_state *h)
 {
+	/* started in the rootfs, which always exists; init.sh itself runs in scripts/ */
 	static const char script[] =
-		"if [ -f init.sh ]; then exec bash init.sh; fi; echo 'the image has no scripts/init.sh'";
+		"if [ -f scripts/init.sh ]; then cd scripts && exec bash init.sh; fi; "
+		"echo 'the image has no scripts/init.sh: nothing to run'";
 	_cleanup_free_ char *cwd = NULL;
 	struct agent_exit ex = { 0 };
 	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
 	struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
 	int rc;
 
-	if (asprintf(&cwd, REMOTE_ROOT "/data/%s/rootfs/scripts", r->c->name) < 0)
+	if (asprintf(&cwd, REMOTE_ROOT "/data/%s/rootfs", r->c->name) < 0)
 		abort();
 	for (size_t i = 0; i < h->spec->nenv; i++)
 		env[i] = h->spec->env[i];
@@ -499,8 +501,8 @@ static int phase_init(struct run *r, struct host_state *h)
 		return errbuf_set(&h->err, -ETIMEDOUT, "scripts/init.sh did not finish within %us; its "
 				  "last lines:\n%s", timeout, h->tail.data);
 	if (ex.exit_code != 0)
-		return errbuf_set(&h->err, -EIO, "scripts/init.sh (cwd %s) exited with %d%s; its last "
-				  "lines:\n%s", cwd, ex.exit_code, ex.signal ? " (killed)" : "",
+		return errbuf_set(&h->err, -EIO, "scripts/init.sh (in %s/scripts) exited with %d%s; its "
+				  "last lines:\n%s", cwd, ex.exit_code, ex.signal ? " (killed)" : "",
 				  h->tail.data);
 	return 0;
 }
