@@ -1,5 +1,6 @@
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +19,8 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
+#include "layer.h"
 #include "log.h"
 #include "macro.h"
 #include "report.h"
@@ -620,8 +623,69 @@ static void run_release(struct run *r)
 	image_release(&r->img);
 }
 
+static bool plan_wants(const char *path, void *unused)
+{
+	(void)unused;
+	return strncmp(path, "etc", 3) == 0 || strncmp(path, "cri", 3) == 0 ||
+	       strncmp(path, "scripts", 7) == 0 || strncmp(path, "bin", 3) == 0 ||
+	       strncmp(path, ".wh.", 4) == 0;
+}
+
+/* What setup and init will find in the image: the units, CRI archives, bin/ and init.sh,
+ * read from the store's layers (filtered: only those directories are unpacked). */
+static void plan_contents(struct run *r, struct buf *units, struct buf *cri, struct buf *bins,
+			  bool *has_init)
+{
+	_cleanup_free_ char *tmp = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct {
+		const char *dir, *suffix;
+		struct buf *out;
+	} lists[] = { { "etc", ".service", units }, { "cri", "", cri }, { "bin", "", bins } };
+
+	if (asprintf(&tmp, "%s/build/tmp/plan-XXXXXX", image_store_home(r->st)) < 0)
+		abort();
+	char *parent = xstrdup(tmp);
+	*strrchr(parent, '/') = '\0';
+	mkdir_p(parent, 0700);
+	free(parent);
+	if (!mkdtemp(tmp))
+		return;
+	for (size_t i = 0; i < r->nlayers; i++) {
+		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
+		if (layer_apply_file_filtered(tmp, blob, plan_wants, NULL, &err) < 0)
+			break;
+	}
+	for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+		_cleanup_free_ char *d = NULL;
+		struct dirent **names;
+		if (asprintf(&d, "%s/%s", tmp, lists[k].dir) < 0)
+			abort();
+		int n = scandir(d, &names, NULL, alphasort);
+		for (int i = 0; i < n; i++) {
+			const char *nm = names[i]->d_name;
+			size_t len = strlen(nm), sl = strlen(lists[k].suffix);
+			if (nm[0] != '.' && len > sl && strcmp(nm + len - sl, lists[k].suffix) == 0)
+				buf_printf(lists[k].out, "%s%s", lists[k].out->len ? " " : "", nm);
+			free(names[i]);
+		}
+		if (n >= 0)
+			free(names);
+	}
+	_cleanup_free_ char *init = NULL;
+	if (asprintf(&init, "%s/scripts/init.sh", tmp) < 0)
+		abort();
+	*has_init = access(init, F_OK) == 0;
+	rm_rf_at(AT_FDCWD, tmp);
+}
+
 static void dry_run_plan(struct run *r)
 {
+	_cleanup_buf_ struct buf units = BUF_INIT(1 << 16), cri = BUF_INIT(1 << 16),
+				 bins = BUF_INIT(1 << 16);
+	bool has_init = false;
+
+	plan_contents(r, &units, &cri, &bins, &has_init);
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
 		_cleanup_buf_ struct buf out = BUF_INIT(1 << 20);
@@ -645,9 +709,13 @@ static void dry_run_plan(struct run *r)
 				count++;
 			}
 		}
-		report_text("  agent %s, rootfs " REMOTE_ROOT "/data/%s/rootfs, then render, bin/ on "
-			    "PATH, cri/, units, scripts/init.sh with %zu env variable(s)", REMOTE_AGENT,
-			    r->c->name, h->spec->nenv);
+		report_text("  agent %s; rootfs " REMOTE_ROOT "/data/%s/rootfs", REMOTE_AGENT, r->c->name);
+		report_text("  PATH: %s", bins.len ? bins.data : "(no bin/)");
+		report_text("  CRI into /usr/bin: %s", cri.len ? cri.data : "(no cri/)");
+		report_text("  units: %s%s", units.len ? units.data : "(none)",
+			    strstr(units.data, "kubelet.service") ? " (kubelet.service enabled only)" : "");
+		report_text("  scripts/init.sh: %s, with %zu env variable(s)",
+			    has_init ? "runs" : "not in the image", h->spec->nenv);
 		report_text("  would send %u layer(s), %" PRIu64 " bytes", count, bytes);
 	}
 }
