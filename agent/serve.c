@@ -193,6 +193,32 @@ out:
 	return r;
 }
 
+static void env_free(struct kv *env, size_t n);
+
+/* n × (key, value) from a request; on error the partial list is freed. */
+static int read_env(struct cursor *c, uint32_t n, struct kv **ret)
+{
+	struct kv *env = xcalloc(n ? n : 1, sizeof(*env));
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (cur_str(c, 1024, &env[i].key) < 0 || cur_str(c, MAX_STR, &env[i].value) < 0) {
+			env_free(env, i + 1);
+			return -EBADMSG;
+		}
+	}
+	*ret = env;
+	return 0;
+}
+
+static void env_free(struct kv *env, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+}
+
 static int forward_output(void *data, int stream, const void *buf, size_t n)
 {
 	struct agent *a = data;
@@ -212,15 +238,8 @@ static int on_exec(struct agent *a, struct cursor *c, struct errbuf *err)
 	int r;
 
 	if (cur_str(c, MAX_STR, &command) < 0 || cur_str(c, 4096, &cwd) < 0 ||
-	    cur_u32(c, &timeout) < 0 || cur_u32(c, &n) < 0 || n > 10000)
+	    cur_u32(c, &timeout) < 0 || cur_u32(c, &n) < 0 || n > 10000 || read_env(c, n, &env) < 0)
 		return errbuf_set(err, -EBADMSG, "malformed EXEC");
-	env = xcalloc(n ? n : 1, sizeof(*env));
-	for (uint32_t i = 0; i < n; i++) {
-		if (cur_str(c, 1024, &env[i].key) < 0 || cur_str(c, MAX_STR, &env[i].value) < 0) {
-			r = errbuf_set(err, -EBADMSG, "malformed EXEC");
-			goto out;
-		}
-	}
 	log_info("running '%s' in %s (timeout %us)", command, *cwd ? cwd : "/", timeout);
 	r = exec_command(command, cwd, env, n, timeout, forward_output, a, &res, err);
 	if (r >= 0) {
@@ -232,12 +251,7 @@ static int on_exec(struct agent *a, struct cursor *c, struct errbuf *err)
 		proto_put_u32(&a->reply, (uint32_t)res.timed_out);
 		r = send_frame(a, MSG_EXIT);
 	}
-out:
-	for (uint32_t i = 0; i < n; i++) {
-		free(env[i].key);
-		free(env[i].value);
-	}
-	free(env);
+	env_free(env, n);
 	return r;
 }
 
@@ -250,15 +264,8 @@ static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 	char detail[1024];
 	int r;
 
-	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > 10000)
+	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > 10000 || read_env(c, n, &env) < 0)
 		return errbuf_set(err, -EBADMSG, "malformed SETUP");
-	env = xcalloc(n ? n : 1, sizeof(*env));
-	for (uint32_t i = 0; i < n; i++) {
-		if (cur_str(c, 1024, &env[i].key) < 0 || cur_str(c, MAX_STR, &env[i].value) < 0) {
-			r = errbuf_set(err, -EBADMSG, "malformed SETUP");
-			goto out;
-		}
-	}
 	log_info("setting up cluster %s: render, bin/, cri/, units", cluster);
 	r = host_setup(cluster, env, n, &rep, err);
 	if (r >= 0) {
@@ -267,12 +274,7 @@ static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 		log_info("%s", detail);
 		r = send_ok(a, detail);
 	}
-out:
-	for (uint32_t i = 0; i < n; i++) {
-		free(env[i].key);
-		free(env[i].value);
-	}
-	free(env);
+	env_free(env, n);
 	buf_release(&rep.units);
 	return r;
 }

@@ -46,17 +46,6 @@ static int parse_duration(const char *s, unsigned *ret)
 	return 0;
 }
 
-static int parse_output(const char *s, bool *json)
-{
-	if (strcmp(s, "json") == 0)
-		*json = true;
-	else if (strcmp(s, "text") == 0)
-		*json = false;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static int read_secret_file(const char *path, char **ret, struct errbuf *err)
 {
 	struct buf b = BUF_INIT(4096);
@@ -72,16 +61,105 @@ static int read_secret_file(const char *path, char **ret, struct errbuf *err)
 	return 0;
 }
 
+static int parse_output(const char *s, bool *json)
+{
+	if (strcmp(s, "json") == 0)
+		*json = true;
+	else if (strcmp(s, "text") == 0)
+		*json = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = xstrdup(v);
 }
 
+/* Options both `run` and `apply` take (how to run, not what). */
+enum {
+	O_PARALLEL = 300,
+	O_TIMEOUT,
+	O_CONNECT_TIMEOUT,
+	O_SKIP,
+	O_INSECURE,
+	O_DRY,
+	O_OUTPUT,
+};
+#define RUN_OPTIONS                                                                            \
+	{ "parallel", required_argument, NULL, O_PARALLEL },                                   \
+	{ "timeout", required_argument, NULL, O_TIMEOUT },                                     \
+	{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },                     \
+	{ "skip-preflight", required_argument, NULL, O_SKIP },                                 \
+	{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },                         \
+	{ "dry-run", no_argument, NULL, O_DRY },                                               \
+	{ "output", required_argument, NULL, O_OUTPUT }
+
+/* 1 when opt was one of RUN_OPTIONS, 0 when not, <0 (with err) when its value is bad. */
+static int run_option(int opt, const char *arg, struct run_opts *o, char **skip, struct errbuf *err)
+{
+	unsigned long v;
+	char *end;
+
+	switch (opt) {
+	case O_PARALLEL:
+		v = strtoul(arg, &end, 10);
+		if (*end || v < 1 || v > 1000)
+			return errbuf_set(err, -EINVAL, "--parallel '%s' must be 1-1000", arg);
+		o->parallel = (unsigned)v;
+		return 1;
+	case O_TIMEOUT:
+		if (parse_duration(arg, &o->timeout_s) < 0)
+			return errbuf_set(err, -EINVAL, "--timeout '%s': use 90, 90s, 15m or 1h", arg);
+		return 1;
+	case O_CONNECT_TIMEOUT:
+		if (parse_duration(arg, &o->connect_timeout_s) < 0)
+			return errbuf_set(err, -EINVAL, "--connect-timeout '%s': use 10 or 10s", arg);
+		return 1;
+	case O_SKIP:
+		set_str(skip, arg);
+		o->skip_preflight = *skip;
+		return 1;
+	case O_INSECURE:
+		o->insecure_ignore_host_key = true;
+		return 1;
+	case O_DRY:
+		o->dry_run = true;
+		return 1;
+	case O_OUTPUT:
+		if (parse_output(arg, &o->json) < 0)
+			return errbuf_set(err, -EINVAL, "--output '%s': text or json", arg);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The common end of run and apply: the store, the run, the exit code. */
+static int run_cluster(struct cluster *c, const struct run_opts *o)
+{
+	struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	int r;
+
+	if (image_store_open(NULL, &st, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		return 1;
+	}
+	r = cluster_run(st, c, o, &err);
+	if (r < 0) {
+		log_error("%s", errbuf_msg(&err));
+		r = 1;
+	}
+	image_store_close(st);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME, O_PARALLEL, O_TIMEOUT,
-	       O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY, O_OUTPUT };
+	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME };
 	static const struct option opts[] = {
 		{ "masters", required_argument, NULL, 'm' },
 		{ "nodes", required_argument, NULL, 'n' },
@@ -93,13 +171,7 @@ int cmd_run(int argc, char **argv)
 		{ "port", required_argument, NULL, O_PORT },
 		{ "env", required_argument, NULL, 'e' },
 		{ "cluster-name", required_argument, NULL, O_NAME },
-		{ "parallel", required_argument, NULL, O_PARALLEL },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
-		{ "skip-preflight", required_argument, NULL, O_SKIP },
-		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
-		{ "dry-run", no_argument, NULL, O_DRY },
-		{ "output", required_argument, NULL, O_OUTPUT },
+		RUN_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -107,13 +179,17 @@ int cmd_run(int argc, char **argv)
 	struct cluster c = { 0 };
 	struct run_opts o = { 0 };
 	struct errbuf err = ERRBUF_INIT;
-	struct image_store *st = NULL;
 	int opt, r = 2;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "m:n:u:p:e:h", opts, NULL)) != -1) {
 		unsigned long v;
 		char *end;
+		int handled = run_option(opt, optarg, &o, &skip, &err);
+		if (handled < 0)
+			goto fail;
+		if (handled)
+			continue;
 		switch (opt) {
 		case 'm':
 			set_str(&masters, optarg);
@@ -163,41 +239,6 @@ int cmd_run(int argc, char **argv)
 		case O_NAME:
 			set_str(&c.name, optarg);
 			break;
-		case O_PARALLEL:
-			v = strtoul(optarg, &end, 10);
-			if (*end || v < 1 || v > 1000) {
-				errbuf_set(&err, -EINVAL, "--parallel '%s' must be 1-1000", optarg);
-				goto fail;
-			}
-			o.parallel = (unsigned)v;
-			break;
-		case O_TIMEOUT:
-			if (parse_duration(optarg, &o.timeout_s) < 0) {
-				errbuf_set(&err, -EINVAL, "--timeout '%s': use 90, 90s, 15m or 1h", optarg);
-				goto fail;
-			}
-			break;
-		case O_CONNECT_TIMEOUT:
-			if (parse_duration(optarg, &o.connect_timeout_s) < 0) {
-				errbuf_set(&err, -EINVAL, "--connect-timeout '%s': use 10 or 10s", optarg);
-				goto fail;
-			}
-			break;
-		case O_SKIP:
-			set_str(&skip, optarg);
-			break;
-		case O_INSECURE:
-			o.insecure_ignore_host_key = true;
-			break;
-		case O_DRY:
-			o.dry_run = true;
-			break;
-		case O_OUTPUT:
-			if (parse_output(optarg, &o.json) < 0) {
-				errbuf_set(&err, -EINVAL, "--output '%s': text or json", optarg);
-				goto fail;
-			}
-			break;
 		case 'h':
 			printf("usage: cirun run %s\n", usage_text);
 			r = 0;
@@ -222,23 +263,12 @@ int cmd_run(int argc, char **argv)
 	    (nodes && cluster_add_hosts(&c, nodes, ROLE_NODE, "-n", &err) < 0) ||
 	    cluster_finish(&c, &err) < 0)
 		goto fail;
-	o.skip_preflight = skip;
-	if (image_store_open(NULL, &st, &err) < 0) {
-		r = 1;
-		log_error("%s", errbuf_msg(&err));
-		goto out;
-	}
-	r = cluster_run(st, &c, &o, &err);
-	if (r < 0) {
-		log_error("%s", errbuf_msg(&err));
-		r = 1;
-	}
+	r = run_cluster(&c, &o);
 	goto out;
 fail:
 	log_error("%s", errbuf_msg(&err));
 	r = 2;
 out:
-	image_store_close(st);
 	cluster_release(&c);
 	return r;
 }
@@ -249,16 +279,9 @@ static const char apply_usage[] =
 
 int cmd_apply(int argc, char **argv)
 {
-	enum { O_PARALLEL = 256, O_TIMEOUT, O_CONNECT_TIMEOUT, O_SKIP, O_INSECURE, O_DRY, O_OUTPUT };
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
-		{ "parallel", required_argument, NULL, O_PARALLEL },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
-		{ "skip-preflight", required_argument, NULL, O_SKIP },
-		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
-		{ "dry-run", no_argument, NULL, O_DRY },
-		{ "output", required_argument, NULL, O_OUTPUT },
+		RUN_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -266,56 +289,23 @@ int cmd_apply(int argc, char **argv)
 	struct cluster c = { 0 };
 	struct run_opts o = { 0 };
 	struct errbuf err = ERRBUF_INIT;
-	struct image_store *st = NULL;
-	int opt, r = 2;
-	unsigned long v;
-	char *end;
+	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
+		int handled = run_option(opt, optarg, &o, &skip, &err);
+		if (handled < 0) {
+			log_error("%s", errbuf_msg(&err));
+			return 2;
+		}
+		if (handled)
+			continue;
+		if (opt == 'f') {
 			set_str(&file, optarg);
-			break;
-		case O_PARALLEL:
-			v = strtoul(optarg, &end, 10);
-			if (*end || v < 1 || v > 1000) {
-				log_error("--parallel '%s' must be 1-1000", optarg);
-				return 2;
-			}
-			o.parallel = (unsigned)v;
-			break;
-		case O_TIMEOUT:
-			if (parse_duration(optarg, &o.timeout_s) < 0) {
-				log_error("--timeout '%s': use 90, 90s, 15m or 1h", optarg);
-				return 2;
-			}
-			break;
-		case O_CONNECT_TIMEOUT:
-			if (parse_duration(optarg, &o.connect_timeout_s) < 0) {
-				log_error("--connect-timeout '%s': use 10 or 10s", optarg);
-				return 2;
-			}
-			break;
-		case O_SKIP:
-			set_str(&skip, optarg);
-			break;
-		case O_INSECURE:
-			o.insecure_ignore_host_key = true;
-			break;
-		case O_DRY:
-			o.dry_run = true;
-			break;
-		case O_OUTPUT:
-			if (parse_output(optarg, &o.json) < 0) {
-				log_error("--output '%s': text or json", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
+		} else if (opt == 'h') {
 			printf("usage: cirun apply %s\n", apply_usage);
 			return 0;
-		default:
+		} else {
 			log_error("usage: cirun apply %s", apply_usage);
 			return 2;
 		}
@@ -332,23 +322,11 @@ int cmd_apply(int argc, char **argv)
 		errbuf_prefix(&err, "%s", file);
 		goto fail;
 	}
-	o.skip_preflight = skip;
-	if (image_store_open(NULL, &st, &err) < 0) {
-		log_error("%s", errbuf_msg(&err));
-		r = 1;
-		goto out;
-	}
-	r = cluster_run(st, &c, &o, &err);
-	if (r < 0) {
-		log_error("%s", errbuf_msg(&err));
-		r = 1;
-	}
-	goto out;
-fail:
-	log_error("%s", errbuf_msg(&err));
-	r = 2;
-out:
-	image_store_close(st);
+	r = run_cluster(&c, &o);
 	cluster_release(&c);
 	return r;
+fail:
+	log_error("%s", errbuf_msg(&err));
+	cluster_release(&c);
+	return 2;
 }
