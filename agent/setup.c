@@ -15,6 +15,7 @@
 #include "fs-util.h"
 #include "layers.h"
 #include "log.h"
+#include "layer.h"
 #include "macro.h"
 #include "template.h"
 #include "units.h"
@@ -180,14 +181,10 @@ static int link_bins(struct setup *s)
 
 static int extract_cri(struct setup *s, const char *archive_path)
 {
-	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
+	struct archive *a = tar_reader_new(), *w = archive_write_disk_new();
 	struct archive_entry *e;
 	int r = 0;
 
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 					  ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
 					  ARCHIVE_EXTRACT_UNLINK);

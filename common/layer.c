@@ -404,11 +404,12 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	return 0;
 }
 
-static struct archive *open_reader(struct reader *rd)
+struct archive *tar_reader_new(void)
 {
 	struct archive *a = archive_read_new();
 
-	/* Only the formats and filters layers use; nothing that runs external programs. */
+	/* Only the formats and filters layers use; nothing that runs external programs, and
+	 * no format (xar) that would pull libxml2 into the static agent. */
 	archive_read_support_format_tar(a);
 	archive_read_support_format_empty(a);
 	archive_read_support_filter_none(a);
@@ -417,6 +418,13 @@ static struct archive *open_reader(struct reader *rd)
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_bzip2(a);
 	archive_read_support_filter_lz4(a);
+	return a;
+}
+
+static struct archive *open_reader(struct reader *rd)
+{
+	struct archive *a = tar_reader_new();
+
 	if (archive_read_open(a, rd, NULL, reader_read, NULL) != ARCHIVE_OK) {
 		archive_read_free(a);
 		return NULL;

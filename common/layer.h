@@ -56,6 +56,10 @@ int layer_unpack_overlay_file(const char *root, const char *path, struct layer_s
 struct archive_entry;
 bool layer_entry_strip_overlay_xattrs(struct archive_entry *e, bool keep_opaque);
 
+/* A libarchive reader for tar streams, plain or compressed (gzip, zstd, xz, bzip2, lz4):
+ * layers, CRI archives, image archives. */
+struct archive *tar_reader_new(void);
+
 /* The OCI whiteout prefix and opaque marker. */
 #define LAYER_WH_PREFIX ".wh."
 #define LAYER_WH_OPAQUE ".wh..wh..opq"

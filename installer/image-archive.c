@@ -275,14 +275,10 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 			struct buf *index, struct buf *layout, struct errbuf *err)
 {
 	_cleanup_free_ char *chunk = xmalloc(CHUNK);
-	struct archive *a = archive_read_new();
+	struct archive *a = tar_reader_new();
 	struct archive_entry *e;
 	int r = 0;
 
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
 	if (archive_read_open_filename(a, path, CHUNK) != ARCHIVE_OK) {
 		r = errbuf_set(err, -EBADMSG, "cannot read '%s': %s", path, archive_error_string(a));
 		archive_read_free(a);
