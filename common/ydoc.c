@@ -713,6 +713,9 @@ static bool resolves_as_non_string(const char *v)
 	for (size_t i = 0; i < ELEMENTSOF(words); i++)
 		if (strcmp(v, words[i]) == 0)
 			return true;
+	/* YAML 1.1 timestamps: 2026-11-28, 2026-11-28T21:50:29Z */
+	if (strspn(v, "0123456789") == 4 && v[4] == '-' && v[5] >= '0' && v[5] <= '9')
+		return true;
 	if (*p == '-' || *p == '+')
 		p++;
 	if (*p == '.')

@@ -266,6 +266,7 @@ static void test_build_and_emit_stream(void **state)
 	ynode_map_set(docs[0], "count", ynode_new_int(2));
 	ynode_map_set(docs[0], "ok", ynode_new_bool(true));
 	ynode_map_set(docs[0], "version", ynode_new_str("1.0"));
+	ynode_map_set(docs[0], "when", ynode_new_str("2026-11-28T21:50:29Z"));
 	ynode_map_set(docs[0], "name", ynode_new_str("n2")); /* replaces, keeps position */
 	struct ynode *seq = ynode_new_seq();
 	ynode_seq_append(seq, ynode_new_null());
@@ -276,7 +277,7 @@ static void test_build_and_emit_stream(void **state)
 	assert_int_equal(ynode_seq_append(docs[0], ynode_new_null()), -EINVAL);
 
 	assert_int_equal(ydoc_emit(docs, 2, &out), 0);
-	assert_string_equal(out.data, "---\nname: n2\ncount: 2\nok: true\nversion: '1.0'\n"
+	assert_string_equal(out.data, "---\nname: n2\ncount: 2\nok: true\nversion: '1.0'\nwhen: '2026-11-28T21:50:29Z'\n"
 				      "items:\n- null\n- 5\n--- second\n");
 	ynode_free(docs[0]);
 	ynode_free(docs[1]);
