@@ -17,6 +17,7 @@
 #include "log.h"
 #include "layer.h"
 #include "macro.h"
+#include "strset.h"
 #include "template.h"
 #include "units.h"
 
@@ -36,7 +37,8 @@ void setup_set_paths(const struct setup_paths *p)
 
 struct setup {
 	char *rootfs;
-	FILE *installed;
+	struct buf installed;	/* the record: what was there, then what this run added */
+	struct strset *seen;
 	const struct kv *env;
 	size_t nenv;
 	struct setup_report *rep;
@@ -45,8 +47,21 @@ struct setup {
 
 static void record(struct setup *s, const char *path)
 {
-	if (s->installed)
-		fprintf(s->installed, "%s\n", path);
+	if (strset_add(s->seen, path) == 1)
+		buf_printf(&s->installed, "%s\n", path);
+}
+
+/* Loads the record of earlier runs, so each path is listed once however often a
+ * cluster is re-run. */
+static void record_load(struct setup *s, const char *list)
+{
+	_cleanup_buf_ struct buf old = BUF_INIT(16u << 20);
+	char *save = NULL;
+
+	if (buf_read_file(&old, list) < 0)
+		return;
+	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		record(s, line);
 }
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -336,9 +351,10 @@ static int install_units(struct setup *s)
 int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct setup_report *rep,
 	       struct errbuf *err)
 {
-	struct setup s = { .env = env, .nenv = nenv, .rep = rep, .err = err };
+	struct setup s = { .env = env, .nenv = nenv, .rep = rep, .err = err,
+			   .installed = BUF_INIT(16u << 20) };
 	_cleanup_free_ char *list = NULL;
-	int r;
+	int r, q;
 
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
@@ -349,8 +365,9 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct se
 		free(s.rootfs);
 		return errbuf_set(err, -ENOENT, "no rootfs for cluster %s yet", cluster);
 	}
-	/* appended: a later clean removes what any run of this cluster installed */
-	s.installed = fopen(list, "ae");
+	/* a later clean removes what any run of this cluster installed */
+	s.seen = strset_new();
+	record_load(&s, list);
 	r = render_all(&s);
 	if (r >= 0)
 		r = link_bins(&s);
@@ -358,8 +375,12 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct se
 		r = install_cri(&s);
 	if (r >= 0)
 		r = install_units(&s);
-	if (s.installed)
-		fclose(s.installed);
+	/* written even after a failure: what was installed before it must be recorded */
+	q = write_file_atomic(list, s.installed.data, s.installed.len, 0600);
+	if (q < 0 && r >= 0)
+		r = errbuf_set(err, q, "cannot record the installed files in '%s': %s", list, strerror(-q));
+	buf_release(&s.installed);
+	strset_free(s.seen);
 	free(s.rootfs);
 	return r;
 }

@@ -759,6 +759,25 @@ static int mark_image(struct image_store *st, const char *manifest_digest, struc
 	return r;
 }
 
+/* The builder's unpacked copies of layers ($CIRUN_HOME/build/layers/<hex>) go with their
+ * blobs; half-unpacked ".tmp-" dirs belong to builds, which cannot run during a gc. */
+static void gc_unpacked_layers(struct image_store *st, const struct strset *keep)
+{
+	_cleanup_free_ char *dir = NULL;
+	DIR *d;
+	struct dirent *de;
+
+	if (asprintf(&dir, "%s/build/layers", st->home) < 0)
+		abort();
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (sha256_hex_valid(de->d_name) && !strset_contains(keep, de->d_name))
+			rm_rf_at(dirfd(d), de->d_name);
+	closedir(d);
+}
+
 int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err)
 {
 	_cleanup_(strset_freep) struct strset *keep = strset_new();
@@ -800,6 +819,7 @@ int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf
 		}
 	}
 	closedir(d);
+	gc_unpacked_layers(st, keep);
 out:
 	if (stats)
 		*stats = s;

@@ -109,6 +109,7 @@ check "rmi removes a name" "$cirun" rmi app:v1
 check "the other name still works" "$cirun" inspect registry.local:5000/team/app:stable
 check "rmi the rest" "$cirun" rmi registry.local:5000/team/app:stable app:v5 app:fallback base:v1
 check_out "no blob is left" '^0$' bash -c "ls '$CIRUN_HOME/images/blobs/sha256' | wc -l"
+check_out "nor an unpacked layer of the builder" '^0$' bash -c "ls '$CIRUN_HOME/build/layers' | wc -l"
 
 cat > "$work/Kubefile.bad" <<'K'
 FROM scratch

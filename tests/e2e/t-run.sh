@@ -57,6 +57,7 @@ t0=$(date +%s%N)
 out=$(run runtest:v1 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
 t1=$(date +%s%N)
 echo "# second run: $(( (t1 - t0) / 1000000 )) ms"
+check "the install record lists each path once after a re-run" bash -c "[ -z \"\$(bash '$lab' ssh 1 'sort /var/lib/cirun/data/my-cluster/installed | uniq -d')\" ]"
 check_out "a re-run sends 0 layer bytes" '^0$' bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ && \$4 == \"ok\" {s += \$6; n++} END {print (n == 3 ? s : \"missing\")}'" _ "$out"
 
 echo 'value: 2' > "$ctx/etc/extra.yaml"
