@@ -15,18 +15,9 @@
 
 #include "cleanup.h"
 #include "macro.h"
+#include "name.h"
 
 #define KILL_GRACE_MS 5000
-
-int env_key_valid(const char *key)
-{
-	if (!key || !(isalpha((unsigned char)key[0]) || key[0] == '_'))
-		return 0;
-	for (const char *p = key + 1; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_'))
-			return 0;
-	return 1;
-}
 
 static int64_t now_ms(void)
 {
@@ -72,7 +63,7 @@ int exec_command(const char *command, const char *cwd, const struct kv *env, siz
 	pid_t pid;
 
 	for (size_t i = 0; i < nenv; i++)
-		if (!env_key_valid(env[i].key))
+		if (!shell_identifier_valid(env[i].key, strlen(env[i].key)))
 			return errbuf_set(err, -EINVAL, "environment key '%s' is not a shell identifier",
 					  env[i].key);
 	if (pipe2(out_pipe, O_CLOEXEC) < 0)

@@ -23,6 +23,3 @@ struct exec_result {
 int exec_command(const char *command, const char *cwd, const struct kv *env, size_t nenv,
 		 unsigned timeout_s, exec_output_fn out, void *data, struct exec_result *res,
 		 struct errbuf *err);
-
-/* Environment keys must be shell identifiers: [A-Za-z_][A-Za-z0-9_]*. */
-int env_key_valid(const char *key);

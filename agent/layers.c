@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "fs-util.h"
 #include "macro.h"
+#include "name.h"
 
 struct layer_upload {
 	char *digest;
@@ -147,19 +148,6 @@ int layer_upload_end(struct layer_upload *u, struct errbuf *err)
 out:
 	layer_upload_abort(u);
 	return r;
-}
-
-bool cluster_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 63 || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
-		      strchr("._-", name[i])))
-			return false;
-	return true;
 }
 
 static int apply_verified(const char *staging, const char *digest, struct layer_stats *total,

@@ -14,6 +14,7 @@
 #include "digest.h"
 #include "error.h"
 #include "layer.h"
+#include "name.h"
 
 const char *agent_root(void);
 
@@ -34,6 +35,3 @@ void layer_upload_abort(struct layer_upload *u);
  * *ret_bad set to its digest (malloc'd), so the sender can send it again. */
 int rootfs_assemble(const char *cluster, char *const *digests, size_t n, char **ret_bad,
 		    struct layer_stats *stats, struct errbuf *err);
-
-/* A cluster name is a path component: [a-z0-9._-], not starting with '.', at most 63. */
-bool cluster_name_valid(const char *name);

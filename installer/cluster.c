@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "macro.h"
+#include "name.h"
 
 #define MAX_HOSTS 10000
 
@@ -150,13 +151,12 @@ int parse_env_item(const char *s, struct kv *ret, struct errbuf *err)
 	const char *eq = strchr(s, '=');
 	size_t klen = eq ? (size_t)(eq - s) : 0;
 
-	if (!eq || klen == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+	if (!eq || klen == 0)
 		return errbuf_set(err, -EINVAL, "env '%s' must be KEY=VALUE with KEY a shell "
 				  "identifier (letters, digits, '_')", s);
-	for (size_t i = 1; i < klen; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return errbuf_set(err, -EINVAL, "env key '%.*s' is not a shell identifier "
-					  "(letters, digits, '_'; init.sh gets it exported)", (int)klen, s);
+	if (!shell_identifier_valid(s, klen))
+		return errbuf_set(err, -EINVAL, "env key '%.*s' is not a shell identifier "
+				  "(letters, digits, '_'; init.sh gets it exported)", (int)klen, s);
 	ret->key = xstrndup(s, klen);
 	ret->value = xstrdup(eq + 1);
 	return 0;
@@ -194,24 +194,13 @@ static void fill(char **field, const char *fallback)
 		*field = xstrdup(fallback);
 }
 
-static bool cluster_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || strchr("._-", s[i])))
-			return false;
-	return true;
-}
-
 int cluster_finish(struct cluster *c, struct errbuf *err)
 {
 	size_t masters = 0;
 
 	if (!c->name)
 		c->name = xstrdup("my-cluster");
-	if (!cluster_name_ok(c->name))
+	if (!cluster_name_valid(c->name))
 		return errbuf_set(err, -EINVAL, "--cluster-name '%s': use lower-case letters, digits, "
 				  "'.', '_', '-' (at most 63)", c->name);
 	if (!c->image)

@@ -155,7 +155,7 @@ void image_meta_copy(struct image_meta *dst, const struct image_meta *src)
 	dst->clusterfile = dup_or_null(src->clusterfile);
 }
 
-const char *oci_arch_of_machine(void)
+const char *oci_arch_from_uname(const char *machine)
 {
 	static const struct {
 		const char *uname, *oci;
@@ -164,13 +164,21 @@ const char *oci_arch_of_machine(void)
 		{ "i686", "386" },     { "ppc64le", "ppc64le" }, { "s390x", "s390x" },
 		{ "riscv64", "riscv64" },
 	};
+
+	if (!machine)
+		return "?";
+	for (size_t i = 0; i < ELEMENTSOF(map); i++)
+		if (strcmp(machine, map[i].uname) == 0)
+			return map[i].oci;
+	return machine;
+}
+
+const char *oci_arch_of_machine(void)
+{
 	static struct utsname u;
 
 	uname(&u);
-	for (size_t i = 0; i < ELEMENTSOF(map); i++)
-		if (strcmp(u.machine, map[i].uname) == 0)
-			return map[i].oci;
-	return u.machine;
+	return oci_arch_from_uname(u.machine);
 }
 
 static void write_kv_object(struct jsonw *w, const struct kv *v, size_t n)

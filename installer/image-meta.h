@@ -99,5 +99,6 @@ struct manifest {
 int manifest_parse(const char *json, size_t len, struct manifest *m, struct errbuf *err);
 void manifest_release(struct manifest *m);
 
-/* The OCI architecture name of this machine (amd64 for x86_64). */
+/* The OCI architecture name of this machine (amd64 for x86_64), or of a uname -m. */
 const char *oci_arch_of_machine(void);
+const char *oci_arch_from_uname(const char *machine);

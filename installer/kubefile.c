@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "fs-util.h"
 #include "macro.h"
+#include "name.h"
 #include "ydoc.h"
 
 #define KUBEFILE_MAX_BYTES (4u << 20)
@@ -197,16 +198,6 @@ static int fail(struct parse_ctx *c, unsigned line, const char *instr, const cha
 	return -EBADMSG;
 }
 
-static bool valid_arg_name(const char *s, size_t n)
-{
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return false;
-	return true;
-}
-
 static int parse_from(struct parse_ctx *c, struct kf_instr *in, const char *raw)
 {
 	const char *problem = NULL;
@@ -224,7 +215,7 @@ static int parse_arg(struct parse_ctx *c, struct kf_instr *in, const char *raw)
 	const char *t = in->text, *eq = strchr(t, '=');
 	size_t nlen = eq ? (size_t)(eq - t) : strlen(t);
 
-	if (!valid_arg_name(t, nlen))
+	if (!shell_identifier_valid(t, nlen))
 		return fail(c, in->line, raw,
 			    "ARG needs a name of letters, digits and '_' (not starting with a digit), "
 			    "optionally '=default'");

@@ -289,17 +289,6 @@ static bool skipped(const struct run *r, const char *check)
 	return false;
 }
 
-static const char *oci_arch(const char *uname_arch)
-{
-	static const char *const map[][2] = {
-		{ "x86_64", "amd64" }, { "aarch64", "arm64" }, { "armv7l", "arm" }, { "i686", "386" },
-	};
-	for (size_t i = 0; uname_arch && i < ELEMENTSOF(map); i++)
-		if (strcmp(uname_arch, map[i][0]) == 0)
-			return map[i][1];
-	return uname_arch ? uname_arch : "?";
-}
-
 static bool has_cap(const struct ynode *facts, const char *cap)
 {
 	const struct ynode *caps = ynode_get(facts, "capabilities");
@@ -327,7 +316,7 @@ static int preflight(struct run *r)
 			continue;
 		const char *hostname = ynode_str(ynode_get(h->facts, "hostname"));
 		const char *mid = ynode_str(ynode_get(h->facts, "machine_id"));
-		const char *arch = oci_arch(ynode_str(ynode_get(h->facts, "arch")));
+		const char *arch = oci_arch_from_uname(ynode_str(ynode_get(h->facts, "arch")));
 		bool pid1 = false, bus = false;
 		int64_t free_bytes = 0;
 		ynode_get_bool(ynode_get(h->facts, "systemd.pid1"), &pid1);
