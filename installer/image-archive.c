@@ -374,66 +374,12 @@ static int check_image(struct image_store *st, const struct staged *s, const cha
 	return r;
 }
 
-struct loaded_ref {
-	char *name;
-	char *digest;
-	uint64_t size;
-};
-
-static int parse_index(const struct buf *index, struct loaded_ref **ret, size_t *ret_n,
-		       struct errbuf *err)
-{
-	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
-	struct loaded_ref *refs = NULL;
-	size_t n = 0;
-	struct ynode *list;
-	int r = ydoc_parse("index.json", index->data, index->len, NULL, &d, err);
-
-	if (r < 0)
-		return r;
-	list = ynode_get(ydoc_root(d, 0), "manifests");
-	if (!list || ynode_kind(list) != YNODE_SEQ || ynode_len(list) == 0)
-		return errbuf_set(err, -EBADMSG, "the archive's index.json lists no images");
-	for (size_t i = 0; i < ynode_len(list); i++) {
-		struct ynode *m = ynode_seq_at(list, i);
-		const char *digest = ynode_str(ynode_map_get(m, "digest"));
-		const char *name = ynode_str(ynode_get(m, "annotations.org\\.opencontainers\\.image\\.ref\\.name"));
-		int64_t size;
-		_cleanup_free_ char *norm = NULL;
-
-		if (!digest_ref_valid(digest) || ynode_get_int(ynode_map_get(m, "size"), &size) < 0 ||
-		    size < 0)
-			r = errbuf_set(err, -EBADMSG, "index.json:%u: an entry needs a sha256 digest "
-				       "and a size", ynode_line(m));
-		else if (!name)
-			r = errbuf_set(err, -EBADMSG, "index.json:%u: image without a name (the "
-				       "annotation %s)", ynode_line(m), ANNOTATION_REF_NAME);
-		else
-			r = image_ref_normalize(name, &norm, err);
-		if (r < 0)
-			break;
-		refs = xreallocarray(refs, n + 1, sizeof(*refs));
-		refs[n++] = (struct loaded_ref){ TAKE_PTR(norm), xstrdup(digest), (uint64_t)size };
-	}
-	if (r < 0) {
-		for (size_t i = 0; i < n; i++) {
-			free(refs[i].name);
-			free(refs[i].digest);
-		}
-		free(refs);
-		return r;
-	}
-	*ret = refs;
-	*ret_n = n;
-	return 0;
-}
-
 int image_load(struct image_store *st, const char *path, char ***ret_names, size_t *ret_n,
 	       struct errbuf *err)
 {
 	struct staged s = { .digests = strset_new() };
 	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX), layout = BUF_INIT(4096);
-	struct loaded_ref *refs = NULL;
+	struct image_ref *refs = NULL;
 	size_t n = 0;
 	int r;
 
@@ -445,9 +391,11 @@ int image_load(struct image_store *st, const char *path, char ***ret_names, size
 	if (r >= 0 && !index.len)
 		r = errbuf_set(err, -EBADMSG, "'%s' has no index.json", path);
 	if (r >= 0)
-		r = parse_index(&index, &refs, &n, err);
+		r = image_index_decode("index.json", index.data, index.len, true, &refs, &n, err);
+	if (r >= 0 && n == 0)
+		r = errbuf_set(err, -EBADMSG, "the archive's index.json lists no images");
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		r = check_image(st, &s, refs[i].digest, refs[i].size, err);
+		r = check_image(st, &s, refs[i].manifest_digest, refs[i].manifest_size, err);
 		if (r < 0)
 			errbuf_prefix(err, "image '%s'", refs[i].name);
 	}
@@ -461,7 +409,8 @@ int image_load(struct image_store *st, const char *path, char ***ret_names, size
 		r = blob_writer_publish(TAKE_PTR(s.w[i]), NULL, NULL, err);
 	staged_abort(&s);
 	for (size_t i = 0; r >= 0 && i < n; i++)
-		r = image_store_set_ref(st, refs[i].name, refs[i].digest, refs[i].size, err);
+		r = image_store_set_ref(st, refs[i].name, refs[i].manifest_digest,
+					refs[i].manifest_size, err);
 	if (r >= 0) {
 		*ret_names = xcalloc(n, sizeof(char *));
 		for (size_t i = 0; i < n; i++)
@@ -469,11 +418,7 @@ int image_load(struct image_store *st, const char *path, char ***ret_names, size
 		*ret_n = n;
 	}
 out:
-	for (size_t i = 0; i < n; i++) {
-		free(refs[i].name);
-		free(refs[i].digest);
-	}
-	free(refs);
+	image_refs_free(refs, n);
 	if (r < 0)
 		errbuf_prefix(err, "nothing was loaded from '%s'", path);
 	return r;

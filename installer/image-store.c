@@ -435,42 +435,61 @@ void image_refs_free(struct image_ref *refs, size_t n)
 	free(refs);
 }
 
-static int read_index(const struct image_store *st, struct image_ref **ret, size_t *ret_n,
-		      struct errbuf *err)
+int image_index_decode(const char *name, const char *json, size_t len, bool require_names,
+		       struct image_ref **ret, size_t *ret_n, struct errbuf *err)
 {
 	const struct ydoc_limits lim = { .max_bytes = INDEX_MAX_BYTES };
-	_cleanup_free_ char *p = path_in(st, "index.json");
 	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
 	struct image_ref *refs = NULL;
 	size_t n = 0;
 	struct ynode *list;
-	int r;
+	int r = ydoc_parse(name, json, len, &lim, &d, err);
 
-	r = ydoc_parse_file(p, &lim, &d, err);
 	if (r < 0)
 		return r;
 	list = ynode_get(ydoc_root(d, 0), "manifests");
 	if (!list || ynode_kind(list) != YNODE_SEQ)
-		return errbuf_set(err, -EBADMSG, "%s: no manifests list", p);
-	for (size_t i = 0; i < ynode_len(list); i++) {
+		return errbuf_set(err, -EBADMSG, "%s: no manifests list", name);
+	for (size_t i = 0; r >= 0 && i < ynode_len(list); i++) {
 		struct ynode *m = ynode_seq_at(list, i);
-		const char *name = ynode_str(ynode_get(m, "annotations.org\\.opencontainers\\.image\\.ref\\.name"));
+		const char *ref = ynode_str(ynode_get(m, "annotations.org\\.opencontainers\\.image\\.ref\\.name"));
 		const char *digest = ynode_str(ynode_map_get(m, "digest"));
-		int64_t size = 0;
+		_cleanup_free_ char *norm = NULL;
+		int64_t size = -1;
 
-		if (!digest_ref_valid(digest) || ynode_get_int(ynode_map_get(m, "size"), &size) < 0) {
-			image_refs_free(refs, n);
-			return errbuf_set(err, -EBADMSG, "%s:%u: a manifest entry needs a sha256 "
-					  "digest and a size", p, ynode_line(m));
-		}
-		if (!name)
+		ynode_get_int(ynode_map_get(m, "size"), &size);
+		if (!digest_ref_valid(digest) || size < 0)
+			r = errbuf_set(err, -EBADMSG, "%s:%u: a manifest entry needs a sha256 digest "
+				       "and a size", name, ynode_line(m));
+		else if (!ref && require_names)
+			r = errbuf_set(err, -EBADMSG, "%s:%u: image without a name (the annotation %s)",
+				       name, ynode_line(m), ANNOTATION_REF_NAME);
+		else if (ref && image_ref_normalize(ref, &norm, err) < 0)
+			r = errbuf_prefix(err, "%s:%u", name, ynode_line(m));
+		if (r < 0 || !norm)
 			continue; /* unnamed manifests are not images we list */
 		refs = xreallocarray(refs, n + 1, sizeof(*refs));
-		refs[n++] = (struct image_ref){ xstrdup(name), xstrdup(digest), (uint64_t)size };
+		refs[n++] = (struct image_ref){ TAKE_PTR(norm), xstrdup(digest), (uint64_t)size };
+	}
+	if (r < 0) {
+		image_refs_free(refs, n);
+		return r;
 	}
 	*ret = refs;
 	*ret_n = n;
 	return 0;
+}
+
+static int read_index(const struct image_store *st, struct image_ref **ret, size_t *ret_n,
+		      struct errbuf *err)
+{
+	_cleanup_free_ char *p = path_in(st, "index.json");
+	_cleanup_buf_ struct buf content = BUF_INIT(INDEX_MAX_BYTES);
+	int r = buf_read_file(&content, p);
+
+	if (r < 0)
+		return errbuf_set(err, r, "cannot read '%s': %s", p, strerror(-r));
+	return image_index_decode(p, content.data, content.len, false, ret, ret_n, err);
 }
 
 int image_index_encode(const struct image_ref *refs, size_t n, struct buf *out)

@@ -90,8 +90,11 @@ struct image_ref {
 };
 int image_store_list(struct image_store *st, struct image_ref **ret, size_t *ret_n,
 		     struct errbuf *err);
-/* An OCI index.json naming those manifests (the store's own, or an archive's). */
+/* An OCI index.json naming those manifests (the store's own, or an archive's), and back:
+ * names are normalised; unnamed entries are skipped, or an error with require_names. */
 int image_index_encode(const struct image_ref *refs, size_t n, struct buf *out);
+int image_index_decode(const char *name, const char *json, size_t len, bool require_names,
+		       struct image_ref **ret, size_t *ret_n, struct errbuf *err);
 void image_refs_free(struct image_ref *refs, size_t n);
 
 struct gc_stats {

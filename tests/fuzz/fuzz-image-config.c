@@ -1,4 +1,4 @@
-/* Image config and manifest parsers (they read what `cirun load` takes from any archive):
+/* Image config, manifest and index parsers (they read what `cirun load` takes from any archive):
  * any input parses or fails with a message; a parsed config encodes again and decodes to
  * the same encoding. */
 #include <assert.h>
@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "image-meta.h"
+#include "image-store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,6 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct errbuf err = ERRBUF_INIT;
 	struct buf a = BUF_INIT(64u << 20), b = BUF_INIT(64u << 20);
 
+	struct image_ref *refs = NULL;
+	size_t nrefs = 0;
+	if (image_index_decode("fuzz", (const char *)data, size, true, &refs, &nrefs, &err) == 0)
+		image_refs_free(refs, nrefs);
 	if (manifest_parse((const char *)data, size, &man, &err) == 0)
 		manifest_release(&man);
 	else
