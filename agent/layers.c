@@ -34,8 +34,7 @@ const char *agent_root(void)
 static char *layer_path(const char *digest)
 {
 	char *p;
-	if (asprintf(&p, "%s/layers/%s", agent_root(), digest + 7) < 0)
-		abort();
+	p = xasprintf("%s/layers/%s", agent_root(), digest + 7);
 	return p;
 }
 
@@ -73,16 +72,14 @@ int layer_upload_begin(const char *digest, uint64_t size, struct layer_upload **
 
 	if (!digest_ref_valid(digest))
 		return errbuf_set(err, -EINVAL, "'%s' is not a sha256 digest", digest);
-	if (asprintf(&dir, "%s/layers", agent_root()) < 0)
-		abort();
+	dir = xasprintf("%s/layers", agent_root());
 	r = mkdir_p(dir, 0700);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot create '%s': %s", dir, strerror(-r));
 	u = xcalloc(1, sizeof(*u));
 	u->digest = xstrdup(digest);
 	u->size = size;
-	if (asprintf(&u->tmp, "%s/.tmp-XXXXXX", dir) < 0)
-		abort();
+	u->tmp = xasprintf("%s/.tmp-XXXXXX", dir);
 	u->fd = mkostemp(u->tmp, O_CLOEXEC);
 	if (u->fd < 0) {
 		r = errbuf_set(err, negative_errno(), "cannot create a file in '%s': %m", dir);
@@ -211,10 +208,9 @@ int rootfs_assemble(const char *cluster, char *const *digests, size_t n, char **
 
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid ([a-z0-9._-])", cluster);
-	if (asprintf(&dir, "%s/data/%s", agent_root(), cluster) < 0 ||
-	    asprintf(&staging, "%s/.rootfs-staging", dir) < 0 ||
-	    asprintf(&rootfs, "%s/rootfs", dir) < 0)
-		abort();
+	dir = xasprintf("%s/data/%s", agent_root(), cluster);
+	staging = xasprintf("%s/.rootfs-staging", dir);
+	rootfs = xasprintf("%s/rootfs", dir);
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot create '%s': %s", dir, strerror(-r));

@@ -110,8 +110,12 @@ static int render_tree(struct setup *s, const char *dir, bool all_files)
 		const char *nm = names[i]->d_name;
 		_cleanup_free_ char *p = NULL;
 		struct stat st;
-		if (r < 0 || !strcmp(nm, ".") || !strcmp(nm, "..") || asprintf(&p, "%s/%s", dir, nm) < 0 ||
-		    lstat(p, &st) < 0) {
+		if (r < 0 || !strcmp(nm, ".") || !strcmp(nm, "..")) {
+			free(names[i]);
+			continue;
+		}
+		p = xasprintf("%s/%s", dir, nm);
+		if (lstat(p, &st) < 0) {
 			free(names[i]);
 			continue;
 		}
@@ -136,14 +140,12 @@ static int render_all(struct setup *s)
 
 	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tmpl_dirs); i++) {
 		_cleanup_free_ char *d = NULL;
-		if (asprintf(&d, "%s/%s", s->rootfs, tmpl_dirs[i]) < 0)
-			abort();
+		d = xasprintf("%s/%s", s->rootfs, tmpl_dirs[i]);
 		r = render_tree(s, d, false);
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *d = NULL;
-		if (asprintf(&d, "%s/statics", s->rootfs) < 0)
-			abort();
+		d = xasprintf("%s/statics", s->rootfs);
 		r = render_tree(s, d, true);
 	}
 	return r;
@@ -157,8 +159,7 @@ static int link_bins(struct setup *s)
 	struct dirent **names;
 	int n, r = 0;
 
-	if (asprintf(&bin, "%s/bin", s->rootfs) < 0)
-		abort();
+	bin = xasprintf("%s/bin", s->rootfs);
 	n = scandir(bin, &names, NULL, by_name);
 	if (n < 0)
 		return 0;
@@ -171,8 +172,8 @@ static int link_bins(struct setup *s)
 			free(names[i]);
 			continue;
 		}
-		if (asprintf(&target, "%s/%s", bin, nm) < 0 || asprintf(&link, "%s/%s", paths.usr_local_bin, nm) < 0)
-			abort();
+		target = xasprintf("%s/%s", bin, nm);
+		link = xasprintf("%s/%s", paths.usr_local_bin, nm);
 		/* replace our own links; never a file someone else installed */
 		if (lstat(link, &st) == 0 && !S_ISLNK(st.st_mode)) {
 			r = errbuf_set(s->err, -EEXIST, "'%s' exists and is not a link cirun made; remove it "
@@ -262,8 +263,7 @@ static int install_cri(struct setup *s)
 	struct dirent **names;
 	int n, r = 0;
 
-	if (asprintf(&dir, "%s/cri", s->rootfs) < 0)
-		abort();
+	dir = xasprintf("%s/cri", s->rootfs);
 	n = scandir(dir, &names, NULL, by_name);
 	if (n < 0)
 		return 0;
@@ -273,8 +273,7 @@ static int install_cri(struct setup *s)
 			archive |= has_suffix(names[i]->d_name, exts[k]);
 		if (r >= 0 && archive) {
 			_cleanup_free_ char *p = NULL;
-			if (asprintf(&p, "%s/%s", dir, names[i]->d_name) < 0)
-				abort();
+			p = xasprintf("%s/%s", dir, names[i]->d_name);
 			log_info("installing the CRI from %s into %s", p, paths.usr_bin);
 			r = extract_cri(s, p);
 		}
@@ -307,15 +306,14 @@ static int install_units(struct setup *s)
 	struct dirent **names;
 	int n, r = 0;
 
-	if (asprintf(&etc, "%s/etc", s->rootfs) < 0)
-		abort();
+	etc = xasprintf("%s/etc", s->rootfs);
 	n = scandir(etc, &names, NULL, by_name);
 	for (int i = 0; i < n; i++) {
 		const char *nm = names[i]->d_name;
 		if (r >= 0 && has_suffix(nm, ".service") && names[i]->d_type != DT_DIR) {
 			_cleanup_free_ char *src = NULL, *dst = NULL;
-			if (asprintf(&src, "%s/%s", etc, nm) < 0 || asprintf(&dst, "%s/%s", paths.systemd_dir, nm) < 0)
-				abort();
+			src = xasprintf("%s/%s", etc, nm);
+			dst = xasprintf("%s/%s", paths.systemd_dir, nm);
 			r = mkdir_p(paths.systemd_dir, 0755);
 			if (r >= 0)
 				r = copy_unit(s, src, dst);
@@ -326,13 +324,11 @@ static int install_units(struct setup *s)
 	}
 	if (n > 0)
 		free(names);
-	if (asprintf(&dropin, "%s/10-kubeadm.conf", etc) < 0 ||
-	    asprintf(&dropin_dir, "%s/kubelet.service.d", paths.systemd_dir) < 0)
-		abort();
+	dropin = xasprintf("%s/10-kubeadm.conf", etc);
+	dropin_dir = xasprintf("%s/kubelet.service.d", paths.systemd_dir);
 	if (r >= 0 && access(dropin, F_OK) == 0) {
 		_cleanup_free_ char *dst = NULL;
-		if (asprintf(&dst, "%s/10-kubeadm.conf", dropin_dir) < 0)
-			abort();
+		dst = xasprintf("%s/10-kubeadm.conf", dropin_dir);
 		r = mkdir_p(dropin_dir, 0755);
 		if (r >= 0)
 			r = copy_unit(s, dropin, dst);
@@ -358,9 +354,8 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct se
 
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
-	if (asprintf(&s.rootfs, "%s/data/%s/rootfs", agent_root(), cluster) < 0 ||
-	    asprintf(&list, "%s/data/%s/installed", agent_root(), cluster) < 0)
-		abort();
+	s.rootfs = xasprintf("%s/data/%s/rootfs", agent_root(), cluster);
+	list = xasprintf("%s/data/%s/installed", agent_root(), cluster);
 	if (access(s.rootfs, F_OK) < 0) {
 		free(s.rootfs);
 		return errbuf_set(err, -ENOENT, "no rootfs for cluster %s yet", cluster);

@@ -300,8 +300,7 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 	    strncmp(target, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
 		return fail_entry(ap, -EBADMSG, path, "not a valid whiteout name");
 	_cleanup_free_ char *victim = NULL;
-	if (asprintf(&victim, "%s%s%s", dir, dirlen ? "/" : "", target) < 0)
-		abort();
+	victim = xasprintf("%s%s%s", dir, dirlen ? "/" : "", target);
 	return ap->overlay_dir ? make_overlay_whiteout(ap, dir, target, victim)
 			       : remove_lower(ap, victim);
 }

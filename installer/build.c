@@ -44,19 +44,6 @@ struct builder {
 	struct errbuf *err;
 };
 
-static char *xasprintf(const char *fmt, ...) _printf_(1, 2);
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
-
 static int fail_at(struct builder *b, const struct kf_instr *in, int code, const char *fmt, ...)
 	_printf_(4, 5);
 static int fail_at(struct builder *b, const struct kf_instr *in, int code, const char *fmt, ...)

@@ -71,9 +71,7 @@ static int expand_range(const char *item, char ***v, size_t *n, struct errbuf *e
 
 	if (strchr(dash + 1, '.'))
 		hi_s = xstrdup(dash + 1);
-	else if (asprintf(&hi_s, "%.*s%s", (int)(strrchr(lo_s, '.') ? strrchr(lo_s, '.') - lo_s + 1 : 0),
-			  lo_s, dash + 1) < 0)
-		abort();
+	else hi_s = xasprintf("%.*s%s", (int)(strrchr(lo_s, '.') ? strrchr(lo_s, '.') - lo_s + 1 : 0), lo_s, dash + 1);
 	if (inet_pton(AF_INET, lo_s, &lo) != 1 || inet_pton(AF_INET, hi_s, &hi) != 1)
 		return errbuf_set(err, -EINVAL, "'%s' is not an address range (a.b.c.1-a.b.c.9)", item);
 	uint32_t a = ntohl(lo.s_addr), b = ntohl(hi.s_addr);

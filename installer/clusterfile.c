@@ -74,9 +74,7 @@ static int get_env(struct ctx *x, const struct ynode *map, const char *field, st
 		for (k = 0; k < *nenv && strcmp((*env)[k].key, kv.key) != 0; k++)
 			;
 		if (k < *nenv) {
-			char *joined = NULL;
-			if (asprintf(&joined, "%s;%s", (*env)[k].value, kv.value) < 0)
-				abort();
+			char *joined = xasprintf("%s;%s", (*env)[k].value, kv.value);
 			free((*env)[k].value);
 			(*env)[k].value = joined;
 			free(kv.key);

@@ -67,8 +67,7 @@ static int write_blob(struct archive *a, struct image_store *st, const char *dig
 
 	if (fd < 0 || fstat(fd, &st_) < 0)
 		return errbuf_set(err, negative_errno(), "blob %s is missing from the store", digest);
-	if (asprintf(&name, "blobs/sha256/%s", digest + 7) < 0)
-		abort();
+	name = xasprintf("blobs/sha256/%s", digest + 7);
 	r = write_entry_header(a, name, AE_IFREG, (uint64_t)st_.st_size, err);
 	while (r >= 0) {
 		ssize_t n = read(fd, chunk, CHUNK);
@@ -140,8 +139,7 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		goto out;
 	}
 
-	if (asprintf(&tmp, "%s.partial-%d", out_path, (int)getpid()) < 0)
-		abort();
+	tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
 	a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {

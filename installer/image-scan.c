@@ -104,9 +104,7 @@ static void walk_values(const struct ynode *n, struct image_meta *m)
 			continue;
 		}
 		_cleanup_free_ char *ref = NULL;
-		if (asprintf(&ref, "%s%s%s%s%s", reg && *reg ? reg : "", reg && *reg ? "/" : "",
-			     repo, tag && *tag ? ":" : "", tag && *tag ? tag : "") < 0)
-			abort();
+		ref = xasprintf("%s%s%s%s%s", reg && *reg ? reg : "", reg && *reg ? "/" : "", repo, tag && *tag ? ":" : "", tag && *tag ? tag : "");
 		add_ref(m, ref);
 	}
 }
@@ -151,13 +149,11 @@ static int scan_dir(const char *dir, bool charts, struct image_meta *m, struct e
 		_cleanup_free_ char *p = NULL;
 		if (r >= 0 && nm[0] != '.') {
 			if (charts) {
-				if (asprintf(&p, "%s/%s/values.yaml", dir, nm) < 0)
-					abort();
+				p = xasprintf("%s/%s/values.yaml", dir, nm);
 				if (access(p, F_OK) == 0)
 					r = scan_yaml(p, true, m, err);
 			} else if (has_suffix(nm, ".yaml") || has_suffix(nm, ".yml")) {
-				if (asprintf(&p, "%s/%s", dir, nm) < 0)
-					abort();
+				p = xasprintf("%s/%s", dir, nm);
 				r = scan_yaml(p, false, m, err);
 			}
 		}
@@ -172,9 +168,11 @@ int image_scan_tree(const char *root, struct image_meta *m, struct errbuf *err)
 	_cleanup_free_ char *list = NULL, *manifests = NULL, *charts = NULL;
 	int r;
 
-	if (asprintf(&list, "%s/manifests/imageList", root) < 0 ||
-	    asprintf(&manifests, "%s/manifests", root) < 0 || asprintf(&charts, "%s/charts", root) < 0)
-		abort();
+	list = xasprintf("%s/manifests/imageList", root);
+
+	manifests = xasprintf("%s/manifests", root);
+
+	charts = xasprintf("%s/charts", root);
 	r = scan_image_list(list, m, err);
 	if (r >= 0)
 		r = scan_dir(manifests, false, m, err);

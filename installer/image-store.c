@@ -44,8 +44,7 @@ struct blob_writer {
 static char *path_in(const struct image_store *st, const char *rel)
 {
 	char *p;
-	if (asprintf(&p, "%s/%s", st->dir, rel) < 0)
-		abort();
+	p = xasprintf("%s/%s", st->dir, rel);
 	return p;
 }
 
@@ -90,8 +89,7 @@ int image_store_open(const char *home, struct image_store **ret, struct errbuf *
 		home = "/var/lib/cirun";
 	st = xcalloc(1, sizeof(*st));
 	st->home = xstrdup(home);
-	if (asprintf(&st->dir, "%s/images", home) < 0)
-		abort();
+	st->dir = xasprintf("%s/images", home);
 	st->gc_lock_fd = -1;
 	r = ensure_layout(st, err);
 	if (r < 0) {
@@ -161,8 +159,7 @@ char *image_store_blob_path(const struct image_store *st, const char *digest)
 {
 	char *p;
 	const char *hex = strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
-	if (asprintf(&p, "%s/blobs/sha256/%s", st->dir, hex) < 0)
-		abort();
+	p = xasprintf("%s/blobs/sha256/%s", st->dir, hex);
 	return p;
 }
 
@@ -248,8 +245,7 @@ int blob_writer_verify(struct blob_writer *w, const char *expected, struct errbu
 		r = negative_errno();
 	if (r < 0)
 		return errbuf_set(err, r, "finishing a blob failed: %s", strerror(-r));
-	if (asprintf(&w->digest, "sha256:%s", hex) < 0)
-		abort();
+	w->digest = xasprintf("sha256:%s", hex);
 	if (expected && strcmp(expected, w->digest) != 0) {
 		r = errbuf_set(err, -EBADMSG, "content does not match its digest: expected %s, "
 			       "got %s", expected, w->digest);
@@ -786,8 +782,7 @@ static void gc_unpacked_layers(struct image_store *st, const struct strset *keep
 	DIR *d;
 	struct dirent *de;
 
-	if (asprintf(&dir, "%s/build/layers", st->home) < 0)
-		abort();
+	dir = xasprintf("%s/build/layers", st->home);
 	d = opendir(dir);
 	if (!d)
 		return;

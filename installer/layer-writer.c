@@ -275,9 +275,8 @@ static int add_children(struct layer_writer *w, const char *disk_dir, const char
 		const char *nm = names[i]->d_name;
 		if (r >= 0 && strcmp(nm, ".") != 0 && strcmp(nm, "..") != 0) {
 			_cleanup_free_ char *disk = NULL, *layer = NULL;
-			if (asprintf(&disk, "%s/%s", disk_dir, nm) < 0 ||
-			    asprintf(&layer, "%s%s%s", layer_dir, *layer_dir ? "/" : "", nm) < 0)
-				abort();
+			disk = xasprintf("%s/%s", disk_dir, nm);
+			layer = xasprintf("%s%s%s", layer_dir, *layer_dir ? "/" : "", nm);
 			r = layer_writer_add_tree(w, disk, layer, err);
 		}
 		free(names[i]);
@@ -330,8 +329,7 @@ int layer_writer_finish(struct layer_writer *w, struct layer_info *ret, struct e
 		return errbuf_set(err, r, "finishing the layer blob failed: %s", strerror(-r));
 	}
 	memset(ret, 0, sizeof(*ret));
-	if (asprintf(&ret->diff_id, "sha256:%s", hex) < 0)
-		abort();
+	ret->diff_id = xasprintf("sha256:%s", hex);
 	ret->entries = w->entries;
 	r = blob_writer_commit(TAKE_PTR(w->blob), NULL, &ret->digest, &ret->size, err);
 	layer_writer_abort(w);

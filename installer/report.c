@@ -131,15 +131,13 @@ int report_open(const char *home, const char *cluster, bool json, struct errbuf 
 	int r, fd;
 
 	json_mode = json;
-	if (asprintf(&dir, "%s/logs", home) < 0)
-		abort();
+	dir = xasprintf("%s/logs", home);
 	r = mkdir_p(dir, 0700);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot create the log directory '%s': %s", dir, strerror(-r));
 	gmtime_r(&now, &tm);
 	strftime(t, sizeof(t), "%Y%m%d-%H%M%S", &tm);
-	if (asprintf(&log_path, "%s/%s-%s-%d.log", dir, cluster, t, (int)getpid()) < 0)
-		abort();
+	log_path = xasprintf("%s/%s-%s-%d.log", dir, cluster, t, (int)getpid());
 	fd = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || !(log_file = fdopen(fd, "w")))
 		return errbuf_set(err, negative_errno(), "cannot create the log file '%s': %m", log_path);

@@ -64,8 +64,7 @@ static int walk(struct run_snapshot *s, const char *root, const char *rel, struc
 	struct dirent **names;
 	int n, r = 0;
 
-	if (asprintf(&dir, "%s%s%s", root, *rel ? "/" : "", rel) < 0)
-		abort();
+	dir = xasprintf("%s%s%s", root, *rel ? "/" : "", rel);
 	n = scandir(dir, &names, NULL, by_name);
 	if (n < 0)
 		return errbuf_set(err, negative_errno(), "cannot list '%s': %m", dir);
@@ -74,9 +73,8 @@ static int walk(struct run_snapshot *s, const char *root, const char *rel, struc
 		if (r >= 0 && strcmp(nm, ".") && strcmp(nm, "..")) {
 			_cleanup_free_ char *path = NULL, *full = NULL;
 			struct stat st;
-			if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", nm) < 0 ||
-			    asprintf(&full, "%s/%s", root, path) < 0)
-				abort();
+			path = xasprintf("%s%s%s", rel, *rel ? "/" : "", nm);
+			full = xasprintf("%s/%s", root, path);
 			if (lstat(full, &st) < 0) {
 				r = errbuf_set(err, negative_errno(), "cannot read '%s': %m", full);
 			} else {
@@ -224,8 +222,7 @@ int run_diff_write(const char *root, const struct run_snapshot *before,
 		if (!(a->flags & F_INCLUDE))
 			continue;
 		_cleanup_free_ char *full = NULL;
-		if (asprintf(&full, "%s/%s", root, a->path) < 0)
-			abort();
+		full = xasprintf("%s/%s", root, a->path);
 		r = layer_writer_add_entry(w, full, a->path, a->flags & F_OPAQUE, err);
 	}
 	for (size_t k = 0; k < nwh; k++)

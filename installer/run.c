@@ -476,8 +476,7 @@ static int phase_init(struct run *r, struct host_state *h)
 	struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
 	int rc;
 
-	if (asprintf(&cwd, REMOTE_ROOT "/data/%s/rootfs", r->c->name) < 0)
-		abort();
+	cwd = xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
 	for (size_t i = 0; i < h->spec->nenv; i++)
 		env[i] = h->spec->env[i];
 	ssh_conn_set_timeout(h->conn, timeout + 60);
@@ -518,8 +517,7 @@ static char *find_agent(const struct run_opts *o)
 		/* beside cirun (the build tree), or where `make install` puts it */
 		const char *cands[] = { "/cirun-agent", "/../lib/cirun/cirun-agent" };
 		for (size_t i = 0; i < ELEMENTSOF(cands); i++) {
-			if (asprintf(&p, "%s%s", dir, cands[i]) < 0)
-				abort();
+			p = xasprintf("%s%s", dir, cands[i]);
 			if (access(p, R_OK) == 0)
 				return p;
 			free(p);
@@ -589,8 +587,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 		r->sizes[r->nlayers] = r->img.meta.layers[i].size;
 		r->nlayers++;
 	}
-	if (asprintf(&r->known_hosts, "%s/known_hosts", image_store_home(st)) < 0)
-		abort();
+	r->known_hosts = xasprintf("%s/known_hosts", image_store_home(st));
 	r->n = c->nhosts;
 	r->hosts = xcalloc(r->n, sizeof(*r->hosts));
 	for (size_t i = 0; i < r->n; i++) {
@@ -632,8 +629,7 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 		struct buf *out;
 	} lists[] = { { "etc", ".service", units }, { "cri", "", cri }, { "bin", "", bins } };
 
-	if (asprintf(&tmp, "%s/build/tmp/plan-XXXXXX", image_store_home(r->st)) < 0)
-		abort();
+	tmp = xasprintf("%s/build/tmp/plan-XXXXXX", image_store_home(r->st));
 	char *parent = xstrdup(tmp);
 	*strrchr(parent, '/') = '\0';
 	mkdir_p(parent, 0700);
@@ -648,8 +644,7 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 	for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
 		_cleanup_free_ char *d = NULL;
 		struct dirent **names;
-		if (asprintf(&d, "%s/%s", tmp, lists[k].dir) < 0)
-			abort();
+		d = xasprintf("%s/%s", tmp, lists[k].dir);
 		int n = scandir(d, &names, NULL, alphasort);
 		for (int i = 0; i < n; i++) {
 			const char *nm = names[i]->d_name;
@@ -662,8 +657,7 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 			free(names);
 	}
 	_cleanup_free_ char *init = NULL;
-	if (asprintf(&init, "%s/scripts/init.sh", tmp) < 0)
-		abort();
+	init = xasprintf("%s/scripts/init.sh", tmp);
 	*has_init = access(init, F_OK) == 0;
 	rm_rf_at(AT_FDCWD, tmp);
 }

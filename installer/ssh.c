@@ -211,8 +211,7 @@ static int check_host_key(struct ssh_conn *c, const struct ssh_opts *o, struct e
 
 	pthread_mutex_lock(&known_hosts_lock);
 	_cleanup_free_ char *lock_path = NULL;
-	if (asprintf(&lock_path, "%s.lock", o->known_hosts) < 0)
-		abort();
+	lock_path = xasprintf("%s.lock", o->known_hosts);
 	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock_fd >= 0)
 		flock(lock_fd, LOCK_EX);
@@ -537,15 +536,13 @@ static int start_root(struct ssh_conn *c, const char *command, bool ignore_stder
 	if (r < 0)
 		return r;
 	prefix = ssh_conn_root_prefix(c, &with_password);
-	if (asprintf(&full, "%s%s", prefix, command) < 0)
-		abort();
+	full = xasprintf("%s%s", prefix, command);
 	r = ssh_exec(c, full, ignore_stderr, ret, err);
 	if (r < 0 || !with_password)
 		return r;
 	/* the password travels on stdin, never on a command line */
 	_cleanup_free_ char *line = NULL;
-	if (asprintf(&line, "%s\n", c->password) < 0)
-		abort();
+	line = xasprintf("%s\n", c->password);
 	for (size_t off = 0, n = strlen(line); off < n;) {
 		ssize_t w = ssh_chan_write(*ret, line + off, n - off);
 		if (w < 0) {
