@@ -164,11 +164,6 @@ const char *report_log_path(void)
 	return log_path;
 }
 
-bool report_json(void)
-{
-	return json_mode;
-}
-
 /* A human line on stdout and in the file. */
 static void human(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void human(const char *fmt, ...)

@@ -11,7 +11,6 @@
 int report_open(const char *home, const char *cluster, bool json, struct errbuf *err);
 void report_close(void);
 const char *report_log_path(void);
-bool report_json(void);
 
 void report_run_start(const char *image, const char *id, size_t layers, const char *cluster,
 		      size_t hosts);

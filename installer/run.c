@@ -719,6 +719,7 @@ static int finish(struct run *r, int code)
 		log_error("the full log of this run: %s", report_log_path());
 	run_release(r);
 	report_close();
+	log_clear_secrets(); /* wipes our copies; the run is over */
 	return code;
 }
 
