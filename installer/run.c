@@ -398,10 +398,12 @@ static int phase_distribute(struct run *r, struct host_state *h)
 		return rc;
 	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		_cleanup_free_ char *bad = NULL;
-		rc = agent_client_assemble(h->ac, r->c->name, r->digests, r->nlayers, &detail, &bad,
-					   &h->err);
-		if (rc != -EBADMSG || !bad)
+		struct agent_layer_fault fault = { 0 };
+		rc = agent_client_assemble(h->ac, r->c->name, r->c->image, r->digests, r->nlayers,
+					   &detail, &fault, &h->err);
+		_cleanup_free_ char *bad = fault.digest;
+		/* an invalid layer is the image's fault: sending it again cannot help */
+		if (rc >= 0 || fault.fault != LAYER_FAULT_CORRUPT || attempt == 1)
 			break;
 		/* the host's cached copy went bad: it was dropped there; send it again */
 		log_host(LOG_WARNING, h->spec->ip, "%s; sending it again", errbuf_msg(&h->err));
