@@ -275,7 +275,7 @@ int agent_client_assemble(struct agent_client *ac, const char *cluster, const ch
 	if (ac->fault == LAYER_FAULT_INVALID)
 		errbuf_set(err, r, "invalid layer %s of image %s: %s", ac->fault_digest, image, reason);
 	else
-		errbuf_set(err, r, "layer %s of image %s was corrupt in the host's cache (%s)",
+		errbuf_set(err, r, "layer %s of image %s in the host cache is corrupt (%s)",
 			   ac->fault_digest, image, reason);
 	if (ret_fault) {
 		ret_fault->fault = ac->fault;

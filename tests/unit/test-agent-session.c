@@ -155,7 +155,7 @@ static void test_layers_and_assembly(void **state)
 			 -EBADMSG);
 	assert_int_equal(fault.fault, LAYER_FAULT_CORRUPT);
 	assert_string_equal(fault.digest, db);
-	assert_non_null(strstr(errbuf_msg(&err), "corrupt in the host's cache"));
+	assert_non_null(strstr(errbuf_msg(&err), "of image img in the host cache is corrupt"));
 	free(fault.digest);
 	assert_true(stat(p, &st) < 0);
 	/* and the previous rootfs is still there */
