@@ -18,6 +18,8 @@
 #include "name.h"
 
 #define KILL_GRACE_MS 5000
+#define DRAIN_MS 2000	  /* output still arriving after the shell exited */
+#define REAP_TICK_MS 50	  /* how often a running shell is checked for its exit */
 
 static int64_t now_ms(void)
 {
@@ -52,15 +54,65 @@ static _noreturn_ void child(const char *command, const char *cwd, const struct 
 	_exit(127);
 }
 
+/* Where a command stands: its shell (the process group leader) and the pipes. */
+struct run {
+	pid_t pid;
+	int fds[2];		/* stdout, stderr read ends; -1 once at EOF */
+	int status;
+	bool exited;		/* the shell was reaped */
+	bool timed_out;
+	int64_t deadline;	/* 0: no timeout */
+	int64_t kill_at;	/* SIGKILL for the group after a SIGTERM that was not enough */
+	int64_t drain_until;	/* after the shell exited */
+};
+
+/* The timeout hits the whole group, SIGTERM then SIGKILL; only a shell that is still
+ * running can time out (what a finished script left running is not its to kill). */
+static void enforce_timeout(struct run *x, int64_t t)
+{
+	if (x->exited)
+		return;
+	if (x->deadline && !x->timed_out && t >= x->deadline) {
+		x->timed_out = true;
+		kill(-x->pid, SIGTERM);
+		x->kill_at = t + KILL_GRACE_MS;
+	} else if (x->kill_at && t >= x->kill_at) {
+		kill(-x->pid, SIGKILL);
+		x->kill_at = 0;
+	}
+}
+
+static void reap(struct run *x, int64_t t)
+{
+	if (x->exited)
+		return;
+	pid_t w = waitpid(x->pid, &x->status, WNOHANG);
+	if (w == x->pid || (w < 0 && errno == ECHILD)) {
+		x->exited = true;
+		x->drain_until = t + DRAIN_MS;
+	}
+}
+
+/* How long poll() may sleep: until the next check of the shell, the timeout, or the end
+ * of the drain. */
+static int next_wait(const struct run *x, int64_t t)
+{
+	int64_t until = x->exited ? x->drain_until : t + REAP_TICK_MS;
+
+	if (!x->exited && x->deadline && !x->timed_out)
+		until = MIN(until, x->deadline);
+	if (!x->exited && x->kill_at)
+		until = MIN(until, x->kill_at);
+	return (int)MAX(0, until - t);
+}
+
 int exec_command(const char *command, const char *cwd, const struct kv *env, size_t nenv,
 		 unsigned timeout_s, exec_output_fn out, void *data, struct exec_result *res,
 		 struct errbuf *err)
 {
-	int out_pipe[2], err_pipe[2], status = 0, r = 0;
-	int64_t deadline = timeout_s ? now_ms() + (int64_t)timeout_s * 1000 : 0, kill_at = 0;
-	bool timed_out = false, open_out = true, open_err = true;
+	int out_pipe[2], err_pipe[2], r = 0;
+	struct run x = { .deadline = timeout_s ? now_ms() + (int64_t)timeout_s * 1000 : 0 };
 	char chunk[65536];
-	pid_t pid;
 
 	for (size_t i = 0; i < nenv; i++)
 		if (!shell_identifier_valid(env[i].key, strlen(env[i].key)))
@@ -73,8 +125,8 @@ int exec_command(const char *command, const char *cwd, const struct kv *env, siz
 		close(out_pipe[1]);
 		return errbuf_set(err, negative_errno(), "pipe: %m");
 	}
-	pid = fork();
-	if (pid < 0) {
+	x.pid = fork();
+	if (x.pid < 0) {
 		r = errbuf_set(err, negative_errno(), "fork: %m");
 		close(out_pipe[0]);
 		close(out_pipe[1]);
@@ -82,75 +134,67 @@ int exec_command(const char *command, const char *cwd, const struct kv *env, siz
 		close(err_pipe[1]);
 		return r;
 	}
-	if (pid == 0)
+	if (x.pid == 0)
 		child(command, cwd, env, nenv, out_pipe[1], err_pipe[1]);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
+	x.fds[0] = out_pipe[0];
+	x.fds[1] = err_pipe[0];
 
-	while (open_out || open_err) {
-		struct pollfd p[2] = { { open_out ? out_pipe[0] : -1, POLLIN, 0 },
-				       { open_err ? err_pipe[0] : -1, POLLIN, 0 } };
-		int wait_ms = -1;
+	/* The step ends when its shell exits, not when the pipes close: a daemon it started
+	 * keeps them open. Output still coming is drained for DRAIN_MS (or to EOF), then the
+	 * pipes are let go. */
+	for (;;) {
 		int64_t t = now_ms();
-		if (deadline && !timed_out)
-			wait_ms = (int)MAX(0, deadline - t);
-		else if (kill_at)
-			wait_ms = (int)MAX(0, kill_at - t);
-		int n = poll(p, 2, wait_ms);
+		reap(&x, t);
+		enforce_timeout(&x, t);
+		if (x.fds[0] < 0 && x.fds[1] < 0)
+			break;
+		if (x.exited && t >= x.drain_until)
+			break;
+		struct pollfd p[2] = { { x.fds[0], POLLIN, 0 }, { x.fds[1], POLLIN, 0 } };
+		int n = poll(p, 2, next_wait(&x, t));
 		if (n < 0 && errno != EINTR) {
 			r = errbuf_set(err, negative_errno(), "poll: %m");
 			break;
 		}
-		if (deadline && !timed_out && now_ms() >= deadline) {
-			timed_out = true;
-			kill(-pid, SIGTERM);
-			kill_at = now_ms() + KILL_GRACE_MS;
-		} else if (kill_at && now_ms() >= kill_at) {
-			kill(-pid, SIGKILL);
-			kill_at = 0;
-		}
 		for (int i = 0; i < 2 && n > 0; i++) {
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			ssize_t k = read(p[i].fd, chunk, sizeof(chunk));
+			ssize_t k = read(x.fds[i], chunk, sizeof(chunk));
+			if (k < 0 && errno == EINTR)
+				continue;
 			if (k <= 0) {
-				if (i == 0)
-					open_out = false;
-				else
-					open_err = false;
+				close(x.fds[i]);
+				x.fds[i] = -1;
 				continue;
 			}
 			if (out && out(data, i + 1, chunk, (size_t)k) < 0 && r == 0) {
 				r = errbuf_set(err, -EPIPE, "the output could not be delivered; stopped "
 					       "the command");
-				kill(-pid, SIGKILL);
+				kill(-x.pid, SIGKILL);
 			}
 		}
 	}
-	close(out_pipe[0]);
-	close(err_pipe[0]);
+	for (int i = 0; i < 2; i++)
+		if (x.fds[i] >= 0)
+			close(x.fds[i]);
 	/* The pipes can close before the command ends (it may redirect its output): keep
 	 * the timeout while waiting for it. */
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid || (w < 0 && errno != EINTR))
-			break;
+	while (!x.exited) {
 		int64_t t = now_ms();
-		if (deadline && !timed_out && t >= deadline) {
-			timed_out = true;
-			kill(-pid, SIGTERM);
-			kill_at = t + KILL_GRACE_MS;
-		} else if (kill_at && t >= kill_at) {
-			kill(-pid, SIGKILL);
-			kill_at = 0;
-		}
-		usleep(20000);
+		reap(&x, t);
+		enforce_timeout(&x, t);
+		if (!x.exited)
+			usleep(REAP_TICK_MS * 1000);
 	}
-	kill(-pid, SIGKILL); /* whatever of its group is left */
+	/* A timed-out script's group goes whole, whatever ignored the SIGTERM. */
+	if (x.timed_out)
+		kill(-x.pid, SIGKILL);
 	if (res) {
-		res->timed_out = timed_out;
-		res->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-		res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		res->timed_out = x.timed_out;
+		res->signal = WIFSIGNALED(x.status) ? WTERMSIG(x.status) : 0;
+		res->exit_code = WIFEXITED(x.status) ? WEXITSTATUS(x.status) : -1;
 	}
 	return r;
 }

@@ -17,6 +17,8 @@
 #include "macro.h"
 #include "name.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct sha256 *, sha256_free)
+
 struct layer_upload {
 	char *digest;
 	char *tmp;
@@ -147,31 +149,68 @@ out:
 	return r;
 }
 
+/* Feeds what is left of fd to h: a layer whose apply stopped early is still judged by
+ * the digest of all its bytes. */
+static int hash_rest(int fd, struct sha256 *h)
+{
+	_cleanup_free_ char *chunk = xmalloc(1 << 20);
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			return 0;
+		int r = sha256_update(h, chunk, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* What a failed apply says about a layer whose bytes match its digest: refusals of its
+ * content (layer.c's -EBADMSG/-EPERM/-ENAMETOOLONG) make it invalid; anything else is the
+ * host's trouble (disk full, I/O). */
+static bool content_refused(int r)
+{
+	return r == -EBADMSG || r == -EPERM || r == -ENAMETOOLONG;
+}
+
 static int apply_verified(const char *staging, const char *digest, struct layer_stats *total,
-			  struct errbuf *err)
+			  int *ret_fault, struct errbuf *err)
 {
 	_cleanup_free_ char *p = layer_path(digest);
 	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct sha256 *h = NULL;
+	_cleanup_(sha256_freep) struct sha256 *h = NULL;
 	struct layer_stats st;
 	char hex[SHA256_HEX_SIZE];
-	int r;
+	int r, hr;
 
 	if (fd < 0)
 		return errbuf_set(err, -ENOENT, "layer %s is not in the host's cache", digest);
-	sha256_new(&h);
+	r = sha256_new(&h);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot start a digest for layer %s", digest);
 	r = layer_apply_fd(staging, fd, h, &st, err);
-	if (r >= 0)
-		r = sha256_final(h, hex);
-	sha256_free(h);
-	if (r >= 0 && strcmp(hex, digest + 7) != 0)
-		r = -EBADMSG;
-	/* A layer that does not hash right (or does not even read as one) is not used: it
-	 * leaves the cache so the sender sends it again. */
-	if (r == -EBADMSG) {
+	hr = r < 0 ? hash_rest(fd, h) : 0;
+	if (hr >= 0)
+		hr = sha256_final(h, hex);
+	if (hr < 0)
+		return errbuf_set(err, hr, "reading layer %s from the host's cache: %s", digest,
+				  strerror(-hr));
+	/* A layer that does not hash right is not used: it leaves the cache so the sender
+	 * sends it again. */
+	if (strcmp(hex, digest + 7) != 0) {
 		unlink(p);
-		return errbuf_set(err, -EBADMSG, "layer %s in the host cache is corrupt; removed it",
-				  digest);
+		*ret_fault = LAYER_FAULT_CORRUPT;
+		return errbuf_set(err, -EBADMSG, "its content is sha256:%s; removed it", hex);
+	}
+	/* Right bytes, wrong content: kept (sending it again cannot help); the reason goes
+	 * back as it is, the digest travels beside it. */
+	if (r < 0 && content_refused(r)) {
+		*ret_fault = LAYER_FAULT_INVALID;
+		return r;
 	}
 	if (r < 0)
 		return errbuf_prefix(err, "layer %s", digest);
@@ -199,8 +238,8 @@ static int swap_in(const char *staging, const char *rootfs, struct errbuf *err)
 	return 0;
 }
 
-int rootfs_assemble(const char *cluster, char *const *digests, size_t n, char **ret_bad,
-		    struct layer_stats *stats, struct errbuf *err)
+int rootfs_assemble(const char *cluster, char *const *digests, size_t n,
+		    struct layer_fault_info *ret_fault, struct layer_stats *stats, struct errbuf *err)
 {
 	_cleanup_free_ char *dir = NULL, *staging = NULL, *rootfs = NULL;
 	struct layer_stats total = { 0 };
@@ -219,10 +258,13 @@ int rootfs_assemble(const char *cluster, char *const *digests, size_t n, char **
 	if (mkdir(staging, 0755) < 0)
 		return errbuf_set(err, negative_errno(), "cannot create '%s': %m", staging);
 	for (size_t i = 0; i < n; i++) {
-		r = apply_verified(staging, digests[i], &total, err);
+		int fault = 0;
+		r = apply_verified(staging, digests[i], &total, &fault, err);
 		if (r < 0) {
-			if (r == -EBADMSG && ret_bad)
-				*ret_bad = xstrdup(digests[i]);
+			if (fault && ret_fault) {
+				ret_fault->fault = fault;
+				ret_fault->digest = xstrdup(digests[i]);
+			}
 			rm_rf_at(AT_FDCWD, staging);
 			return r;
 		}

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "layer.h"
 #include "name.h"
+#include "proto.h"
 
 const char *agent_root(void);
 
@@ -30,8 +31,16 @@ int layer_upload_data(struct layer_upload *u, const void *data, size_t n, struct
 int layer_upload_end(struct layer_upload *u, struct errbuf *err);
 void layer_upload_abort(struct layer_upload *u);
 
-/* Assembles the cluster's rootfs from the cached layers, in order. A layer whose content
- * does not match its digest is removed from the cache and reported as -EBADMSG with
- * *ret_bad set to its digest (malloc'd), so the sender can send it again. */
-int rootfs_assemble(const char *cluster, char *const *digests, size_t n, char **ret_bad,
-		    struct layer_stats *stats, struct errbuf *err);
+/* A layer that failed assembly by its own fault: fault is LAYER_FAULT_CORRUPT (its bytes
+ * do not match digest: removed from the cache, the sender may send it again) or
+ * LAYER_FAULT_INVALID (they match but the content is refused: kept, the image is wrong);
+ * err then holds the reason alone. digest is malloc'd. */
+struct layer_fault_info {
+	int fault; /* 0: none */
+	char *digest;
+};
+
+/* Assembles the cluster's rootfs from the cached layers, in order; a failing layer fills
+ * ret_fault (optional) as above. */
+int rootfs_assemble(const char *cluster, char *const *digests, size_t n,
+		    struct layer_fault_info *ret_fault, struct layer_stats *stats, struct errbuf *err);

@@ -13,11 +13,9 @@
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
+#include "proto-msg.h"
 #include "setup.h"
 #include "ydoc.h"
-
-#define MAX_LIST 100000
-#define MAX_STR (PROTO_MAX_FRAME)
 
 struct agent {
 	int fds[2];
@@ -38,253 +36,311 @@ static int send_frame(struct agent *a, uint8_t type)
 	return r;
 }
 
-static int send_ok(struct agent *a, const char *detail)
-{
-	proto_put_str(&a->reply, detail);
-	return send_frame(a, MSG_OK);
-}
-
-static int send_error(struct agent *a, const struct errbuf *err)
+/* A reply field that does not fit in a frame fails the request, naming the field; nothing
+ * is ever cut or dropped silently. */
+static int reply_failed(struct agent *a, int r, uint8_t type, const char *field,
+			struct errbuf *err)
 {
 	buf_reset(&a->reply);
-	proto_put_u32(&a->reply, (uint32_t)(err->code < 0 ? -err->code : EIO));
-	proto_put_str(&a->reply, errbuf_msg(err));
-	return send_frame(a, MSG_ERROR);
+	return errbuf_set(err, r, "the %s reply's %s does not fit in a frame (%u bytes at most)",
+			  proto_msg_name(type), field, PROTO_MAX_FRAME);
+}
+
+static int reply_u32(struct agent *a, uint8_t type, const char *field, uint32_t v,
+		     struct errbuf *err)
+{
+	int r = proto_put_u32(&a->reply, v);
+	return r < 0 ? reply_failed(a, r, type, field, err) : 0;
+}
+
+static int reply_str(struct agent *a, uint8_t type, const char *field, const char *v,
+		     struct errbuf *err)
+{
+	int r = proto_put_str(&a->reply, v);
+	return r < 0 ? reply_failed(a, r, type, field, err) : 0;
+}
+
+static int send_ok(struct agent *a, const char *detail, struct errbuf *err)
+{
+	int r = reply_str(a, MSG_OK, "detail", detail, err);
+	return r < 0 ? r : send_frame(a, MSG_OK);
+}
+
+static uint32_t error_code(const struct errbuf *err)
+{
+	return (uint32_t)(err->code < 0 ? -err->code : EIO);
+}
+
+/* The message is an errbuf's (ERRBUF_MSG_MAX): it always fits. */
+static int send_error(struct agent *a, const struct errbuf *err)
+{
+	int r;
+
+	buf_reset(&a->reply);
+	r = proto_put_u32(&a->reply, error_code(err));
+	if (r >= 0)
+		r = proto_put_str(&a->reply, errbuf_msg(err));
+	return r < 0 ? r : send_frame(a, MSG_ERROR);
+}
+
+static int send_layer_error(struct agent *a, const struct errbuf *err, int fault,
+			    const char *digest)
+{
+	int r;
+
+	buf_reset(&a->reply);
+	r = proto_put_u32(&a->reply, error_code(err));
+	if (r >= 0)
+		r = proto_put_str(&a->reply, errbuf_msg(err));
+	if (r >= 0)
+		r = proto_put_u32(&a->reply, (uint32_t)fault);
+	if (r >= 0)
+		r = proto_put_str(&a->reply, digest);
+	return r < 0 ? r : send_frame(a, MSG_LAYER_ERROR);
+}
+
+static const void *rest(const struct cursor *c)
+{
+	return c->p;
 }
 
 static int on_hello(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	uint32_t version;
-	_cleanup_free_ char *client = NULL;
+	struct msg_hello m;
+	int r = msg_hello_decode(rest(c), c->left, &m, err);
 
-	if (cur_u32(c, &version) < 0 || cur_str(c, 256, &client) < 0)
-		return errbuf_set(err, -EBADMSG, "malformed HELLO");
-	if (version != PROTO_VERSION)
-		return errbuf_set(err, -EPROTO, "protocol version %u is not %u: this agent is cirun-agent "
-				  "%s; use the cirun of the same version", version, PROTO_VERSION,
-				  CIRUN_VERSION);
-	log_info("session from cirun %s", client);
+	if (r < 0)
+		return r;
+	if (m.version != PROTO_VERSION) {
+		r = errbuf_set(err, -EPROTO, "protocol version %u is not %u: this agent is cirun-agent "
+			       "%s; use the cirun of the same version", m.version, PROTO_VERSION,
+			       CIRUN_VERSION);
+		msg_hello_release(&m);
+		return r;
+	}
+	log_info("session from cirun %s", m.client);
+	msg_hello_release(&m);
 	a->said_hello = true;
-	proto_put_u32(&a->reply, PROTO_VERSION);
-	proto_put_str(&a->reply, CIRUN_VERSION);
-	return send_frame(a, MSG_HELLO_OK);
+	r = reply_u32(a, MSG_HELLO_OK, "version", PROTO_VERSION, err);
+	if (r >= 0)
+		r = reply_str(a, MSG_HELLO_OK, "agent version", CIRUN_VERSION, err);
+	return r < 0 ? r : send_frame(a, MSG_HELLO_OK);
 }
 
 static int on_facts(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	_cleanup_(ynode_freep) struct ynode *facts = NULL;
 	_cleanup_buf_ struct buf yaml = BUF_INIT(1 << 20);
-	int r;
+	int r = msg_empty_decode(MSG_FACTS_REQ, rest(c), c->left, err);
 
-	(void)c;
+	if (r < 0)
+		return r;
 	r = facts_collect(&facts);
 	if (r >= 0)
 		r = ynode_emit(facts, &yaml);
 	if (r < 0)
 		return errbuf_set(err, r, "collecting facts failed: %s", strerror(-r));
-	proto_put_str(&a->reply, yaml.data);
-	return send_frame(a, MSG_FACTS);
+	r = reply_str(a, MSG_FACTS, "facts", yaml.data, err);
+	return r < 0 ? r : send_frame(a, MSG_FACTS);
 }
 
 static int on_layers(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	uint32_t n;
-	size_t have = 0;
+	struct msg_layers_req m;
+	uint32_t have = 0;
 	_cleanup_buf_ struct buf list = BUF_INIT(PROTO_MAX_FRAME);
+	int r = msg_layers_req_decode(rest(c), c->left, &m, err);
 
-	if (cur_u32(c, &n) < 0 || n > MAX_LIST)
-		return errbuf_set(err, -EBADMSG, "malformed LAYERS_REQ");
-	for (uint32_t i = 0; i < n; i++) {
-		_cleanup_free_ char *digest = NULL;
-		uint64_t size;
-		if (cur_str(c, 128, &digest) < 0 || cur_u64(c, &size) < 0)
-			return errbuf_set(err, -EBADMSG, "malformed LAYERS_REQ");
-		if (layer_cache_has(digest, size)) {
-			proto_put_str(&list, digest);
-			have++;
-		}
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; r >= 0 && i < m.n; i++) {
+		if (!layer_cache_has(m.layers[i].digest, m.layers[i].size))
+			continue;
+		r = proto_put_str(&list, m.layers[i].digest);
+		have++;
 	}
-	proto_put_u32(&a->reply, (uint32_t)have);
-	buf_append(&a->reply, list.data, list.len);
-	return send_frame(a, MSG_LAYERS);
+	msg_layers_req_release(&m);
+	if (r < 0)
+		return reply_failed(a, r, MSG_LAYERS, "digest list", err);
+	r = reply_u32(a, MSG_LAYERS, "count", have, err);
+	if (r >= 0 && buf_append(&a->reply, list.data, list.len) < 0)
+		r = reply_failed(a, -E2BIG, MSG_LAYERS, "digest list", err);
+	return r < 0 ? r : send_frame(a, MSG_LAYERS);
+}
+
+/* LAYER_BEGIN and LAYER_DATA have no reply (data follows at once): what goes wrong with
+ * them, a malformed frame included, is kept for LAYER_END to report, so the stream stays
+ * in step. */
+static void upload_failed(struct agent *a, const struct errbuf *e)
+{
+	log_error("%s", errbuf_msg(e));
+	if (!a->upload_err.code)
+		a->upload_err = *e;
+	layer_upload_abort(a->upload);
+	a->upload = NULL;
 }
 
 static int on_layer_begin(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	_cleanup_free_ char *digest = NULL;
-	uint64_t size;
+	struct msg_layer_begin m;
+	struct errbuf e = ERRBUF_INIT;
 
-	if (cur_str(c, 128, &digest) < 0 || cur_u64(c, &size) < 0)
-		return errbuf_set(err, -EBADMSG, "malformed LAYER_BEGIN");
 	(void)err;
 	layer_upload_abort(a->upload);
 	a->upload = NULL;
 	errbuf_clear(&a->upload_err);
-	log_info("receiving layer %s (%llu bytes)", digest, (unsigned long long)size);
-	/* no reply: data follows at once; the result comes with LAYER_END */
-	if (layer_upload_begin(digest, size, &a->upload, &a->upload_err) < 0)
-		log_error("%s", errbuf_msg(&a->upload_err));
+	if (msg_layer_begin_decode(rest(c), c->left, &m, &e) < 0) {
+		upload_failed(a, &e);
+		return 0;
+	}
+	log_info("receiving layer %s (%llu bytes)", m.digest, (unsigned long long)m.size);
+	if (layer_upload_begin(m.digest, m.size, &a->upload, &e) < 0)
+		upload_failed(a, &e);
+	msg_layer_begin_release(&m);
 	return 0;
 }
 
 static int on_layer_data(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	const void *p;
-	size_t n;
+	struct msg_layer_data m;
+	struct errbuf e = ERRBUF_INIT;
 
-	if (cur_blob(c, &p, &n) < 0)
-		return errbuf_set(err, -EBADMSG, "malformed LAYER_DATA");
+	(void)err;
+	if (msg_layer_data_decode(rest(c), c->left, &m, &e) < 0) {
+		upload_failed(a, &e);
+		return 0;
+	}
 	if (!a->upload)
 		return 0; /* the upload already failed: LAYER_END reports it */
-	if (layer_upload_data(a->upload, p, n, &a->upload_err) < 0) {
-		log_error("%s", errbuf_msg(&a->upload_err));
-		layer_upload_abort(a->upload);
-		a->upload = NULL;
-	}
+	if (layer_upload_data(a->upload, m.data, m.len, &e) < 0)
+		upload_failed(a, &e);
 	return 0;
 }
 
 static int on_layer_end(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	(void)c;
-	if (a->upload_err.code) {
+	int r = msg_empty_decode(MSG_LAYER_END, rest(c), c->left, err);
+
+	if (r >= 0 && a->upload_err.code) {
 		*err = a->upload_err;
-		errbuf_clear(&a->upload_err);
-		return err->code;
+		r = err->code;
+	}
+	errbuf_clear(&a->upload_err);
+	if (r < 0) {
+		layer_upload_abort(a->upload);
+		a->upload = NULL;
+		return r;
 	}
 	if (!a->upload)
 		return errbuf_set(err, -EPROTO, "LAYER_END without LAYER_BEGIN");
-	int r = layer_upload_end(a->upload, err);
+	r = layer_upload_end(a->upload, err);
 	a->upload = NULL;
 	if (r < 0)
 		return r;
-	return send_ok(a, "");
+	return send_ok(a, "", err);
 }
 
 static int on_assemble(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	_cleanup_free_ char *cluster = NULL, *bad = NULL;
-	char **digests = NULL;
-	uint32_t n = 0;
+	struct msg_assemble m;
+	struct layer_fault_info fault = { 0 };
 	struct layer_stats st;
 	char detail[256];
-	int r;
+	int r = msg_assemble_decode(rest(c), c->left, &m, err);
 
-	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > MAX_LIST)
-		return errbuf_set(err, -EBADMSG, "malformed ASSEMBLE");
-	digests = xcalloc(n ? n : 1, sizeof(*digests));
-	for (uint32_t i = 0; i < n; i++) {
-		if (cur_str(c, 128, &digests[i]) < 0) {
-			r = errbuf_set(err, -EBADMSG, "malformed ASSEMBLE");
-			goto out;
-		}
-	}
-	log_info("assembling the rootfs of cluster %s from %u layers", cluster, n);
-	r = rootfs_assemble(cluster, digests, n, &bad, &st, err);
+	if (r < 0)
+		return r;
+	log_info("assembling the rootfs of cluster %s from %u layers", m.cluster, m.n);
+	r = rootfs_assemble(m.cluster, m.digests, m.n, &fault, &st, err);
 	if (r >= 0) {
 		snprintf(detail, sizeof(detail), "%llu entries, %llu bytes",
 			 (unsigned long long)st.entries, (unsigned long long)st.bytes_out);
-		r = send_ok(a, detail);
+		r = send_ok(a, detail, err);
+	} else if (fault.fault) {
+		/* the layer's digest and the kind of fault travel as fields of their own */
+		log_error("ASSEMBLE failed: layer %s is %s: %s", fault.digest,
+			  fault.fault == LAYER_FAULT_CORRUPT ? "corrupt in the cache" : "invalid",
+			  errbuf_msg(err));
+		r = send_layer_error(a, err, fault.fault, fault.digest);
+		errbuf_clear(err);
 	}
-out:
-	for (uint32_t i = 0; i < n; i++)
-		free(digests[i]);
-	free(digests);
+	free(fault.digest);
+	msg_assemble_release(&m);
 	return r;
-}
-
-static void env_free(struct kv *env, size_t n);
-
-/* n × (key, value) from a request; on error the partial list is freed. */
-static int read_env(struct cursor *c, uint32_t n, struct kv **ret)
-{
-	struct kv *env = xcalloc(n ? n : 1, sizeof(*env));
-
-	for (uint32_t i = 0; i < n; i++) {
-		if (cur_str(c, 1024, &env[i].key) < 0 || cur_str(c, MAX_STR, &env[i].value) < 0) {
-			env_free(env, i + 1);
-			return -EBADMSG;
-		}
-	}
-	*ret = env;
-	return 0;
-}
-
-static void env_free(struct kv *env, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(env[i].key);
-		free(env[i].value);
-	}
-	free(env);
 }
 
 static int forward_output(void *data, int stream, const void *buf, size_t n)
 {
 	struct agent *a = data;
+	int r;
 
 	buf_reset(&a->reply);
-	proto_put_u32(&a->reply, (uint32_t)stream);
-	proto_put_blob(&a->reply, buf, n);
+	r = proto_put_u32(&a->reply, (uint32_t)stream);
+	if (r >= 0)
+		r = proto_put_blob(&a->reply, buf, n);
+	if (r < 0) {
+		buf_reset(&a->reply);
+		return r;
+	}
 	return send_frame(a, MSG_OUTPUT);
 }
 
 static int on_exec(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	_cleanup_free_ char *command = NULL, *cwd = NULL;
-	struct kv *env = NULL;
-	uint32_t timeout, n = 0;
+	struct msg_exec m;
 	struct exec_result res = { 0 };
-	int r;
+	int r = msg_exec_decode(rest(c), c->left, &m, err);
 
-	if (cur_str(c, MAX_STR, &command) < 0 || cur_str(c, 4096, &cwd) < 0 ||
-	    cur_u32(c, &timeout) < 0 || cur_u32(c, &n) < 0 || n > 10000 || read_env(c, n, &env) < 0)
-		return errbuf_set(err, -EBADMSG, "malformed EXEC");
-	log_info("running '%s' in %s (timeout %us)", command, *cwd ? cwd : "/", timeout);
-	r = exec_command(command, cwd, env, n, timeout, forward_output, a, &res, err);
+	if (r < 0)
+		return r;
+	log_info("running '%s' in %s (timeout %us)", m.command, *m.cwd ? m.cwd : "/", m.timeout_s);
+	r = exec_command(m.command, m.cwd, m.env, m.nenv, m.timeout_s, forward_output, a, &res, err);
 	if (r >= 0) {
-		log_info("'%s' ended: exit %d, signal %d%s", command, res.exit_code, res.signal,
+		log_info("'%s' ended: exit %d, signal %d%s", m.command, res.exit_code, res.signal,
 			 res.timed_out ? ", timed out" : "");
 		buf_reset(&a->reply);
-		proto_put_u32(&a->reply, (uint32_t)res.exit_code);
-		proto_put_u32(&a->reply, (uint32_t)res.signal);
-		proto_put_u32(&a->reply, (uint32_t)res.timed_out);
-		r = send_frame(a, MSG_EXIT);
+		r = reply_u32(a, MSG_EXIT, "exit code", (uint32_t)res.exit_code, err);
+		if (r >= 0)
+			r = reply_u32(a, MSG_EXIT, "signal", (uint32_t)res.signal, err);
+		if (r >= 0)
+			r = reply_u32(a, MSG_EXIT, "timed out", (uint32_t)res.timed_out, err);
+		if (r >= 0)
+			r = send_frame(a, MSG_EXIT);
 	}
-	env_free(env, n);
+	msg_exec_release(&m);
 	return r;
 }
 
 static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	_cleanup_free_ char *cluster = NULL;
-	struct kv *env = NULL;
-	uint32_t n = 0;
+	struct msg_setup m;
 	struct setup_report rep = { .units = BUF_INIT(4096) };
 	char detail[1024];
-	int r;
+	int r = msg_setup_decode(rest(c), c->left, &m, err);
 
-	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > 10000 || read_env(c, n, &env) < 0)
-		return errbuf_set(err, -EBADMSG, "malformed SETUP");
-	log_info("setting up cluster %s: render, bin/, cri/, units", cluster);
-	r = host_setup(cluster, env, n, &rep, err);
+	if (r < 0)
+		return r;
+	log_info("setting up cluster %s: render, bin/, cri/, units", m.cluster);
+	r = host_setup(m.cluster, m.env, m.nenv, &rep, err);
 	if (r >= 0) {
 		snprintf(detail, sizeof(detail), "%u rendered, %u on PATH, %u CRI files, units: %s",
 			 rep.rendered, rep.linked, rep.cri_files, rep.units.len ? rep.units.data : "none");
 		log_info("%s", detail);
-		r = send_ok(a, detail);
+		r = send_ok(a, detail, err);
 	}
-	env_free(env, n);
+	msg_setup_release(&m);
 	buf_release(&rep.units);
 	return r;
 }
 
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
-	(void)c;
-	(void)err;
+	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
+
+	if (r < 0)
+		return r;
 	a->done = true;
-	return send_ok(a, "bye");
+	return send_ok(a, "bye", err);
 }
 
 static const handler_fn handlers[_MSG_MAX] = {

@@ -217,6 +217,10 @@ static int extract_cri(struct setup *s, const char *archive_path)
 			break;
 		}
 		const char *name = archive_entry_pathname(e);
+		if (!name) {
+			r = errbuf_set(s->err, -EBADMSG, "an entry in '%s' has no name", archive_path);
+			break;
+		}
 		while (name[0] == '.' && name[1] == '/')
 			name += 2;
 		if (archive_entry_filetype(e) == AE_IFDIR || !*name)

@@ -17,7 +17,7 @@ static const char *const names[] = {
 	[MSG_LAYERS_REQ] = "LAYERS_REQ", [MSG_LAYERS] = "LAYERS",	[MSG_LAYER_BEGIN] = "LAYER_BEGIN",
 	[MSG_LAYER_DATA] = "LAYER_DATA", [MSG_LAYER_END] = "LAYER_END", [MSG_ASSEMBLE] = "ASSEMBLE",
 	[MSG_EXEC] = "EXEC",		 [MSG_OUTPUT] = "OUTPUT",	[MSG_EXIT] = "EXIT",
-	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",
+	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",		[MSG_LAYER_ERROR] = "LAYER_ERROR",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -341,6 +341,15 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = cur_u32(&c, &u);
 		if (r >= 0)
 			r = cur_blob(&c, &p, &len);
+		break;
+	case MSG_LAYER_ERROR:
+		r = cur_u32(&c, &u);
+		if (r >= 0)
+			r = skip_str(&c);
+		if (r >= 0)
+			r = cur_u32(&c, &u);
+		if (r >= 0)
+			r = skip_str(&c);
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

@@ -38,7 +38,16 @@ enum proto_msg {
 	MSG_EXIT,	   /* a→c: i32 exit code (-1: signal), u32 signal, u32 timed out */
 	MSG_BYE,	   /* c→a: – */
 	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v); a→c: OK */
+	MSG_LAYER_ERROR,   /* a→c: u32 code, str reason, u32 fault, str digest (ERROR of a layer) */
 	_MSG_MAX,
+};
+
+/* Why a layer failed (MSG_LAYER_ERROR): its cached bytes do not match its digest (dropped
+ * from the cache; sending it again helps), or they match but the content is not a valid
+ * layer (sending it again cannot help: the image is wrong). */
+enum proto_layer_fault {
+	LAYER_FAULT_CORRUPT = 1,
+	LAYER_FAULT_INVALID = 2,
 };
 
 const char *proto_msg_name(unsigned type);

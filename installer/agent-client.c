@@ -13,6 +13,10 @@ struct agent_client {
 	struct proto_io io;
 	struct frame f;
 	struct buf req;
+	int put_error;		/* the first field that did not fit in req, sent by nobody */
+	const char *put_field;
+	int fault;		/* of the last MSG_LAYER_ERROR */
+	char *fault_digest;
 };
 
 int agent_client_new(struct proto_io io, struct agent_client **ret)
@@ -32,14 +36,62 @@ struct agent_client *agent_client_free(struct agent_client *ac)
 		return NULL;
 	frame_release(&ac->f);
 	buf_release(&ac->req);
+	free(ac->fault_digest);
 	free(ac);
 	return NULL;
 }
 
+/* Request fields: the first one that does not fit fails the request in send_req(), which
+ * names it; a request is never sent with a field left out. */
+static void req_failed(struct agent_client *ac, int r, const char *field)
+{
+	if (r < 0 && !ac->put_error) {
+		ac->put_error = r;
+		ac->put_field = field;
+	}
+}
+
+static void req_u32(struct agent_client *ac, const char *field, uint32_t v)
+{
+	req_failed(ac, proto_put_u32(&ac->req, v), field);
+}
+
+static void req_u64(struct agent_client *ac, const char *field, uint64_t v)
+{
+	req_failed(ac, proto_put_u64(&ac->req, v), field);
+}
+
+static void req_str(struct agent_client *ac, const char *field, const char *v)
+{
+	req_failed(ac, proto_put_str(&ac->req, v), field);
+}
+
+static void req_blob(struct agent_client *ac, const char *field, const void *p, size_t n)
+{
+	req_failed(ac, proto_put_blob(&ac->req, p, n), field);
+}
+
+/* A count of items: more than a u32 holds can only be a bug, and must not wrap. */
+static void req_count(struct agent_client *ac, const char *field, size_t n)
+{
+	if (n > UINT32_MAX)
+		req_failed(ac, -E2BIG, field);
+	else
+		req_u32(ac, field, (uint32_t)n);
+}
+
 static int send_req(struct agent_client *ac, uint8_t type, struct errbuf *err)
 {
-	int r = proto_write_frame(&ac->io, type, ac->req.data, ac->req.len);
+	int r;
 
+	if (ac->put_error) {
+		r = ac->put_error;
+		ac->put_error = 0;
+		buf_reset(&ac->req);
+		return errbuf_set(err, r, "%s: the %s does not fit in a request (%u bytes at most); "
+				  "nothing was sent", proto_msg_name(type), ac->put_field, PROTO_MAX_FRAME);
+	}
+	r = proto_write_frame(&ac->io, type, ac->req.data, ac->req.len);
 	buf_reset(&ac->req);
 	if (r < 0)
 		return errbuf_set(err, r, "sending %s to the agent failed: %s", proto_msg_name(type),
@@ -60,13 +112,23 @@ static int recv_frame(struct agent_client *ac, struct errbuf *err)
 	if (proto_validate(ac->f.type, ac->f.payload.data, ac->f.payload.len) < 0)
 		return errbuf_set(err, -EBADMSG, "the agent sent a malformed %s",
 				  proto_msg_name(ac->f.type));
-	if (ac->f.type == MSG_ERROR) {
+	if (ac->f.type == MSG_ERROR || ac->f.type == MSG_LAYER_ERROR) {
 		struct cursor c = cursor_of(ac->f.payload.data, ac->f.payload.len);
 		_cleanup_free_ char *msg = NULL;
-		uint32_t code = EIO;
-		cur_u32(&c, &code);
-		cur_str(&c, PROTO_MAX_FRAME, &msg);
-		return errbuf_set(err, code ? -(int)code : -EIO, "%s", msg ? msg : "agent error");
+		uint32_t code = EIO, fault = 0;
+		/* proto_validate() checked the fields are there */
+		(void)cur_u32(&c, &code);
+		(void)cur_str(&c, PROTO_MAX_FRAME, &msg);
+		if (ac->f.type == MSG_LAYER_ERROR) {
+			(void)cur_u32(&c, &fault);
+			free(ac->fault_digest);
+			ac->fault_digest = NULL;
+			(void)cur_str(&c, 128, &ac->fault_digest);
+			ac->fault = (int)fault;
+		}
+		if (code == 0 || code > 4095)
+			code = EIO;
+		return errbuf_set(err, -(int)code, "%s", msg ? msg : "agent error");
 	}
 	return 0;
 }
@@ -100,8 +162,8 @@ int agent_client_hello(struct agent_client *ac, char **ret_agent_version, struct
 	uint32_t version;
 	int r;
 
-	proto_put_u32(&ac->req, PROTO_VERSION);
-	proto_put_str(&ac->req, CIRUN_VERSION);
+	req_u32(ac, "version", PROTO_VERSION);
+	req_str(ac, "client version", CIRUN_VERSION);
 	r = send_req(ac, MSG_HELLO, err);
 	if (r >= 0)
 		r = expect(ac, MSG_HELLO_OK, err);
@@ -137,10 +199,10 @@ int agent_client_layers(struct agent_client *ac, char *const *digests, const uin
 	uint32_t count;
 	int r;
 
-	proto_put_u32(&ac->req, (uint32_t)n);
+	req_count(ac, "layer count", n);
 	for (size_t i = 0; i < n; i++) {
-		proto_put_str(&ac->req, digests[i]);
-		proto_put_u64(&ac->req, sizes[i]);
+		req_str(ac, "layer digest", digests[i]);
+		req_u64(ac, "layer size", sizes[i]);
 		ret_have[i] = false;
 	}
 	r = send_req(ac, MSG_LAYERS_REQ, err);
@@ -168,8 +230,8 @@ int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_
 	uint64_t sent = 0;
 	int r;
 
-	proto_put_str(&ac->req, digest);
-	proto_put_u64(&ac->req, size);
+	req_str(ac, "layer digest", digest);
+	req_u64(ac, "layer size", size);
 	r = send_req(ac, MSG_LAYER_BEGIN, err);
 	while (r >= 0 && sent < size) {
 		ssize_t n = read(fd, chunk, (size_t)MIN((uint64_t)PROTO_DATA_CHUNK, size - sent));
@@ -180,7 +242,7 @@ int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_
 				       "reading layer %s from the store failed", digest);
 			break;
 		}
-		proto_put_blob(&ac->req, chunk, (size_t)n);
+		req_blob(ac, "layer data", chunk, (size_t)n);
 		r = send_req(ac, MSG_LAYER_DATA, err);
 		sent += (uint64_t)n;
 		if (progress)
@@ -192,23 +254,32 @@ int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_
 	return r < 0 ? r : expect_ok(ac, NULL, err);
 }
 
-int agent_client_assemble(struct agent_client *ac, const char *cluster, char *const *digests,
-			  size_t n, char **ret_detail, char **ret_bad, struct errbuf *err)
+int agent_client_assemble(struct agent_client *ac, const char *cluster, const char *image,
+			  char *const *digests, size_t n, char **ret_detail,
+			  struct agent_layer_fault *ret_fault, struct errbuf *err)
 {
 	int r;
 
-	proto_put_str(&ac->req, cluster);
-	proto_put_u32(&ac->req, (uint32_t)n);
+	req_str(ac, "cluster name", cluster);
+	req_count(ac, "layer count", n);
 	for (size_t i = 0; i < n; i++)
-		proto_put_str(&ac->req, digests[i]);
+		req_str(ac, "layer digest", digests[i]);
+	ac->fault = 0;
 	r = send_req(ac, MSG_ASSEMBLE, err);
 	if (r >= 0)
 		r = expect_ok(ac, ret_detail, err);
-	if (r == -EBADMSG && ret_bad) {
-		/* "layer sha256:… in the host cache is corrupt" names the layer */
-		const char *p = strstr(errbuf_msg(err), "sha256:");
-		if (p && strlen(p) >= 71)
-			*ret_bad = xstrndup(p, 71);
+	if (r >= 0 || !ac->fault || !ac->fault_digest)
+		return r;
+	/* the agent's message is the reason alone: the layer and its fault came as fields */
+	_cleanup_free_ char *reason = xstrdup(errbuf_msg(err));
+	if (ac->fault == LAYER_FAULT_INVALID)
+		errbuf_set(err, r, "invalid layer %s of image %s: %s", ac->fault_digest, image, reason);
+	else
+		errbuf_set(err, r, "layer %s of image %s in the host cache is corrupt (%s)",
+			   ac->fault_digest, image, reason);
+	if (ret_fault) {
+		ret_fault->fault = ac->fault;
+		ret_fault->digest = TAKE_PTR(ac->fault_digest);
 	}
 	return r;
 }
@@ -219,13 +290,13 @@ int agent_client_exec(struct agent_client *ac, const char *command, const char *
 {
 	int r;
 
-	proto_put_str(&ac->req, command);
-	proto_put_str(&ac->req, cwd);
-	proto_put_u32(&ac->req, timeout_s);
-	proto_put_u32(&ac->req, (uint32_t)nenv);
+	req_str(ac, "command", command);
+	req_str(ac, "working directory", cwd);
+	req_u32(ac, "timeout", timeout_s);
+	req_count(ac, "env count", nenv);
 	for (size_t i = 0; i < nenv; i++) {
-		proto_put_str(&ac->req, env[i].key);
-		proto_put_str(&ac->req, env[i].value);
+		req_str(ac, "env key", env[i].key);
+		req_str(ac, "env value", env[i].value);
 	}
 	r = send_req(ac, MSG_EXEC, err);
 	while (r >= 0) {
@@ -270,11 +341,11 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 {
 	int r;
 
-	proto_put_str(&ac->req, cluster);
-	proto_put_u32(&ac->req, (uint32_t)nenv);
+	req_str(ac, "cluster name", cluster);
+	req_count(ac, "env count", nenv);
 	for (size_t i = 0; i < nenv; i++) {
-		proto_put_str(&ac->req, env[i].key);
-		proto_put_str(&ac->req, env[i].value);
+		req_str(ac, "env key", env[i].key);
+		req_str(ac, "env value", env[i].value);
 	}
 	r = send_req(ac, MSG_SETUP, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);

@@ -29,10 +29,21 @@ typedef void (*agent_progress_fn)(void *data, uint64_t sent, uint64_t total);
 int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_t size, int fd,
 			    agent_progress_fn progress, void *data, struct errbuf *err);
 
-/* ret_bad: the digest of a cached layer the agent found corrupt (and dropped), if that
- * is why it failed (-EBADMSG). */
-int agent_client_assemble(struct agent_client *ac, const char *cluster, char *const *digests,
-			  size_t n, char **ret_detail, char **ret_bad, struct errbuf *err);
+/* A layer that failed assembly by its own fault (fields of the agent's reply, never parsed
+ * from its text): LAYER_FAULT_CORRUPT, the host's copy did not match its digest and was
+ * dropped (sending it again helps); LAYER_FAULT_INVALID, it matches but its content is
+ * refused (the image is wrong: sending it again cannot help). digest is malloc'd. */
+struct agent_layer_fault {
+	int fault; /* 0: none */
+	char *digest;
+};
+
+/* Assembles the cluster's rootfs from the host's cached layers; image (the layers' image)
+ * is for messages: a faulty layer is reported as "invalid layer D of image X: reason".
+ * ret_fault (optional) names the faulty layer, if that is why it failed. */
+int agent_client_assemble(struct agent_client *ac, const char *cluster, const char *image,
+			  char *const *digests, size_t n, char **ret_detail,
+			  struct agent_layer_fault *ret_fault, struct errbuf *err);
 
 struct agent_exit {
 	int exit_code; /* -1 when killed by a signal */

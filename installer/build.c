@@ -68,11 +68,14 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 
 /* ---- cache ---- */
 
-static void key_of(struct builder *b, const struct kf_instr *in, const char *extra,
-		   char out[SHA256_HEX_SIZE])
+static int key_of(struct builder *b, const struct kf_instr *in, const char *extra,
+		  char out[SHA256_HEX_SIZE])
 {
 	struct sha256 *h;
-	sha256_new(&h);
+	int r = sha256_new(&h);
+
+	if (r < 0)
+		return fail_at(b, in, r, "cannot start a digest: %s", strerror(-r));
 	sha256_update(h, "cirun-build-v1\n", 15);
 	sha256_update(h, b->chain, strlen(b->chain));
 	sha256_update(h, "\n", 1);
@@ -81,8 +84,9 @@ static void key_of(struct builder *b, const struct kf_instr *in, const char *ext
 	sha256_update(h, in->text, strlen(in->text));
 	sha256_update(h, "\n", 1);
 	sha256_update(h, extra, strlen(extra));
-	sha256_final(h, out);
+	r = sha256_final(h, out);
 	sha256_free(h);
+	return r < 0 ? fail_at(b, in, r, "computing the cache key failed") : 0;
 }
 
 static bool cache_get(struct builder *b, const char *key, struct layer_info *li)
@@ -361,14 +365,20 @@ static int step_copy(struct builder *b, const struct kf_instr *in)
 	r = plan_copy(b, in, &plan);
 	if (r < 0)
 		goto out;
-	sha256_new(&h);
+	r = sha256_new(&h);
+	if (r < 0) {
+		fail_at(b, in, r, "cannot start a digest: %s", strerror(-r));
+		goto out;
+	}
 	sha256_update(h, plan.parent, strlen(plan.parent) + 1);
 	for (size_t i = 0; r >= 0 && i < plan.n; i++)
 		r = hash_tree(h, plan.items[i].disk_path, plan.items[i].layer_path, b->err);
-	sha256_final(h, sources);
+	if (r >= 0)
+		r = sha256_final(h, sources);
+	if (r >= 0)
+		r = key_of(b, in, sources, key);
 	if (r < 0)
 		goto out;
-	key_of(b, in, sources, key);
 	if (cache_get(b, key, &li)) {
 		add_content_layer(b, in, LAYER_COPY, &li, key, true);
 		goto out;
@@ -588,7 +598,9 @@ static int step_run(struct builder *b, const struct kf_instr *in)
 	char key[SHA256_HEX_SIZE];
 	int r = -ENOSYS;
 
-	key_of(b, in, env, key);
+	r = key_of(b, in, env, key);
+	if (r < 0)
+		return r;
 	if (cache_get(b, key, &li)) {
 		add_content_layer(b, in, LAYER_RUN, &li, key, true);
 		layer_info_release(&li);

@@ -6,8 +6,6 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include "fs-util.h"
 #include "layer.h"
 #include "log.h"
+#include "pool.h"
 #include "macro.h"
 #include "report.h"
 #include "ssh.h"
@@ -98,27 +97,32 @@ struct phase_job {
 	struct run *r;
 	phase_fn fn;
 	const char *name;
-	atomic_size_t next;
 };
 
-static void *phase_worker(void *data)
+static void phase_one(void *data, size_t i)
 {
 	struct phase_job *job = data;
+	struct host_state *h = &job->r->hosts[i];
 
-	for (;;) {
-		size_t i = atomic_fetch_add(&job->next, 1);
-		if (i >= job->r->n)
-			return NULL;
-		struct host_state *h = &job->r->hosts[i];
-		if (h->failed)
-			continue;
-		if (job->fn(job->r, h) < 0) {
-			if (!h->failed)
-				host_fail(h, job->name, h->err.code, NULL);
-		} else {
-			h->phases_done++;
-		}
+	if (h->failed)
+		return;
+	if (job->fn(job->r, h) < 0) {
+		if (!h->failed)
+			host_fail(h, job->name, h->err.code, NULL);
+	} else {
+		h->phases_done++;
 	}
+}
+
+/* No thread could start: each live host fails (a host never silently skips a phase). */
+static void phase_no_thread(void *data, size_t i, int rc)
+{
+	struct phase_job *job = data;
+	struct host_state *h = &job->r->hosts[i];
+
+	if (!h->failed)
+		host_fail(h, job->name, rc, "cannot start a thread for it: %s; lower --parallel or "
+			  "raise the process limit", strerror(-rc));
 }
 
 static size_t live_hosts(const struct run *r)
@@ -132,20 +136,11 @@ static size_t live_hosts(const struct run *r)
 static void run_phase(struct run *r, const char *name, phase_fn fn)
 {
 	struct phase_job job = { .r = r, .fn = fn, .name = name };
-	unsigned workers = r->o->parallel ? r->o->parallel : 32;
-	pthread_t *t;
 
 	if (live_hosts(r) == 0)
 		return;
 	report_phase(name, live_hosts(r));
-	if (workers > r->n)
-		workers = (unsigned)r->n;
-	t = xcalloc(workers, sizeof(*t));
-	for (unsigned i = 0; i < workers; i++)
-		pthread_create(&t[i], NULL, phase_worker, &job);
-	for (unsigned i = 0; i < workers; i++)
-		pthread_join(t[i], NULL);
-	free(t);
+	pool_run(r->n, r->o->parallel ? r->o->parallel : 32, phase_one, phase_no_thread, &job);
 }
 
 /* ---- connect ---- */
@@ -179,16 +174,33 @@ static int phase_connect(struct run *r, struct host_state *h)
 
 /* ---- agent ---- */
 
+/* The digest of the agent installed on the host: hex is "" when there is none (sha256sum
+ * exits 1 for a missing file). Any other failure is an error: a host where it cannot be
+ * checked cannot be trusted with an upload either. */
 static int remote_agent_digest(struct host_state *h, char *hex)
 {
 	_cleanup_buf_ struct buf out = BUF_INIT(4096);
-	int rc = ssh_run_root(h->conn, "sha256sum " REMOTE_AGENT " 2>/dev/null", NULL, 0, &out,
-			      &h->err);
+	int rc = ssh_run_root(h->conn, "sh -c 'test -e " REMOTE_AGENT " || exit 0; sha256sum "
+			      REMOTE_AGENT "'", NULL, 0, &out, &h->err);
 
 	hex[0] = '\0';
-	if (rc == 0 && out.len >= 64)
-		snprintf(hex, SHA256_HEX_SIZE, "%.64s", out.data);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (rc != 0)
+		return errbuf_set(&h->err, -EIO, "checking the agent %s failed (exit %d): %s",
+				  REMOTE_AGENT, rc, out.data);
+	if (out.len == 0)
+		return 0;
+	/* "HEX  PATH", maybe after a line sudo wrote to stderr */
+	const char *end = strstr(out.data, "  " REMOTE_AGENT), *line = end;
+	while (line && line > out.data && line[-1] != '\n')
+		line--;
+	if (end && end - line == 64)
+		snprintf(hex, SHA256_HEX_SIZE, "%.64s", line);
+	if (!sha256_hex_valid(hex))
+		return errbuf_set(&h->err, -EIO, "checking the agent %s: sha256sum answered '%.80s'",
+				  REMOTE_AGENT, out.data);
+	return 0;
 }
 
 static int upload_agent(struct run *r, struct host_state *h)
@@ -210,10 +222,11 @@ static int upload_agent(struct run *r, struct host_state *h)
 	if (rc != 0)
 		return errbuf_set(&h->err, -EIO, "installing the agent into %s failed (exit %d): %s",
 				  REMOTE_AGENT, rc, out.data);
+	h->agent_uploaded = true;
 	rc = remote_agent_digest(h, hex);
 	if (rc >= 0 && strcmp(hex, r->agent_hex) != 0)
-		rc = errbuf_set(&h->err, -EIO, "the agent arrived damaged (sha256 %s)", hex);
-	h->agent_uploaded = true;
+		rc = errbuf_set(&h->err, -EIO, "the agent arrived damaged (sha256 %s)",
+				hex[0] ? hex : "none: it is not there");
 	return rc;
 }
 
@@ -230,8 +243,9 @@ static int phase_agent(struct run *r, struct host_state *h)
 	rc = ssh_exec_root(h->conn, REMOTE_AGENT " serve", true, &h->agent_ch, &h->err);
 	if (rc < 0)
 		return rc;
-	agent_client_new(ssh_chan_io(h->agent_ch), &h->ac);
-	rc = agent_client_hello(h->ac, &version, &h->err);
+	rc = agent_client_new(ssh_chan_io(h->agent_ch), &h->ac);
+	if (rc >= 0)
+		rc = agent_client_hello(h->ac, &version, &h->err);
 	if (rc < 0)
 		return rc;
 	log_host(LOG_INFO, h->spec->ip, "agent %s %s", version, h->agent_uploaded ? "uploaded" : "up to date");
@@ -398,10 +412,12 @@ static int phase_distribute(struct run *r, struct host_state *h)
 		return rc;
 	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		_cleanup_free_ char *bad = NULL;
-		rc = agent_client_assemble(h->ac, r->c->name, r->digests, r->nlayers, &detail, &bad,
-					   &h->err);
-		if (rc != -EBADMSG || !bad)
+		struct agent_layer_fault fault = { 0 };
+		rc = agent_client_assemble(h->ac, r->c->name, r->c->image, r->digests, r->nlayers,
+					   &detail, &fault, &h->err);
+		_cleanup_free_ char *bad = fault.digest;
+		/* an invalid layer is the image's fault: sending it again cannot help */
+		if (rc >= 0 || fault.fault != LAYER_FAULT_CORRUPT || attempt == 1)
 			break;
 		/* the host's cached copy went bad: it was dropped there; send it again */
 		log_host(LOG_WARNING, h->spec->ip, "%s; sending it again", errbuf_msg(&h->err));
@@ -547,12 +563,15 @@ static void hosts_close(struct run *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
-		struct errbuf ignored = ERRBUF_INIT;
-		if (h->ac && !h->failed)
-			agent_client_bye(h->ac, &ignored);
+		struct errbuf e = ERRBUF_INIT;
+		if (h->ac && !h->failed && agent_client_bye(h->ac, &e) < 0)
+			log_host(LOG_WARNING, h->spec->ip, "ending the agent's session: %s", errbuf_msg(&e));
 		agent_client_free(h->ac);
-		if (h->agent_ch)
-			ssh_chan_close(h->agent_ch);
+		/* after a clean BYE the agent exits 0; anything else is worth a look */
+		int st = h->agent_ch ? ssh_chan_close(h->agent_ch) : 0;
+		if (st != 0 && !h->failed)
+			log_host(LOG_WARNING, h->spec->ip, "the agent ended with %s %d (see 'journalctl "
+				 "-t cirun-agent' on the host)", st < 0 ? "error" : "status", st);
 		ssh_conn_close(h->conn);
 		ynode_free(h->facts);
 		buf_release(&h->tail);
@@ -632,14 +651,21 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 	tmp = xasprintf("%s/build/tmp/plan-XXXXXX", image_store_home(r->st));
 	char *parent = xstrdup(tmp);
 	*strrchr(parent, '/') = '\0';
-	mkdir_p(parent, 0700);
+	int rc = mkdir_p(parent, 0700);
 	free(parent);
-	if (!mkdtemp(tmp))
+	if (rc < 0 || !mkdtemp(tmp)) {
+		log_warning("cannot create a directory under %s/build/tmp to read the image: %s; the "
+			    "plan below leaves out units, CRI files and scripts", image_store_home(r->st),
+			    strerror(rc < 0 ? -rc : errno));
 		return;
+	}
 	for (size_t i = 0; i < r->nlayers; i++) {
 		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
-		if (layer_apply_file_filtered(tmp, blob, plan_wants, NULL, &err) < 0)
+		if (layer_apply_file_filtered(tmp, blob, plan_wants, NULL, &err) < 0) {
+			log_warning("reading the image for the plan: %s; the plan below may miss "
+				    "units, CRI files or scripts", errbuf_msg(&err));
 			break;
+		}
 	}
 	for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
 		_cleanup_free_ char *d = NULL;
@@ -677,9 +703,16 @@ static void dry_run_plan(struct run *r)
 		if (h->failed)
 			continue;
 		/* read-only: which layers are cached (names and sizes) */
-		ssh_run_root(h->conn, "sh -c 'cd " REMOTE_ROOT "/layers 2>/dev/null && "
-				      "for f in *; do [ -f \"$f\" ] && stat -c \"%n %s\" \"$f\"; done'",
-			     NULL, 0, &out, &h->err);
+		int rc = ssh_run_root(h->conn, "sh -c 'cd " REMOTE_ROOT "/layers 2>/dev/null || exit 0; "
+				      "for f in *; do if [ -f \"$f\" ]; then stat -c \"%n %s\" \"$f\" "
+				      "|| exit; fi; done'", NULL, 0, &out, &h->err);
+		if (rc > 0)
+			rc = errbuf_set(&h->err, -EIO, "listing the host's layer cache failed (exit "
+					"%d): %s", rc, out.data);
+		if (rc < 0) {
+			host_fail(h, "plan", rc, NULL);
+			continue;
+		}
 		report_text("[%s] plan (%s):", h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role));
 		for (size_t k = 0; k < r->nlayers; k++) {
 			char want[128];

@@ -72,7 +72,7 @@ check "the new file arrived" hostssh 2 test -f /var/lib/cirun/data/my-cluster/ro
 layer=$(hostssh 3 'ls -S /var/lib/cirun/layers | head -1')
 hostssh 3 "printf 'XXXXXXXX' | dd of=/var/lib/cirun/layers/$layer bs=1 seek=40 conv=notrunc status=none"
 out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
-check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer in the host cache is corrupt" printf '%s\n' "$out"
+check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer of image runtest:v2 in the host cache is corrupt" printf '%s\n' "$out"
 check_out "and the run succeeds" "^$ip3 +node +6 +ok" printf '%s\n' "$out"
 
 # failures name the host
@@ -135,6 +135,20 @@ check "build an image with a failing unit" "$cirun" build -t runtest:broken "$wo
 out=$(run runtest:broken -m "$ip1" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name broken)
 check_out "a unit that fails to start is named" "^\\[$ip1\\] setup failed: unit broken.service did not start" printf '%s\n' "$out"
 check_out "with its last journal lines" 'broken-unit-says-bye' printf '%s\n' "$out"
+
+# an init.sh that starts a daemon (which keeps stdout/stderr open) ends with the script,
+# and the daemon keeps running
+mkdir -p "$work/daemon"
+printf '#!/bin/bash\nsleep 3000 &\necho $! > /var/lib/cirun/e2e-daemon.pid\necho "started daemon $!"\nexit 0\n' > "$work/daemon/init.sh"
+printf 'FROM runtest:v2\nCOPY init.sh scripts\n' > "$work/daemon/Kubefile"
+check "build an image whose init.sh starts a daemon" "$cirun" build -t runtest:daemon "$work/daemon"
+t0=$(date +%s)
+out=$(run runtest:daemon -m "$ip1" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name daemon --timeout 90s)
+t1=$(date +%s)
+check_out "an init.sh that starts a daemon finishes" "^$ip1 +master0 +6 +ok" printf '%s\n' "$out"
+check "at once, not at the timeout" test $((t1 - t0)) -lt 60
+check "the daemon still runs on the host" hostssh 1 'kill -0 $(cat /var/lib/cirun/e2e-daemon.pid)'
+hostssh 1 'kill $(cat /var/lib/cirun/e2e-daemon.pid); rm -f /var/lib/cirun/e2e-daemon.pid'
 
 # a non-root user through sudo: host 1 has passwordless sudo, host 2 asks for the password
 out=$(run runtest:v2 -u deploy -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key --cluster-name sudo-test)

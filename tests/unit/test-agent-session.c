@@ -137,7 +137,7 @@ static void test_layers_and_assembly(void **state)
 	assert_int_equal(agent_client_layers(s->ac, digests, sizes, 2, have, &err), 0);
 	assert_true(have[0] && have[1]);
 
-	assert_int_equal(agent_client_assemble(s->ac, "demo", digests, 2, &detail, NULL, &err), 0);
+	assert_int_equal(agent_client_assemble(s->ac, "demo", "img", digests, 2, &detail, NULL, &err), 0);
 	char p[4096];
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/b.conf", s->root);
@@ -150,16 +150,64 @@ static void test_layers_and_assembly(void **state)
 	int w = open(p, O_WRONLY);
 	assert_true(pwrite(w, "XXXX", 4, 20) == 4);
 	close(w);
-	char *bad = NULL;
-	assert_int_equal(agent_client_assemble(s->ac, "demo", digests, 2, NULL, &bad, &err), -EBADMSG);
-	assert_non_null(bad);
-	assert_string_equal(bad, db);
-	free(bad);
+	struct agent_layer_fault fault = { 0 };
+	assert_int_equal(agent_client_assemble(s->ac, "demo", "img", digests, 2, NULL, &fault, &err),
+			 -EBADMSG);
+	assert_int_equal(fault.fault, LAYER_FAULT_CORRUPT);
+	assert_string_equal(fault.digest, db);
+	assert_non_null(strstr(errbuf_msg(&err), "of image img in the host cache is corrupt"));
+	free(fault.digest);
 	assert_true(stat(p, &st) < 0);
 	/* and the previous rootfs is still there */
 	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/b.conf", s->root);
 	assert_int_equal(stat(p, &st), 0);
-	assert_int_equal(agent_client_assemble(s->ac, "../x", digests, 2, NULL, NULL, &err), -EINVAL);
+	assert_int_equal(agent_client_assemble(s->ac, "../x", "img", digests, 2, NULL, NULL, &err),
+			 -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "malformed ASSEMBLE: cluster"));
+}
+
+/* A layer whose bytes match its digest but whose content is refused is the image's
+ * fault: named with the image, kept in the cache, never reported as corrupt. */
+static void test_invalid_layer(void **state)
+{
+	static const struct tentry bad_wh[] = { { 'd', "etc" }, { 'd', "etc/.wh.x" } };
+	static const struct tentry dotdot[] = { { 'f', "../escape", "x" } };
+	static const struct tentry device[] = { { 'b', "etc/sda", NULL, 0, NULL, NULL, 0, 8, 0 } };
+	const struct tentry *layers[] = { bad_wh, dotdot, device };
+	const size_t counts[] = { ELEMENTSOF(bad_wh), ELEMENTSOF(dotdot), ELEMENTSOF(device) };
+	const char *reasons[] = { "a whiteout must be an empty regular file", "leaves the root",
+				  "device nodes are not allowed" };
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	for (size_t k = 0; k < ELEMENTSOF(layers); k++) {
+		char d[80], name[32], p[4096], want[256];
+		char *digests[1] = { d };
+		uint64_t size;
+		struct stat st;
+		struct agent_layer_fault fault = { 0 };
+
+		snprintf(name, sizeof(name), "bad%zu.tar.zst", k);
+		make_layer(s->root, name, layers[k], counts[k], d, &size);
+		int fd = open_in(s->root, name);
+		assert_int_equal(agent_client_send_layer(s->ac, d, size, fd, NULL, NULL, &err), 0);
+		close(fd);
+		assert_int_equal(agent_client_assemble(s->ac, "demo", "example/bad:1", digests, 1, NULL,
+						       &fault, &err), k == 2 ? -EPERM : k == 1 ? -EPERM : -EBADMSG);
+		assert_int_equal(fault.fault, LAYER_FAULT_INVALID);
+		assert_string_equal(fault.digest, d);
+		free(fault.digest);
+		snprintf(want, sizeof(want), "invalid layer %s of image example/bad:1: ", d);
+		assert_memory_equal(errbuf_msg(&err), want, strlen(want));
+		assert_non_null(strstr(errbuf_msg(&err), reasons[k]));
+		assert_null(strstr(errbuf_msg(&err), "corrupt"));
+		/* kept: its bytes are right, sending them again would not help */
+		snprintf(p, sizeof(p), "%s/layers/%s", s->root, d + 7);
+		assert_int_equal(stat(p, &st), 0);
+	}
+	/* the session goes on */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
 }
 
 struct collected {
@@ -195,12 +243,143 @@ static void test_exec(void **state)
 	assert_true(ex.timed_out);
 	assert_int_equal(ex.exit_code, -1);
 
-	assert_int_equal(agent_client_exec(s->ac, "true", "", badenv, 1, 1, NULL, NULL, &ex, &err), -EINVAL);
+	assert_int_equal(agent_client_exec(s->ac, "true", "", badenv, 1, 1, NULL, NULL, &ex, &err), -EBADMSG);
 	assert_non_null(strstr(errbuf_msg(&err), "not a shell identifier"));
 	/* the session goes on after an error */
 	assert_int_equal(agent_client_exec(s->ac, "exit 0", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
 	assert_int_equal(ex.exit_code, 0);
 	buf_release(&c.out);
+}
+
+/* Sends a hand-made request and returns the agent's ERROR message (malloc'd). */
+static char *raw_error(struct session *s, uint8_t type, const struct buf *payload)
+{
+	struct proto_io io = proto_io_fd(s->fds);
+	struct frame f;
+	char *msg = NULL;
+	uint32_t code;
+
+	frame_init(&f);
+	assert_int_equal(proto_write_frame(&io, type, payload->data, payload->len), 0);
+	assert_int_equal(proto_read_frame(&io, &f), 0);
+	assert_int_equal(f.type, MSG_ERROR);
+	struct cursor c = cursor_of(f.payload.data, f.payload.len);
+	assert_int_equal(cur_u32(&c, &code), 0);
+	assert_true(code == EBADMSG || code == E2BIG);
+	assert_int_equal(cur_str(&c, 4096, &msg), 0);
+	frame_release(&f);
+	return msg;
+}
+
+/* Hostile fields are refused where they are decoded, each named, and the session goes on. */
+static void test_hostile_requests(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct buf p = BUF_INIT(PROTO_MAX_FRAME);
+	char *msg;
+
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	/* a digest in ASSEMBLE that LAYER_BEGIN would refuse: upper case, a path */
+	/* as long as a real one, so only the digest check can refuse them */
+	const char *bad_digests[] = {
+		"sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+		"sha256:../../../../../../../../../../../../../../../../../../../../../a",
+		"md5:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef012",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad_digests); i++) {
+		assert_int_equal(strlen(bad_digests[i]), 71);
+		buf_reset(&p);
+		proto_put_str(&p, "demo");
+		proto_put_u32(&p, 1);
+		proto_put_str(&p, bad_digests[i]);
+		msg = raw_error(s, MSG_ASSEMBLE, &p);
+		assert_string_equal(msg, "malformed ASSEMBLE: digest is not a digest (sha256: and 64 "
+				    "lower-case hex digits)");
+		free(msg);
+	}
+	/* a cluster name that is a path */
+	buf_reset(&p);
+	proto_put_str(&p, "../x");
+	proto_put_u32(&p, 0);
+	msg = raw_error(s, MSG_SETUP, &p);
+	assert_non_null(strstr(msg, "malformed SETUP: cluster is not a valid name"));
+	free(msg);
+	/* trailing bytes after a well-formed request */
+	buf_reset(&p);
+	proto_put_str(&p, "true");
+	proto_put_str(&p, "");
+	proto_put_u32(&p, 5);
+	proto_put_u32(&p, 0);
+	proto_put_u32(&p, 0xdeadbeef);
+	msg = raw_error(s, MSG_EXEC, &p);
+	assert_string_equal(msg, "malformed EXEC: 4 trailing byte(s)");
+	free(msg);
+	buf_reset(&p);
+	proto_put_u32(&p, 0);
+	msg = raw_error(s, MSG_FACTS_REQ, &p);
+	assert_string_equal(msg, "malformed FACTS_REQ: 4 trailing byte(s)");
+	free(msg);
+	/* a huge count is refused before anything is allocated for it */
+	buf_reset(&p);
+	proto_put_str(&p, "demo");
+	proto_put_u32(&p, 0xffffffff);
+	msg = raw_error(s, MSG_ASSEMBLE, &p);
+	assert_non_null(strstr(msg, "malformed ASSEMBLE: layer count 4294967295 is more than"));
+	free(msg);
+	buf_reset(&p);
+	proto_put_u32(&p, 1000);
+	msg = raw_error(s, MSG_LAYERS_REQ, &p);
+	assert_string_equal(msg, "malformed LAYERS_REQ: layer count is more than the message holds");
+	free(msg);
+	/* a relative or escaping cwd, an over-long timeout */
+	const char *cwds[] = { "tmp", "/tmp/../etc", "/./x" };
+	for (size_t i = 0; i < ELEMENTSOF(cwds); i++) {
+		buf_reset(&p);
+		proto_put_str(&p, "true");
+		proto_put_str(&p, cwds[i]);
+		proto_put_u32(&p, 5);
+		proto_put_u32(&p, 0);
+		msg = raw_error(s, MSG_EXEC, &p);
+		assert_non_null(strstr(msg, "malformed EXEC: cwd"));
+		free(msg);
+	}
+	buf_reset(&p);
+	proto_put_str(&p, "true");
+	proto_put_str(&p, "/");
+	proto_put_u32(&p, 0xffffffff);
+	proto_put_u32(&p, 0);
+	msg = raw_error(s, MSG_EXEC, &p);
+	assert_non_null(strstr(msg, "malformed EXEC: timeout"));
+	free(msg);
+	buf_release(&p);
+	/* still in step */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+}
+
+/* A field that does not fit fails the request before anything is sent, naming the field. */
+static void test_oversized_request(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	char *big = malloc(PROTO_MAX_FRAME + 1);
+	char k[] = "BIG";
+	struct kv env[] = { { k, big } };
+
+	memset(big, 'x', PROTO_MAX_FRAME);
+	big[PROTO_MAX_FRAME] = '\0';
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_exec(s->ac, big, "", NULL, 0, 5, NULL, NULL, &ex, &err), -E2BIG);
+	assert_non_null(strstr(errbuf_msg(&err), "EXEC: the command does not fit"));
+	assert_int_equal(agent_client_exec(s->ac, "true", "", env, 1, 5, NULL, NULL, &ex, &err), -E2BIG);
+	assert_non_null(strstr(errbuf_msg(&err), "EXEC: the env value does not fit"));
+	assert_int_equal(agent_client_setup(s->ac, "demo", env, 1, NULL, &err), -E2BIG);
+	assert_non_null(strstr(errbuf_msg(&err), "SETUP: the env value does not fit"));
+	/* nothing half-sent: the session goes on */
+	assert_int_equal(agent_client_exec(s->ac, "exit 4", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 4);
+	free(big);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
@@ -210,7 +389,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_hello_and_facts),
 		T(test_layers_and_assembly),
+		T(test_invalid_layer),
 		T(test_exec),
+		T(test_hostile_requests),
+		T(test_oversized_request),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

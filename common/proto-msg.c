@@ -1,0 +1,368 @@
+#include "proto-msg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "macro.h"
+#include "name.h"
+#include "proto.h"
+
+#define DIGEST_LEN 71 /* "sha256:" + 64 */
+
+/* Every decoder works on one of these: the payload, the message's name for errors. */
+struct dec {
+	struct cursor c;
+	const char *msg;
+	struct errbuf *err;
+};
+
+static struct dec dec_of(uint8_t type, const void *p, size_t n, struct errbuf *err)
+{
+	return (struct dec){ cursor_of(p, n), proto_msg_name(type), err };
+}
+
+static int bad(struct dec *d, int code, const char *field, const char *what)
+{
+	return errbuf_set(d->err, code, "malformed %s: %s %s", d->msg, field, what);
+}
+
+static int get_u32(struct dec *d, const char *field, uint32_t *ret)
+{
+	return cur_u32(&d->c, ret) < 0 ? bad(d, -EBADMSG, field, "is missing") : 0;
+}
+
+static int get_u64(struct dec *d, const char *field, uint64_t *ret)
+{
+	return cur_u64(&d->c, ret) < 0 ? bad(d, -EBADMSG, field, "is missing") : 0;
+}
+
+static int get_str(struct dec *d, const char *field, size_t max, char **ret)
+{
+	int r = cur_str(&d->c, max, ret);
+
+	if (r == -E2BIG)
+		return errbuf_set(d->err, -E2BIG, "malformed %s: %s is longer than %zu bytes", d->msg,
+				  field, max);
+	if (r < 0)
+		return bad(d, -EBADMSG, field, "is truncated or holds a NUL byte");
+	return 0;
+}
+
+static int get_digest(struct dec *d, const char *field, char **ret)
+{
+	int r = get_str(d, field, DIGEST_LEN, ret);
+
+	if (r >= 0 && !digest_ref_valid(*ret)) {
+		r = bad(d, -EBADMSG, field, "is not a digest (sha256: and 64 lower-case hex digits)");
+		free(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
+static int get_cluster(struct dec *d, char **ret)
+{
+	int r = get_str(d, "cluster", 64, ret);
+
+	if (r >= 0 && !cluster_name_valid(*ret)) {
+		r = bad(d, -EBADMSG, "cluster", "is not a valid name ([a-z0-9._-], 1-63 bytes)");
+		free(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
+/* A count of items that take at least min_item bytes each, bounded by max and by what
+ * is left of the payload, so a lie never drives an allocation. */
+static int get_count(struct dec *d, const char *field, uint32_t max, size_t min_item,
+		     uint32_t *ret)
+{
+	int r = get_u32(d, field, ret);
+
+	if (r < 0)
+		return r;
+	if (*ret > max)
+		return errbuf_set(d->err, -E2BIG, "malformed %s: %s %u is more than %u", d->msg, field,
+				  *ret, max);
+	if (*ret > d->c.left / min_item)
+		return bad(d, -EBADMSG, field, "is more than the message holds");
+	return 0;
+}
+
+static int end(struct dec *d)
+{
+	return cur_end(&d->c) < 0 ? errbuf_set(d->err, -EBADMSG, "malformed %s: %zu trailing "
+					       "byte(s)", d->msg, d->c.left) : 0;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+bool msg_cwd_valid(const char *cwd)
+{
+	const char *p = cwd;
+
+	if (!*cwd)
+		return true;
+	if (*cwd != '/')
+		return false;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+static void env_release(struct kv *env, size_t n)
+{
+	for (size_t i = 0; env && i < n; i++) {
+		free(env[i].key);
+		free(env[i].value);
+	}
+	free(env);
+}
+
+/* u32 n, n × (key, value): keys are shell identifiers (they become variables). */
+static int get_env(struct dec *d, uint32_t *ret_n, struct kv **ret)
+{
+	uint32_t n;
+	int r = get_count(d, "env count", MSG_MAX_ENV, 8, &n);
+	struct kv *env;
+
+	if (r < 0)
+		return r;
+	env = xcalloc(n ? n : 1, sizeof(*env));
+	for (uint32_t i = 0; r >= 0 && i < n; i++) {
+		r = get_str(d, "env key", MSG_MAX_ENV_KEY, &env[i].key);
+		if (r >= 0 && !shell_identifier_valid(env[i].key, strlen(env[i].key)))
+			r = errbuf_set(d->err, -EBADMSG, "malformed %s: env key '%s' is not a shell "
+				       "identifier", d->msg, env[i].key);
+		if (r >= 0)
+			r = get_str(d, "env value", MSG_MAX_ENV_VALUE, &env[i].value);
+	}
+	if (r < 0) {
+		env_release(env, n);
+		return r;
+	}
+	*ret_n = n;
+	*ret = env;
+	return 0;
+}
+
+int msg_hello_decode(const void *p, size_t n, struct msg_hello *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_HELLO, p, n, err);
+	struct msg_hello m = { 0 };
+	int r = get_u32(&d, "version", &m.version);
+
+	if (r >= 0)
+		r = get_str(&d, "client version", MSG_MAX_VERSION, &m.client);
+	if (r >= 0 && !printable(m.client))
+		r = bad(&d, -EBADMSG, "client version", "holds control characters");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_hello_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_layers_req_decode(const void *p, size_t n, struct msg_layers_req *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_LAYERS_REQ, p, n, err);
+	struct msg_layers_req m = { 0 };
+	uint32_t count;
+	int r = get_count(&d, "layer count", MSG_MAX_LAYERS, 4 + DIGEST_LEN + 8, &count);
+
+	if (r < 0)
+		return r;
+	m.layers = xcalloc(count ? count : 1, sizeof(*m.layers));
+	m.n = count;
+	for (uint32_t i = 0; r >= 0 && i < count; i++) {
+		r = get_digest(&d, "digest", &m.layers[i].digest);
+		if (r >= 0)
+			r = get_u64(&d, "size", &m.layers[i].size);
+		if (r >= 0 && m.layers[i].size > MSG_MAX_LAYER_SIZE)
+			r = bad(&d, -E2BIG, "size", "is beyond any layer");
+	}
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_layers_req_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_layer_begin_decode(const void *p, size_t n, struct msg_layer_begin *ret,
+			   struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_LAYER_BEGIN, p, n, err);
+	struct msg_layer_begin m = { 0 };
+	int r = get_digest(&d, "digest", &m.digest);
+
+	if (r >= 0)
+		r = get_u64(&d, "size", &m.size);
+	if (r >= 0 && m.size > MSG_MAX_LAYER_SIZE)
+		r = bad(&d, -E2BIG, "size", "is beyond any layer");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_layer_begin_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_layer_data_decode(const void *p, size_t n, struct msg_layer_data *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_LAYER_DATA, p, n, err);
+	struct msg_layer_data m;
+	int r = cur_blob(&d.c, &m.data, &m.len) < 0 ? bad(&d, -EBADMSG, "data", "is truncated") : 0;
+
+	if (r >= 0 && m.len > PROTO_DATA_CHUNK)
+		r = errbuf_set(err, -E2BIG, "malformed %s: data is longer than %u bytes", d.msg,
+			       PROTO_DATA_CHUNK);
+	if (r >= 0)
+		r = end(&d);
+	if (r >= 0)
+		*ret = m;
+	return r;
+}
+
+int msg_assemble_decode(const void *p, size_t n, struct msg_assemble *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_ASSEMBLE, p, n, err);
+	struct msg_assemble m = { 0 };
+	uint32_t count = 0;
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_count(&d, "layer count", MSG_MAX_LAYERS, 4 + DIGEST_LEN, &count);
+	if (r >= 0) {
+		m.digests = xcalloc(count ? count : 1, sizeof(*m.digests));
+		m.n = count;
+	}
+	for (uint32_t i = 0; r >= 0 && i < count; i++)
+		r = get_digest(&d, "digest", &m.digests[i]);
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_assemble_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_exec_decode(const void *p, size_t n, struct msg_exec *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_EXEC, p, n, err);
+	struct msg_exec m = { 0 };
+	int r = get_str(&d, "command", MSG_MAX_COMMAND, &m.command);
+
+	if (r >= 0 && !*m.command)
+		r = bad(&d, -EBADMSG, "command", "is empty");
+	if (r >= 0)
+		r = get_str(&d, "cwd", MSG_MAX_PATH, &m.cwd);
+	if (r >= 0 && !msg_cwd_valid(m.cwd))
+		r = bad(&d, -EBADMSG, "cwd", "is not an absolute path without '.' or '..'");
+	if (r >= 0)
+		r = get_u32(&d, "timeout", &m.timeout_s);
+	if (r >= 0 && m.timeout_s > MSG_MAX_TIMEOUT_S)
+		r = errbuf_set(err, -E2BIG, "malformed %s: timeout %us is more than %us", d.msg,
+			       m.timeout_s, MSG_MAX_TIMEOUT_S);
+	if (r >= 0)
+		r = get_env(&d, &m.nenv, &m.env);
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_exec_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_SETUP, p, n, err);
+	struct msg_setup m = { 0 };
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_env(&d, &m.nenv, &m.env);
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_setup_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err)
+{
+	struct dec d = dec_of(type, p, n, err);
+	return end(&d);
+}
+
+void msg_hello_release(struct msg_hello *m)
+{
+	free(m->client);
+	*m = (struct msg_hello){ 0 };
+}
+
+void msg_layers_req_release(struct msg_layers_req *m)
+{
+	for (uint32_t i = 0; m->layers && i < m->n; i++)
+		free(m->layers[i].digest);
+	free(m->layers);
+	*m = (struct msg_layers_req){ 0 };
+}
+
+void msg_layer_begin_release(struct msg_layer_begin *m)
+{
+	free(m->digest);
+	*m = (struct msg_layer_begin){ 0 };
+}
+
+void msg_assemble_release(struct msg_assemble *m)
+{
+	for (uint32_t i = 0; m->digests && i < m->n; i++)
+		free(m->digests[i]);
+	free(m->digests);
+	free(m->cluster);
+	*m = (struct msg_assemble){ 0 };
+}
+
+void msg_exec_release(struct msg_exec *m)
+{
+	free(m->command);
+	free(m->cwd);
+	env_release(m->env, m->nenv);
+	*m = (struct msg_exec){ 0 };
+}
+
+void msg_setup_release(struct msg_setup *m)
+{
+	free(m->cluster);
+	env_release(m->env, m->nenv);
+	*m = (struct msg_setup){ 0 };
+}

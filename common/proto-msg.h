@@ -1,0 +1,92 @@
+/* Decoders of the requests cirun sends to the agent (common/proto.h lists the fields).
+ * Each takes one frame's payload and either fills a struct whose every field was checked
+ * (digests are "sha256:" + 64 lower-case hex, cluster names follow common/name.h, env keys
+ * are shell identifiers, cwd is an absolute path without "..", counts and lengths are
+ * bounded before anything is allocated, no trailing bytes) or fails with -EBADMSG/-E2BIG
+ * and a message naming the message and the field. They are fuzzed on their own
+ * (tests/fuzz/fuzz-agent-msg.c). A decoded struct is released with its _release(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "kv.h"
+
+#define MSG_MAX_LAYERS 4096		   /* per LAYERS_REQ and ASSEMBLE */
+#define MSG_MAX_LAYER_SIZE (1ULL << 40)	   /* bytes of one layer blob */
+#define MSG_MAX_COMMAND (256u << 10)	   /* bytes of an EXEC command */
+#define MSG_MAX_PATH 4096		   /* EXEC cwd */
+#define MSG_MAX_ENV 1024		   /* variables per EXEC/SETUP */
+#define MSG_MAX_ENV_KEY 256
+#define MSG_MAX_ENV_VALUE (64u << 10)
+#define MSG_MAX_TIMEOUT_S (7u * 24 * 3600) /* EXEC timeout; 0 = none */
+#define MSG_MAX_VERSION 64		   /* HELLO client version */
+
+struct msg_hello {
+	uint32_t version;
+	char *client;
+};
+
+struct msg_layer_ref {
+	char *digest;
+	uint64_t size;
+};
+
+struct msg_layers_req {
+	uint32_t n;
+	struct msg_layer_ref *layers;
+};
+
+struct msg_layer_begin {
+	char *digest;
+	uint64_t size;
+};
+
+/* Points into the payload: valid as long as the frame is. */
+struct msg_layer_data {
+	const void *data;
+	size_t len;
+};
+
+struct msg_assemble {
+	char *cluster;
+	uint32_t n;
+	char **digests;
+};
+
+struct msg_exec {
+	char *command;
+	char *cwd; /* "" = the agent's own */
+	uint32_t timeout_s;
+	uint32_t nenv;
+	struct kv *env;
+};
+
+struct msg_setup {
+	char *cluster;
+	uint32_t nenv;
+	struct kv *env;
+};
+
+int msg_hello_decode(const void *p, size_t n, struct msg_hello *ret, struct errbuf *err);
+int msg_layers_req_decode(const void *p, size_t n, struct msg_layers_req *ret, struct errbuf *err);
+int msg_layer_begin_decode(const void *p, size_t n, struct msg_layer_begin *ret,
+			   struct errbuf *err);
+int msg_layer_data_decode(const void *p, size_t n, struct msg_layer_data *ret, struct errbuf *err);
+int msg_assemble_decode(const void *p, size_t n, struct msg_assemble *ret, struct errbuf *err);
+int msg_exec_decode(const void *p, size_t n, struct msg_exec *ret, struct errbuf *err);
+int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errbuf *err);
+/* FACTS_REQ, LAYER_END and BYE carry nothing: any byte is refused. */
+int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err);
+
+void msg_hello_release(struct msg_hello *m);
+void msg_layers_req_release(struct msg_layers_req *m);
+void msg_layer_begin_release(struct msg_layer_begin *m);
+void msg_assemble_release(struct msg_assemble *m);
+void msg_exec_release(struct msg_exec *m);
+void msg_setup_release(struct msg_setup *m);
+
+/* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
+bool msg_cwd_valid(const char *cwd);

@@ -1,0 +1,119 @@
+/* The agent's request decoders (common/proto-msg.h) on hostile payloads: the first byte
+ * picks the message type, the rest is its payload. A decoder either refuses with
+ * -EBADMSG/-E2BIG and a message, or returns a struct whose every field keeps the rules. */
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "digest.h"
+#include "name.h"
+#include "proto-msg.h"
+#include "proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_refusal(int r, const struct errbuf *err)
+{
+	assert(r == -EBADMSG || r == -E2BIG);
+	assert(err->code == r && err->msg[0]);
+}
+
+static void check_env(const struct kv *env, uint32_t n)
+{
+	assert(n <= MSG_MAX_ENV);
+	for (uint32_t i = 0; i < n; i++) {
+		assert(shell_identifier_valid(env[i].key, strlen(env[i].key)));
+		assert(strlen(env[i].value) <= MSG_MAX_ENV_VALUE);
+	}
+}
+
+static void decode(uint8_t type, const uint8_t *p, size_t n)
+{
+	struct errbuf err = ERRBUF_INIT;
+	int r;
+
+	switch (type) {
+	case MSG_HELLO: {
+		struct msg_hello m;
+		if ((r = msg_hello_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(strlen(m.client) <= MSG_MAX_VERSION);
+		msg_hello_release(&m);
+		return;
+	}
+	case MSG_LAYERS_REQ: {
+		struct msg_layers_req m;
+		if ((r = msg_layers_req_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(m.n <= MSG_MAX_LAYERS);
+		for (uint32_t i = 0; i < m.n; i++)
+			assert(digest_ref_valid(m.layers[i].digest) && m.layers[i].size <= MSG_MAX_LAYER_SIZE);
+		msg_layers_req_release(&m);
+		return;
+	}
+	case MSG_LAYER_BEGIN: {
+		struct msg_layer_begin m;
+		if ((r = msg_layer_begin_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(digest_ref_valid(m.digest) && m.size <= MSG_MAX_LAYER_SIZE);
+		msg_layer_begin_release(&m);
+		return;
+	}
+	case MSG_LAYER_DATA: {
+		struct msg_layer_data m;
+		if ((r = msg_layer_data_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(m.len <= PROTO_DATA_CHUNK && m.len + 4 == n);
+		return;
+	}
+	case MSG_ASSEMBLE: {
+		struct msg_assemble m;
+		if ((r = msg_assemble_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && m.n <= MSG_MAX_LAYERS);
+		for (uint32_t i = 0; i < m.n; i++)
+			assert(digest_ref_valid(m.digests[i]));
+		msg_assemble_release(&m);
+		return;
+	}
+	case MSG_EXEC: {
+		struct msg_exec m;
+		if ((r = msg_exec_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(*m.command && msg_cwd_valid(m.cwd) && m.timeout_s <= MSG_MAX_TIMEOUT_S);
+		assert(!strstr(m.cwd, "/../") && (!*m.cwd || *m.cwd == '/'));
+		check_env(m.env, m.nenv);
+		msg_exec_release(&m);
+		return;
+	}
+	case MSG_SETUP: {
+		struct msg_setup m;
+		if ((r = msg_setup_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster));
+		check_env(m.env, m.nenv);
+		msg_setup_release(&m);
+		return;
+	}
+	case MSG_FACTS_REQ:
+	case MSG_LAYER_END:
+	case MSG_BYE:
+		r = msg_empty_decode(type, p, n, &err);
+		assert(r == 0 ? n == 0 : n > 0);
+		if (r == 0)
+			return;
+		break;
+	default:
+		return;
+	}
+	check_refusal(r, &err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0 || size > PROTO_MAX_FRAME)
+		return 0;
+	decode(data[0], data + 1, size - 1);
+	return 0;
+}
