@@ -148,6 +148,8 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 				       "stdout, or give -o FILE");
 			goto out;
 		}
+		/* no padding to a 10 KiB block: the same bytes as a file */
+		archive_write_set_bytes_in_last_block(a, 1);
 		if (archive_write_open_fd(a, STDOUT_FILENO) != ARCHIVE_OK) {
 			r = errbuf_set(err, -EIO, "cannot write to stdout: %s", archive_error_string(a));
 			goto out;
