@@ -314,6 +314,10 @@ int cmd_run(int argc, char **argv)
 		r = cli_usage_error(&run_usage);
 		goto out;
 	}
+	if (c.ssh.pk_passphrase && !c.ssh.pk_file) {
+		errbuf_set(&err, -EINVAL, "--pk-passwd is the passphrase of a key: give the key with --pk");
+		goto fail;
+	}
 	c.image = xstrdup(argv[optind]);
 	if (!c.ssh.password && getenv("CIRUN_SSH_PASSWORD"))
 		c.ssh.password = xstrdup(getenv("CIRUN_SSH_PASSWORD"));

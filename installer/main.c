@@ -42,7 +42,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nexit codes: 0 ok, 1 failed, 2 usage or configuration error\n"
-		   "environment: CIRUN_HOME (default /var/lib/cirun: image store, build cache),\n"
+		   "environment: CIRUN_HOME (default /var/lib/cirun: image store, build cache, run logs,\n"
+		   "             known_hosts; as a normal user, point it at a directory of yours),\n"
 		   "             LOG_LEVEL=error|warning|notice|info|debug\n");
 }
 

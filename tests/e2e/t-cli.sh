@@ -129,6 +129,7 @@ refused "--skip-preflight with an unknown check, listing the known ones" "unknow
 refused "--pk that does not exist" "SSH key '$work/nope'" run demo:v1 "${hosts[@]}" --pk "$work/nope"
 refused "--pk that is a public key" "is a public key" run demo:v1 "${hosts[@]}" --pk "$work/id.pub"
 refused "--pk that is a directory" "not a regular file" run demo:v1 "${hosts[@]}" --pk "$work"
+refused "--pk-passwd without --pk" "--pk-passwd is the passphrase of a key" run demo:v1 "${hosts[@]}" -p pw --pk-passwd x
 refused "--passwd-file that does not exist" "--passwd-file '$work/nope'" run demo:v1 "${hosts[@]}" --passwd-file "$work/nope"
 refused "--passwd-file that is empty" "is empty" run demo:v1 "${hosts[@]}" --passwd-file "$work/empty"
 refused "an image that is not in the store" "no image 'nope:v1'" run nope:v1 "${hosts[@]}" -p pw
