@@ -15,6 +15,7 @@ cirun=${CIRUN_BIN:-$top/build/cirun}  # CIRUN_BIN: test another build
 [ -x "$cirun" ] || bail "build/cirun is missing: run make first"
 work=$(mktemp -d /tmp/cirun-e2e-cli.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+cd "$work" || bail "no work dir"  # whatever a verb writes by mistake lands here
 export CIRUN_HOME=$work/home
 unset CIRUN_SSH_PASSWORD
 hosts=(-m 127.0.0.11:1 -n 127.0.0.12:1,127.0.0.13:1)
