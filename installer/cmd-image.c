@@ -172,16 +172,15 @@ static void human_size(uint64_t n, char *out, size_t len)
 
 int cmd_images(int argc, char **argv)
 {
-	_cleanup_(store_closep) struct image_store *st = NULL;
-	struct errbuf err = ERRBUF_INIT;
-	struct image_ref *refs = NULL;
-	size_t n = 0;
-
 	static const struct cli_usage usage = {
 		"images", "",
 		"Lists the images in the local store ($CIRUN_HOME/images): name, image ID, when it\n"
 		"was built, size. A store that does not exist yet lists nothing (it is not created).",
 	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct image_ref *refs = NULL;
+	size_t n = 0;
 	int r = cli_no_options(argc, argv, &usage);
 
 	if (r >= 0)
@@ -313,11 +312,6 @@ static struct ynode *inspect_tree(const struct image *img, const char *asked)
 
 int cmd_inspect(int argc, char **argv)
 {
-	_cleanup_(store_closep) struct image_store *st = NULL;
-	_cleanup_buf_ struct buf out = BUF_INIT(64u << 20);
-	struct errbuf err = ERRBUF_INIT;
-	struct image img = { 0 };
-	struct ynode *tree;
 	static const struct cli_usage usage = {
 		"inspect", "NAME[:TAG]|ID",
 		"Prints an image's metadata as YAML, in sealer's 'kind: Image' shape: ID, layers\n"
@@ -325,6 +319,11 @@ int cmd_inspect(int argc, char **argv)
 		"references and its default Clusterfile. ID: the image ID or a unique prefix of it\n"
 		"(4 or more hex digits), as 'cirun images' shows it.",
 	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	_cleanup_buf_ struct buf out = BUF_INIT(64u << 20);
+	struct errbuf err = ERRBUF_INIT;
+	struct image img = { 0 };
+	struct ynode *tree;
 	int r = cli_no_options(argc, argv, &usage);
 
 	if (r >= 0)
@@ -394,14 +393,6 @@ int cmd_save(int argc, char **argv)
 
 int cmd_load(int argc, char **argv)
 {
-	_cleanup_(store_closep) struct image_store *st = NULL;
-	struct errbuf err = ERRBUF_INIT;
-	const char *in = NULL;
-	static const struct option opts[] = {
-		{ "input", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	static const struct cli_usage usage = {
 		"load", "-i FILE|-",
 		"Adds the images of an OCI archive (from 'cirun save') to the local store. Every\n"
@@ -412,6 +403,14 @@ int cmd_load(int argc, char **argv)
 		"                     written once, into the store's tmp/, and kept only when the\n"
 		"                     whole archive checked out)\n"
 		"  -h, --help         this text",
+	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	const char *in = NULL;
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	char **names = NULL;
 	size_t n = 0;
@@ -445,15 +444,15 @@ int cmd_load(int argc, char **argv)
 
 int cmd_tag(int argc, char **argv)
 {
-	_cleanup_(store_closep) struct image_store *st = NULL;
-	_cleanup_free_ char *dst = NULL;
-	struct errbuf err = ERRBUF_INIT;
-	struct image img = { 0 };
 	static const struct cli_usage usage = {
 		"tag", "SOURCE[:TAG]|ID TARGET[:TAG]",
 		"Gives an image another name (the same manifest; nothing is copied). TARGET replaces\n"
 		"whatever image had that name.",
 	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	_cleanup_free_ char *dst = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct image img = { 0 };
 	int r = cli_no_options(argc, argv, &usage);
 
 	if (r >= 0)
@@ -548,14 +547,13 @@ int cmd_rmi(int argc, char **argv)
 
 int cmd_export(int argc, char **argv)
 {
-	_cleanup_(store_closep) struct image_store *st = NULL;
-	struct errbuf err = ERRBUF_INIT;
-
 	static const struct cli_usage usage = {
 		"export", "NAME[:TAG]|ID DIR",
 		"Writes an image's rootfs, its layers flattened (whiteouts applied), into DIR, which\n"
 		"must be new or empty.",
 	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
 	int r = cli_no_options(argc, argv, &usage);
 
 	if (r >= 0)
