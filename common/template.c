@@ -46,7 +46,7 @@ struct tmpl {
 static int fail(struct tmpl *tp, unsigned line, const char *fmt, ...) _printf_(3, 4);
 static int fail(struct tmpl *tp, unsigned line, const char *fmt, ...)
 {
-	char detail[512];
+	char detail[ERRBUF_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -71,19 +71,44 @@ static const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
-/* ".Key" or "." → key (NULL for "."); advances p. */
-static int parse_ref(struct tmpl *tp, unsigned line, const char **pp, const char *end, char **ret)
+/* A valid Go template action that cirun cannot render, quoted whole (not the token it
+ * stumbled on), with what cirun renders and the way out: real images carry .tmpl files
+ * meant for other programs, such as containerd's CNI conf_template, which ranges with
+ * variables. */
+static int unsupported(struct tmpl *tp, unsigned line, const char *a, const char *end,
+		       const char *why)
+{
+	const char *p = skip_ws(a, end);
+	int n;
+
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	n = (int)MIN(end - p, 60);
+	return fail(tp, line, "unsupported template construct '%.*s%s'%s%s%s; cirun renders only "
+		    "{{ .Key }}, {{ . }} in a range, if/else/end on a key, range over a key "
+		    "(a;b lists), '| default \"v\"' and {{/* comments */}}. A file meant for "
+		    "another program (such as containerd's CNI conf_template) must not be "
+		    "rendered: name it without .tmpl, and keep it out of statics/",
+		    n, p, end - p > n ? "..." : "", why ? " (" : "", why ? why : "", why ? ")" : "");
+}
+
+/* ".Key" or "." → key (NULL for "."); advances p. NULL why: the reason it is not one. */
+static int parse_ref(const char **pp, const char *end, char **ret, const char **why)
 {
 	const char *p = *pp;
 
-	if (p >= end || *p != '.')
-		return fail(tp, line, "expected .Key");
+	if (p >= end || *p != '.') {
+		*why = NULL;
+		return -EINVAL;
+	}
 	p++;
 	const char *k = p;
 	while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
 		p++;
-	if (p < end && *p == '.')
-		return fail(tp, line, "nested keys (.A.B) are not supported");
+	if (p < end && *p == '.') {
+		*why = "nested keys (.A.B)";
+		return -EINVAL;
+	}
 	*ret = p > k ? xstrndup(k, (size_t)(p - k)) : NULL;
 	*pp = p;
 	return 0;
@@ -120,29 +145,26 @@ static int parse_action(struct tmpl *tp, unsigned line, const char *a, const cha
 		push(tp, tok);
 		return 0;
 	} else if (*p != '.') {
-		const char *w = p;
-		while (p < end && !isspace((unsigned char)*p))
-			p++;
-		return fail(tp, line, "unsupported template construct '%.*s' (supported: .Key, if, "
-			    "else, end, range, | default)", (int)MIN(p - w, 40), w);
+		return unsupported(tp, line, a, end, NULL);
 	} else {
 		tok.kind = T_OUTPUT;
 	}
-	r = parse_ref(tp, line, &p, end, &key);
+	const char *why = NULL;
+	r = parse_ref(&p, end, &key, &why);
 	if (r < 0)
-		return r;
+		return unsupported(tp, line, a, end, why);
 	tok.key = key;
 	p = skip_ws(p, end);
 	if (p < end && *p == '|') {
 		p = skip_ws(p + 1, end);
 		if (tok.kind != T_OUTPUT || (size_t)(end - p) < 7 || strncmp(p, "default", 7) != 0) {
 			free(key);
-			return fail(tp, line, "only '| default \"value\"' may follow a key");
+			return unsupported(tp, line, a, end, "only '| default \"value\"' may follow a key");
 		}
 		p = skip_ws(p + 7, end);
 		if (p >= end || *p != '"') {
 			free(key);
-			return fail(tp, line, "default needs a \"quoted\" value");
+			return unsupported(tp, line, a, end, "default needs a \"quoted\" value");
 		}
 		const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
 		if (!q) {
@@ -156,7 +178,7 @@ static int parse_action(struct tmpl *tp, unsigned line, const char *a, const cha
 	if (p != end) {
 		free(key);
 		free(tok.def);
-		return fail(tp, line, "unexpected '%.*s' in the action", (int)MIN(end - p, 40), p);
+		return unsupported(tp, line, a, end, NULL);
 	}
 	push(tp, tok);
 	return 0;

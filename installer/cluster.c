@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "macro.h"
@@ -258,6 +261,68 @@ int cluster_finish(struct cluster *c, struct errbuf *err)
 		kv_list_free(h->env, h->nenv);
 		h->env = merged;
 		h->nenv = n;
+	}
+	return 0;
+}
+
+#define KEY_FILE_MAX (64u << 10)
+
+/* Only the armour line is looked at: libssh2 parses the key when it logs in; this is to
+ * say early, and plainly, that the file given is not one. */
+static int check_key_file(const char *path, struct errbuf *err)
+{
+	static const char begin[] = "-----BEGIN ", end[] = "PRIVATE KEY-----";
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char head[256];
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return errbuf_set(err, negative_errno(), "SSH key '%s': %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return errbuf_set(err, -EINVAL, "SSH key '%s' is not a regular file", path);
+	if (st.st_size > KEY_FILE_MAX)
+		return errbuf_set(err, -EINVAL, "SSH key '%s' is too large to be a private key", path);
+	n = read(fd, head, sizeof(head) - 1);
+	if (n < 0)
+		return errbuf_set(err, negative_errno(), "SSH key '%s': %s", path, strerror(errno));
+	head[n] = '\0';
+	char *nl = strpbrk(head, "\r\n");
+	if (nl)
+		*nl = '\0';
+	size_t len = strlen(head);
+	bool ok = strncmp(head, begin, strlen(begin)) == 0 && len >= strlen(end) &&
+		  strcmp(head + len - strlen(end), end) == 0;
+	bool pub = strncmp(head, "ssh-", 4) == 0 || strncmp(head, "ecdsa-", 6) == 0 ||
+		   strncmp(head, "sk-", 3) == 0;
+	bool putty = strncmp(head, "PuTTY-User-Key-File", 19) == 0;
+	explicit_bzero(head, sizeof(head)); /* past the first line: key material */
+	if (ok)
+		return 0;
+	if (pub)
+		return errbuf_set(err, -EINVAL, "SSH key '%s' is a public key: give the private key "
+				  "(the file without .pub)", path);
+	if (putty)
+		return errbuf_set(err, -EINVAL, "SSH key '%s' is a PuTTY key: convert it with "
+				  "'puttygen KEY -O private-openssh -o KEY.pem'", path);
+	return errbuf_set(err, -EINVAL, "SSH key '%s' is not a private key (no '-----BEGIN "
+			  "... PRIVATE KEY-----' line)", path);
+}
+
+int cluster_check_files(const struct cluster *c, struct errbuf *err)
+{
+	for (size_t i = 0; i < c->nhosts; i++) {
+		const char *pk = c->hosts[i].ssh.pk_file;
+		bool seen = false;
+		if (!pk)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = c->hosts[k].ssh.pk_file && strcmp(c->hosts[k].ssh.pk_file, pk) == 0;
+		if (!seen) {
+			int r = check_key_file(pk, err);
+			if (r < 0)
+				return errbuf_prefix(err, "host %s", c->hosts[i].ip);
+		}
 	}
 	return 0;
 }

@@ -57,4 +57,9 @@ int cluster_add_hosts(struct cluster *c, const char *spec, enum host_role role, 
  * at least one master, a valid name, an image, a way to authenticate. */
 int cluster_finish(struct cluster *c, struct errbuf *err);
 
+/* Checks the files the run will need, before any connection: every host's SSH key must
+ * be a readable regular file holding a private key (a public key, a PuTTY key or anything
+ * else is refused with what to give instead). After cluster_finish. */
+int cluster_check_files(const struct cluster *c, struct errbuf *err);
+
 const char *role_name(enum host_role r);

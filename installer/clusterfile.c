@@ -201,6 +201,19 @@ static int read_cluster(struct ctx *x, const struct ynode *doc, struct cluster *
 	return r;
 }
 
+/* The kinds a sealer Clusterfile may hold; only Cluster is applied so far. */
+static const char *const known_kinds[] = { "Cluster", "Plugin", "Config", "InitConfiguration",
+					   "ClusterConfiguration", "JoinConfiguration",
+					   "KubeletConfiguration", "KubeProxyConfiguration" };
+
+static bool kind_known(const char *kind)
+{
+	for (size_t i = 0; i < ELEMENTSOF(known_kinds); i++)
+		if (strcmp(kind, known_kinds[i]) == 0)
+			return true;
+	return false;
+}
+
 int clusterfile_parse(const char *name, const char *text, size_t len, struct cluster *ret,
 		      struct errbuf *err)
 {
@@ -219,6 +232,11 @@ int clusterfile_parse(const char *name, const char *text, size_t len, struct clu
 		const char *api = ynode_str(ynode_map_get(doc, "apiVersion"));
 		if (!kind)
 			continue;
+		if (!kind_known(kind))
+			return bad(&x, ynode_map_get(doc, "kind"), "kind", "unknown kind '%s'; the known "
+				   "kinds are Cluster, Plugin, Config, InitConfiguration, "
+				   "ClusterConfiguration, JoinConfiguration, KubeletConfiguration, "
+				   "KubeProxyConfiguration", kind);
 		if (strcmp(kind, "Cluster") == 0) {
 			if (cluster)
 				return bad(&x, doc, "kind", "a second Cluster document (the first is at "

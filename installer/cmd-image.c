@@ -10,35 +10,47 @@
 
 #include "build.h"
 #include "cleanup.h"
+#include "cli.h"
 #include "image-archive.h"
 #include "image-store.h"
 #include "log.h"
 #include "macro.h"
 #include "ydoc.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
+#define EXIT_FAIL CLI_EXIT_FAIL
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static void store_closep(struct image_store **st)
 {
 	image_store_close(*st);
 }
 
+/* A store that cannot be opened: CIRUN_HOME set but empty is a configuration mistake. */
+static int store_failed(int r, const struct errbuf *err)
+{
+	log_error("%s", errbuf_msg(err));
+	return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+}
+
+/* 0, or the exit code (the error logged). */
 static int open_store(struct image_store **st)
 {
 	struct errbuf err = ERRBUF_INIT;
+	int r = image_store_open(NULL, st, &err);
 
-	if (image_store_open(NULL, st, &err) < 0) {
-		log_error("%s", errbuf_msg(&err));
-		return -1;
-	}
-	return 0;
+	return r < 0 ? store_failed(r, &err) : 0;
 }
 
-static int usage_error(const char *verb, const char *usage)
+/* For the verbs that only read: a store that does not exist holds no image, so it is
+ * not created. 0, or the exit code (the error logged, naming what was asked for). */
+static int open_store_ro(struct image_store **st, const char *asked)
 {
-	log_error("usage: cirun %s %s", verb, usage);
-	return EXIT_USAGE;
+	struct errbuf err = ERRBUF_INIT;
+	int r = image_store_open_ro(NULL, st, &err);
+
+	if (r == -ENOENT && asked)
+		errbuf_prefix(&err, "no image '%s'", asked);
+	return r < 0 ? store_failed(r, &err) : 0;
 }
 
 static int failed(const struct errbuf *err)
@@ -70,7 +82,19 @@ int cmd_build(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	static const char usage[] = "-t NAME[:TAG] [-f Kubefile] [--build-arg K=V]... [--no-cache] CONTEXT";
+	static const struct cli_usage usage = {
+		"build", "-t NAME[:TAG] [-f Kubefile] [--build-arg K=V]... [--no-cache] CONTEXT",
+		"Builds a cluster image from the Kubefile in CONTEXT (FROM, COPY, ARG, RUN, CMD) into\n"
+		"the local store, $CIRUN_HOME/images. RUN needs root (overlay mounts); an image of\n"
+		"COPY, ARG and CMD alone builds as any user.\n\n"
+		"options:\n"
+		"  -t, --tag NAME[:TAG]   the image's name (:latest when no tag is given)\n"
+		"  -f, --file FILE        the Kubefile (default CONTEXT/Kubefile; also --kubefile)\n"
+		"  --build-arg K=V        a value for ARG K (repeatable)\n"
+		"  --no-cache             build every layer again\n"
+		"  --copy-fallback        run RUN on a copy of the rootfs instead of overlayfs\n"
+		"  -h, --help             this text",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct build_opts o = { 0 };
 	struct kv *args = NULL;
@@ -78,6 +102,7 @@ int cmd_build(int argc, char **argv)
 	_cleanup_free_ char *id = NULL;
 	int c, r = EXIT_USAGE;
 
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "t:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -101,23 +126,22 @@ int cmd_build(int argc, char **argv)
 			o.copy_fallback = true;
 			break;
 		case 'h':
-			printf("usage: cirun build %s\n", usage);
-			r = 0;
+			r = cli_help(&usage);
 			goto out;
 		default:
+			r = cli_usage_error(&usage);
 			goto out;
 		}
 	}
 	if (!o.name || optind + 1 != argc) {
-		r = usage_error("build", usage);
+		r = cli_usage_error(&usage);
 		goto out;
 	}
 	o.context = argv[optind];
 	o.build_args = args;
-	if (open_store(&st) < 0) {
-		r = EXIT_FAIL;
+	r = open_store(&st);
+	if (r)
 		goto out;
-	}
 	if (image_build(st, &o, &id, &err) < 0) {
 		r = failed(&err);
 		goto out;
@@ -148,17 +172,25 @@ static void human_size(uint64_t n, char *out, size_t len)
 
 int cmd_images(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"images", "",
+		"Lists the images in the local store ($CIRUN_HOME/images): name, image ID, when it\n"
+		"was built, size. A store that does not exist yet lists nothing (it is not created).",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	struct image_ref *refs = NULL;
 	size_t n = 0;
+	int r = cli_no_options(argc, argv, &usage);
 
-	(void)argv;
-	if (argc > 1)
-		return usage_error("images", "");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
-	if (image_store_list(st, &refs, &n, &err) < 0)
+	if (r >= 0)
+		return r;
+	if (optind != argc)
+		return cli_usage_error(&usage);
+	r = image_store_open_ro(NULL, &st, &err);
+	if (r < 0 && r != -ENOENT)
+		return store_failed(r, &err);
+	if (st && image_store_list(st, &refs, &n, &err) < 0)
 		return failed(&err);
 	printf("%-40s %-12s %-20s %s\n", "NAME", "IMAGE ID", "CREATED", "SIZE");
 	for (size_t i = 0; i < n; i++) {
@@ -280,20 +312,30 @@ static struct ynode *inspect_tree(const struct image *img, const char *asked)
 
 int cmd_inspect(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"inspect", "NAME[:TAG]|ID",
+		"Prints an image's metadata as YAML, in sealer's 'kind: Image' shape: ID, layers\n"
+		"(type, value, digest, size), ARGs, CMDs, labels, platform, the container images it\n"
+		"references and its default Clusterfile. ID: the image ID or a unique prefix of it\n"
+		"(4 or more hex digits), as 'cirun images' shows it.",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	_cleanup_buf_ struct buf out = BUF_INIT(64u << 20);
 	struct errbuf err = ERRBUF_INIT;
 	struct image img = { 0 };
 	struct ynode *tree;
-	int r;
+	int r = cli_no_options(argc, argv, &usage);
 
-	if (argc != 2)
-		return usage_error("inspect", "NAME[:TAG]|ID");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
-	if (image_store_get(st, argv[1], &img, &err) < 0)
+	if (r >= 0)
+		return r;
+	if (optind + 1 != argc)
+		return cli_usage_error(&usage);
+	r = open_store_ro(&st, argv[optind]);
+	if (r)
+		return r;
+	if (image_store_get(st, argv[optind], &img, &err) < 0)
 		return failed(&err);
-	tree = inspect_tree(&img, argv[1]);
+	tree = inspect_tree(&img, argv[optind]);
 	r = ynode_emit(tree, &out);
 	ynode_free(tree);
 	image_release(&img);
@@ -307,46 +349,86 @@ int cmd_inspect(int argc, char **argv)
 
 int cmd_save(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const struct cli_usage usage = {
+		"save", "-o FILE|- NAME[:TAG]...",
+		"Writes images to an OCI archive (a tar of an OCI image layout), for 'cirun load' on\n"
+		"another machine; skopeo reads it as oci-archive:FILE. The file appears whole or not\n"
+		"at all (written beside it, then renamed).\n\n"
+		"options:\n"
+		"  -o, --output FILE   the archive to write; - streams it to stdout (not a terminal)\n"
+		"  -h, --help          this text",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	const char *out = NULL;
-	int c;
+	bool to_stdout;
+	int c, r;
 
-	optind = 1;
-	while ((c = getopt(argc, argv, "o:")) != -1) {
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return cli_help(&usage);
 		if (c != 'o')
-			return usage_error("save", "-o FILE NAME...");
+			return cli_usage_error(&usage);
 		out = optarg;
 	}
-	if (!out || optind >= argc)
-		return usage_error("save", "-o FILE NAME...");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
+	if (!out || !*out || optind >= argc)
+		return cli_usage_error(&usage);
+	r = open_store_ro(&st, argv[optind]);
+	if (r)
+		return r;
 	if (image_save(st, argv + optind, (size_t)(argc - optind), out, &err) < 0)
 		return failed(&err);
-	printf("saved %d image(s) to %s\n", argc - optind, out);
+	/* the archive owns stdout when it streams there */
+	to_stdout = strcmp(out, "-") == 0;
+	fprintf(to_stdout ? stderr : stdout, "saved %d image(s) to %s\n", argc - optind,
+		to_stdout ? "stdout" : out);
 	return 0;
 }
 
 int cmd_load(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"load", "-i FILE|-",
+		"Adds the images of an OCI archive (from 'cirun save') to the local store. Every\n"
+		"blob's digest and every reference (index, manifest, config, layers, sizes) is\n"
+		"checked before anything is added: a damaged archive leaves the store unchanged.\n\n"
+		"options:\n"
+		"  -i, --input FILE   the archive; - reads it from stdin as a stream (each blob is\n"
+		"                     written once, into the store's tmp/, and kept only when the\n"
+		"                     whole archive checked out)\n"
+		"  -h, --help         this text",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	const char *in = NULL;
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	char **names = NULL;
 	size_t n = 0;
-	int c;
+	int c, r;
 
-	optind = 1;
-	while ((c = getopt(argc, argv, "i:")) != -1) {
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return cli_help(&usage);
 		if (c != 'i')
-			return usage_error("load", "-i FILE");
+			return cli_usage_error(&usage);
 		in = optarg;
 	}
-	if (!in || optind != argc)
-		return usage_error("load", "-i FILE");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
+	if (!in || !*in || optind != argc)
+		return cli_usage_error(&usage);
+	r = open_store(&st);
+	if (r)
+		return r;
 	if (image_load(st, in, &names, &n, &err) < 0)
 		return failed(&err);
 	for (size_t i = 0; i < n; i++) {
@@ -362,38 +444,97 @@ int cmd_load(int argc, char **argv)
 
 int cmd_tag(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"tag", "SOURCE[:TAG]|ID TARGET[:TAG]",
+		"Gives an image another name (the same manifest; nothing is copied). TARGET replaces\n"
+		"whatever image had that name.",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	_cleanup_free_ char *dst = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	struct image img = { 0 };
-	int r;
+	int r = cli_no_options(argc, argv, &usage);
 
-	if (argc != 3)
-		return usage_error("tag", "SOURCE[:TAG]|ID TARGET[:TAG]");
-	if (image_ref_normalize(argv[2], &dst, &err) < 0)
+	if (r >= 0)
+		return r;
+	if (optind + 2 != argc)
+		return cli_usage_error(&usage);
+	if (image_ref_normalize(argv[optind + 1], &dst, &err) < 0)
 		return failed(&err);
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
-	if (image_store_get(st, argv[1], &img, &err) < 0)
+	r = open_store(&st);
+	if (r)
+		return r;
+	if (image_store_get(st, argv[optind], &img, &err) < 0)
 		return failed(&err);
 	r = image_store_set_ref(st, dst, img.manifest_digest, img.manifest_size, &err);
 	image_release(&img);
 	return r < 0 ? failed(&err) : 0;
 }
 
+/* The names an rmi argument stands for: itself when it names an image, else the one name
+ * of the image whose ID (or unique prefix) it is. An ID with several names is refused,
+ * listing them: removing all of them is rarely what was meant. */
+static int rmi_name(struct image_store *st, const char *arg, char **ret, struct errbuf *err)
+{
+	_cleanup_free_ char *names = NULL;
+	struct image img = { 0 };
+	struct image_ref *refs = NULL;
+	size_t n = 0, count = 0;
+	int r = image_store_get(st, arg, &img, err);
+
+	if (r < 0)
+		return r;
+	if (img.name) {
+		*ret = TAKE_PTR(img.name);
+		image_release(&img);
+		return 0;
+	}
+	r = image_store_list(st, &refs, &n, err);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		if (strcmp(refs[i].manifest_digest, img.manifest_digest) != 0)
+			continue;
+		char *more = xasprintf("%s%s%s", names ? names : "", names ? ", " : "", refs[i].name);
+		free(names);
+		names = more;
+		if (count++ == 0)
+			*ret = xstrdup(refs[i].name);
+	}
+	if (r >= 0 && count == 0)
+		r = errbuf_set(err, -ENOENT, "image %.12s has no name left", img.id);
+	else if (r >= 0 && count > 1) {
+		free(*ret);
+		*ret = NULL;
+		r = errbuf_set(err, -EINVAL, "image %.12s has %zu names (%s): remove them by name",
+			       img.id, count, names);
+	}
+	image_refs_free(refs, n);
+	image_release(&img);
+	return r;
+}
+
 int cmd_rmi(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"rmi", "NAME[:TAG]|ID...",
+		"Removes image names, then every blob that no name references any more (and the\n"
+		"builder's unpacked copies of them). ID: the image ID or a unique prefix of it, as\n"
+		"'cirun images' shows it; an image with several names is removed by name.",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	struct gc_stats gc;
+	int r = cli_no_options(argc, argv, &usage);
 
-	if (argc < 2)
-		return usage_error("rmi", "NAME[:TAG]...");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
-	for (int i = 1; i < argc; i++) {
+	if (r >= 0)
+		return r;
+	if (optind >= argc)
+		return cli_usage_error(&usage);
+	r = open_store(&st);
+	if (r)
+		return r;
+	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *name = NULL;
-		if (image_ref_normalize(argv[i], &name, &err) < 0 ||
+		if (rmi_name(st, argv[i], &name, &err) < 0 ||
 		    image_store_remove_ref(st, name, &err) < 0)
 			return failed(&err);
 		printf("Untagged: %s\n", name);
@@ -406,15 +547,24 @@ int cmd_rmi(int argc, char **argv)
 
 int cmd_export(int argc, char **argv)
 {
+	static const struct cli_usage usage = {
+		"export", "NAME[:TAG]|ID DIR",
+		"Writes an image's rootfs, its layers flattened (whiteouts applied), into DIR, which\n"
+		"must be new or empty.",
+	};
 	_cleanup_(store_closep) struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
+	int r = cli_no_options(argc, argv, &usage);
 
-	if (argc != 3)
-		return usage_error("export", "NAME[:TAG]|ID DIR");
-	if (open_store(&st) < 0)
-		return EXIT_FAIL;
-	if (image_export(st, argv[1], argv[2], &err) < 0)
+	if (r >= 0)
+		return r;
+	if (optind + 2 != argc)
+		return cli_usage_error(&usage);
+	r = open_store_ro(&st, argv[optind]);
+	if (r)
+		return r;
+	if (image_export(st, argv[optind], argv[optind + 1], &err) < 0)
 		return failed(&err);
-	printf("exported %s to %s\n", argv[1], argv[2]);
+	printf("exported %s to %s\n", argv[optind], argv[optind + 1]);
 	return 0;
 }

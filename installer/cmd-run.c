@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "cli.h"
 #include "cluster.h"
 #include "clusterfile.h"
 #include "image-store.h"
@@ -16,13 +17,43 @@
 #include "macro.h"
 #include "run.h"
 
-static const char usage_text[] =
+#define RUN_OPTIONS_HELP                                                                       \
+	"  --parallel N                hosts worked on at once (1-1000, default 32)\n"          \
+	"  --timeout DUR               bound on a remote step such as init.sh (default 30m)\n"  \
+	"  --connect-timeout DUR       bound on connecting and logging in (default 10s)\n"      \
+	"  --skip-preflight=NAME,...   skip preflight checks: hostname, machine-id, clock,\n"   \
+	"                              arch, systemd, disk, capabilities\n"                      \
+	"  --insecure-ignore-host-key  do not check or record host keys\n"                      \
+	"  --dry-run                   print the plan (hosts, roles, phases, layers, units,\n"   \
+	"                              scripts) and stop; never connects to any host\n"          \
+	"  --output text|json          json: events as JSON lines on stdout\n"                  \
+	"  -h, --help                  this text\n\n"                                           \
+	"DUR: 90, 90s, 15m, 1h. Every flag and file is checked before the first connection\n"    \
+	"(exit 2). Exit 1 when a host failed; the run log is in $CIRUN_HOME/logs/."
+
+static const struct cli_usage run_usage = {
+	"run",
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
-	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]\n"
-	"       [--output text|json]\n"
-	"IPS: comma lists, ranges a.b.c.1-a.b.c.9, ip:port. The password may come from\n"
-	"CIRUN_SSH_PASSWORD instead of -p (then it is not in ps). DUR: 90, 90s, 15m, 1h.";
+	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key]\n"
+	"       [--dry-run] [--output text|json]",
+	"Installs the cluster image IMAGE from the local store onto the hosts over SSH: the\n"
+	"agent, a preflight of every host, the layers a host lacks, the rootfs, templates,\n"
+	"bin/, the CRI, units, then scripts/init.sh. Also: cirun -m IPS -p PASSWD IMAGE.\n\n"
+	"options:\n"
+	"  -m, --masters IPS           master addresses (a,b, ranges a.b.c.1-9, ip:port);\n"
+	"                              the first is master0\n"
+	"  -n, --nodes IPS             node addresses, written the same way\n"
+	"  -u, --user USER             SSH user (default root; others go through sudo)\n"
+	"  -p, --passwd PASSWD         SSH password (CIRUN_SSH_PASSWORD keeps it out of ps)\n"
+	"  --passwd-file FILE          read the SSH password from FILE\n"
+	"  --pk FILE                   SSH private key\n"
+	"  --pk-passwd P               the key's passphrase\n"
+	"  --port N                    SSH port (default 22; ip:port sets one host's)\n"
+	"  -e, --env K=V               env for templates and init.sh (repeatable)\n"
+	"  --cluster-name NAME         default my-cluster\n"
+	RUN_OPTIONS_HELP,
+};
 
 /* "90", "90s", "15m", "1h" → seconds */
 static int parse_duration(const char *s, unsigned *ret)
@@ -32,7 +63,7 @@ static int parse_duration(const char *s, unsigned *ret)
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || end == s)
+	if (errno || end == s || !isdigit((unsigned char)*s) || v > 7 * 24 * 3600)
 		return -EINVAL;
 	if (*end == 'm')
 		v *= 60, end++;
@@ -57,6 +88,10 @@ static int read_secret_file(const char *path, char **ret, struct errbuf *err)
 	}
 	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
+	if (b.len == 0) {
+		buf_release(&b);
+		return errbuf_set(err, -EINVAL, "--passwd-file '%s' is empty", path);
+	}
 	*ret = buf_detach(&b, NULL);
 	return 0;
 }
@@ -119,6 +154,8 @@ static int run_option(int opt, const char *arg, struct run_opts *o, char **skip,
 			return errbuf_set(err, -EINVAL, "--connect-timeout '%s': use 10 or 10s", arg);
 		return 1;
 	case O_SKIP:
+		if (run_skip_list_check(arg, err) < 0)
+			return err->code;
 		set_str(skip, arg);
 		o->skip_preflight = *skip;
 		return 1;
@@ -137,13 +174,35 @@ static int run_option(int opt, const char *arg, struct run_opts *o, char **skip,
 	}
 }
 
-/* The common end of run and apply: the store, the run, the exit code. */
+/* The image must be in the store before anything else happens; looking does not create
+ * the store. */
+static int check_image(const char *image, struct errbuf *err)
+{
+	struct image_store *st = NULL;
+	struct image img = { 0 };
+	int r = image_store_open_ro(NULL, &st, err);
+
+	if (r == -ENOENT)
+		errbuf_prefix(err, "no image '%s'", image);
+	if (r >= 0)
+		r = image_store_get(st, image, &img, err);
+	image_release(&img);
+	image_store_close(st);
+	return r;
+}
+
+/* The common end of run and apply: what is left to check locally (key files, the image),
+ * the store, the run, the exit code. */
 static int run_cluster(struct cluster *c, const struct run_opts *o)
 {
 	struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	int r;
 
+	if (cluster_check_files(c, &err) < 0 || check_image(c->image, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		return 2;
+	}
 	if (image_store_open(NULL, &st, &err) < 0) {
 		log_error("%s", errbuf_msg(&err));
 		return 1;
@@ -181,7 +240,7 @@ int cmd_run(int argc, char **argv)
 	struct errbuf err = ERRBUF_INIT;
 	int opt, r = 2;
 
-	optind = 1;
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "m:n:u:p:e:h", opts, NULL)) != -1) {
 		unsigned long v;
 		char *end;
@@ -198,6 +257,10 @@ int cmd_run(int argc, char **argv)
 			set_str(&nodes, optarg);
 			break;
 		case 'u':
+			if (!*optarg || optarg[strcspn(optarg, " \t\n\r:/")]) {
+				errbuf_set(&err, -EINVAL, "-u '%s' is not a user name", optarg);
+				goto fail;
+			}
 			set_str(&c.ssh.user, optarg);
 			break;
 		case 'p':
@@ -240,17 +303,20 @@ int cmd_run(int argc, char **argv)
 			set_str(&c.name, optarg);
 			break;
 		case 'h':
-			printf("usage: cirun run %s\n", usage_text);
-			r = 0;
+			r = cli_help(&run_usage);
 			goto out;
 		default:
-			log_error("usage: cirun run %s", usage_text);
+			r = cli_usage_error(&run_usage);
 			goto out;
 		}
 	}
 	if (optind + 1 != argc) {
-		log_error("usage: cirun run %s", usage_text);
+		r = cli_usage_error(&run_usage);
 		goto out;
+	}
+	if (c.ssh.pk_passphrase && !c.ssh.pk_file) {
+		errbuf_set(&err, -EINVAL, "--pk-passwd is the passphrase of a key: give the key with --pk");
+		goto fail;
 	}
 	c.image = xstrdup(argv[optind]);
 	if (!c.ssh.password && getenv("CIRUN_SSH_PASSWORD"))
@@ -273,14 +339,22 @@ out:
 	return r;
 }
 
-static const char apply_usage[] =
+static const struct cli_usage apply_usage = {
+	"apply",
 	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
-	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]";
+	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]",
+	"Installs what a Clusterfile's 'kind: Cluster' document (sealer.cloud/v2) describes:\n"
+	"its image, its hosts with roles, SSH settings and env per host over the global ones.\n\n"
+	"options:\n"
+	"  -f, --file FILE             the Clusterfile (also --Clusterfile)\n"
+	RUN_OPTIONS_HELP,
+};
 
 int cmd_apply(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
+		{ "Clusterfile", required_argument, NULL, 'f' }, /* sealer's spelling */
 		RUN_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -291,7 +365,7 @@ int cmd_apply(int argc, char **argv)
 	struct errbuf err = ERRBUF_INIT;
 	int opt, r;
 
-	optind = 1;
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		int handled = run_option(opt, optarg, &o, &skip, &err);
 		if (handled < 0) {
@@ -303,17 +377,13 @@ int cmd_apply(int argc, char **argv)
 		if (opt == 'f') {
 			set_str(&file, optarg);
 		} else if (opt == 'h') {
-			printf("usage: cirun apply %s\n", apply_usage);
-			return 0;
+			return cli_help(&apply_usage);
 		} else {
-			log_error("usage: cirun apply %s", apply_usage);
-			return 2;
+			return cli_usage_error(&apply_usage);
 		}
 	}
-	if (!file || optind != argc) {
-		log_error("usage: cirun apply %s", apply_usage);
-		return 2;
-	}
+	if (!file || optind != argc)
+		return cli_usage_error(&apply_usage);
 	if (clusterfile_load(file, &c, &err) < 0)
 		goto fail;
 	if (!c.ssh.password && !c.ssh.pk_file && getenv("CIRUN_SSH_PASSWORD"))

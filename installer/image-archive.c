@@ -139,10 +139,25 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		goto out;
 	}
 
-	tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
 	a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
-	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+	if (strcmp(out_path, "-") == 0) {
+		/* streamed: nothing to rename, and a failure leaves the reader a short tar */
+		if (isatty(STDOUT_FILENO)) {
+			r = errbuf_set(err, -EINVAL, "not writing an archive to a terminal: redirect "
+				       "stdout, or give -o FILE");
+			goto out;
+		}
+		/* no padding to a 10 KiB block: the same bytes as a file */
+		archive_write_set_bytes_in_last_block(a, 1);
+		if (archive_write_open_fd(a, STDOUT_FILENO) != ARCHIVE_OK) {
+			r = errbuf_set(err, -EIO, "cannot write to stdout: %s", archive_error_string(a));
+			goto out;
+		}
+	} else {
+		tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
+	}
+	if (tmp && archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
 		r = errbuf_set(err, -EIO, "cannot create '%s': %s", tmp, archive_error_string(a));
 		goto out;
 	}
@@ -156,8 +171,9 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	for (size_t i = 0; r >= 0 && i < nblobs; i++)
 		r = write_blob(a, st, blobs[i], chunk, err);
 	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = errbuf_set(err, -EIO, "finishing '%s': %s", tmp, archive_error_string(a));
-	if (r >= 0 && rename(tmp, out_path) < 0)
+		r = errbuf_set(err, -EIO, "finishing '%s': %s", tmp ? tmp : "stdout",
+			       archive_error_string(a));
+	if (r >= 0 && tmp && rename(tmp, out_path) < 0)
 		r = errbuf_set(err, negative_errno(), "cannot move the archive to '%s': %m", out_path);
 out:
 	if (a)
@@ -277,7 +293,10 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 	struct archive_entry *e;
 	int r = 0;
 
-	if (archive_read_open_filename(a, path, CHUNK) != ARCHIVE_OK) {
+	/* "-" is a stream: tar is read in order and every blob goes to the store's tmp/ as
+	 * it arrives, so nothing needs to seek and the archive is never copied whole */
+	if ((strcmp(path, "-") == 0 ? archive_read_open_fd(a, STDIN_FILENO, CHUNK)
+				    : archive_read_open_filename(a, path, CHUNK)) != ARCHIVE_OK) {
 		r = errbuf_set(err, -EBADMSG, "cannot read '%s': %s", path, archive_error_string(a));
 		archive_read_free(a);
 		return r;

@@ -10,10 +10,12 @@
 #include "error.h"
 #include "image-store.h"
 
+/* out_path "-" streams the archive to stdout (refused when it is a terminal). */
 int image_save(struct image_store *st, char *const *names, size_t n, const char *out_path,
 	       struct errbuf *err);
 
-/* On success *ret_names lists the names loaded (free each and the array). */
+/* path "-" reads the archive from stdin, as a stream. On success *ret_names lists the
+ * names loaded (free each and the array). */
 int image_load(struct image_store *st, const char *path, char ***ret_names, size_t *ret_n,
 	       struct errbuf *err);
 

@@ -29,6 +29,7 @@ struct image_store {
 	char *home;
 	char *dir;	/* home/images */
 	int gc_lock_fd; /* held shared while this process adds blobs */
+	bool read_only; /* opened by a verb that only reads: never creates or locks */
 };
 
 struct blob_writer {
@@ -78,19 +79,64 @@ static int ensure_layout(struct image_store *st, struct errbuf *err)
 	return 0;
 }
 
-int image_store_open(const char *home, struct image_store **ret, struct errbuf *err)
+/* An empty CIRUN_HOME is a mistake (a variable meant to point elsewhere), never a quiet
+ * fall back to the system's store. */
+static int resolve_home(const char *home, const char **ret, struct errbuf *err)
 {
-	struct image_store *st;
-	int r;
-
-	if (!home)
+	if (!home) {
 		home = getenv("CIRUN_HOME");
-	if (!home || !*home)
-		home = "/var/lib/cirun";
-	st = xcalloc(1, sizeof(*st));
+		if (home && !*home)
+			return errbuf_set(err, -EINVAL, "CIRUN_HOME is set but empty: unset it to use "
+					  "/var/lib/cirun, or set it to a directory");
+	}
+	*ret = home && *home ? home : "/var/lib/cirun";
+	return 0;
+}
+
+static struct image_store *store_new(const char *home)
+{
+	struct image_store *st = xcalloc(1, sizeof(*st));
+
 	st->home = xstrdup(home);
 	st->dir = xasprintf("%s/images", home);
 	st->gc_lock_fd = -1;
+	return st;
+}
+
+int image_store_open_ro(const char *home, struct image_store **ret, struct errbuf *err)
+{
+	_cleanup_free_ char *index = NULL;
+	struct image_store *st;
+	int r = resolve_home(home, &home, err);
+
+	if (r < 0)
+		return r;
+	st = store_new(home);
+	st->read_only = true;
+	index = path_in(st, "index.json");
+	if (access(index, F_OK) < 0) {
+		r = negative_errno();
+		if (r == -ENOENT)
+			errbuf_set(err, r, "there is no image store in %s yet (cirun build or cirun "
+				   "load make one)", st->dir);
+		else
+			errbuf_set(err, r, "cannot open the image store in %s: %s", st->dir,
+				   strerror(-r));
+		image_store_close(st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+int image_store_open(const char *home, struct image_store **ret, struct errbuf *err)
+{
+	struct image_store *st;
+	int r = resolve_home(home, &home, err);
+
+	if (r < 0)
+		return r;
+	st = store_new(home);
 	r = ensure_layout(st, err);
 	if (r < 0) {
 		image_store_close(st);
@@ -126,7 +172,11 @@ static int lock_file(const struct image_store *st, const char *name, int how, co
 		     int *ret_fd, struct errbuf *err)
 {
 	_cleanup_free_ char *p = path_in(st, name);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd;
+
+	if (st->read_only)
+		return errbuf_set(err, -EROFS, "the image store was opened read-only");
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return errbuf_set(err, negative_errno(), "cannot open lock '%s': %m", p);
@@ -175,9 +225,12 @@ bool image_store_has_blob(const struct image_store *st, const char *digest)
 
 int blob_writer_new(struct image_store *st, struct blob_writer **ret, struct errbuf *err)
 {
-	struct blob_writer *w = xcalloc(1, sizeof(*w));
+	struct blob_writer *w;
 	int r;
 
+	if (st->read_only)
+		return errbuf_set(err, -EROFS, "the image store was opened read-only");
+	w = xcalloc(1, sizeof(*w));
 	w->st = st;
 	w->tmp_path = path_in(st, "tmp/blob-XXXXXX");
 	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);

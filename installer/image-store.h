@@ -22,8 +22,12 @@
 struct image_store;
 struct blob_writer;
 
-/* home: NULL means $CIRUN_HOME, else /var/lib/cirun. Creates the layout when missing. */
+/* home: NULL means $CIRUN_HOME, else /var/lib/cirun (CIRUN_HOME set but empty is
+ * -EINVAL). Creates the layout when missing. */
 int image_store_open(const char *home, struct image_store **ret, struct errbuf *err);
+/* The same for verbs that only read (images, inspect, save, export): creates nothing and
+ * takes no lock; a store that does not exist is -ENOENT. */
+int image_store_open_ro(const char *home, struct image_store **ret, struct errbuf *err);
 struct image_store *image_store_close(struct image_store *st);
 const char *image_store_home(const struct image_store *st);
 const char *image_store_dir(const struct image_store *st);

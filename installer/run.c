@@ -288,6 +288,28 @@ static int phase_facts(struct run *r, struct host_state *h)
 	return 0;
 }
 
+/* The preflight checks, by the names --skip-preflight takes. */
+static const char *const preflight_checks[] = { "hostname", "machine-id", "clock", "arch",
+						"systemd", "disk", "capabilities" };
+
+int run_skip_list_check(const char *list, struct errbuf *err)
+{
+	_cleanup_free_ char *work = xstrdup(list ? list : "");
+	char *save = NULL;
+
+	for (char *name = strtok_r(work, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		size_t i;
+		for (i = 0; i < ELEMENTSOF(preflight_checks); i++)
+			if (strcmp(name, preflight_checks[i]) == 0)
+				break;
+		if (i == ELEMENTSOF(preflight_checks))
+			return errbuf_set(err, -EINVAL, "--skip-preflight: unknown check '%s'; the "
+					  "checks are hostname, machine-id, clock, arch, systemd, "
+					  "disk, capabilities", name);
+	}
+	return 0;
+}
+
 static bool skipped(const struct run *r, const char *check)
 {
 	const char *s = r->o->skip_preflight;
@@ -688,43 +710,38 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 	rm_rf_at(AT_FDCWD, tmp);
 }
 
+static const char *auth_name(const struct ssh_settings *s)
+{
+	if (s->pk_file)
+		return "a key";
+	return s->password ? "a password" : "no credentials";
+}
+
+/* The plan from the image and the flags alone: a dry run never connects, so it works
+ * before the hosts exist and cannot touch them. Which layers a host already holds is
+ * not known here, hence "at most". */
 static void dry_run_plan(struct run *r)
 {
 	_cleanup_buf_ struct buf units = BUF_INIT(1 << 16), cri = BUF_INIT(1 << 16),
 				 bins = BUF_INIT(1 << 16);
 	bool has_init = false;
+	uint64_t bytes = 0;
 
 	plan_contents(r, &units, &cri, &bins, &has_init);
+	for (size_t k = 0; k < r->nlayers; k++)
+		bytes += r->sizes[k];
+	report_text("phases on every host: connect, agent, facts and preflight, distribute, "
+		    "setup, init");
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
-		_cleanup_buf_ struct buf out = BUF_INIT(1 << 20);
-		uint64_t bytes = 0;
-		unsigned count = 0;
-		if (h->failed)
-			continue;
-		/* read-only: which layers are cached (names and sizes) */
-		int rc = ssh_run_root(h->conn, "sh -c 'cd " REMOTE_ROOT "/layers 2>/dev/null || exit 0; "
-				      "for f in *; do if [ -f \"$f\" ]; then stat -c \"%n %s\" \"$f\" "
-				      "|| exit; fi; done'", NULL, 0, &out, &h->err);
-		if (rc > 0)
-			rc = errbuf_set(&h->err, -EIO, "listing the host's layer cache failed (exit "
-					"%d): %s", rc, out.data);
-		if (rc < 0) {
-			host_fail(h, "plan", rc, NULL);
-			continue;
-		}
-		report_text("[%s] plan (%s):", h->spec->ip, i == 0 ? "master0" : role_name(h->spec->role));
-		for (size_t k = 0; k < r->nlayers; k++) {
-			char want[128];
-			snprintf(want, sizeof(want), "%s %" PRIu64 "\n", r->digests[k] + 7, r->sizes[k]);
-			bool cached = strstr(out.data, want) != NULL;
-			report_text("  layer %.19s %10" PRIu64 " bytes  %s", r->digests[k], r->sizes[k],
-				    cached ? "cached" : "send");
-			if (!cached) {
-				bytes += r->sizes[k];
-				count++;
-			}
-		}
+		const struct ssh_settings *s = &h->spec->ssh;
+		report_text("[%s] plan (%s): ssh %s@%s port %u with %s", h->spec->ip,
+			    i == 0 ? "master0" : role_name(h->spec->role), s->user, h->spec->ip,
+			    s->port, auth_name(s));
+		for (size_t k = 0; k < r->nlayers; k++)
+			report_text("  layer %.19s %10" PRIu64 " bytes", r->digests[k], r->sizes[k]);
+		report_text("  sends at most %zu layer(s), %" PRIu64 " bytes (layers the host "
+			    "already holds are not sent)", r->nlayers, bytes);
 		report_text("  agent %s; rootfs " REMOTE_ROOT "/data/%s/rootfs", REMOTE_AGENT, r->c->name);
 		report_text("  PATH: %s", bins.len ? bins.data : "(no bin/)");
 		report_text("  CRI into /usr/bin: %s", cri.len ? cri.data : "(no cri/)");
@@ -732,7 +749,6 @@ static void dry_run_plan(struct run *r)
 			    strstr(units.data, "kubelet.service") ? " (kubelet.service enabled only)" : "");
 		report_text("  scripts/init.sh: %s, with %zu env variable(s)",
 			    has_init ? "runs" : "not in the image", h->spec->nenv);
-		report_text("  would send %u layer(s), %" PRIu64 " bytes", count, bytes);
 	}
 }
 
@@ -772,15 +788,14 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		errbuf_clear(err);
 		return finish(&r, 1);
 	}
+	if (o->dry_run)
+		report_text("DRY RUN — nothing will be changed, and no host is contacted");
 	report_run_start(c->image, r.img.id, r.nlayers, c->name, r.n);
-	run_phase(&r, "connect", phase_connect);
 	if (o->dry_run) {
 		dry_run_plan(&r);
-		print_summary(&r);
-		for (size_t i = 0; i < r.n; i++)
-			any_failed |= r.hosts[i].failed;
-		return finish(&r, any_failed ? 1 : 0);
+		return finish(&r, 0);
 	}
+	run_phase(&r, "connect", phase_connect);
 	/* all or nothing until preflight passed: a host that cannot be reached or checked
 	 * stops the run before anything is changed anywhere */
 	bool ready = live_hosts(&r) == r.n;

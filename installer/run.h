@@ -28,7 +28,12 @@ struct run_opts {
 	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */
 };
 
-/* Returns 0 when every host finished, 1 when some failed, <0 (with err) when the run
+/* Checks a --skip-preflight list (comma-separated check names) before anything runs:
+ * an unknown name is -EINVAL, the message listing the known ones. */
+int run_skip_list_check(const char *list, struct errbuf *err);
+
+/* --dry-run prints the plan from the image and the flags and never connects.
+ * Returns 0 when every host finished, 1 when some failed, <0 (with err) when the run
  * could not start. */
 int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts *o,
 		struct errbuf *err);

@@ -100,6 +100,12 @@ static void test_errors(void **state)
 	expect_error("kind: Cluster\nmetadata: {name: c}\nspec: {image: i}\n---\nkind: Cluster\n", 5, "a second Cluster");
 	expect_error("apiVersion: zlink.aliyun.com/v1alpha1\nkind: Cluster\nmetadata: {name: c}\n", 1, "not supported");
 	expect_error(HEAD, 4, "spec.hosts");
+	/* a misspelt kind is named, with the kinds there are */
+	expect_error("kind: Clustr\nmetadata: {name: c}\n", 1,
+		     "kind: unknown kind 'Clustr'; the known kinds are Cluster, Plugin, Config");
+	expect_error(HEAD "  hosts: [{ips: [1.1.1.1], roles: [master]}]\n---\napiVersion: v1\nkind: Plugn\n",
+		     8, "unknown kind 'Plugn'");
+	expect_error("kind: Cluster\nmetadata: {name: c}\n---\nkind: ConfigMap\n", 4, "KubeProxyConfiguration");
 	struct cluster c;
 	struct errbuf err = ERRBUF_INIT;
 	assert_int_equal(clusterfile_parse("cf.yaml", "kind: Plugin\n", 13, &c, &err), -EINVAL);

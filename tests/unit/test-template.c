@@ -76,7 +76,7 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_error("a\nb {{ .Missing }}", 2, "key 'Missing' is not set");
-	expect_error("x\n\n{{ template \"a\" }}", 3, "unsupported template construct 'template'");
+	expect_error("x\n\n{{ template \"a\" }}", 3, "unsupported template construct 'template \"a\"'");
 	expect_error("{{ .A.B }}", 1, "nested keys");
 	expect_error("{{ .Name | upper }}", 1, "only '| default");
 	expect_error("{{ if .Name }}open", 1, "without {{ end }}");
@@ -89,6 +89,34 @@ static void test_errors(void **state)
 	expect_error("{{ .Name | default x }}", 1, "quoted");
 }
 
+/* What real images carry: containerd's CNI conf_template is a Go template for containerd,
+ * not for cirun. The error quotes the whole action and says how to keep such a file. */
+static void test_unsupported_names_construct(void **state)
+{
+	static const char cni[] =
+		"{\n"
+		"  \"ranges\": [\n"
+		"{{- range $i, $r := .PodCIDRRanges}}\n"
+		"{{- if $i }},{{end}}\n"
+		"    [{ \"subnet\": \"{{$r}}\" }]\n"
+		"{{- end}}\n"
+		"  ]\n"
+		"}\n";
+	(void)state;
+	expect_error(cni, 3, "unsupported template construct 'range $i, $r := .PodCIDRRanges'");
+	expect_error(cni, 3, "name it without .tmpl");
+	expect_error(cni, 3, "conf_template");
+	expect_error("a\n{{ if eq .Name \"x\" }}y{{ end }}", 2,
+		     "unsupported template construct 'if eq .Name \"x\"'");
+	expect_error("{{ $x := .Name }}", 1, "unsupported template construct '$x := .Name'");
+	expect_error("{{ with .Name }}{{ . }}{{ end }}", 1, "unsupported template construct 'with .Name'");
+	expect_error("{{ printf \"%s\" .Name }}", 1, "unsupported template construct 'printf \"%s\" .Name'");
+	expect_error("{{ .Name | upper }}", 1, "unsupported template construct '.Name | upper'");
+	/* a long action is cut, never the message */
+	expect_error("{{ range $index, $element := .AVeryLongKeyNameThatGoesOnAndOnAndOnForever }}{{ end }}",
+		     1, "'range $index, $element := .AVeryLongKeyNameThatGoesOnAndOnAn...'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +124,7 @@ int main(void)
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_if_range),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_unsupported_names_construct),
 	};
 	return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
