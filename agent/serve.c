@@ -259,15 +259,20 @@ static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	_cleanup_free_ char *cluster = NULL;
 	struct kv *env = NULL;
-	uint32_t n = 0;
+	uint32_t n = 0, flags = 0;
 	struct setup_report rep = { .units = BUF_INIT(4096) };
 	char detail[1024];
 	int r;
 
 	if (cur_str(c, 128, &cluster) < 0 || cur_u32(c, &n) < 0 || n > 10000 || read_env(c, n, &env) < 0)
 		return errbuf_set(err, -EBADMSG, "malformed SETUP");
+	/* the flags came later: an older client sends none */
+	if (c->left && (cur_u32(c, &flags) < 0 || (flags & ~PROTO_SETUP_FORCE))) {
+		env_free(env, n);
+		return errbuf_set(err, -EBADMSG, "malformed SETUP: unknown flags");
+	}
 	log_info("setting up cluster %s: render, bin/, cri/, units", cluster);
-	r = host_setup(cluster, env, n, &rep, err);
+	r = host_setup(cluster, env, n, flags & PROTO_SETUP_FORCE ? SETUP_FORCE : 0, &rep, err);
 	if (r >= 0) {
 		snprintf(detail, sizeof(detail), "%u rendered, %u on PATH, %u CRI files, units: %s",
 			 rep.rendered, rep.linked, rep.cri_files, rep.units.len ? rep.units.data : "none");

@@ -28,8 +28,14 @@ struct setup_report {
 	struct buf units; /* names started or enabled */
 };
 
-int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct setup_report *rep,
-	       struct errbuf *err);
+/* SETUP_FORCE: a file in the way that no run of this cluster installed is moved beside
+ * (NAME.cirun-backup, recorded) instead of refused. */
+enum {
+	SETUP_FORCE = 1 << 0,
+};
+
+int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned flags,
+	       struct setup_report *rep, struct errbuf *err);
 
 /* Where the rendered and installed files go; tests point them at a scratch dir. */
 struct setup_paths {

@@ -37,9 +37,12 @@ enum proto_msg {
 	MSG_OUTPUT,	   /* a→c: u32 stream (1 stdout, 2 stderr), blob */
 	MSG_EXIT,	   /* a→c: i32 exit code (-1: signal), u32 signal, u32 timed out */
 	MSG_BYE,	   /* c→a: – */
-	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v); a→c: OK */
+	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v)[, u32 flags]; a→c: OK */
 	_MSG_MAX,
 };
+
+/* SETUP flags */
+#define PROTO_SETUP_FORCE (1u << 0) /* move files in the way aside (--force) */
 
 const char *proto_msg_name(unsigned type);
 

@@ -266,7 +266,7 @@ int agent_client_bye(struct agent_client *ac, struct errbuf *err)
 }
 
 int agent_client_setup(struct agent_client *ac, const char *cluster, const struct kv *env,
-		       size_t nenv, char **ret_detail, struct errbuf *err)
+		       size_t nenv, uint32_t flags, char **ret_detail, struct errbuf *err)
 {
 	int r;
 
@@ -276,6 +276,7 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 		proto_put_str(&ac->req, env[i].key);
 		proto_put_str(&ac->req, env[i].value);
 	}
+	proto_put_u32(&ac->req, flags);
 	r = send_req(ac, MSG_SETUP, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }

@@ -20,7 +20,7 @@ static const char usage_text[] =
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run]\n"
-	"       [--output text|json]\n"
+	"       [--output text|json] [--force]\n"
 	"IPS: comma lists, ranges a.b.c.1-a.b.c.9, ip:port. The password may come from\n"
 	"CIRUN_SSH_PASSWORD instead of -p (then it is not in ps). DUR: 90, 90s, 15m, 1h.";
 
@@ -87,6 +87,7 @@ enum {
 	O_INSECURE,
 	O_DRY,
 	O_OUTPUT,
+	O_FORCE,
 };
 #define RUN_OPTIONS                                                                            \
 	{ "parallel", required_argument, NULL, O_PARALLEL },                                   \
@@ -95,7 +96,8 @@ enum {
 	{ "skip-preflight", required_argument, NULL, O_SKIP },                                 \
 	{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },                         \
 	{ "dry-run", no_argument, NULL, O_DRY },                                               \
-	{ "output", required_argument, NULL, O_OUTPUT }
+	{ "output", required_argument, NULL, O_OUTPUT },                                       \
+	{ "force", no_argument, NULL, O_FORCE }
 
 /* 1 when opt was one of RUN_OPTIONS, 0 when not, <0 (with err) when its value is bad. */
 static int run_option(int opt, const char *arg, struct run_opts *o, char **skip, struct errbuf *err)
@@ -127,6 +129,9 @@ static int run_option(int opt, const char *arg, struct run_opts *o, char **skip,
 		return 1;
 	case O_DRY:
 		o->dry_run = true;
+		return 1;
+	case O_FORCE:
+		o->force = true;
 		return 1;
 	case O_OUTPUT:
 		if (parse_output(arg, &o->json) < 0)
@@ -275,7 +280,8 @@ out:
 
 static const char apply_usage[] =
 	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
-	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]";
+	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]\n"
+	"       [--force]";
 
 int cmd_apply(int argc, char **argv)
 {
