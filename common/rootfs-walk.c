@@ -278,8 +278,9 @@ int rootfs_check_link(int rootfd, const char *rel, struct errbuf *err)
 
 	if (fd >= 0)
 		close(fd);
-	/* dangling or through a non-directory: nothing outside can be reached by it */
-	if (r == -ENOENT || r == -ENOTDIR || r >= 0)
+	/* dangling, a loop, through a non-directory: it reaches nothing outside (and the
+	 * setup never lets the kernel follow a link it did not resolve itself) */
+	if (r != -EXDEV)
 		return 0;
 	*err = e;
 	return r;

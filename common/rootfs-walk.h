@@ -32,8 +32,8 @@ int rootfs_read_file(int rootfd, const char *rel, unsigned flags, struct buf *b,
  * followed. */
 int rootfs_open_dir(int rootfd, const char *rel, int *ret_fd, struct errbuf *err);
 
-/* 0 when the symlink rel (whose parent is resolved without following) points beneath the
- * root or nowhere; -EXDEV naming rel and its target when following it would leave. */
+/* -EXDEV naming rel and its target when following the symlink rel would leave the root;
+ * 0 when it stays beneath it or leads nowhere (dangling, a loop). */
 int rootfs_check_link(int rootfd, const char *rel, struct errbuf *err);
 
 /* "a symlink", "a fifo", "a directory", … for messages */
