@@ -315,7 +315,8 @@ static int list_names(int dfd, char ***ret, size_t *ret_n)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), by_name);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
 	*ret = names;
 	*ret_n = n;
 	return 0;
