@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,7 @@ struct setup {
 	const char *list;
 	struct buf installed;	  /* the record: what was there, then what this run added */
 	struct strset *seen;	  /* the same, as a set */
+	struct strset *others;	  /* what runs of the host's other clusters installed */
 	struct buf sums;	  /* "hex  path" of what this run installed (sha256sum's format) */
 	struct strset *old_sums;  /* those lines from the last successful run */
 	struct strset *old_paths; /* the paths they name */
@@ -73,6 +75,30 @@ static void record_load(struct setup *s, const char *list)
 		return;
 	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		record(s, line);
+}
+
+/* Files a run of another cluster on this host installed are cirun's too (two clusters
+ * of one image share /usr/local/bin/kubeadm): they are not someone else's. */
+static void others_load(struct setup *s, const char *cluster)
+{
+	_cleanup_free_ char *data = xasprintf("%s/data", agent_root());
+	struct dirent **names;
+	int n = scandir(data, &names, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		if (cluster_name_valid(nm) && strcmp(nm, cluster) != 0) {
+			_cleanup_buf_ struct buf b = BUF_INIT(16u << 20);
+			_cleanup_free_ char *list = xasprintf("%s/%s/installed", data, nm);
+			char *save = NULL;
+			if (buf_read_file(&b, list) >= 0)
+				for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+					strset_add(s->others, l);
+		}
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
 }
 
 /* The digests of the last successful run: what a unit's restart is decided on. */
@@ -113,7 +139,7 @@ static int claim(struct setup *s, const char *path)
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : errbuf_set(s->err, negative_errno(), "cannot check '%s': %m", path);
-	if (strset_contains(s->seen, path))
+	if (strset_contains(s->seen, path) || strset_contains(s->others, path))
 		return 0;
 	backup = xasprintf("%s" BACKUP_SUFFIX, path);
 	if (!(s->flags & SETUP_FORCE))
@@ -670,6 +696,8 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	s.old_paths = strset_new();
 	s.changed = strset_new();
 	record_load(&s, list);
+	s.others = strset_new();
+	others_load(&s, cluster);
 	sums_load(&s, sums);
 	r = render_all(&s);
 	if (r >= 0)
@@ -692,6 +720,7 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	buf_release(&s.installed);
 	buf_release(&s.sums);
 	strset_free(s.seen);
+	strset_free(s.others);
 	strset_free(s.old_sums);
 	strset_free(s.old_paths);
 	strset_free(s.changed);

@@ -305,6 +305,17 @@ static void test_force(void **state)
 	assert_non_null(strstr(rec, "/kubelet.service.d/10-kubeadm.conf.cirun-backup\n"));
 	assert_non_null(strstr(rec, "/sys/usr/local/bin/kubeadm\n"));
 	assert_int_equal(run_setup(0, &rep, &err), 0);
+
+	/* what another cluster on this host installed is cirun's too */
+	_cleanup_free_ char *helm = path_of(state, "sys/usr/local/bin/helm");
+	_cleanup_free_ char *other = xasprintf("/x\n%s\n", helm);
+	put(state, "data/other/installed", other);
+	put(state, "sys/usr/local/bin/helm", "installed for the cluster 'other'\n");
+	put(state, ROOT "bin/helm", "#!/bin/sh\n");
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+	put(state, "sys/usr/local/bin/crictl", "theirs\n");
+	put(state, ROOT "bin/crictl", "#!/bin/sh\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
 	buf_release(&rep.units);
 }
 
