@@ -321,7 +321,7 @@ static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 	if (r < 0)
 		return r;
 	log_info("setting up cluster %s: render, bin/, cri/, units", m.cluster);
-	r = host_setup(m.cluster, m.env, m.nenv, &rep, err);
+	r = host_setup(m.cluster, m.env, m.nenv, m.flags & PROTO_SETUP_FORCE ? SETUP_FORCE : 0, &rep, err);
 	if (r >= 0) {
 		snprintf(detail, sizeof(detail), "%u rendered, %u on PATH, %u CRI files, units: %s",
 			 rep.rendered, rep.linked, rep.cri_files, rep.units.len ? rep.units.data : "none");

@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,11 +13,13 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "fs-util.h"
 #include "layers.h"
 #include "log.h"
 #include "layer.h"
 #include "macro.h"
+#include "rootfs-walk.h"
 #include "strset.h"
 #include "template.h"
 #include "units.h"
@@ -35,10 +38,20 @@ void setup_set_paths(const struct setup_paths *p)
 	paths = *p;
 }
 
+#define BACKUP_SUFFIX ".cirun-backup"
+
 struct setup {
 	char *rootfs;
-	struct buf installed;	/* the record: what was there, then what this run added */
-	struct strset *seen;
+	int rootfd;
+	unsigned flags;
+	const char *list;
+	struct buf installed;	  /* the record: what was there, then what this run added */
+	struct strset *seen;	  /* the same, as a set */
+	struct strset *others;	  /* what runs of the host's other clusters installed */
+	struct buf sums;	  /* "hex  path" of what this run installed (sha256sum's format) */
+	struct strset *old_sums;  /* those lines from the last successful run */
+	struct strset *old_paths; /* the paths they name */
+	struct strset *changed;	  /* paths whose content differs from the last run's */
 	const struct kv *env;
 	size_t nenv;
 	struct setup_report *rep;
@@ -64,309 +77,628 @@ static void record_load(struct setup *s, const char *list)
 		record(s, line);
 }
 
+/* Files a run of another cluster on this host installed are cirun's too (two clusters
+ * of one image share /usr/local/bin/kubeadm): they are not someone else's. */
+static void others_load(struct setup *s, const char *cluster)
+{
+	_cleanup_free_ char *data = xasprintf("%s/data", agent_root());
+	struct dirent **names;
+	int n = scandir(data, &names, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		if (cluster_name_valid(nm) && strcmp(nm, cluster) != 0) {
+			_cleanup_buf_ struct buf b = BUF_INIT(16u << 20);
+			_cleanup_free_ char *list = xasprintf("%s/%s/installed", data, nm);
+			char *save = NULL;
+			if (buf_read_file(&b, list) >= 0)
+				for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+					strset_add(s->others, l);
+		}
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+}
+
+/* The digests of the last successful run: what a unit's restart is decided on. */
+static void sums_load(struct setup *s, const char *file)
+{
+	_cleanup_buf_ struct buf old = BUF_INIT(16u << 20);
+	char *save = NULL;
+
+	if (buf_read_file(&old, file) < 0)
+		return;
+	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strlen(line) < 67 || line[64] != ' ' || line[65] != ' ')
+			continue;
+		strset_add(s->old_sums, line);
+		strset_add(s->old_paths, line + 66);
+	}
+}
+
+/* path was installed with content hex: recorded for a later clean and compared with
+ * what the last run installed there. */
+static void installed(struct setup *s, const char *path, const char *hex)
+{
+	_cleanup_free_ char *line = xasprintf("%s  %s", hex, path);
+
+	record(s, path);
+	buf_printf(&s->sums, "%s\n", line);
+	if (!strset_contains(s->old_sums, line))
+		strset_add(s->changed, path);
+}
+
+/* Before writing path outside the rootfs: something there that no run of this cluster
+ * installed belongs to someone else. It is refused, or with --force moved beside (the
+ * backup recorded, so a clean can put it back). */
+static int claim(struct setup *s, const char *path)
+{
+	_cleanup_free_ char *backup = NULL;
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : errbuf_set(s->err, negative_errno(), "cannot check '%s': %m", path);
+	if (strset_contains(s->seen, path) || strset_contains(s->others, path))
+		return 0;
+	backup = xasprintf("%s" BACKUP_SUFFIX, path);
+	if (!(s->flags & SETUP_FORCE))
+		return errbuf_set(s->err, -EEXIST, "'%s' exists and cirun did not install it (it is not in "
+				  "%s): remove it, or run with --force to replace it (it is then kept "
+				  "as '%s')", path, s->list, backup);
+	if (lstat(backup, &st) == 0)
+		return errbuf_set(s->err, -EEXIST, "'%s' is in the way and its backup '%s' exists too: move "
+				  "one of them away", path, backup);
+	if (rename(path, backup) < 0)
+		return errbuf_set(s->err, negative_errno(), "cannot move '%s' to '%s': %m", path, backup);
+	log_warning("'%s' was not installed by cirun: moved to '%s' (--force)", path, backup);
+	record(s, backup);
+	return 0;
+}
+
+/* mkdir -p that records each directory it creates. */
+static int ensure_dir(struct setup *s, const char *path)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t n = strlen(p);
+
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0755) == 0)
+			record(s, p);
+		else if (errno != EEXIST)
+			return errbuf_set(s->err, negative_errno(), "cannot create '%s': %m", p);
+		if (i < n)
+			p[i] = '/';
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return errbuf_set(s->err, -ENOTDIR, "'%s' is not a directory", path);
+	return 0;
+}
+
 static bool has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
+static int digest_fd(struct setup *s, int fd, const char *what, char hex[SHA256_HEX_SIZE])
 {
-	return strcmp((*a)->d_name, (*b)->d_name);
+	int r = sha256_fd(fd, hex, NULL);
+	return r < 0 ? errbuf_set(s->err, r, "cannot read '%s': %s", what, strerror(-r)) : 0;
 }
 
 /* ---- rendering ---- */
 
-static int render_file(struct setup *s, const char *src, const char *dst)
-{
-	_cleanup_buf_ struct buf in = BUF_INIT(TEMPLATE_MAX), out = BUF_INIT(TEMPLATE_MAX);
-	const char *shown = src + strlen(s->rootfs) + 1; /* errors name the rootfs path */
-	struct stat st;
-	int r = buf_read_file(&in, src);
+struct render {
+	struct setup *s;
+	bool all_files; /* statics/: every file in place; else *.tmpl → the name without it */
+};
 
+static int render_entry(const struct rootfs_entry *e, void *data, struct errbuf *err)
+{
+	struct render *c = data;
+	_cleanup_buf_ struct buf in = BUF_INIT(TEMPLATE_MAX), out = BUF_INIT(TEMPLATE_MAX);
+	_cleanup_free_ char *dst = NULL;
+	struct stat st;
+	int r;
+
+	if (S_ISDIR(e->st.st_mode) || (!c->all_files && !has_suffix(e->name, ".tmpl")))
+		return 0;
+	if (!S_ISREG(e->st.st_mode))
+		return errbuf_set(err, -EINVAL, "'%s' is %s: templates and statics/ must be regular files",
+				  e->rel, rootfs_type_name(e->st.st_mode));
+	r = rootfs_read_file(e->dirfd, e->name, 0, &in, &st, err);
 	if (r < 0)
-		return errbuf_set(s->err, r, "cannot read '%s': %s", shown, strerror(-r));
-	if (stat(src, &st) < 0)
-		return errbuf_set(s->err, negative_errno(), "cannot read '%s'", shown);
-	r = template_render(shown, in.data, in.len, s->env, s->nenv, &out, s->err);
+		return errbuf_prefix(err, "%s: ", e->rel);
+	r = template_render(e->rel, in.data, in.len, c->s->env, c->s->nenv, &out, err);
 	if (r < 0)
 		return r;
-	r = write_file_atomic(dst, out.data, out.len, st.st_mode & 07777);
+	dst = c->all_files ? xstrdup(e->name) : xstrndup(e->name, strlen(e->name) - 5);
+	r = write_file_atomic_at(e->dirfd, dst, out.data, out.len, st.st_mode & 0777);
 	if (r < 0)
-		return errbuf_set(s->err, r, "cannot write '%s': %s", dst, strerror(-r));
-	s->rep->rendered++;
+		return errbuf_set(err, r, "cannot write the rendered '%s': %s", e->rel, strerror(-r));
+	c->s->rep->rendered++;
 	return 0;
-}
-
-/* *.tmpl below dir (recursively), or every regular file when all_files (statics/). */
-static int render_tree(struct setup *s, const char *dir, bool all_files)
-{
-	struct dirent **names;
-	int n = scandir(dir, &names, NULL, by_name), r = 0;
-
-	if (n < 0)
-		return errno == ENOENT ? 0 : errbuf_set(s->err, negative_errno(), "cannot list '%s'", dir);
-	for (int i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		_cleanup_free_ char *p = NULL;
-		struct stat st;
-		if (r < 0 || !strcmp(nm, ".") || !strcmp(nm, "..")) {
-			free(names[i]);
-			continue;
-		}
-		p = xasprintf("%s/%s", dir, nm);
-		if (lstat(p, &st) < 0) {
-			free(names[i]);
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			r = render_tree(s, p, all_files);
-		} else if (S_ISREG(st.st_mode) && all_files) {
-			r = render_file(s, p, p);
-		} else if (S_ISREG(st.st_mode) && has_suffix(nm, ".tmpl")) {
-			_cleanup_free_ char *dst = xstrndup(p, strlen(p) - 5);
-			r = render_file(s, p, dst);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return r;
 }
 
 static int render_all(struct setup *s)
 {
 	static const char *const tmpl_dirs[] = { "etc", "charts", "manifests" };
+	struct render c = { .s = s };
 	int r = 0;
 
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tmpl_dirs); i++) {
-		_cleanup_free_ char *d = NULL;
-		d = xasprintf("%s/%s", s->rootfs, tmpl_dirs[i]);
-		r = render_tree(s, d, false);
-	}
-	if (r >= 0) {
-		_cleanup_free_ char *d = NULL;
-		d = xasprintf("%s/statics", s->rootfs);
-		r = render_tree(s, d, true);
-	}
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tmpl_dirs); i++)
+		r = rootfs_walk(s->rootfd, tmpl_dirs[i], true, render_entry, &c, s->err);
+	c.all_files = true;
+	if (r >= 0)
+		r = rootfs_walk(s->rootfd, "statics", true, render_entry, &c, s->err);
 	return r;
 }
 
 /* ---- bin/ on PATH ---- */
 
+/* A symlink in bin/ is linked too when it ends at a regular file inside the rootfs
+ * (bin/kubectl -> kubeadm style multi-call binaries); the walk refused any that leaves. */
+static int link_entry(const struct rootfs_entry *e, void *data, struct errbuf *err)
+{
+	struct setup *s = data;
+	_cleanup_free_ char *target = NULL, *link = NULL;
+	_cleanup_close_ int fd = -1;
+	char hex[SHA256_HEX_SIZE];
+	int r;
+
+	if (e->name[0] == '.')
+		return 0;
+	if (!S_ISREG(e->st.st_mode) && !S_ISLNK(e->st.st_mode))
+		return errbuf_set(err, -EINVAL, "'%s' is %s: bin/ holds the programs put on PATH",
+				  e->rel, rootfs_type_name(e->st.st_mode));
+	r = rootfs_open_file(s->rootfd, e->rel, ROOTFS_FOLLOW_INSIDE, &fd, err);
+	if (r < 0)
+		return r;
+	r = digest_fd(s, fd, e->rel, hex);
+	if (r < 0)
+		return r;
+	target = xasprintf("%s/%s", s->rootfs, e->rel);
+	link = xasprintf("%s/%s", paths.usr_local_bin, e->name);
+	r = claim(s, link);
+	if (r < 0)
+		return r;
+	if (unlink(link) < 0 && errno != ENOENT)
+		return errbuf_set(err, negative_errno(), "cannot replace '%s': %m", link);
+	if (symlink(target, link) < 0)
+		return errbuf_set(err, negative_errno(), "cannot link '%s': %m", link);
+	installed(s, link, hex);
+	s->rep->linked++;
+	return 0;
+}
+
 static int link_bins(struct setup *s)
 {
-	_cleanup_free_ char *bin = NULL;
-	struct dirent **names;
-	int n, r = 0;
-
-	bin = xasprintf("%s/bin", s->rootfs);
-	n = scandir(bin, &names, NULL, by_name);
-	if (n < 0)
-		return 0;
-	r = mkdir_p(paths.usr_local_bin, 0755);
-	for (int i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		_cleanup_free_ char *target = NULL, *link = NULL;
-		struct stat st;
-		if (r < 0 || nm[0] == '.') {
-			free(names[i]);
-			continue;
-		}
-		target = xasprintf("%s/%s", bin, nm);
-		link = xasprintf("%s/%s", paths.usr_local_bin, nm);
-		/* replace our own links; never a file someone else installed */
-		if (lstat(link, &st) == 0 && !S_ISLNK(st.st_mode)) {
-			r = errbuf_set(s->err, -EEXIST, "'%s' exists and is not a link cirun made; remove it "
-				       "or take '%s' out of the image's bin/", link, nm);
-		} else {
-			unlink(link);
-			if (symlink(target, link) < 0)
-				r = errbuf_set(s->err, negative_errno(), "cannot link '%s': %m", link);
-			else {
-				record(s, link);
-				s->rep->linked++;
-			}
-		}
-		free(names[i]);
-	}
-	free(names);
-	return r;
+	int r = ensure_dir(s, paths.usr_local_bin);
+	return r < 0 ? r : rootfs_walk(s->rootfd, "bin", false, link_entry, s, s->err);
 }
 
 /* ---- cri/ archives into /usr/bin ---- */
 
-static int extract_cri(struct setup *s, const char *archive_path)
+/* The contract installs an archive flat, as sealer's `tar -C /usr/bin` of a flat tarball
+ * did: each entry lands under its base name (bin/ctr → /usr/bin/ctr). An absolute name or
+ * a ".." anywhere is refused; *ret is NULL for a name that is only "." or "/". */
+static int flat_name(const char *name, char **ret)
 {
-	struct archive *a = tar_reader_new(), *w = archive_write_disk_new();
+	_cleanup_free_ char *work = xstrdup(name);
+	const char *last = NULL;
+	char *save = NULL;
+
+	*ret = NULL;
+	if (name[0] == '/')
+		return -EINVAL;
+	for (char *t = strtok_r(work, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (strcmp(t, "..") == 0)
+			return -EPERM;
+		if (strcmp(t, ".") != 0)
+			last = t;
+	}
+	if (last)
+		*ret = xstrdup(last);
+	return 0;
+}
+
+/* A symlink entry stays a symlink, to the flattened name of what it points at; its target
+ * must stay inside the archive (resolved from the entry's own directory). */
+static int cri_symlink_target(const char *name, const char *target, char **ret)
+{
+	_cleanup_free_ char *dir = xstrdup(name), *joined = NULL;
+	char *slash = strrchr(dir, '/');
+
+	if (!target || !*target || target[0] == '/')
+		return -EXDEV;
+	if (slash)
+		*slash = '\0';
+	joined = slash ? xasprintf("%s/%s", dir, target) : xstrdup(target);
+	_cleanup_free_ char *resolved = NULL;
+	if (path_join_safe("/", joined, &resolved) < 0 || strcmp(resolved, "/") == 0)
+		return -EXDEV;
+	*ret = xstrdup(strrchr(resolved, '/') + 1);
+	return 0;
+}
+
+struct cri {
+	struct setup *s;
+	const char *shown; /* the archive, relative to the rootfs */
+	int ubfd;	   /* /usr/bin */
+	struct strset *names;
+};
+
+static int cri_write_data(struct cri *c, struct archive *a, const char *base, mode_t mode)
+{
+	char tmp[TMPNAME_SIZE];
+	int fd = tmpfile_at(c->ubfd, tmp), r = 0;
+	const void *block;
+	size_t size;
+	la_int64_t off;
+
+	if (fd < 0)
+		return errbuf_set(c->s->err, fd, "cannot write in '%s': %s", paths.usr_bin, strerror(-fd));
+	for (;;) {
+		int k = archive_read_data_block(a, &block, &size, &off);
+		if (k == ARCHIVE_EOF)
+			break;
+		if (k < ARCHIVE_OK) {
+			r = errbuf_set(c->s->err, -EBADMSG, "reading '%s' in '%s': %s", base, c->shown,
+				       archive_error_string(a));
+			break;
+		}
+		if (pwrite(fd, block, size, off) != (ssize_t)size) {
+			r = errbuf_set(c->s->err, errno ? negative_errno() : -ENOSPC, "cannot write '%s/%s': %m",
+				       paths.usr_bin, base);
+			break;
+		}
+	}
+	/* no set-id bits from an archive */
+	if (r >= 0 && (fchmod(fd, mode & 0777) < 0 || fsync(fd) < 0))
+		r = errbuf_set(c->s->err, negative_errno(), "cannot write '%s/%s': %m", paths.usr_bin, base);
+	close(fd);
+	if (r >= 0 && renameat(c->ubfd, tmp, c->ubfd, base) < 0)
+		r = errbuf_set(c->s->err, negative_errno(), "cannot install '%s/%s': %m", paths.usr_bin, base);
+	if (r < 0)
+		unlinkat(c->ubfd, tmp, 0);
+	return r;
+}
+/* A hard link becomes a link to the flattened file it names, which an earlier entry of
+ * the same archive installed (tar stores the file before its links). */
+static int cri_hardlink(struct cri *c, const char *name, const char *target, const char *base)
+{
+	_cleanup_free_ char *tbase = NULL;
+	char tmp[TMPNAME_SIZE];
+	int fd;
+
+	if (flat_name(target, &tbase) < 0 || !tbase)
+		return errbuf_set(c->s->err, -EPERM, "'%s' in '%s' is a hard link to '%s', outside the archive: "
+				  "refused", name, c->shown, target);
+	if (!strset_contains(c->names, tbase) || strcmp(tbase, base) == 0)
+		return errbuf_set(c->s->err, -EBADMSG, "'%s' in '%s' is a hard link to '%s', which the archive "
+				  "does not hold before it", name, c->shown, target);
+	fd = tmpfile_at(c->ubfd, tmp);
+	if (fd < 0)
+		return errbuf_set(c->s->err, fd, "cannot write in '%s': %s", paths.usr_bin, strerror(-fd));
+	close(fd);
+	unlinkat(c->ubfd, tmp, 0);
+	if (linkat(c->ubfd, tbase, c->ubfd, tmp, 0) < 0 || renameat(c->ubfd, tmp, c->ubfd, base) < 0) {
+		int r = negative_errno();
+		unlinkat(c->ubfd, tmp, 0);
+		return errbuf_set(c->s->err, r, "cannot link '%s/%s' to '%s': %s", paths.usr_bin, base, tbase,
+				  strerror(-r));
+	}
+	return 0;
+}
+
+static int cri_symlink(struct cri *c, const char *name, const char *target, const char *base)
+{
+	_cleanup_free_ char *flat = NULL;
+	char tmp[TMPNAME_SIZE];
+	int fd;
+
+	if (cri_symlink_target(name, target, &flat) < 0)
+		return errbuf_set(c->s->err, -EXDEV, "'%s' in '%s' is a symlink to '%s', outside the archive: "
+				  "refused", name, c->shown, target ? target : "");
+	fd = tmpfile_at(c->ubfd, tmp);
+	if (fd < 0)
+		return errbuf_set(c->s->err, fd, "cannot write in '%s': %s", paths.usr_bin, strerror(-fd));
+	close(fd);
+	unlinkat(c->ubfd, tmp, 0);
+	if (symlinkat(flat, c->ubfd, tmp) < 0 || renameat(c->ubfd, tmp, c->ubfd, base) < 0) {
+		int r = negative_errno();
+		unlinkat(c->ubfd, tmp, 0);
+		return errbuf_set(c->s->err, r, "cannot link '%s/%s': %s", paths.usr_bin, base, strerror(-r));
+	}
+	return 0;
+}
+
+/* The digest a later run compares: a file's content, a symlink's target. */
+static int cri_digest(struct cri *c, const char *base, char hex[SHA256_HEX_SIZE])
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(c->ubfd, base, target, sizeof(target));
+
+	if (n >= 0)
+		return sha256_buf(target, (size_t)n, hex);
+	_cleanup_close_ int fd = openat(c->ubfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(c->s->err, negative_errno(), "cannot read '%s/%s': %m", paths.usr_bin, base);
+	return digest_fd(c->s, fd, base, hex);
+}
+
+static int cri_entry(struct cri *c, struct archive *a, struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e), *hard = archive_entry_hardlink(e);
+	unsigned type = archive_entry_filetype(e);
+	_cleanup_free_ char *base = NULL, *dst = NULL;
+	char hex[SHA256_HEX_SIZE];
+	int r;
+
+	if (!name)
+		return errbuf_set(c->s->err, -EBADMSG, "an entry of '%s' has no name", c->shown);
+	r = flat_name(name, &base);
+	if (r < 0)
+		return errbuf_set(c->s->err, r, "'%s' in '%s' %s: refused", name, c->shown,
+				  r == -EPERM ? "has a '..'" : "is absolute");
+	if (!base || (type == AE_IFDIR && !hard))
+		return 0; /* flat: no directory is created */
+	if (!hard && type != AE_IFREG && type != AE_IFLNK)
+		return errbuf_set(c->s->err, -EBADMSG, "'%s' in '%s' is not a file, link or directory",
+				  name, c->shown);
+	if (strset_add(c->names, base) == 0)
+		return errbuf_set(c->s->err, -EBADMSG, "'%s' in '%s': another entry is installed as '%s' "
+				  "too (archives in cri/ are installed flat into %s)", name, c->shown, base,
+				  paths.usr_bin);
+	dst = xasprintf("%s/%s", paths.usr_bin, base);
+	r = claim(c->s, dst);
+	if (r < 0)
+		return r;
+	if (hard)
+		r = cri_hardlink(c, name, hard, base);
+	else if (type == AE_IFLNK)
+		r = cri_symlink(c, name, archive_entry_symlink(e), base);
+	else
+		r = cri_write_data(c, a, base, archive_entry_perm(e));
+	if (r >= 0)
+		r = cri_digest(c, base, hex);
+	if (r < 0)
+		return r;
+	installed(c->s, dst, hex);
+	c->s->rep->cri_files++;
+	return 0;
+}
+
+static int extract_cri(struct setup *s, const char *shown, int fd)
+{
+	struct archive *a = tar_reader_new();
 	struct archive_entry *e;
+	struct cri c = { .s = s, .shown = shown, .names = strset_new() };
 	int r = 0;
 
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-					  ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-					  ARCHIVE_EXTRACT_UNLINK);
-	if (archive_read_open_filename(a, archive_path, 1 << 20) != ARCHIVE_OK) {
-		r = errbuf_set(s->err, -EBADMSG, "cannot read '%s': %s", archive_path, archive_error_string(a));
-		goto out;
-	}
+	c.ubfd = open(paths.usr_bin, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c.ubfd < 0)
+		r = errbuf_set(s->err, negative_errno(), "cannot open '%s': %m", paths.usr_bin);
+	else if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK)
+		r = errbuf_set(s->err, -EBADMSG, "cannot read '%s': %s", shown, archive_error_string(a));
 	while (r >= 0) {
 		int h = archive_read_next_header(a, &e);
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h < ARCHIVE_WARN) {
-			r = errbuf_set(s->err, -EBADMSG, "reading '%s': %s", archive_path, archive_error_string(a));
+			r = errbuf_set(s->err, -EBADMSG, "reading '%s': %s", shown, archive_error_string(a));
 			break;
 		}
-		const char *name = archive_entry_pathname(e);
-		if (!name) {
-			r = errbuf_set(s->err, -EBADMSG, "an entry in '%s' has no name", archive_path);
-			break;
-		}
-		while (name[0] == '.' && name[1] == '/')
-			name += 2;
-		if (archive_entry_filetype(e) == AE_IFDIR || !*name)
-			continue;
-		if (archive_entry_filetype(e) != AE_IFREG && archive_entry_filetype(e) != AE_IFLNK) {
-			r = errbuf_set(s->err, -EBADMSG, "'%s' in '%s' is not a file", name, archive_path);
-			break;
-		}
-		_cleanup_free_ char *dst = NULL;
-		r = path_join_safe(paths.usr_bin, name, &dst);
-		if (r < 0) {
-			r = errbuf_set(s->err, r, "'%s' in '%s' leaves %s", name, archive_path, paths.usr_bin);
-			break;
-		}
-		archive_entry_set_pathname(e, dst);
-		if (archive_write_header(w, e) < ARCHIVE_WARN) {
-			r = errbuf_set(s->err, -EIO, "installing '%s': %s", dst, archive_error_string(w));
-			break;
-		}
-		const void *block;
-		size_t size;
-		la_int64_t off;
-		int k;
-		while ((k = archive_read_data_block(a, &block, &size, &off)) == ARCHIVE_OK)
-			if (archive_write_data_block(w, block, size, off) < ARCHIVE_WARN)
-				break;
-		if (k < ARCHIVE_WARN || archive_write_finish_entry(w) < ARCHIVE_WARN) {
-			r = errbuf_set(s->err, -EIO, "installing '%s' failed", dst);
-			break;
-		}
-		record(s, dst);
-		s->rep->cri_files++;
+		r = cri_entry(&c, a, e);
 	}
-out:
-	archive_write_free(w);
+	if (c.ubfd >= 0)
+		close(c.ubfd);
+	strset_free(c.names);
 	archive_read_free(a);
 	return r;
 }
 
-static int install_cri(struct setup *s)
+static int cri_archive(const struct rootfs_entry *e, void *data, struct errbuf *err)
 {
 	static const char *const exts[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst" };
-	_cleanup_free_ char *dir = NULL;
-	struct dirent **names;
-	int n, r = 0;
+	struct setup *s = data;
+	_cleanup_close_ int fd = -1;
+	bool archive = false;
+	int r;
 
-	dir = xasprintf("%s/cri", s->rootfs);
-	n = scandir(dir, &names, NULL, by_name);
-	if (n < 0)
+	for (size_t k = 0; k < ELEMENTSOF(exts); k++)
+		archive |= has_suffix(e->name, exts[k]);
+	if (!archive)
 		return 0;
-	for (int i = 0; i < n; i++) {
-		bool archive = false;
-		for (size_t k = 0; k < ELEMENTSOF(exts); k++)
-			archive |= has_suffix(names[i]->d_name, exts[k]);
-		if (r >= 0 && archive) {
-			_cleanup_free_ char *p = NULL;
-			p = xasprintf("%s/%s", dir, names[i]->d_name);
-			log_info("installing the CRI from %s into %s", p, paths.usr_bin);
-			r = extract_cri(s, p);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return r;
+	if (!S_ISREG(e->st.st_mode))
+		return errbuf_set(err, -EINVAL, "'%s' is %s: a CRI archive must be a regular file", e->rel,
+				  rootfs_type_name(e->st.st_mode));
+	r = rootfs_open_file(e->dirfd, e->name, 0, &fd, err);
+	if (r < 0)
+		return errbuf_prefix(err, "%s: ", e->rel);
+	log_info("installing the CRI from %s into %s", e->rel, paths.usr_bin);
+	return extract_cri(s, e->rel, fd);
+}
+
+static int install_cri(struct setup *s)
+{
+	_cleanup_close_ int fd = -1;
+	struct errbuf none = ERRBUF_INIT;
+	int r;
+
+	/* /usr/bin is only made (and recorded) when the image has a cri/ */
+	if (rootfs_open_dir(s->rootfd, "cri", &fd, &none) == -ENOENT)
+		return 0;
+	r = ensure_dir(s, paths.usr_bin);
+	return r < 0 ? r : rootfs_walk(s->rootfd, "cri", false, cri_archive, s, s->err);
 }
 
 /* ---- units ---- */
 
-static int copy_unit(struct setup *s, const char *src, const char *dst)
-{
-	_cleanup_buf_ struct buf b = BUF_INIT(1 << 20);
-	int r = buf_read_file(&b, src);
+struct unit {
+	char *name;
+	char *path;	   /* where it was installed */
+	struct buf text;   /* the unit, then its drop-in: for the programs it starts */
+	bool restart;
+};
 
-	if (r >= 0)
-		r = write_file_atomic(dst, b.data, b.len, 0644);
+/* A unit restarts when its file, its drop-in or a program it starts that this run
+ * installed changed since the last run. Only ExecStart*= lines name programs. */
+static bool unit_changed(struct setup *s, const struct unit *u, const char *dropin)
+{
+	_cleanup_free_ char *text = xstrdup(u->text.data);
+	char *save = NULL;
+
+	if (strset_contains(s->changed, u->path) || (dropin && strset_contains(s->changed, dropin)))
+		return true;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		l += strspn(l, " \t");
+		if (strncmp(l, "ExecStart", 9) != 0 || !strchr(l, '='))
+			continue;
+		l = strchr(l, '=') + 1;
+		l += strspn(l, " \t@-:+!|");
+		l[strcspn(l, " \t")] = '\0';
+		const char *base = strrchr(l, '/');
+		_cleanup_free_ char *host = NULL;
+		if (!base)
+			continue;
+		if ((size_t)(base - l) == 8 && strncmp(l, "/usr/bin", 8) == 0)
+			host = xasprintf("%s%s", paths.usr_bin, base);
+		else if ((size_t)(base - l) == 14 && strncmp(l, "/usr/local/bin", 14) == 0)
+			host = xasprintf("%s%s", paths.usr_local_bin, base);
+		if (host && strset_contains(s->changed, host))
+			return true;
+	}
+	return false;
+}
+
+static int install_file(struct setup *s, const char *rel, const char *dst, struct buf *b)
+{
+	char hex[SHA256_HEX_SIZE];
+	int r = rootfs_read_file(s->rootfd, rel, 0, b, NULL, s->err);
+
 	if (r < 0)
-		return errbuf_set(s->err, r, "cannot install '%s' as '%s': %s", src, dst, strerror(-r));
-	record(s, dst);
+		return r;
+	r = claim(s, dst);
+	if (r < 0)
+		return r;
+	r = write_file_atomic(dst, b->data, b->len, 0644);
+	if (r < 0)
+		return errbuf_set(s->err, r, "cannot install '%s' as '%s': %s", rel, dst, strerror(-r));
+	r = sha256_buf(b->data, b->len, hex);
+	if (r < 0)
+		return errbuf_set(s->err, r, "cannot digest '%s'", dst);
+	installed(s, dst, hex);
+	return 0;
+}
+
+struct units {
+	struct unit *v;
+	size_t n;
+};
+
+static int unit_entry(const struct rootfs_entry *e, void *data, struct errbuf *err)
+{
+	struct units *u = data;
+
+	if (!has_suffix(e->name, ".service") || S_ISDIR(e->st.st_mode))
+		return 0;
+	if (!S_ISREG(e->st.st_mode))
+		return errbuf_set(err, -EINVAL, "'%s' is %s: a unit file must be a regular file", e->rel,
+				  rootfs_type_name(e->st.st_mode));
+	u->v = xreallocarray(u->v, u->n + 1, sizeof(*u->v));
+	u->v[u->n++] = (struct unit){ .name = xstrdup(e->name), .text = BUF_INIT(1 << 20) };
 	return 0;
 }
 
 static int install_units(struct setup *s)
 {
-	_cleanup_free_ char *etc = NULL, *dropin = NULL, *dropin_dir = NULL;
-	char **units = NULL;
-	size_t nunits = 0;
-	struct dirent **names;
-	int n, r = 0;
+	static const char dropin_rel[] = "etc/10-kubeadm.conf", dropin_unit[] = "kubelet.service";
+	_cleanup_free_ char *dropin_dir = NULL, *dropin = NULL;
+	_cleanup_buf_ struct buf dropin_text = BUF_INIT(1 << 20);
+	_cleanup_close_ int probe = -1;
+	struct errbuf none = ERRBUF_INIT;
+	struct units u = { 0 };
+	char **names = NULL;
+	bool *restart = NULL;
+	int r = rootfs_walk(s->rootfd, "etc", false, unit_entry, &u, s->err);
 
-	etc = xasprintf("%s/etc", s->rootfs);
-	n = scandir(etc, &names, NULL, by_name);
-	for (int i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		if (r >= 0 && has_suffix(nm, ".service") && names[i]->d_type != DT_DIR) {
-			_cleanup_free_ char *src = NULL, *dst = NULL;
-			src = xasprintf("%s/%s", etc, nm);
-			dst = xasprintf("%s/%s", paths.systemd_dir, nm);
-			r = mkdir_p(paths.systemd_dir, 0755);
-			if (r >= 0)
-				r = copy_unit(s, src, dst);
-			units = xreallocarray(units, nunits + 1, sizeof(*units));
-			units[nunits++] = xstrdup(nm);
-		}
-		free(names[i]);
+	if (r >= 0 && u.n)
+		r = ensure_dir(s, paths.systemd_dir);
+	for (size_t i = 0; r >= 0 && i < u.n; i++) {
+		_cleanup_free_ char *rel = xasprintf("etc/%s", u.v[i].name);
+		u.v[i].path = xasprintf("%s/%s", paths.systemd_dir, u.v[i].name);
+		r = install_file(s, rel, u.v[i].path, &u.v[i].text);
 	}
-	if (n > 0)
-		free(names);
-	dropin = xasprintf("%s/10-kubeadm.conf", etc);
-	dropin_dir = xasprintf("%s/kubelet.service.d", paths.systemd_dir);
-	if (r >= 0 && access(dropin, F_OK) == 0) {
-		_cleanup_free_ char *dst = NULL;
-		dst = xasprintf("%s/10-kubeadm.conf", dropin_dir);
-		r = mkdir_p(dropin_dir, 0755);
+	dropin_dir = xasprintf("%s/%s.d", paths.systemd_dir, dropin_unit);
+	dropin = xasprintf("%s/10-kubeadm.conf", dropin_dir);
+	if (r >= 0 && rootfs_open_file(s->rootfd, dropin_rel, 0, &probe, &none) != -ENOENT) {
+		r = ensure_dir(s, dropin_dir);
 		if (r >= 0)
-			r = copy_unit(s, dropin, dst);
+			r = install_file(s, dropin_rel, dropin, &dropin_text);
 	}
-	if (r >= 0 && nunits && paths.use_bus)
-		r = units_enable_start(units, nunits, "kubelet.service", s->err);
-	for (size_t i = 0; i < nunits; i++) {
+	names = xcalloc(u.n ? u.n : 1, sizeof(*names));
+	restart = xcalloc(u.n ? u.n : 1, sizeof(*restart));
+	for (size_t i = 0; r >= 0 && i < u.n; i++) {
+		bool is_kubelet = strcmp(u.v[i].name, dropin_unit) == 0;
+		if (is_kubelet)
+			buf_printf(&u.v[i].text, "\n%s", dropin_text.data);
+		names[i] = u.v[i].name;
+		/* a unit new to this host is started, not restarted */
+		restart[i] = strset_contains(s->old_paths, u.v[i].path) &&
+			     unit_changed(s, &u.v[i], is_kubelet ? dropin : NULL);
+	}
+	if (r >= 0 && u.n && paths.use_bus)
+		r = units_enable_start(names, restart, u.n, dropin_unit, s->err);
+	for (size_t i = 0; i < u.n; i++) {
 		if (r >= 0)
-			buf_printf(&s->rep->units, "%s%s", s->rep->units.len ? " " : "", units[i]);
-		free(units[i]);
+			buf_printf(&s->rep->units, "%s%s%s", s->rep->units.len ? " " : "", u.v[i].name,
+				   restart[i] ? " (restarted)" : "");
+		free(u.v[i].name);
+		free(u.v[i].path);
+		buf_release(&u.v[i].text);
 	}
-	free(units);
+	free(u.v);
+	free(names);
+	free(restart);
 	return r;
 }
 
-int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct setup_report *rep,
-	       struct errbuf *err)
+int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned flags,
+	       struct setup_report *rep, struct errbuf *err)
 {
-	struct setup s = { .env = env, .nenv = nenv, .rep = rep, .err = err,
-			   .installed = BUF_INIT(16u << 20) };
-	_cleanup_free_ char *list = NULL;
+	struct setup s = { .env = env, .nenv = nenv, .flags = flags, .rep = rep, .err = err,
+			   .installed = BUF_INIT(16u << 20), .sums = BUF_INIT(16u << 20) };
+	_cleanup_free_ char *list = NULL, *sums = NULL;
 	int r, q;
 
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
 	s.rootfs = xasprintf("%s/data/%s/rootfs", agent_root(), cluster);
 	list = xasprintf("%s/data/%s/installed", agent_root(), cluster);
-	if (access(s.rootfs, F_OK) < 0) {
+	sums = xasprintf("%s.sha256", list);
+	s.list = list;
+	/* the agent made the rootfs itself; from here on only its content is the image's */
+	s.rootfd = open(s.rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s.rootfd < 0) {
+		r = negative_errno();
 		free(s.rootfs);
-		return errbuf_set(err, -ENOENT, "no rootfs for cluster %s yet", cluster);
+		return errbuf_set(err, r, "no rootfs for cluster %s yet", cluster);
 	}
 	/* a later clean removes what any run of this cluster installed */
 	s.seen = strset_new();
+	s.old_sums = strset_new();
+	s.old_paths = strset_new();
+	s.changed = strset_new();
 	record_load(&s, list);
+	s.others = strset_new();
+	others_load(&s, cluster);
+	sums_load(&s, sums);
 	r = render_all(&s);
 	if (r >= 0)
 		r = link_bins(&s);
@@ -378,8 +710,21 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, struct se
 	q = write_file_atomic(list, s.installed.data, s.installed.len, 0600);
 	if (q < 0 && r >= 0)
 		r = errbuf_set(err, q, "cannot record the installed files in '%s': %s", list, strerror(-q));
+	/* the digests only after a whole success: a failed run's units restart next time */
+	if (r >= 0) {
+		q = write_file_atomic(sums, s.sums.data, s.sums.len, 0600);
+		if (q < 0)
+			r = errbuf_set(err, q, "cannot record the installed digests in '%s': %s", sums,
+				       strerror(-q));
+	}
 	buf_release(&s.installed);
+	buf_release(&s.sums);
 	strset_free(s.seen);
+	strset_free(s.others);
+	strset_free(s.old_sums);
+	strset_free(s.old_paths);
+	strset_free(s.changed);
+	close(s.rootfd);
 	free(s.rootfs);
 	return r;
 }

@@ -24,6 +24,7 @@ struct job {
 	char *path;
 	char *unit;
 	char *result; /* set when JobRemoved arrived */
+	bool watch;   /* must be running afterwards (not a try-restart of a stopped unit) */
 };
 
 struct wait {
@@ -166,6 +167,8 @@ static int check_running(sd_bus *bus, const struct wait *w, struct errbuf *err)
 		bool settled = true;
 		for (size_t i = 0; i < w->n; i++) {
 			_cleanup_free_ char *state = NULL;
+			if (!w->jobs[i].watch)
+				continue;
 			if (unit_state(bus, w->jobs[i].unit, &state) < 0)
 				continue;
 			if (strcmp(state, "failed") == 0) {
@@ -188,7 +191,8 @@ static int check_running(sd_bus *bus, const struct wait *w, struct errbuf *err)
 	return 0;
 }
 
-int units_enable_start(char *const *units, size_t n, const char *enable_only, struct errbuf *err)
+int units_enable_start(char *const *units, const bool *restart, size_t n, const char *enable_only,
+		       struct errbuf *err)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
@@ -212,14 +216,20 @@ int units_enable_start(char *const *units, size_t n, const char *enable_only, st
 		r = call(bus, "Reload", err, NULL, NULL);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-		const char *job;
-		if (enable_only && strcmp(units[i], enable_only) == 0)
+		const char *job, *method = "StartUnit";
+		bool only_enabled = enable_only && strcmp(units[i], enable_only) == 0;
+		/* a changed unit that runs must pick up its new file and programs; one that is
+		 * only enabled (kubelet, started by kubeadm) is restarted only if it runs */
+		if (restart[i])
+			method = only_enabled ? "TryRestartUnit" : "RestartUnit";
+		else if (only_enabled)
 			continue;
-		log_info("starting %s", units[i]);
-		r = call(bus, "StartUnit", err, &reply, "ss", units[i], "replace");
+		log_info("%s %s", restart[i] ? "restarting" : "starting", units[i]);
+		r = call(bus, method, err, &reply, "ss", units[i], "replace");
 		if (r >= 0 && sd_bus_message_read(reply, "o", &job) >= 0) {
 			w.jobs[w.n].path = xstrdup(job);
 			w.jobs[w.n].unit = units[i];
+			w.jobs[w.n].watch = !only_enabled;
 			w.n++;
 		}
 	}

@@ -109,6 +109,46 @@ out:
 	return r;
 }
 
+int tmpfile_at(int dirfd, char ret_name[TMPNAME_SIZE])
+{
+	/* fixed length: the name it stands beside may be as long as NAME_MAX */
+	for (int i = 0; i < 100; i++) {
+		snprintf(ret_name, TMPNAME_SIZE, ".cirun-tmp-%08lx", (unsigned long)random() & 0xffffffffUL);
+		int fd = openat(dirfd, ret_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return negative_errno();
+	}
+	return -EEXIST;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char tmp[TMPNAME_SIZE];
+	int fd, r;
+
+	if (!*name || strchr(name, '/'))
+		return -EINVAL;
+	fd = tmpfile_at(dirfd, tmp);
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, data, len);
+	if (r >= 0)
+		r = RET_NERRNO(fchmod(fd, mode));
+	if (r >= 0)
+		r = RET_NERRNO(fsync(fd));
+	if (close(fd) < 0 && r >= 0)
+		r = negative_errno();
+	if (r >= 0)
+		r = RET_NERRNO(renameat(dirfd, tmp, dirfd, name));
+	if (r < 0)
+		unlinkat(dirfd, tmp, 0);
+	else
+		r = RET_NERRNO(fsync(dirfd));
+	return r;
+}
+
 int path_join_safe(const char *base, const char *rel, char **ret)
 {
 	_cleanup_free_ char *work = NULL;

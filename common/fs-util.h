@@ -14,6 +14,16 @@ int mkdir_p(const char *path, mode_t mode);
  * directory: readers see the old content or the new, never a mix, even after a crash. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Creates a new empty file (mode 0600, O_EXCL, O_NOFOLLOW) with a fresh fixed-length
+ * name in dirfd, for writing beside a file and renaming over it; returns its fd. */
+#define TMPNAME_SIZE 32
+int tmpfile_at(int dirfd, char ret_name[TMPNAME_SIZE]);
+
+/* The same as write_file_atomic for name in the directory dirfd (a name, not a path): for writing beneath a
+ * directory opened without following symlinks. An existing symlink at name is replaced,
+ * never followed. */
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
 /* Joins rel under base lexically: "." and empty components are dropped, ".." goes up but
  * never above base (-EPERM), an absolute rel is -EINVAL. *ret is malloc'd. Symlinks are not
  * resolved: callers that touch the result on disk must also refuse to follow them

@@ -307,6 +307,11 @@ int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errb
 
 	if (r >= 0)
 		r = get_env(&d, &m.nenv, &m.env);
+	/* the flags came later: an older client sends none */
+	if (r >= 0 && d.c.left)
+		r = get_u32(&d, "flags", &m.flags);
+	if (r >= 0 && (m.flags & ~PROTO_SETUP_FORCE))
+		r = bad(&d, -EBADMSG, "flags", "has unknown bits");
 	if (r >= 0)
 		r = end(&d);
 	if (r < 0) {

@@ -68,6 +68,7 @@ struct msg_setup {
 	char *cluster;
 	uint32_t nenv;
 	struct kv *env;
+	uint32_t flags; /* PROTO_SETUP_*; absent (0) from older clients */
 };
 
 int msg_hello_decode(const void *p, size_t n, struct msg_hello *ret, struct errbuf *err);

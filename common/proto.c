@@ -327,6 +327,8 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c);
 		if (r >= 0)
 			r = skip_list(&c, 2, false);
+		if (r >= 0 && c.left) /* u32 flags, absent from older clients */
+			r = cur_u32(&c, &u);
 		break;
 	case MSG_EXEC:
 		r = skip_str(&c);

@@ -37,7 +37,7 @@ enum proto_msg {
 	MSG_OUTPUT,	   /* a→c: u32 stream (1 stdout, 2 stderr), blob */
 	MSG_EXIT,	   /* a→c: i32 exit code (-1: signal), u32 signal, u32 timed out */
 	MSG_BYE,	   /* c→a: – */
-	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v); a→c: OK */
+	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v)[, u32 flags]; a→c: OK */
 	MSG_LAYER_ERROR,   /* a→c: u32 code, str reason, u32 fault, str digest (ERROR of a layer) */
 	_MSG_MAX,
 };
@@ -49,6 +49,9 @@ enum proto_layer_fault {
 	LAYER_FAULT_CORRUPT = 1,
 	LAYER_FAULT_INVALID = 2,
 };
+
+/* SETUP flags */
+#define PROTO_SETUP_FORCE (1u << 0) /* move files in the way aside (--force) */
 
 const char *proto_msg_name(unsigned type);
 

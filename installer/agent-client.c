@@ -337,7 +337,7 @@ int agent_client_bye(struct agent_client *ac, struct errbuf *err)
 }
 
 int agent_client_setup(struct agent_client *ac, const char *cluster, const struct kv *env,
-		       size_t nenv, char **ret_detail, struct errbuf *err)
+		       size_t nenv, uint32_t flags, char **ret_detail, struct errbuf *err)
 {
 	int r;
 
@@ -347,6 +347,7 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 		req_str(ac, "env key", env[i].key);
 		req_str(ac, "env value", env[i].value);
 	}
+	proto_put_u32(&ac->req, flags);
 	r = send_req(ac, MSG_SETUP, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }

@@ -55,8 +55,9 @@ int agent_client_exec(struct agent_client *ac, const char *command, const char *
 		      const struct kv *env, size_t nenv, unsigned timeout_s, agent_output_fn out,
 		      void *data, struct agent_exit *ret, struct errbuf *err);
 
-/* Renders templates, puts bin/ on PATH, installs the CRI and the units (agent/setup.h). */
+/* Renders templates, puts bin/ on PATH, installs the CRI and the units (agent/setup.h);
+ * flags: PROTO_SETUP_*. */
 int agent_client_setup(struct agent_client *ac, const char *cluster, const struct kv *env,
-		       size_t nenv, char **ret_detail, struct errbuf *err);
+		       size_t nenv, uint32_t flags, char **ret_detail, struct errbuf *err);
 
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

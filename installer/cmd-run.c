@@ -27,6 +27,9 @@
 	"  --dry-run                   print the plan (hosts, roles, phases, layers, units,\n"   \
 	"                              scripts) and stop; never connects to any host\n"          \
 	"  --output text|json          json: events as JSON lines on stdout\n"                  \
+	"  --force                     a file cirun did not install (in /usr/local/bin, /usr/bin,\n" \
+	"                              units, drop-ins) is moved aside as NAME.cirun-backup\n" \
+	"                              instead of failing the host\n"                           \
 	"  -h, --help                  this text\n\n"                                           \
 	"DUR: 90, 90s, 15m, 1h. Every flag and file is checked before the first connection\n"    \
 	"(exit 2). Exit 1 when a host failed; the run log is in $CIRUN_HOME/logs/."
@@ -36,7 +39,7 @@ static const struct cli_usage run_usage = {
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key]\n"
-	"       [--dry-run] [--output text|json]",
+	"       [--dry-run] [--output text|json] [--force]",
 	"Installs the cluster image IMAGE from the local store onto the hosts over SSH: the\n"
 	"agent, a preflight of every host, the layers a host lacks, the rootfs, templates,\n"
 	"bin/, the CRI, units, then scripts/init.sh. Also: cirun -m IPS -p PASSWD IMAGE.\n\n"
@@ -122,6 +125,7 @@ enum {
 	O_INSECURE,
 	O_DRY,
 	O_OUTPUT,
+	O_FORCE,
 };
 #define RUN_OPTIONS                                                                            \
 	{ "parallel", required_argument, NULL, O_PARALLEL },                                   \
@@ -130,7 +134,8 @@ enum {
 	{ "skip-preflight", required_argument, NULL, O_SKIP },                                 \
 	{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },                         \
 	{ "dry-run", no_argument, NULL, O_DRY },                                               \
-	{ "output", required_argument, NULL, O_OUTPUT }
+	{ "output", required_argument, NULL, O_OUTPUT },                                       \
+	{ "force", no_argument, NULL, O_FORCE }
 
 /* 1 when opt was one of RUN_OPTIONS, 0 when not, <0 (with err) when its value is bad. */
 static int run_option(int opt, const char *arg, struct run_opts *o, char **skip, struct errbuf *err)
@@ -164,6 +169,9 @@ static int run_option(int opt, const char *arg, struct run_opts *o, char **skip,
 		return 1;
 	case O_DRY:
 		o->dry_run = true;
+		return 1;
+	case O_FORCE:
+		o->force = true;
 		return 1;
 	case O_OUTPUT:
 		if (parse_output(arg, &o->json) < 0)
@@ -342,7 +350,8 @@ out:
 static const struct cli_usage apply_usage = {
 	"apply",
 	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
-	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]",
+	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]\n"
+	"       [--force]",
 	"Installs what a Clusterfile's 'kind: Cluster' document (sealer.cloud/v2) describes:\n"
 	"its image, its hosts with roles, SSH settings and env per host over the global ones.\n\n"
 	"options:\n"

@@ -463,7 +463,8 @@ static int phase_setup(struct run *r, struct host_state *h)
 	int rc;
 
 	ssh_conn_set_timeout(h->conn, 600);
-	rc = agent_client_setup(h->ac, r->c->name, h->spec->env, h->spec->nenv, &detail, &h->err);
+	rc = agent_client_setup(h->ac, r->c->name, h->spec->env, h->spec->nenv,
+				r->o->force ? PROTO_SETUP_FORCE : 0, &detail, &h->err);
 	if (rc >= 0)
 		log_host(LOG_INFO, h->spec->ip, "%s", detail);
 	return rc;

@@ -24,6 +24,7 @@ struct run_opts {
 	bool dry_run;
 	bool json;		   /* --output json: events as JSON lines on stdout */
 	bool insecure_ignore_host_key;
+	bool force;		   /* replace files cirun did not install, keeping a backup */
 	const char *skip_preflight; /* comma list of check names */
 	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */
 };

@@ -374,7 +374,7 @@ static void test_oversized_request(void **state)
 	assert_non_null(strstr(errbuf_msg(&err), "EXEC: the command does not fit"));
 	assert_int_equal(agent_client_exec(s->ac, "true", "", env, 1, 5, NULL, NULL, &ex, &err), -E2BIG);
 	assert_non_null(strstr(errbuf_msg(&err), "EXEC: the env value does not fit"));
-	assert_int_equal(agent_client_setup(s->ac, "demo", env, 1, NULL, &err), -E2BIG);
+	assert_int_equal(agent_client_setup(s->ac, "demo", env, 1, 0, NULL, &err), -E2BIG);
 	assert_non_null(strstr(errbuf_msg(&err), "SETUP: the env value does not fit"));
 	/* nothing half-sent: the session goes on */
 	assert_int_equal(agent_client_exec(s->ac, "exit 4", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);

@@ -3,6 +3,8 @@
 #include <errno.h>
 
 #include "buf.h"
+#include "error.h"
+#include "proto-msg.h"
 #include "proto.h"
 
 /* An in-memory stream: reads come from src, writes go to dst. */
@@ -136,12 +138,42 @@ static void test_validate(void **state)
 	assert_string_equal(proto_msg_name(999), "?");
 }
 
+/* SETUP's flags are optional (older clients send none); unknown bits are refused. */
+static void test_setup_flags(void **state)
+{
+	(void)state;
+	struct buf p = BUF_INIT(4096);
+	struct msg_setup m;
+	struct errbuf err = ERRBUF_INIT;
+
+	proto_put_str(&p, "demo");
+	proto_put_u32(&p, 1);
+	proto_put_str(&p, "K");
+	proto_put_str(&p, "v");
+	assert_int_equal(msg_setup_decode(p.data, p.len, &m, &err), 0);
+	assert_int_equal(m.flags, 0);
+	msg_setup_release(&m);
+	proto_put_u32(&p, PROTO_SETUP_FORCE);
+	assert_int_equal(proto_validate(MSG_SETUP, p.data, p.len), 0);
+	assert_int_equal(msg_setup_decode(p.data, p.len, &m, &err), 0);
+	assert_int_equal(m.flags, PROTO_SETUP_FORCE);
+	msg_setup_release(&m);
+	p.len -= 4;
+	proto_put_u32(&p, 1u << 7);
+	assert_int_equal(msg_setup_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "flags"));
+	proto_put_u32(&p, 0); /* trailing bytes after the flags */
+	assert_int_equal(msg_setup_decode(p.data, p.len, &m, &err), -EBADMSG);
+	buf_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_setup_flags),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -81,7 +83,7 @@ static void test_setup(void **state)
 	assert_int_equal(mkdir_p(cri_dir, 0755), 0);
 	assert_int_equal(write_layer(cri_path, "gzip", cri, ELEMENTSOF(cri)), 0);
 
-	if (host_setup("c", env, ELEMENTSOF(env), &rep, &err) < 0)
+	if (host_setup("c", env, ELEMENTSOF(env), 0, &rep, &err) < 0)
 		fail_msg("%s", errbuf_msg(&err));
 	assert_int_equal(rep.rendered, 3);
 	assert_int_equal(rep.linked, 1);
@@ -106,32 +108,362 @@ static void test_setup(void **state)
 	assert_non_null(strstr(target, "data/c/rootfs/bin/tool"));
 
 	/* a second run records nothing twice */
-	assert_int_equal(host_setup("c", env, ELEMENTSOF(env), &rep, &err), 0);
+	assert_int_equal(host_setup("c", env, ELEMENTSOF(env), 0, &rep, &err), 0);
 	_cleanup_free_ char *rec = get(state, "data/c/installed");
 	assert_non_null(strstr(rec, "/sys/usr/bin/runc\n"));
 	assert_non_null(strstr(rec, "/sys/usr/local/bin/tool\n"));
 	assert_null(strstr(strstr(rec, "/sys/usr/bin/runc\n") + 1, "/sys/usr/bin/runc\n"));
-
-	/* a file of someone else's in the PATH dir is not replaced */
-	unlink(link);
-	put(state, "sys/usr/local/bin/tool", "not ours");
-	assert_int_equal(host_setup("c", env, ELEMENTSOF(env), &rep, &err), -EEXIST);
-	assert_non_null(strstr(errbuf_msg(&err), "is not a link cirun made"));
+	/* the directories the setup made are recorded; one that was there is not */
+	assert_non_null(strstr(rec, "/sys/etc/systemd/system/kubelet.service.d\n"));
+	assert_non_null(strstr(rec, "/sys/usr/local/bin\n"));
+	assert_null(strstr(rec, "/sys/usr/bin\n"));
 
 	/* an unset key fails with file:line */
-	unlink(link);
 	put(state, R("etc/bad.yaml.tmpl"), "ok\n{{ .Missing }}\n");
-	assert_int_equal(host_setup("c", env, ELEMENTSOF(env), &rep, &err), -EINVAL);
+	assert_int_equal(host_setup("c", env, ELEMENTSOF(env), 0, &rep, &err), -EINVAL);
 	assert_non_null(strstr(errbuf_msg(&err), "etc/bad.yaml.tmpl:2: key 'Missing' is not set"));
-	assert_int_equal(host_setup("../x", env, 0, &rep, &err), -EINVAL);
+	assert_int_equal(host_setup("../x", env, 0, 0, &rep, &err), -EINVAL);
 	buf_release(&rep.units);
 #undef R
+}
+
+/* ---- a rootfs whose symlinks, fifos and devices point the setup out of it ---- */
+
+#define ROOT "data/c/rootfs/"
+
+static int run_setup(unsigned flags, struct setup_report *rep, struct errbuf *err)
+{
+	char k[] = "Role", v[] = "worker";
+	const struct kv env[] = { { k, v } };
+
+	buf_reset(&rep->units);
+	errbuf_clear(err);
+	return host_setup("c", env, ELEMENTSOF(env), flags, rep, err);
+}
+
+static void put_link(void **state, const char *rel, const char *target)
+{
+	_cleanup_free_ char *p = path_of(state, rel);
+	_cleanup_free_ char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(rm_rf_at(AT_FDCWD, p), 0);
+	assert_int_equal(symlink(target, p), 0);
+}
+
+static void rm_path(void **state, const char *rel)
+{
+	_cleanup_free_ char *p = path_of(state, rel);
+	assert_int_equal(rm_rf_at(AT_FDCWD, p), 0);
+}
+
+/* The setup fails naming want, and the host file secret (outside the rootfs) is as it was. */
+static void expect_refused(void **state, int code, const char *want)
+{
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+	int r = run_setup(0, &rep, &err);
+
+	if (r != code || !strstr(errbuf_msg(&err), want))
+		fail_msg("expected %d naming \"%s\", got %d: %s", code, want, r, errbuf_msg(&err));
+	_cleanup_free_ char *secret = get(state, "host/secret.tmpl");
+	assert_string_equal(secret, "{{ .Role }} must not be rendered\n");
+	_cleanup_free_ char *rendered = get(state, "host/secret");
+	assert_null(rendered);
+	buf_release(&rep.units);
+}
+
+static void test_symlinks_out(void **state)
+{
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *host = path_of(state, "host");
+	_cleanup_free_ char *secret = path_of(state, "host/secret.tmpl");
+
+	put(state, "host/secret.tmpl", "{{ .Role }} must not be rendered\n");
+	put(state, ROOT "etc/ok.yaml.tmpl", "{{ .Role }}\n");
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+
+	/* statics -> the host's directory (absolute) */
+	put_link(state, ROOT "statics", host);
+	expect_refused(state, -ELOOP, "'statics' is a symlink");
+	/* statics -> a directory inside: still not followed (rendering writes in place) */
+	put_link(state, ROOT "statics", "etc");
+	expect_refused(state, -ELOOP, "'statics' is a symlink (to 'etc')");
+	rm_path(state, ROOT "statics");
+	/* a unit that is a symlink to a host file */
+	put_link(state, ROOT "etc/x.service", secret);
+	expect_refused(state, -EXDEV, "'etc/x.service' is a symlink to '");
+	/* a relative one climbing out, and one that only leaves through another link */
+	put_link(state, ROOT "etc/x.service", "../../../../host/secret.tmpl");
+	expect_refused(state, -EXDEV, "outside the rootfs");
+	put_link(state, ROOT "etc/up", "..");
+	put_link(state, ROOT "etc/x.service", "up/../../../host/secret.tmpl");
+	expect_refused(state, -EXDEV, "outside the rootfs");
+	rm_path(state, ROOT "etc/up");
+	/* a template symlinked inside the rootfs is not read either */
+	put_link(state, ROOT "etc/x.service", "ok.yaml.tmpl");
+	expect_refused(state, -EINVAL, "'etc/x.service' is a symlink: a unit file must be a regular file");
+	rm_path(state, ROOT "etc/x.service");
+	put_link(state, ROOT "manifests/a.yaml.tmpl", "../etc/ok.yaml.tmpl");
+	expect_refused(state, -EINVAL, "'manifests/a.yaml.tmpl' is a symlink: templates");
+	rm_path(state, ROOT "manifests");
+	/* a subdirectory of a tree that is a symlink out */
+	put_link(state, ROOT "charts/sub", host);
+	expect_refused(state, -EXDEV, "'charts/sub' is a symlink to '");
+	rm_path(state, ROOT "charts");
+
+	/* a fifo where a template should be: refused, not opened (it would block) */
+	_cleanup_free_ char *fifo = path_of(state, ROOT "etc/f.tmpl");
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	expect_refused(state, -EINVAL, "'etc/f.tmpl' is a fifo");
+	unlink(fifo);
+	/* a device (when the test may make one) */
+	_cleanup_free_ char *statics = path_of(state, ROOT "statics");
+	_cleanup_free_ char *dev = path_of(state, ROOT "statics/null");
+	assert_int_equal(mkdir_p(statics, 0755), 0);
+	if (mknod(dev, S_IFCHR | 0644, makedev(1, 3)) == 0) {
+		expect_refused(state, -EINVAL, "'statics/null' is a device");
+		unlink(dev);
+	}
+
+	/* bin/: a link inside is followed, one out is refused */
+	put(state, ROOT "bin/kubeadm", "#!/bin/sh\n");
+	put_link(state, ROOT "bin/kubectl", "kubeadm");
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+	assert_int_equal(rep.linked, 2);
+	put_link(state, ROOT "bin/sh", "/bin/sh");
+	expect_refused(state, -EXDEV, "'bin/sh' is a symlink to '/bin/sh', outside the rootfs");
+	rm_path(state, ROOT "bin/sh");
+	put_link(state, ROOT "bin", host);
+	expect_refused(state, -ELOOP, "'bin' is a symlink");
+	rm_path(state, ROOT "bin");
+
+	/* cri/ -> somewhere else */
+	put_link(state, ROOT "cri", host);
+	expect_refused(state, -ELOOP, "'cri' is a symlink");
+	rm_path(state, ROOT "cri");
+	put_link(state, ROOT "cri/rt.tar", secret);
+	expect_refused(state, -EXDEV, "'cri/rt.tar' is a symlink to");
+	rm_path(state, ROOT "cri");
+
+	/* a name longer than NAME_MAX in a tree is an error of its own, not a crash */
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	_cleanup_free_ char *lp = xasprintf(ROOT "etc/%s", longname);
+	_cleanup_free_ char *lpath = path_of(state, lp);
+	assert_int_equal(open(lpath, O_CREAT | O_WRONLY, 0644), -1);
+	assert_int_equal(errno, ENAMETOOLONG);
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+	buf_release(&rep.units);
+}
+
+/* ---- files in the way that cirun did not install ---- */
+
+static void test_force(void **state)
+{
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+
+	put(state, ROOT "etc/containerd.service", "[Service]\nExecStart=/usr/bin/containerd\n");
+	put(state, ROOT "etc/10-kubeadm.conf", "[Service]\n");
+	put(state, "sys/etc/systemd/system/containerd.service", "theirs\n");
+	put(state, "sys/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "theirs\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	assert_non_null(strstr(errbuf_msg(&err), "system/containerd.service' exists and cirun did not install it"));
+	assert_non_null(strstr(errbuf_msg(&err), "--force"));
+	_cleanup_free_ char *unit = get(state, "sys/etc/systemd/system/containerd.service");
+	assert_string_equal(unit, "theirs\n");
+	rm_path(state, "sys/etc/systemd/system/containerd.service");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	assert_non_null(strstr(errbuf_msg(&err), "kubelet.service.d/10-kubeadm.conf' exists and cirun did not"));
+
+	put(state, ROOT "bin/kubeadm", "#!/bin/sh\necho image\n");
+	put(state, "sys/usr/local/bin/kubeadm", "theirs\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	assert_non_null(strstr(errbuf_msg(&err), "sys/usr/local/bin/kubeadm' exists and cirun did not install it"));
+	_cleanup_free_ char *kept = get(state, "sys/usr/local/bin/kubeadm");
+	assert_string_equal(kept, "theirs\n");
+	/* a symlink of someone else's is theirs as well */
+	rm_path(state, "sys/usr/local/bin/kubeadm");
+	put_link(state, "sys/usr/local/bin/kubeadm", "/opt/kubeadm");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	rm_path(state, "sys/usr/local/bin/kubeadm");
+
+	/* --force: moved beside, recorded, and ours from then on */
+	put(state, "sys/usr/local/bin/kubeadm", "theirs\n");
+	assert_int_equal(run_setup(SETUP_FORCE, &rep, &err), 0);
+	_cleanup_free_ char *b1 = get(state, "sys/usr/local/bin/kubeadm.cirun-backup");
+	_cleanup_free_ char *b2 = get(state, "sys/etc/systemd/system/kubelet.service.d/10-kubeadm.conf.cirun-backup");
+	assert_string_equal(b1, "theirs\n");
+	assert_string_equal(b2, "theirs\n");
+	_cleanup_free_ char *mine = get(state, "sys/usr/local/bin/kubeadm");
+	assert_string_equal(mine, "#!/bin/sh\necho image\n");
+	_cleanup_free_ char *rec = get(state, "data/c/installed");
+	assert_non_null(strstr(rec, "/sys/usr/local/bin/kubeadm.cirun-backup\n"));
+	assert_non_null(strstr(rec, "/kubelet.service.d/10-kubeadm.conf.cirun-backup\n"));
+	assert_non_null(strstr(rec, "/sys/usr/local/bin/kubeadm\n"));
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+
+	/* what another cluster on this host installed is cirun's too */
+	_cleanup_free_ char *helm = path_of(state, "sys/usr/local/bin/helm");
+	_cleanup_free_ char *other = xasprintf("/x\n%s\n", helm);
+	put(state, "data/other/installed", other);
+	put(state, "sys/usr/local/bin/helm", "installed for the cluster 'other'\n");
+	put(state, ROOT "bin/helm", "#!/bin/sh\n");
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+	put(state, "sys/usr/local/bin/crictl", "theirs\n");
+	put(state, ROOT "bin/crictl", "#!/bin/sh\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	buf_release(&rep.units);
+}
+
+/* ---- cri/ archives, flat, with hard links; hostile entries refused ---- */
+
+static void write_cri(void **state, const char *name, const struct tentry *t, size_t n)
+{
+	_cleanup_free_ char *dir = path_of(state, ROOT "cri");
+	_cleanup_free_ char *rel = xasprintf(ROOT "cri/%s", name);
+	_cleanup_free_ char *p = path_of(state, rel);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(write_layer(p, "gzip", t, n), 0);
+}
+
+static void test_cri_flat(void **state)
+{
+	static const struct tentry good[] = {
+		{ 'd', "bin/", NULL, 0755 },
+		{ 'f', "bin/ctr", "ctr v1\n", 04755 },
+		{ 'f', "./bin/containerd", "containerd v1\n", 0755 },
+		{ 'h', "bin/ctr-again", "bin/ctr", 0 },
+		{ 'l', "bin/sub/shim", "../containerd", 0 },
+		{ 'f', "runc", "runc\n", 0755 },
+	};
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+	struct stat a, b;
+
+	write_cri(state, "rt.tar.gz", good, ELEMENTSOF(good));
+	if (run_setup(0, &rep, &err) < 0)
+		fail_msg("%s", errbuf_msg(&err));
+	assert_int_equal(rep.cri_files, 5);
+	_cleanup_free_ char *ctr = get(state, "sys/usr/bin/ctr");
+	assert_string_equal(ctr, "ctr v1\n");
+	_cleanup_free_ char *p1 = path_of(state, "sys/usr/bin/ctr");
+	_cleanup_free_ char *p2 = path_of(state, "sys/usr/bin/ctr-again");
+	_cleanup_free_ char *p3 = path_of(state, "sys/usr/bin/shim");
+	assert_int_equal(stat(p1, &a), 0);
+	assert_int_equal(stat(p2, &b), 0);
+	assert_true(a.st_ino == b.st_ino);
+	assert_int_equal(a.st_mode & 07777, 0755); /* no set-id bits from an archive */
+	char target[64] = "";
+	assert_true(readlink(p3, target, sizeof(target) - 1) > 0);
+	assert_string_equal(target, "containerd");
+	_cleanup_free_ char *bindir = path_of(state, "sys/usr/bin/bin");
+	assert_int_equal(access(bindir, F_OK), -1);
+	_cleanup_free_ char *rec = get(state, "data/c/installed");
+	static const char *const want[] = { "ctr", "containerd", "ctr-again", "shim", "runc" };
+	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+		_cleanup_free_ char *line = xasprintf("/sys/usr/bin/%s\n", want[i]);
+		if (!strstr(rec, line))
+			fail_msg("%s not recorded in:\n%s", want[i], rec);
+	}
+	rm_path(state, ROOT "cri");
+
+	static const struct {
+		struct tentry t;
+		const char *want;
+	} bad[] = {
+		{ { 'f', "../evil", "x", 0755 }, "'../evil' in 'cri/bad.tar.gz' has a '..'" },
+		{ { 'f', "bin/../../evil", "x", 0755 }, "has a '..'" },
+		{ { 'f', "/usr/bin/evil", "x", 0755 }, "is absolute" },
+		{ { 'l', "evil", "/etc/shadow", 0 }, "is a symlink to '/etc/shadow', outside the archive" },
+		{ { 'l', "bin/evil", "../../etc/shadow", 0 }, "outside the archive" },
+		{ { 'h', "evil", "/etc/shadow", 0 }, "is a hard link to '/etc/shadow', outside the archive" },
+		{ { 'h', "evil", "../shadow", 0 }, "outside the archive" },
+		{ { 'h', "evil", "bin/later", 0 }, "which the archive does not hold before it" },
+		{ { 'c', "evil", NULL, 0, NULL, NULL, 0, 1, 3 }, "is not a file, link or directory" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		const struct tentry t[] = { { 'f', "bin/ok", "ok\n", 0755 }, bad[i].t };
+		write_cri(state, "bad.tar.gz", t, ELEMENTSOF(t));
+		int r = run_setup(0, &rep, &err);
+		if (r >= 0 || !strstr(errbuf_msg(&err), bad[i].want))
+			fail_msg("entry %zu: %d %s", i, r, errbuf_msg(&err));
+		_cleanup_free_ char *evil = path_of(state, "sys/usr/evil");
+		_cleanup_free_ char *evil2 = path_of(state, "sys/usr/bin/evil");
+		assert_int_equal(access(evil, F_OK), -1);
+		if (bad[i].t.type != 'f')
+			assert_int_equal(access(evil2, F_OK), -1);
+	}
+	/* two entries that flatten to one name */
+	const struct tentry twice[] = { { 'f', "a/x", "1", 0755 }, { 'f', "b/x", "2", 0755 } };
+	write_cri(state, "bad.tar.gz", twice, ELEMENTSOF(twice));
+	assert_int_equal(run_setup(0, &rep, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "another entry is installed as 'x'"));
+	buf_release(&rep.units);
+}
+
+/* ---- re-runs restart what changed, only that ---- */
+
+static void test_restart(void **state)
+{
+	const struct tentry v1[] = { { 'f', "bin/containerd", "containerd v1\n", 0755 } };
+	const struct tentry v2[] = { { 'f', "bin/containerd", "containerd v2\n", 0755 } };
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+
+	put(state, ROOT "etc/containerd.service", "[Service]\nExecStart=/usr/bin/containerd --x\n");
+	put(state, ROOT "etc/kubelet.service", "[Service]\nExecStart=/usr/local/bin/kubelet\n");
+	put(state, ROOT "etc/10-kubeadm.conf", "[Service]\n");
+	put(state, ROOT "etc/other.service", "[Service]\nExecStart=-/usr/local/bin/other\n");
+	put(state, ROOT "bin/kubelet", "kubelet v1\n");
+	put(state, ROOT "bin/other", "other v1\n");
+	write_cri(state, "rt.tar.gz", v1, ELEMENTSOF(v1));
+
+#define UNITS(want)                                                                            \
+	do {                                                                                   \
+		if (run_setup(0, &rep, &err) < 0)                                              \
+			fail_msg("%s", errbuf_msg(&err));                                      \
+		assert_string_equal(rep.units.data, want);                                     \
+	} while (0)
+	/* new units are started, not restarted; unchanged ones are left alone */
+	UNITS("containerd.service kubelet.service other.service");
+	UNITS("containerd.service kubelet.service other.service");
+	/* the unit file */
+	put(state, ROOT "etc/other.service", "[Service]\nExecStart=-/usr/local/bin/other --v\n");
+	UNITS("containerd.service kubelet.service other.service (restarted)");
+	UNITS("containerd.service kubelet.service other.service");
+	/* a program it starts, from cri/ */
+	write_cri(state, "rt.tar.gz", v2, ELEMENTSOF(v2));
+	UNITS("containerd.service (restarted) kubelet.service other.service");
+	UNITS("containerd.service kubelet.service other.service");
+	/* a program it starts, from bin/ (through the /usr/local/bin link) */
+	put(state, ROOT "bin/kubelet", "kubelet v2\n");
+	UNITS("containerd.service kubelet.service (restarted) other.service");
+	/* the drop-in */
+	put(state, ROOT "etc/10-kubeadm.conf", "[Service]\nEnvironment=A=1\n");
+	UNITS("containerd.service kubelet.service (restarted) other.service");
+	UNITS("containerd.service kubelet.service other.service");
+	/* a failed run leaves the digests as they were: the next one still restarts */
+	put(state, ROOT "etc/other.service", "[Service]\nExecStart=/usr/local/bin/other\n");
+	put(state, ROOT "etc/bad.tmpl", "{{ .Missing }}");
+	assert_true(run_setup(0, &rep, &err) < 0);
+	rm_path(state, ROOT "etc/bad.tmpl");
+	UNITS("containerd.service kubelet.service other.service (restarted)");
+#undef UNITS
+	buf_release(&rep.units);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_setup, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_symlinks_out, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_force, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_cri_flat, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup_tree, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("setup", tests, NULL, NULL);
 }
