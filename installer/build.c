@@ -29,6 +29,7 @@
 
 #define CLUSTERFILE_MAX (1u << 20)
 #define OVERLAY_OPTS_MAX 4000 /* mount(2) data is one page */
+#define BUILD_RUN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct builder {
 	struct image_store *st;
@@ -195,16 +196,13 @@ static void add_dir_contents(struct copy_plan *p, const char *dest, const char *
 	free(names);
 }
 
-/* Where each source lands (docs/kubefile.md): a directory source goes into DEST as
- * DEST/<name>, unless written "dir/" or "." (then its content goes into DEST); a single
- * file goes into DEST, unless DEST's last part has a dot and no trailing "/" (then DEST is
- * the file's new name: "COPY a.yaml etc/b.yaml"). */
+/* Where each source lands: kubefile_copy_target (docs/kubefile.md). */
 static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_plan *p)
 {
 	const char *raw_dest = in->argv[in->argc - 1];
 	_cleanup_free_ char *joined = NULL;
 	size_t nsrc = in->argc - 1;
-	bool any_glob = false, dest_is_dir;
+	bool any_glob = false, dest_is_dir, at_dest = false, file_at_dest = false, inside = false;
 	int r;
 
 	while (*raw_dest == '/')
@@ -232,10 +230,9 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 		}
 		for (size_t k = 0; k < g.gl_pathc; k++) {
 			const char *disk = g.gl_pathv[k];
+			_cleanup_free_ char *copy = xstrdup(disk), *target = NULL;
 			struct stat st;
-			size_t sl = strlen(src);
-			bool contents = strcmp(src, ".") == 0 || (sl && src[sl - 1] == '/') ||
-					(sl >= 2 && strcmp(src + sl - 2, "/.") == 0);
+			bool contents;
 
 			if (lstat(disk, &st) < 0) {
 				globfree(&g);
@@ -247,26 +244,26 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 				globfree(&g);
 				return r;
 			}
-			if (S_ISDIR(st.st_mode)) {
-				dest_is_dir = true;
-				if (contents) {
-					add_dir_contents(p, dest, disk);
-					continue;
-				}
-			}
-			_cleanup_free_ char *copy = xstrdup(disk);
-			if (dest_is_dir) {
-				plan_add(p, dest, basename(copy), disk);
+			target = kubefile_copy_target(src, basename(copy), S_ISDIR(st.st_mode), dest,
+						      dest_is_dir, &contents);
+			if (strcmp(target, dest) != 0 || contents) {
+				inside = true;
 			} else {
-				p->items = xreallocarray(p->items, p->n + 1, sizeof(*p->items));
-				p->items[p->n].layer_path = xstrdup(dest);
-				p->items[p->n].disk_path = xstrdup(disk);
-				p->n++;
+				at_dest = true;
+				file_at_dest |= !S_ISDIR(st.st_mode);
 			}
+			if (contents)
+				add_dir_contents(p, target, disk);
+			else
+				plan_add(p, target, "", disk);
 		}
 		globfree(&g);
 	}
-	if (dest_is_dir) {
+	if (file_at_dest && inside) {
+		return fail_at(b, in, -EEXIST, "'%s' would be a file and a directory at once",
+			       dest);
+	}
+	if (inside && !at_dest) {
 		p->parent = xstrdup(dest);
 	} else {
 		_cleanup_free_ char *copy = xstrdup(dest);
@@ -281,7 +278,7 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 	return 0;
 }
 
-/* Digest of what a COPY would put into the layer: paths, types, modes, owners, sizes,
+/* Digest of what a COPY would put into the layer: paths, types, modes, sizes,
  * link targets and content (not mtimes, as docker's cache). */
 static int hash_tree(struct sha256 *h, const char *disk, const char *layer, struct errbuf *err)
 {
@@ -291,7 +288,7 @@ static int hash_tree(struct sha256 *h, const char *disk, const char *layer, stru
 	if (lstat(disk, &st) < 0)
 		return errbuf_set(err, negative_errno(), "cannot read '%s': %m", disk);
 	sha256_update(h, layer, strlen(layer) + 1);
-	snprintf(meta, sizeof(meta), "%o %u %u %" PRIu64 "\n", st.st_mode, st.st_uid, st.st_gid,
+	snprintf(meta, sizeof(meta), "%o %" PRIu64 "\n", st.st_mode,
 		 S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	sha256_update(h, meta, strlen(meta));
 	if (S_ISLNK(st.st_mode)) {
@@ -331,6 +328,7 @@ static int write_copy_layer(struct builder *b, const struct copy_plan *p, struct
 
 	if (r < 0)
 		return r;
+	layer_writer_set_root_owned(w);
 	/* the destination's parents, outermost first */
 	for (char *s = p->parent; r >= 0 && *s; s++) {
 		if (*s == '/') {
@@ -397,9 +395,34 @@ static char *run_env_key(struct builder *b)
 	return buf_detach(&s, NULL);
 }
 
+/* RUN sees only what the Kubefile gives it: a fixed PATH (the rootfs's bin/ first), HOME
+ * and the ARGs. The caller's environment may hold secrets (CIRUN_SSH_PASSWORD) and would
+ * make the layer depend on who built it. An ARG named PATH or HOME wins, as in docker. */
+static char **run_env(struct builder *b, const char *cwd)
+{
+	char **env = xcalloc(b->meta.nargs + 3, sizeof(*env));
+	size_t n = 0;
+
+	if (!image_meta_get_arg(&b->meta, "PATH"))
+		env[n++] = xasprintf("PATH=%s/bin:" BUILD_RUN_PATH, cwd);
+	if (!image_meta_get_arg(&b->meta, "HOME"))
+		env[n++] = xstrdup("HOME=/root");
+	for (size_t i = 0; i < b->meta.nargs; i++)
+		env[n++] = xasprintf("%s=%s", b->meta.args[i].key, b->meta.args[i].value);
+	return env;
+}
+
+static void strv_freep(char ***v)
+{
+	for (char **p = *v; p && *p; p++)
+		free(*p);
+	free(*v);
+}
+
 static int run_shell(struct builder *b, const struct kf_instr *in, const char *cwd)
 {
 	_cleanup_free_ char *cmd = kubefile_expand(in->text, b->meta.args, b->meta.nargs);
+	_cleanup_(strv_freep) char **env = run_env(b, cwd);
 	pid_t pid;
 	int status;
 
@@ -409,14 +432,9 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	if (pid < 0)
 		return fail_at(b, in, negative_errno(), "cannot start /bin/sh");
 	if (pid == 0) {
-		const char *path = getenv("PATH");
-		char *newpath = xasprintf("%s/bin:%s", cwd, path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-		for (size_t i = 0; i < b->meta.nargs; i++)
-			setenv(b->meta.args[i].key, b->meta.args[i].value, 1);
-		setenv("PATH", newpath, 1);
 		if (chdir(cwd) < 0)
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -642,6 +660,14 @@ static void step_arg(struct builder *b, const struct kf_instr *in)
 		image_meta_set_arg(&b->meta, in->argv[0], "");
 }
 
+static void step_label(struct builder *b, const struct kf_instr *in)
+{
+	for (size_t i = 0; i + 1 < in->argc; i += 2) {
+		_cleanup_free_ char *v = kubefile_expand(in->argv[i + 1], b->meta.args, b->meta.nargs);
+		image_meta_set_label(&b->meta, in->argv[i], v);
+	}
+}
+
 static void step_cmd(struct builder *b, const struct kf_instr *in)
 {
 	/* Kept as written: ARGs are expanded when the CMD is replayed, where cmd_args of a
@@ -786,6 +812,9 @@ static int run_steps(struct builder *b)
 		case KF_CMD:
 			step_cmd(b, in);
 			break;
+		case KF_LABEL:
+			step_label(b, in);
+			break;
 		case KF_COPY:
 			r = step_copy(b, in);
 			break;
@@ -853,8 +882,14 @@ int image_build(struct image_store *st, const struct build_opts *o, char **ret_i
 	if (r < 0)
 		return r;
 	r = builder_init(&b, st, o, err);
-	if (r >= 0)
+	if (r >= 0) {
+		_cleanup_free_ char *unused = kubefile_unconsumed_args(b.kf, o->build_args,
+								       o->nbuild_args);
+		if (unused)
+			fprintf(stderr, "[Warning] one or more build args were not consumed: [%s]\n",
+				unused);
 		r = run_steps(&b);
+	}
 	if (r >= 0)
 		r = scan_images(&b);
 	if (r >= 0)
