@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,8 @@ struct staged {
 	struct blob_writer **w;
 	size_t n;
 	struct strset *digests;
+	struct strset *corrupt; /* entries whose content does not hash to their name */
+	char *first_corrupt;
 };
 
 static void staged_abort(struct staged *s)
@@ -185,6 +188,8 @@ static void staged_abort(struct staged *s)
 		blob_writer_abort(s->w[i]);
 	free(s->w);
 	strset_free(s->digests);
+	strset_free(s->corrupt);
+	free(s->first_corrupt);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -247,8 +252,14 @@ static int stage_blob(struct image_store *st, struct archive *a, const char *hex
 	}
 	r = blob_writer_verify(w, expected, err);
 	if (r < 0) {
+		/* Said when an image needs it, so the error can name the image and the part. */
 		blob_writer_abort(w);
-		return errbuf_prefix(err, "blob %s in the archive is corrupt", expected);
+		errbuf_clear(err);
+		strset_add(s->digests, expected);
+		strset_add(s->corrupt, expected);
+		if (!s->first_corrupt)
+			s->first_corrupt = xstrdup(expected);
+		return 0;
 	}
 	s->w = xreallocarray(s->w, s->n + 1, sizeof(*s->w));
 	s->w[s->n++] = w;
@@ -328,20 +339,36 @@ static int read_either(struct image_store *st, const struct staged *s, const cha
 	return r < 0 ? errbuf_set(err, r, "cannot read back blob %s", digest) : 0;
 }
 
-static uint64_t size_either(struct image_store *st, const struct staged *s, const char *digest)
+/* A part an image needs is there, whole, and of the size its descriptor says. */
+static int check_blob(struct image_store *st, const struct staged *s, const char *what,
+		      const char *digest, uint64_t size, struct errbuf *err)
 {
 	struct blob_writer *w = staged_find(s, digest);
 	_cleanup_free_ char *p = NULL;
 	struct stat stt;
+	uint64_t have;
 
-	if (w)
-		return blob_writer_size(w);
-	p = image_store_blob_path(st, digest);
-	return stat(p, &stt) == 0 ? (uint64_t)stt.st_size : UINT64_MAX;
+	if (strset_contains(s->corrupt, digest))
+		return errbuf_set(err, -EBADMSG, "its %s %s is corrupt: the archive's content "
+				  "for it does not match that digest", what, digest);
+	if (w) {
+		have = blob_writer_size(w);
+	} else {
+		p = image_store_blob_path(st, digest);
+		if (stat(p, &stt) < 0)
+			return errbuf_set(err, -EBADMSG, "its %s %s is missing from the archive",
+					  what, digest);
+		have = (uint64_t)stt.st_size;
+	}
+	if (have != size)
+		return errbuf_set(err, -EBADMSG, "its %s %s has %" PRIu64 " bytes, its descriptor "
+				  "says %" PRIu64, what, digest, have, size);
+	return 0;
 }
 
-/* Every reference must resolve to a blob of the stated size, and the config must be a
- * cluster image's: only then is anything added. */
+/* Every reference must resolve to a whole blob of the stated size, and the parts must
+ * agree with each other as the store requires (image_verify_parts): only then is
+ * anything added. */
 static int check_image(struct image_store *st, const struct staged *s, const char *manifest_digest,
 		       uint64_t manifest_size, struct errbuf *err)
 {
@@ -350,32 +377,43 @@ static int check_image(struct image_store *st, const struct staged *s, const cha
 	struct image_meta meta = { 0 };
 	int r;
 
-	if (size_either(st, s, manifest_digest) != manifest_size)
-		return errbuf_set(err, -EBADMSG, "manifest %s: size differs from the index", manifest_digest);
-	r = read_either(st, s, manifest_digest, 4u << 20, &mbuf, err);
+	r = check_blob(st, s, "manifest", manifest_digest, manifest_size, err);
+	if (r >= 0)
+		r = read_either(st, s, manifest_digest, 4u << 20, &mbuf, err);
 	if (r >= 0)
 		r = manifest_parse(mbuf.data, mbuf.len, &m, err);
 	if (r < 0)
 		return r;
-	if (size_either(st, s, m.config.digest) != m.config.size)
-		r = errbuf_set(err, -EBADMSG, "config %s: missing or of the wrong size", m.config.digest);
-	for (size_t i = 0; r >= 0 && i < m.nlayers; i++)
-		if (size_either(st, s, m.layers[i].digest) != m.layers[i].size)
-			r = errbuf_set(err, -EBADMSG, "layer %s: missing or of the wrong size",
-				       m.layers[i].digest);
+	r = check_blob(st, s, "config", m.config.digest, m.config.size, err);
+	for (size_t i = 0; r >= 0 && i < m.nlayers; i++) {
+		char what[32];
+		snprintf(what, sizeof(what), "layer %zu", i + 1);
+		r = check_blob(st, s, what, m.layers[i].digest, m.layers[i].size, err);
+	}
 	if (r >= 0)
 		r = read_either(st, s, m.config.digest, 16u << 20, &cbuf, err);
 	if (r >= 0)
 		r = image_meta_from_config(cbuf.data, cbuf.len, &meta, err);
+	if (r >= 0)
+		r = image_verify_parts(&m, &meta, err);
 	manifest_release(&m);
 	image_meta_release(&meta);
 	return r;
 }
 
+/* A corrupt entry that no image needs still means the archive was damaged. */
+static int check_unused_corrupt(const struct staged *s, struct errbuf *err)
+{
+	if (s->first_corrupt)
+		return errbuf_set(err, -EBADMSG, "blob %s in the archive is corrupt: its content "
+				  "does not match its digest", s->first_corrupt);
+	return 0;
+}
+
 int image_load(struct image_store *st, const char *path, char ***ret_names, size_t *ret_n,
 	       struct errbuf *err)
 {
-	struct staged s = { .digests = strset_new() };
+	struct staged s = { .digests = strset_new(), .corrupt = strset_new() };
 	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX), layout = BUF_INIT(4096);
 	struct image_ref *refs = NULL;
 	size_t n = 0;
@@ -395,8 +433,10 @@ int image_load(struct image_store *st, const char *path, char ***ret_names, size
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = check_image(st, &s, refs[i].manifest_digest, refs[i].manifest_size, err);
 		if (r < 0)
-			errbuf_prefix(err, "image '%s'", refs[i].name);
+			errbuf_prefix(err, "image '%s' is inconsistent", refs[i].name);
 	}
+	if (r >= 0)
+		r = check_unused_corrupt(&s, err);
 	if (r < 0) {
 		staged_abort(&s);
 		goto out;

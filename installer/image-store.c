@@ -620,7 +620,6 @@ static int load_image(struct image_store *st, const char *manifest_digest, struc
 		      struct errbuf *err)
 {
 	_cleanup_buf_ struct buf mbuf = BUF_INIT(0), cbuf = BUF_INIT(0);
-	size_t content = 0;
 	int r;
 
 	img->manifest_digest = xstrdup(manifest_digest);
@@ -635,21 +634,39 @@ static int load_image(struct image_store *st, const char *manifest_digest, struc
 		return r;
 	img->manifest_size = mbuf.len;
 	img->id = xstrdup(img->manifest.config.digest + 7);
-	for (size_t i = 0; i < img->meta.nlayers; i++) {
-		struct image_layer *l = &img->meta.layers[i];
+	r = image_verify_parts(&img->manifest, &img->meta, err);
+	if (r < 0)
+		return errbuf_prefix(err, "image %.12s", img->id);
+	return 0;
+}
+
+int image_verify_parts(const struct manifest *m, struct image_meta *meta, struct errbuf *err)
+{
+	size_t content = 0, claimed = 0;
+
+	for (size_t i = 0; i < meta->nlayers; i++)
+		claimed += meta->layers[i].digest != NULL;
+	for (size_t i = 0; i < meta->nlayers; i++) {
+		struct image_layer *l = &meta->layers[i];
 		if (!l->digest)
 			continue;
-		if (content >= img->manifest.nlayers ||
-		    strcmp(img->manifest.layers[content].digest, l->digest) != 0)
-			return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list "
-					  "different layers", img->id);
-		l->media_type = xstrdup(img->manifest.layers[content].media_type);
-		l->size = img->manifest.layers[content].size;
+		if (content >= m->nlayers)
+			return errbuf_set(err, -EBADMSG, "the cirun metadata claims layer %s (%s %.40s) "
+					  "that the manifest lacks (manifest: %zu layers, metadata: "
+					  "%zu)", l->digest, layer_type_name(l->type), l->value,
+					  m->nlayers, claimed);
+		if (strcmp(m->layers[content].digest, l->digest) != 0)
+			return errbuf_set(err, -EBADMSG, "layer %zu is %s in the manifest but %s in "
+					  "the cirun metadata", content + 1,
+					  m->layers[content].digest, l->digest);
+		free(l->media_type);
+		l->media_type = xstrdup(m->layers[content].media_type);
+		l->size = m->layers[content].size;
 		content++;
 	}
-	if (content != img->manifest.nlayers)
-		return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list different "
-				  "layers", img->id);
+	if (content != m->nlayers)
+		return errbuf_set(err, -EBADMSG, "the manifest lists %zu layers, the cirun metadata "
+				  "%zu", m->nlayers, claimed);
 	return 0;
 }
 

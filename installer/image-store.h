@@ -68,6 +68,12 @@ struct image {
 	struct image_meta meta;	/* layers carry media types and sizes from the manifest */
 };
 
+/* The one check of an image's parts against each other, for reading from the store and
+ * for load: the cirun metadata's layers with content are the manifest's layers, in order
+ * (the config's diff_ids are checked against them when it is parsed). Copies media types
+ * and sizes from the manifest into meta. The caller names the image in err. */
+int image_verify_parts(const struct manifest *m, struct image_meta *meta, struct errbuf *err);
+
 /* Finds an image by name (":latest" implied) or by id prefix (4+ hex digits). */
 int image_store_get(struct image_store *st, const char *name_or_id, struct image *ret,
 		    struct errbuf *err);

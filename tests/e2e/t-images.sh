@@ -94,6 +94,52 @@ head -c 3000 "$work/app.tar" > "$work/truncated.tar"
 check_out "a truncated archive is refused" 'nothing was loaded' bash -c "! CIRUN_HOME='$work/home3' '$cirun' load -i '$work/truncated.tar' 2>&1"
 check_out "the store stays empty" '^NAME' bash -c "CIRUN_HOME='$work/home3' '$cirun' images | tail -1"
 
+# Archives whose parts disagree (the store's own verifier, image_verify_parts, decides):
+# refused naming the image and the part, nothing kept.
+cat > "$work/craft.py" <<'PY'
+import sys, tarfile, json, hashlib, io
+src, dst, mode = sys.argv[1:4]
+tin = tarfile.open(src)
+files = {m.name: tin.extractfile(m).read() for m in tin.getmembers() if m.isfile()}
+def blob(d): return 'blobs/sha256/' + d.split(':')[1]
+def put(data):
+    d = 'sha256:' + hashlib.sha256(data).hexdigest(); files[blob(d)] = data; return d, len(data)
+index = json.loads(files['index.json'])
+desc = index['manifests'][0]
+man = json.loads(files[blob(desc['digest'])])
+cfg_raw = files[blob(man['config']['digest'])]
+cfg = json.loads(cfg_raw)
+if mode == 'corrupt-config':
+    files[blob(man['config']['digest'])] = cfg_raw.replace(b'"os":"linux"', b'"os":"linuX"')
+elif mode == 'missing-layer':
+    del files[blob(man['layers'][1]['digest'])]
+elif mode == 'fewer-layers':
+    man['layers'].pop()
+elif mode == 'extra-claim':
+    cfg['cirun']['layers'].append({'id': 'sha256:' + 'ab' * 32, 'type': 'COPY', 'value': 'extra x'})
+    cfg['rootfs']['diff_ids'].append('sha256:' + 'cd' * 32)
+    man['config']['digest'], man['config']['size'] = put(json.dumps(cfg, separators=(',', ':')).encode())
+if mode in ('fewer-layers', 'extra-claim'):
+    desc['digest'], desc['size'] = put(json.dumps(man, separators=(',', ':')).encode())
+    files['index.json'] = json.dumps(index).encode()
+tout = tarfile.open(dst, 'w')
+for name, data in files.items():
+    ti = tarfile.TarInfo(name); ti.size = len(data); tout.addfile(ti, io.BytesIO(data))
+tout.close()
+PY
+want_corrupt_config='its config sha256:[0-9a-f]{64} is corrupt'
+want_missing_layer='its layer 2 sha256:[0-9a-f]{64} is missing from the archive'
+want_fewer_layers='claims layer sha256:[0-9a-f]{64} \(COPY .*\) that the manifest lacks \(manifest: 6 layers, metadata: 7\)'
+want_extra_claim='claims layer sha256:(ab){32} \(COPY extra x\) that the manifest lacks'
+for m in corrupt-config missing-layer fewer-layers extra-claim; do
+    python3 "$work/craft.py" "$work/app.tar" "$work/$m.tar" "$m" || bail "cannot craft $m"
+    want=want_${m//-/_}
+    check_out "load refuses an archive with $m, naming the image" "image 'app:v1' is inconsistent: .*${!want}" \
+        bash -c "! CIRUN_HOME='$work/home4' '$cirun' load -i '$work/$m.tar' 2>&1"
+    check_out "$m: no blob, temp file or name kept" '^0 0$' bash -c \
+        "echo \$(find '$work/home4/images/blobs' '$work/home4/images/tmp' -type f | wc -l) \$(grep -c sha256 '$work/home4/images/index.json')"
+done
+
 # Two builds and a garbage collection at once on one store: all must end well.
 ( "$cirun" build --no-cache -t para:one "$fix/app" > "$work/p1.log" 2>&1; echo $? > "$work/p1.rc" ) &
 ( "$cirun" build --no-cache --build-arg Version=9 -t para:two "$fix/app" > "$work/p2.log" 2>&1; echo $? > "$work/p2.rc" ) &
@@ -125,4 +171,38 @@ check_out "a failing RUN names the line and the exit code" 'Kubefile.fail:2: RUN
     bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.fail' '$fix/app' 2>&1"
 check_out "FROM an unknown image says how to get it" "cirun load -i FILE" \
     bash -c "! '$cirun' build -t bad:v1 -f '$fix/app/Kubefile' '$fix/app' 2>&1"
+# COPY as sealer places things, owners 0:0, LABEL, unconsumed --build-arg, RUN's environment.
+c=$work/ctx-copy
+mkdir -p "$c/bin" "$c/etc" "$c/traefik" "$c/single"
+echo hello > "$c/bin/hello"; echo e > "$c/etc/a.conf"; echo t > "$c/traefik/values.yaml"
+echo s > "$c/single/hello"
+chown -R 1234:1234 "$c"
+cat > "$c/Kubefile" <<'K'
+FROM scratch
+ARG Marker=visible
+LABEL k=v "quoted key"="a b" version=${Marker}
+COPY bin bin
+COPY etc etc
+COPY traefik charts
+COPY single/hello opt/hello
+RUN env > env.txt
+K
+out=$(CIRUN_SSH_PASSWORD=secret "$cirun" build -t copy:v1 --build-arg Nope=1 --build-arg Marker=given "$c" 2>&1)
+check_out "an unconsumed --build-arg is warned about" '^\[Warning\] one or more build args were not consumed: \[Nope\]$' printf '%s\n' "$out"
+check "export the COPY image" "$cirun" export copy:v1 "$work/copy"
+check_out "COPY bin bin gives bin/hello, COPY etc etc gives etc/a.conf" '^bin/hello charts/traefik/values.yaml etc/a.conf opt/hello $' \
+    bash -c "cd '$work/copy' && find bin charts etc opt -type f | sort | tr '\n' ' '"
+check_out "COPY traefik charts gives charts/traefik" '^t$' cat "$work/copy/charts/traefik/values.yaml"
+copy_owners() { for d in $("$cirun" inspect copy:v1 | grep -B3 '    type: COPY' | sed -n 's/^  - id: sha256://p'); do tar --zstd -tvf "$CIRUN_HOME/images/blobs/sha256/$d"; done | awk '{print $2}' | sort -u; }
+export -f copy_owners
+check_out "files a COPY adds are owned 0:0" '^0/0$' bash -c copy_owners
+check_out "RUN's environment has the ARG" '^Marker=given$' cat "$work/copy/env.txt"
+check_out "RUN's environment has HOME=/root and a fixed PATH" '^HOME=/root PATH=[^ ]*/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin $' \
+    bash -c "grep -E '^(HOME|PATH)=' '$work/copy/env.txt' | sort | tr '\n' ' '"
+check_out "nothing of the caller's environment reaches RUN" '^0$' \
+    bash -c "grep -cE 'secret|CIRUN_|^USER=|^TERM=|^SHELL=' '$work/copy/env.txt' || true"
+insp=$("$cirun" inspect copy:v1)
+check_out "inspect shows the LABELs" '^      k: v$' printf '%s\n' "$insp"
+check_out "inspect shows a quoted LABEL and the ARG expanded in it" "^      quoted key: a b\$" printf '%s\n' "$insp"
+check_out "LABEL values expand ARGs" '^      version: given$' printf '%s\n' "$insp"
 summary
