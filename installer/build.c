@@ -463,11 +463,15 @@ static int ensure_unpacked(struct builder *b, const struct image_layer *l, char 
 	rm_rf_at(AT_FDCWD, tmp);
 	r = mkdir_p(tmp, 0755);
 	if (r < 0)
-		return errbuf_set(b->err, r, "cannot create '%s': %s", tmp, strerror(-r));
+		return errbuf_set(b->err, r, "cannot unpack layer %.19s under '%s/layers': %s",
+				  l->digest, b->work, strerror(-r));
 	blob = image_store_blob_path(b->st, l->digest);
 	r = layer_unpack_overlay_file(tmp, blob, NULL, b->err);
+	if (r < 0)
+		errbuf_prefix(b->err, "cannot unpack layer %.19s", l->digest);
 	if (r >= 0 && rename(tmp, dir) < 0 && errno != ENOTEMPTY && errno != EEXIST)
-		r = errbuf_set(b->err, negative_errno(), "cannot move '%s' into place: %m", tmp);
+		r = errbuf_set(b->err, negative_errno(), "cannot unpack layer %.19s into '%s': %m",
+			       l->digest, dir);
 	rm_rf_at(AT_FDCWD, tmp);
 	if (r < 0)
 		return r;
@@ -546,14 +550,20 @@ static int run_with_overlay(struct builder *b, const struct kf_instr *in, struct
 	struct layer_writer *w;
 	int r;
 
-	if (mkdir_p(upper, 0755) < 0 || mkdir_p(work, 0700) < 0 || mkdir_p(merged, 0755) < 0)
-		return errbuf_set(b->err, -EIO, "cannot create '%s'", dir);
+	r = mkdir_p(upper, 0755);
+	if (r >= 0)
+		r = mkdir_p(work, 0700);
+	if (r >= 0)
+		r = mkdir_p(merged, 0755);
+	if (r < 0)
+		return errbuf_set(b->err, r, "cannot prepare RUN's overlay under '%s': %s", b->work,
+				  strerror(-r));
 	r = mount_overlay(b, upper, work, merged);
 	if (r < 0)
 		return r; /* the caller falls back */
 	r = run_shell(b, in, merged);
 	if (umount2(merged, 0) < 0 && umount2(merged, MNT_DETACH) < 0 && r >= 0)
-		r = errbuf_set(b->err, negative_errno(), "cannot unmount '%s': %m", merged);
+		r = errbuf_set(b->err, negative_errno(), "cannot unmount RUN's overlay: %m");
 	if (r < 0)
 		return r == -E2BIG ? -EIO : r;
 	r = layer_writer_new(b->st, &w, b->err);
@@ -721,6 +731,8 @@ static int scan_images(struct builder *b)
 	m->nimages = 0;
 	if (r >= 0)
 		r = image_scan_tree(root, m, b->err);
+	if (r < 0)
+		errbuf_prefix(b->err, "looking for the container images the image references");
 	return r;
 }
 
@@ -861,8 +873,9 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 	_cleanup_free_ char *tmproot = xasprintf("%s/tmp", b->work);
 	r = mkdir_p(tmproot, 0700);
 	if (r < 0 || !mkdtemp(b->tmp)) {
-		r = errbuf_set(err, r < 0 ? r : negative_errno(), "cannot create a build directory "
-			       "under '%s'", b->work);
+		r = r < 0 ? r : negative_errno();
+		errbuf_set(err, r, "cannot create a build directory under '%s': %s", b->work,
+			   strerror(-r));
 		free(b->tmp);
 		b->tmp = NULL;
 		return r;

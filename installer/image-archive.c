@@ -23,8 +23,34 @@
 #include "ydoc.h"
 
 #define CHUNK (1 << 20)
+/* libarchive's own error codes on Linux (archive_private.h): not an OS reason */
+#define LA_ERRNO_FILE_FORMAT EILSEQ
+#define LA_ERRNO_PROGRAMMER EINVAL
 #define SMALL_MAX (16u << 20) /* index.json, oci-layout */
 #define MAX_BLOBS 100000
+
+/* -errno when libarchive's error comes from the OS, else fallback. */
+static int archive_code(struct archive *a, int fallback)
+{
+	int e = archive_errno(a);
+	return e > 0 && e != LA_ERRNO_FILE_FORMAT && e != LA_ERRNO_PROGRAMMER ? -e : fallback;
+}
+
+/* libarchive's text, with the OS's reason when it has one ("Write error" alone does not
+ * say that the disk is full). */
+static const char *archive_reason(struct archive *a, char *buf, size_t n)
+{
+	const char *s = archive_error_string(a);
+	int code = archive_code(a, 0);
+
+	if (code < 0 && (!s || !strstr(s, strerror(-code))))
+		snprintf(buf, n, "%s%s%s", s ? s : "", s ? ": " : "", strerror(-code));
+	else
+		snprintf(buf, n, "%s", s ? s : "unknown error");
+	return buf;
+}
+
+#define REASON(a) archive_reason((a), (char[512]){ 0 }, 512)
 
 /* ---- save ---- */
 
@@ -40,8 +66,8 @@ static int write_entry_header(struct archive *a, const char *path, mode_t type, 
 	archive_entry_set_size(e, (la_int64_t)size);
 	archive_entry_set_mtime(e, 0, 0);
 	if (archive_write_header(a, e) != ARCHIVE_OK)
-		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
-			       archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EIO), "writing '%s' into the archive: %s", path,
+			       REASON(a));
 	archive_entry_free(e);
 	return r;
 }
@@ -52,8 +78,8 @@ static int write_small(struct archive *a, const char *path, const char *data, si
 	int r = write_entry_header(a, path, AE_IFREG, len, err);
 
 	if (r >= 0 && archive_write_data(a, data, len) != (la_ssize_t)len)
-		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
-			       archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EIO), "writing '%s' into the archive: %s", path,
+			       REASON(a));
 	return r;
 }
 
@@ -67,7 +93,7 @@ static int write_blob(struct archive *a, struct image_store *st, const char *dig
 	int r;
 
 	if (fd < 0 || fstat(fd, &st_) < 0)
-		return errbuf_set(err, negative_errno(), "blob %s is missing from the store", digest);
+		return errbuf_set(err, negative_errno(), "cannot open blob %s in the store: %m", digest);
 	name = xasprintf("blobs/sha256/%s", digest + 7);
 	r = write_entry_header(a, name, AE_IFREG, (uint64_t)st_.st_size, err);
 	while (r >= 0) {
@@ -79,8 +105,8 @@ static int write_blob(struct archive *a, struct image_store *st, const char *dig
 		if (n == 0)
 			break;
 		if (archive_write_data(a, chunk, (size_t)n) != n)
-			r = errbuf_set(err, -EIO, "writing blob %s into the archive: %s", digest,
-				       archive_error_string(a));
+			r = errbuf_set(err, archive_code(a, -EIO), "writing blob %s into the archive: %s",
+				       digest, REASON(a));
 	}
 	return r;
 }
@@ -143,8 +169,10 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
 	a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
+	/* libarchive's text names the temporary file: say the user's path and the reason */
 	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
-		r = errbuf_set(err, -EIO, "cannot create '%s': %s", tmp, archive_error_string(a));
+		r = archive_code(a, -EIO);
+		errbuf_set(err, r, "cannot create '%s': %s", out_path, strerror(-r));
 		goto out;
 	}
 	r = write_small(a, "oci-layout", layout, strlen(layout), err);
@@ -157,7 +185,8 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	for (size_t i = 0; r >= 0 && i < nblobs; i++)
 		r = write_blob(a, st, blobs[i], chunk, err);
 	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = errbuf_set(err, -EIO, "finishing '%s': %s", tmp, archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EIO), "cannot finish '%s': %s", out_path,
+			       strerror(-archive_code(a, -EIO)));
 	if (r >= 0 && rename(tmp, out_path) < 0)
 		r = errbuf_set(err, negative_errno(), "cannot move the archive to '%s': %m", out_path);
 out:
@@ -210,8 +239,8 @@ static int read_small(struct archive *a, const char *path, struct buf *out, stru
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return errbuf_set(err, -EBADMSG, "reading '%s' from the archive: %s", path,
-					  archive_error_string(a));
+			return errbuf_set(err, archive_code(a, -EBADMSG), "reading '%s' from the "
+					  "archive: %s", path, REASON(a));
 		if (buf_append(out, chunk, (size_t)n) < 0)
 			return errbuf_set(err, -E2BIG, "'%s' in the archive is too large", path);
 	}
@@ -242,7 +271,7 @@ static int stage_blob(struct image_store *st, struct archive *a, const char *hex
 		if (n < 0) {
 			blob_writer_abort(w);
 			return errbuf_set(err, -EBADMSG, "reading blob %s from the archive: %s "
-					  "(truncated?)", expected, archive_error_string(a));
+					  "(truncated?)", expected, REASON(a));
 		}
 		r = blob_writer_write(w, chunk, (size_t)n);
 		if (r < 0) {
@@ -289,7 +318,8 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 	int r = 0;
 
 	if (archive_read_open_filename(a, path, CHUNK) != ARCHIVE_OK) {
-		r = errbuf_set(err, -EBADMSG, "cannot read '%s': %s", path, archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EBADMSG), "cannot read '%s': %s", path,
+			       REASON(a));
 		archive_read_free(a);
 		return r;
 	}
@@ -298,8 +328,8 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h < ARCHIVE_WARN) {
-			r = errbuf_set(err, -EBADMSG, "'%s' is not a readable archive: %s", path,
-				       archive_error_string(a));
+			r = errbuf_set(err, archive_code(a, -EBADMSG), "'%s' is not a readable "
+				       "archive: %s", path, REASON(a));
 			break;
 		}
 		_cleanup_free_ char *name = clean_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");

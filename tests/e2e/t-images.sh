@@ -205,4 +205,17 @@ insp=$("$cirun" inspect copy:v1)
 check_out "inspect shows the LABELs" '^      k: v$' printf '%s\n' "$insp"
 check_out "inspect shows a quoted LABEL and the ARG expanded in it" "^      quoted key: a b\$" printf '%s\n' "$insp"
 check_out "LABEL values expand ARGs" '^      version: given$' printf '%s\n' "$insp"
+# Messages name the user's files, never a scratch path.
+y=$work/ctx-yaml
+mkdir -p "$y/manifests"
+printf 'apiVersion: v1\nkind: Pod\nspec: [a,\n  b: c\n' > "$y/manifests/app.yaml"
+printf 'FROM scratch\nCOPY manifests manifests\n' > "$y/Kubefile"
+out=$("$cirun" build -t yaml:v1 "$y" 2>&1)
+check_out "a YAML error in manifests/ names manifests/app.yaml:LINE:COL" ': manifests/app\.yaml:[0-9]+:[0-9]+: ' printf '%s\n' "$out"
+check_out "and no scratch path" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c -e '$work' -e '/tmp/' -e 'XXXX' || true" _ "$out"
+mkdir -p "$work/ro"; chmod 0555 "$work/ro"
+out=$(CIRUN_HOME=$work/home "$cirun" save -o "$work/ro/sub/x.tar" copy:v1 2>&1)
+check_out "save to an impossible path names it and the reason, not a temp file" \
+    "cannot create '$work/ro/sub/x\.tar': No such file or directory" printf '%s\n' "$out"
+check_out "no .partial name in the message" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c partial || true" _ "$out"
 summary

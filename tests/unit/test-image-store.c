@@ -7,7 +7,9 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "image-meta.h"
+#include "image-scan.h"
 #include "image-store.h"
 #include "macro.h"
 
@@ -239,6 +241,83 @@ static void test_config_errors(void **state)
 	assert_non_null(strstr(errbuf_msg(&err), "not an OCI image manifest"));
 }
 
+/* The one verifier of an image's parts (store reads and load use it). */
+static void test_verify_parts(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m;
+	struct image img;
+
+	fill_meta(&m, st);
+	assert_int_equal(image_store_commit(st, "app:v1", &m, NULL, &err), 0);
+	assert_int_equal(image_store_get(st, "app:v1", &img, &err), 0);
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), 0);
+
+	/* the manifest lacks a layer the metadata claims */
+	img.manifest.nlayers--;
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "claims layer sha256:"));
+	assert_non_null(strstr(errbuf_msg(&err), "(RUN echo ${Version})"));
+	assert_non_null(strstr(errbuf_msg(&err), "manifest: 1 layers, metadata: 2"));
+	img.manifest.nlayers++;
+
+	/* the manifest has a layer the metadata does not list */
+	free(img.meta.layers[2].digest);
+	img.meta.layers[2].digest = NULL;
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "the manifest lists 2 layers, the cirun metadata 1"));
+
+	/* same count, other digest */
+	img.meta.layers[2].digest = xstrdup(img.manifest.layers[0].digest);
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "layer 2 is sha256:"));
+	image_release(&img);
+	image_meta_release(&m);
+	image_store_close(st);
+}
+
+static void write_text(const char *dir, const char *rel, const char *text)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, rel);
+	_cleanup_free_ char *parent = xstrdup(p);
+	FILE *f;
+
+	*strrchr(parent, '/') = '\0';
+	assert_int_equal(mkdir_p(parent, 0755), 0);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A YAML error names the file as it is in the image, not the scratch tree it was read from. */
+static void test_scan_names_image_path(void **state)
+{
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m = { 0 };
+	const char *root = *state;
+
+	write_text(root, "manifests/ok.yaml", "spec:\n  image: nginx:1.25\n");
+	write_text(root, "charts/web/values.yaml", "image:\n  repository: web\n  tag: '1'\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), 0);
+	assert_int_equal(m.nimages, 2);
+
+	write_text(root, "manifests/zz.yaml", "a: 1\nb: [x,\n  c: d\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "manifests/zz.yaml:", 18) != 0 || err.line == 0)
+		fail_msg("'%s' does not start with manifests/zz.yaml:LINE", errbuf_msg(&err));
+	assert_null(strstr(errbuf_msg(&err), root));
+	_cleanup_free_ char *zz = xasprintf("%s/manifests/zz.yaml", root);
+	unlink(zz);
+
+	write_text(root, "charts/bad/values.yaml", "image: [\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "charts/bad/values.yaml:", 23) != 0)
+		fail_msg("'%s' does not start with charts/bad/values.yaml:", errbuf_msg(&err));
+	image_meta_release(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
 
 int main(void)
@@ -249,6 +328,8 @@ int main(void)
 		T(test_commit_get_list),
 		T(test_gc),
 		cmocka_unit_test(test_config_errors),
+		T(test_verify_parts),
+		T(test_scan_names_image_path),
 	};
 	return cmocka_run_group_tests_name("image-store", tests, NULL, NULL);
 }
