@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "fs-util.h"
 #include "image-scan.h"
+#include "interrupt.h"
 #include "layer-writer.h"
 #include "layer.h"
 #include "log.h"
@@ -39,6 +40,7 @@ struct builder {
 	char *context;	/* resolved */
 	char *work;	/* $CIRUN_HOME/build */
 	char *tmp;	/* this build's scratch dir */
+	int tmp_slot;	/* its interrupt slot */
 	struct image_meta meta;
 	char chain[SHA256_HEX_SIZE];
 	bool overlay_unusable;
@@ -424,11 +426,11 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	_cleanup_free_ char *cmd = kubefile_expand(in->text, b->meta.args, b->meta.nargs);
 	_cleanup_(strv_freep) char **env = run_env(b, cwd);
 	pid_t pid;
-	int status;
+	int status, slot;
 
 	fflush(stdout);
 	fflush(stderr);
-	pid = fork();
+	pid = interrupt_fork(&slot);
 	if (pid < 0)
 		return fail_at(b, in, negative_errno(), "cannot start /bin/sh");
 	if (pid == 0) {
@@ -437,9 +439,13 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
 		_exit(127);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			interrupt_untrack(slot);
 			return fail_at(b, in, negative_errno(), "waiting for /bin/sh failed");
+		}
+	}
+	interrupt_untrack(slot);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
@@ -453,18 +459,22 @@ static int ensure_unpacked(struct builder *b, const struct image_layer *l, char 
 {
 	_cleanup_free_ char *dir = xasprintf("%s/layers/%s", b->work, l->digest + 7);
 	_cleanup_free_ char *tmp = NULL, *blob = NULL;
-	int r;
+	int r, slot;
 
 	if (access(dir, F_OK) == 0) {
 		*ret = TAKE_PTR(dir);
 		return 0;
 	}
-	tmp = xasprintf("%s/layers/.tmp-%s-%d", b->work, l->digest + 7, (int)getpid());
+	tmp = xasprintf("%s/layers/" UNPACK_TMP_PREFIX "%s-%d", b->work, l->digest + 7,
+			(int)getpid());
 	rm_rf_at(AT_FDCWD, tmp);
+	slot = interrupt_track(INTERRUPT_DIR, tmp, NULL, 0);
 	r = mkdir_p(tmp, 0755);
-	if (r < 0)
+	if (r < 0) {
+		interrupt_untrack(slot);
 		return errbuf_set(b->err, r, "cannot unpack layer %.19s under '%s/layers': %s",
 				  l->digest, b->work, strerror(-r));
+	}
 	blob = image_store_blob_path(b->st, l->digest);
 	r = layer_unpack_overlay_file(tmp, blob, NULL, b->err);
 	if (r < 0)
@@ -473,6 +483,7 @@ static int ensure_unpacked(struct builder *b, const struct image_layer *l, char 
 		r = errbuf_set(b->err, negative_errno(), "cannot unpack layer %.19s into '%s': %m",
 			       l->digest, dir);
 	rm_rf_at(AT_FDCWD, tmp);
+	interrupt_untrack(slot);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(dir);
@@ -548,7 +559,7 @@ static int run_with_overlay(struct builder *b, const struct kf_instr *in, struct
 	_cleanup_free_ char *upper = xasprintf("%s/upper", dir), *work = xasprintf("%s/work", dir);
 	_cleanup_free_ char *merged = xasprintf("%s/merged", dir);
 	struct layer_writer *w;
-	int r;
+	int r, slot;
 
 	r = mkdir_p(upper, 0755);
 	if (r >= 0)
@@ -558,12 +569,16 @@ static int run_with_overlay(struct builder *b, const struct kf_instr *in, struct
 	if (r < 0)
 		return errbuf_set(b->err, r, "cannot prepare RUN's overlay under '%s': %s", b->work,
 				  strerror(-r));
+	slot = interrupt_track(INTERRUPT_MOUNT, merged, NULL, 0);
 	r = mount_overlay(b, upper, work, merged);
-	if (r < 0)
+	if (r < 0) {
+		interrupt_untrack(slot);
 		return r; /* the caller falls back */
+	}
 	r = run_shell(b, in, merged);
 	if (umount2(merged, 0) < 0 && umount2(merged, MNT_DETACH) < 0 && r >= 0)
 		r = errbuf_set(b->err, negative_errno(), "cannot unmount RUN's overlay: %m");
+	interrupt_untrack(slot);
 	if (r < 0)
 		return r == -E2BIG ? -EIO : r;
 	r = layer_writer_new(b->st, &w, b->err);
@@ -844,6 +859,7 @@ static void builder_release(struct builder *b)
 		rm_rf_at(AT_FDCWD, b->tmp);
 		free(b->tmp);
 	}
+	interrupt_untrack(b->tmp_slot);
 	kubefile_free(b->kf);
 	free(b->kf_path);
 	free(b->context);
@@ -857,6 +873,7 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 	int r;
 
 	memset(b, 0, sizeof(*b));
+	b->tmp_slot = -1;
 	b->st = st;
 	b->o = o;
 	b->err = err;
@@ -869,7 +886,8 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 	if (r < 0)
 		return r;
 	b->work = xasprintf("%s/build", image_store_home(st));
-	b->tmp = xasprintf("%s/tmp/build-XXXXXX", b->work);
+	/* the PID in the name tells a later sweep whether this build is still running */
+	b->tmp = xasprintf("%s/tmp/" BUILD_TMP_PREFIX "%d-XXXXXX", b->work, (int)getpid());
 	_cleanup_free_ char *tmproot = xasprintf("%s/tmp", b->work);
 	r = mkdir_p(tmproot, 0700);
 	if (r < 0 || !mkdtemp(b->tmp)) {
@@ -880,6 +898,7 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 		b->tmp = NULL;
 		return r;
 	}
+	b->tmp_slot = interrupt_track(INTERRUPT_DIR, b->tmp, NULL, 0);
 	return image_store_hold(st, err);
 }
 

@@ -418,3 +418,26 @@ int cmd_export(int argc, char **argv)
 	printf("exported %s to %s\n", argv[1], argv[2]);
 	return 0;
 }
+
+int cmd_prune(int argc, char **argv)
+{
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct gc_stats gc;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("usage: cirun prune\n\nRemoves the blobs no image references, the builder's "
+		       "unpacked layer copies, build cache entries whose layer is gone and the "
+		       "temporary files of interrupted builds, loads and saves.\n");
+		return 0;
+	}
+	if (argc != 1)
+		return usage_error("prune", "");
+	if (open_store(&st) < 0)
+		return EXIT_FAIL;
+	if (image_store_prune(st, &gc, &err) < 0)
+		return failed(&err);
+	printf("pruned %" PRIu64 " blobs, freed %.1f MB\n", gc.blobs_removed,
+	       (double)(gc.bytes_removed + gc.other_bytes) / 1e6);
+	return 0;
+}

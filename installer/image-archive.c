@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "cleanup.h"
 #include "digest.h"
 #include "fs-util.h"
+#include "interrupt.h"
 #include "json-writer.h"
 #include "layer.h"
 #include "macro.h"
@@ -140,7 +142,7 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	const char **blobs = NULL;
 	size_t nblobs = 0;
 	struct archive *a = NULL;
-	int r = 0;
+	int r = 0, slot = -1;
 
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = image_store_get(st, names[i], &imgs[i], err);
@@ -167,6 +169,7 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	}
 
 	tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
+	slot = interrupt_track(INTERRUPT_FILE, tmp, NULL, 0);
 	a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	/* libarchive's text names the temporary file: say the user's path and the reason */
@@ -194,6 +197,7 @@ out:
 		archive_write_free(a);
 	if (r < 0 && tmp)
 		unlink(tmp);
+	interrupt_untrack(slot);
 	for (size_t i = 0; i < n; i++)
 		image_release(&imgs[i]);
 	free(imgs);
@@ -497,8 +501,9 @@ out:
 int image_export(struct image_store *st, const char *name, const char *dir, struct errbuf *err)
 {
 	struct image img = { 0 };
+	bool existed = access(dir, F_OK) == 0;
+	int r, slot;
 	DIR *d;
-	int r;
 
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
@@ -515,6 +520,11 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 			return errbuf_set(err, -ENOTEMPTY, "'%s' is not empty: export into a new or "
 					  "empty directory", dir);
 	}
+	/* A half-written rootfs is not an export: an interrupt or a failure removes it (the
+	 * directory too when export created it). */
+	_cleanup_free_ char *real = realpath(dir, NULL);
+	slot = interrupt_track(existed ? INTERRUPT_CONTENTS : INTERRUPT_DIR, real ? real : dir,
+			       NULL, 0);
 	r = image_store_get(st, name, &img, err);
 	for (size_t i = 0; r >= 0 && i < img.meta.nlayers; i++) {
 		_cleanup_free_ char *blob = NULL;
@@ -523,6 +533,9 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 		blob = image_store_blob_path(st, img.meta.layers[i].digest);
 		r = layer_apply_file(dir, blob, NULL, err);
 	}
+	if (r < 0)
+		interrupt_remove_tree(real ? real : dir, existed);
+	interrupt_untrack(slot);
 	image_release(&img);
 	return r;
 }

@@ -105,10 +105,26 @@ void image_refs_free(struct image_ref *refs, size_t n);
 
 struct gc_stats {
 	uint64_t blobs_removed;
-	uint64_t bytes_removed;
+	uint64_t bytes_removed; /* of those blobs */
+	uint64_t other_bytes;	/* leftovers, unpacked layer copies, stale build cache entries */
 };
-/* Removes blobs that no named image references. */
+/* Removes blobs that no named image references (and the builder's unpacked copies of
+ * them), and the leftovers of processes that are gone. */
 int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err);
+/* gc, and also every unpacked layer copy, every build cache entry whose layer is gone and
+ * every temporary: under the exclusive lock no build or load can own one. */
+int image_store_prune(struct image_store *st, struct gc_stats *stats, struct errbuf *err);
+
+/* Temporaries are named with their owner's PID: BLOB_TMP_PREFIX (images/tmp/),
+ * BUILD_TMP_PREFIX (build/tmp/, "<prefix><pid>-<random>") and UNPACK_TMP_PREFIX
+ * (build/layers/, "<prefix><hex>-<pid>"). The sweep removes those whose owner is gone (or,
+ * with everything, all of them; the caller holds the exclusive gc lock). Runs when a
+ * writer takes the store (image_store_hold) and in gc; failures are ignored, the next
+ * sweep tries again. */
+#define BLOB_TMP_PREFIX "blob-"
+#define BUILD_TMP_PREFIX "build-"
+#define UNPACK_TMP_PREFIX ".tmp-"
+void image_store_sweep(struct image_store *st, bool everything, struct gc_stats *stats);
 
 /* All blob digests (sha256:…) an image needs: manifest, config, layers. */
 size_t image_blobs(const struct image *img, const char **out, size_t max);

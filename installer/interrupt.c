@@ -111,7 +111,7 @@ int interrupt_remove_tree(const char *path, int keep_top)
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP))
-		return RET_NERRNO(unlink(path)); /* a file or a symlink: only the name goes */
+		return keep_top ? 0 : RET_NERRNO(unlink(path)); /* a file or a symlink: the name */
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (fstat(fd, &st) < 0) {
@@ -256,4 +256,26 @@ void interrupt_untrack(int slot)
 	block_signals(&old);
 	slots[slot].used = 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+pid_t interrupt_fork(int *ret_slot)
+{
+	sigset_t old;
+	pid_t pid;
+
+	*ret_slot = -1;
+	block_signals(&old);
+	pid = fork();
+	if (pid == 0) {
+		/* the parent's table is not the child's to undo */
+		for (size_t i = 0; i < ELEMENTSOF(handled); i++) {
+			struct sigaction cur;
+			if (sigaction(handled[i], NULL, &cur) == 0 && cur.sa_handler == on_signal)
+				signal(handled[i], SIG_DFL);
+		}
+	} else if (pid > 0) {
+		*ret_slot = interrupt_track(INTERRUPT_CHILD, NULL, NULL, pid);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid;
 }

@@ -25,5 +25,10 @@ int interrupt_track(enum interrupt_kind kind, const char *path, const char *pref
 /* Forgets a slot (< 0 is ignored): the thing is gone or has become permanent. */
 void interrupt_untrack(int slot);
 
+/* fork(2) for a child the handler must kill: tracked before any signal can arrive, and the
+ * child starts with the default actions (the table it inherits is not its own). The
+ * parent untracks *ret_slot once it has reaped the child. */
+pid_t interrupt_fork(int *ret_slot);
+
 /* Removes path's tree with the handler's code (no malloc, no stdio); for tests. */
 int interrupt_remove_tree(const char *path, int keep_top);

@@ -28,6 +28,7 @@ static const struct verb verbs[] = {
 	{ "tag", cmd_tag, "give an image another name: tag SOURCE TARGET" },
 	{ "rmi", cmd_rmi, "remove image names, then unreferenced blobs: rmi NAME..." },
 	{ "export", cmd_export, "write an image's flattened rootfs into a directory: export NAME DIR" },
+	{ "prune", cmd_prune, "remove unreferenced blobs, build leftovers and stale build cache entries" },
 	{ "version", verb_version, "print cirun's version" },
 	{ "help", verb_help, "show this text" },
 };
