@@ -85,32 +85,57 @@ static int write_small(struct archive *a, const char *path, const char *data, si
 	return r;
 }
 
-static int write_blob(struct archive *a, struct image_store *st, const char *digest, char *chunk,
-		      struct errbuf *err)
+struct save_blob {
+	const char *digest;
+	uint64_t size; /* as the descriptors say: the archive must hold exactly that */
+};
+
+static int write_blob(struct archive *a, struct image_store *st, const struct save_blob *b,
+		      char *chunk, struct errbuf *err)
 {
-	_cleanup_free_ char *src = image_store_blob_path(st, digest);
+	_cleanup_free_ char *src = image_store_blob_path(st, b->digest);
 	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *name = NULL;
+	uint64_t left = b->size;
 	struct stat st_;
 	int r;
 
 	if (fd < 0 || fstat(fd, &st_) < 0)
-		return errbuf_set(err, negative_errno(), "cannot open blob %s in the store: %m", digest);
-	name = xasprintf("blobs/sha256/%s", digest + 7);
-	r = write_entry_header(a, name, AE_IFREG, (uint64_t)st_.st_size, err);
-	while (r >= 0) {
-		ssize_t n = read(fd, chunk, CHUNK);
+		return errbuf_set(err, negative_errno(), "cannot open blob %s in the store: %m",
+				  b->digest);
+	if (S_ISREG(st_.st_mode) && (uint64_t)st_.st_size != b->size)
+		return errbuf_set(err, -EBADMSG, "blob %s in the store has %" PRIu64 " bytes, its "
+				  "descriptor says %" PRIu64 ": remove the image and load it again",
+				  b->digest, (uint64_t)st_.st_size, b->size);
+	name = xasprintf("blobs/sha256/%s", b->digest + 7);
+	r = write_entry_header(a, name, AE_IFREG, b->size, err);
+	while (r >= 0 && left > 0) {
+		ssize_t n = read(fd, chunk, (size_t)MIN(left, (uint64_t)CHUNK));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return errbuf_set(err, negative_errno(), "reading blob %s: %m", digest);
+			return errbuf_set(err, negative_errno(), "reading blob %s: %m", b->digest);
 		if (n == 0)
-			break;
+			return errbuf_set(err, -EBADMSG, "blob %s in the store ended early",
+					  b->digest);
 		if (archive_write_data(a, chunk, (size_t)n) != n)
 			r = errbuf_set(err, archive_code(a, -EIO), "writing blob %s into the archive: %s",
-				       digest, REASON(a));
+				       b->digest, REASON(a));
+		left -= (uint64_t)n;
 	}
 	return r;
+}
+
+static uint64_t descriptor_size(const struct image *img, const char *digest)
+{
+	if (strcmp(digest, img->manifest_digest) == 0)
+		return img->manifest_size;
+	if (strcmp(digest, img->manifest.config.digest) == 0)
+		return img->manifest.config.size;
+	for (size_t i = 0; i < img->manifest.nlayers; i++)
+		if (strcmp(digest, img->manifest.layers[i].digest) == 0)
+			return img->manifest.layers[i].size;
+	return 0;
 }
 
 static int index_json(struct image *imgs, size_t n, struct buf *out)
@@ -126,9 +151,9 @@ static int index_json(struct image *imgs, size_t n, struct buf *out)
 	return r;
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_blob(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct save_blob *)a)->digest, ((const struct save_blob *)b)->digest);
 }
 
 int image_save(struct image_store *st, char *const *names, size_t n, const char *out_path,
@@ -139,7 +164,7 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	_cleanup_(strset_freep) struct strset *seen = strset_new();
 	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX);
 	_cleanup_free_ char *tmp = NULL, *chunk = xmalloc(CHUNK);
-	const char **blobs = NULL;
+	struct save_blob *blobs = NULL;
 	size_t nblobs = 0;
 	struct archive *a = NULL;
 	int r = 0, slot = -1;
@@ -157,11 +182,13 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		for (size_t j = 0; j < k; j++) {
 			if (strset_add(seen, list[j]) == 1) {
 				blobs = xreallocarray(blobs, nblobs + 1, sizeof(*blobs));
-				blobs[nblobs++] = list[j];
+				blobs[nblobs++] = (struct save_blob){
+					list[j], descriptor_size(&imgs[i], list[j])
+				};
 			}
 		}
 	}
-	qsort(blobs, nblobs, sizeof(*blobs), cmp_str);
+	qsort(blobs, nblobs, sizeof(*blobs), cmp_blob);
 	r = index_json(imgs, n, &index);
 	if (r < 0) {
 		errbuf_set(err, r, "cannot encode the archive's index");
@@ -186,7 +213,7 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	if (r >= 0)
 		r = write_entry_header(a, "blobs/sha256", AE_IFDIR, 0, err);
 	for (size_t i = 0; r >= 0 && i < nblobs; i++)
-		r = write_blob(a, st, blobs[i], chunk, err);
+		r = write_blob(a, st, &blobs[i], chunk, err);
 	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
 		r = errbuf_set(err, archive_code(a, -EIO), "cannot finish '%s': %s", out_path,
 			       strerror(-archive_code(a, -EIO)));

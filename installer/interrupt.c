@@ -157,7 +157,7 @@ static void undo(enum interrupt_kind kind)
 			continue;
 		switch (kind) {
 		case INTERRUPT_CHILD:
-			if (kill(s->pid, SIGKILL) == 0)
+			if (kill(-s->pid, SIGKILL) == 0 || kill(s->pid, SIGKILL) == 0)
 				while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
 					;
 			break;
@@ -266,6 +266,10 @@ pid_t interrupt_fork(int *ret_slot)
 	*ret_slot = -1;
 	block_signals(&old);
 	pid = fork();
+	/* Its own process group, so what it starts in the background goes with it. Both
+	 * sides set it: either may run first. */
+	if (pid >= 0)
+		setpgid(pid == 0 ? 0 : pid, 0);
 	if (pid == 0) {
 		/* the parent's table is not the child's to undo */
 		for (size_t i = 0; i < ELEMENTSOF(handled); i++) {

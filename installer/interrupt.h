@@ -17,7 +17,7 @@ enum interrupt_kind {
 	INTERRUPT_CONTENTS, /* remove everything below path, keep path */
 	INTERRUPT_PREFIX,   /* unlink the entries of directory path named prefix* */
 	INTERRUPT_MOUNT,    /* detach the mount at path */
-	INTERRUPT_CHILD,    /* SIGKILL pid */
+	INTERRUPT_CHILD,    /* SIGKILL pid's process group (or pid), then reap it */
 };
 
 /* Returns a slot (>= 0) for interrupt_untrack, or -ENOSPC / -ENAMETOOLONG (not tracked). */
@@ -25,8 +25,9 @@ int interrupt_track(enum interrupt_kind kind, const char *path, const char *pref
 /* Forgets a slot (< 0 is ignored): the thing is gone or has become permanent. */
 void interrupt_untrack(int slot);
 
-/* fork(2) for a child the handler must kill: tracked before any signal can arrive, and the
- * child starts with the default actions (the table it inherits is not its own). The
+/* fork(2) for a child the handler must kill: tracked before any signal can arrive, in a
+ * process group of its own (a RUN's "sleep", "daemon &" go with it), and the child starts
+ * with the default actions (the table it inherits is not its own). The
  * parent untracks *ret_slot once it has reaped the child. */
 pid_t interrupt_fork(int *ret_slot);
 

@@ -218,4 +218,81 @@ out=$(CIRUN_HOME=$work/home "$cirun" save -o "$work/ro/sub/x.tar" copy:v1 2>&1)
 check_out "save to an impossible path names it and the reason, not a temp file" \
     "cannot create '$work/ro/sub/x\.tar': No such file or directory" printf '%s\n' "$out"
 check_out "no .partial name in the message" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c partial || true" _ "$out"
+# Interrupts and crashes leave nothing behind. A script's background jobs ignore SIGINT, so
+# cirun is started with the default action, as from a terminal. Readers that wait on a FIFO
+# hold each verb mid-way deterministically.
+dfl=(python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])')
+wait_for() { local i; for i in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; return 1; }
+store_temps() { find "$1/images/tmp" "$1/build/tmp" -mindepth 1 2>/dev/null | wc -l; }
+export -f store_temps
+big=$work/ctx-big
+mkdir -p "$big/data"
+head -c 48M /dev/urandom > "$big/data/random.bin"
+printf 'FROM scratch\nCOPY data data\n' > "$big/Kubefile"
+check "build a big image (48 MB)" "$cirun" build -t big:v1 "$big" >/dev/null || bail "no big image"
+bl=$("$cirun" inspect big:v1 | sed -n 's/^  - id: sha256://p')
+blob=$CIRUN_HOME/images/blobs/sha256/$bl
+mv "$blob" "$blob.real" && mkfifo "$blob"
+{ head -c 20000000 "$blob.real"; sleep 30; } > "$blob" & feeder=$!
+mkdir -p "$work/out"
+"${dfl[@]}" "$cirun" save -o "$work/out/big.tar" big:v1 & victim=$!
+wait_for "[ \$(stat -c %s '$work/out/'big.tar.partial-* 2>/dev/null || echo 0) -gt 10000000 ]"
+check_out "save is mid-way (a partial archive of more than 10 MB)" 'partial' bash -c "ls '$work/out'"
+kill -INT $victim; wait $victim; rc=$?
+kill $feeder 2>/dev/null; wait $feeder 2>/dev/null
+rm -f "$blob"; mv "$blob.real" "$blob"
+check_out "SIGINT ends save by the signal" '^130$' echo $rc
+check_out "no partial archive nor output is left beside the output" '^0$' bash -c "ls -A '$work/out' | wc -l"
+check "save works again" "$cirun" save -o "$work/out/big.tar" big:v1
+
+mkfifo "$work/in.fifo"
+{ head -c 30000000 "$work/out/big.tar"; sleep 30; } > "$work/in.fifo" & feeder=$!
+CIRUN_HOME=$work/home5 "${dfl[@]}" "$cirun" load -i "$work/in.fifo" & victim=$!
+wait_for "[ \$(find '$work/home5/images/tmp' -name 'blob-*' -size +10M 2>/dev/null | wc -l) -gt 0 ]"
+check_out "load is mid-way (a blob of more than 10 MB staged)" '^[1-9]' bash -c "find '$work/home5/images/tmp' -name 'blob-*' | wc -l"
+kill -INT $victim; wait $victim; rc=$?
+kill $feeder 2>/dev/null; wait $feeder 2>/dev/null
+check_out "SIGINT ends load by the signal" '^130$' echo $rc
+check_out "no staged blob, blob or name is left" '^0 0 0$' bash -c \
+    "echo \$(store_temps '$work/home5') \$(find '$work/home5/images/blobs' -type f | wc -l) \$(grep -c sha256 '$work/home5/images/index.json')"
+
+slow=$work/ctx-slow
+mkdir -p "$slow"
+nap=61.$$ # this run's own: a RUN child of an earlier run must not count
+printf 'FROM big:v1\nRUN sleep %s\n' "$nap" > "$slow/Kubefile"
+"${dfl[@]}" "$cirun" build --no-cache -t slow:v1 "$slow" > /dev/null 2>&1 & victim=$!
+wait_for "grep -q '$CIRUN_HOME/build/tmp' /proc/mounts && pgrep -fx 'sleep $nap' >/dev/null"
+check "build is mid-way (RUN's overlay is mounted)" grep -q "$CIRUN_HOME/build/tmp" /proc/mounts
+kill -INT $victim; wait $victim; rc=$?
+check_out "SIGINT ends build by the signal" '^130$' echo $rc
+check_out "no overlay mount, scratch dir, staged blob or RUN child is left" '^0 0 0$' bash -c \
+    "echo \$(grep -c '$CIRUN_HOME' /proc/mounts) \$(store_temps '$CIRUN_HOME') \$(pgrep -fx 'sleep $nap' | wc -l)"
+
+mv "$blob" "$blob.real" && mkfifo "$blob"
+{ head -c 20000000 "$blob.real"; sleep 30; } > "$blob" & feeder=$!
+"${dfl[@]}" "$cirun" export big:v1 "$work/exported" & victim=$!
+wait_for "[ \$(stat -c %s '$work/exported/data/random.bin' 2>/dev/null || echo 0) -gt 1000000 ]"
+kill -TERM $victim; wait $victim; rc=$?
+kill $feeder 2>/dev/null; wait $feeder 2>/dev/null
+rm -f "$blob"; mv "$blob.real" "$blob"
+check_out "SIGTERM ends export by the signal" '^143$' echo $rc
+check "and removes the half-written rootfs it created" test ! -e "$work/exported"
+
+# A crash (SIGKILL) cannot clean up: the next writer sweeps what the dead process left.
+"$cirun" build --no-cache -t slow:v1 "$slow" > /dev/null 2>&1 & victim=$!
+wait_for "grep -q '$CIRUN_HOME/build/tmp' /proc/mounts && pgrep -fx 'sleep $nap' >/dev/null"
+kill -KILL $victim; wait $victim 2>/dev/null
+for orphan in $(pgrep -fx "sleep $nap"); do kill "$orphan"; done
+check_out "a killed build leaves its scratch dir and overlay" '^[1-9]+ [1-9]' bash -c \
+    "echo \$(store_temps '$CIRUN_HOME') \$(grep -c '$CIRUN_HOME' /proc/mounts)"
+check "the next build runs" "$cirun" build -t copy:v2 "$c"
+check_out "and has swept the dead build's leftovers (mount included)" '^0 0$' bash -c \
+    "echo \$(store_temps '$CIRUN_HOME') \$(grep -c '$CIRUN_HOME' /proc/mounts)"
+
+printf 'FROM big:v1\nRUN echo x > x\n' > "$slow/Kubefile"
+check "a build FROM the big image unpacks its layer" "$cirun" build -t onbig:v1 "$slow"
+check "rmi the child image" "$cirun" rmi onbig:v1
+check_out "prune frees the unpacked copy and stale cache entries" '^pruned [0-9]+ blobs, freed (4[89]|5[0-9])\.[0-9] MB$' "$cirun" prune
+check_out "a second prune has nothing left to free" '^pruned 0 blobs, freed 0\.0 MB$' "$cirun" prune
+check "big:v1 still exports after prune" "$cirun" export big:v1 "$work/big-after-prune"
 summary
