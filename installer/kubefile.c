@@ -310,7 +310,8 @@ static int label_word(const char **pp, struct buf *key, struct buf *value, bool 
 	return 0;
 }
 
-/* LABEL k=v k2="v 2" "k3"="v3", as docker and sealer accept it. */
+/* LABEL k=v k2="v 2" "k3"="v3", and the older "LABEL key some value", as docker and
+ * sealer accept them. */
 static int parse_label(struct parse_ctx *c, struct kf_instr *in, const char *raw)
 {
 	const char *p = in->text, *problem = NULL;
@@ -328,6 +329,18 @@ static int parse_label(struct parse_ctx *c, struct kf_instr *in, const char *raw
 		r = label_word(&p, &key, &value, &has_eq, &problem);
 		if (r < 0)
 			return fail(c, in->line, raw, "%s", problem);
+		if (!has_eq && in->argc == 0 && key.len && *p) {
+			/* docker's older form, one pair: LABEL key the value */
+			const char *v = p + strspn(p, " \t");
+			size_t vlen = strlen(v);
+			if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+				v++;
+				vlen -= 2;
+			}
+			argv_push(in, key.data, key.len);
+			argv_push(in, v, vlen);
+			break;
+		}
 		if (!has_eq || key.len == 0)
 			return fail(c, in->line, raw, "LABEL takes key=value pairs (quote a value "
 				    "with blanks: key=\"a b\")");

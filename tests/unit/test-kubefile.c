@@ -229,7 +229,11 @@ static void test_label(void **state)
 	expect_label("label \"k\"=\"v\" k2=v2 \"a b\"='c d' e=", quoted, ELEMENTSOF(quoted));
 	expect_label("LABEL desc=\"say \\\"hi\\\"\" path=a=b \\\n  x=\"it's\"", escaped,
 		     ELEMENTSOF(escaped));
+	static const char *const legacy[] = { "maintainer", "Jane Doe <jd@example.com>" };
+	expect_label("LABEL maintainer   \"Jane Doe <jd@example.com>\"", legacy, ELEMENTSOF(legacy));
+	expect_label("LABEL maintainer Jane Doe <jd@example.com>", legacy, ELEMENTSOF(legacy));
 	expect_error("FROM scratch\nLABEL k\n", 2, "LABEL takes key=value pairs");
+	expect_error("FROM scratch\nLABEL a=b c\n", 2, "LABEL takes key=value pairs");
 	expect_error("FROM scratch\nLABEL =v\n", 2, "LABEL takes key=value pairs");
 	expect_error("FROM scratch\nLABEL k=\"v\n", 2, "unterminated quote");
 	expect_error("FROM scratch\nLABEL\n", 2, "LABEL needs an argument");
