@@ -261,10 +261,8 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 		}
 		globfree(&g);
 	}
-	if (file_at_dest && inside) {
-		return fail_at(b, in, -EEXIST, "'%s' would be a file and a directory at once",
-			       dest);
-	}
+	if (file_at_dest && inside)
+		return fail_at(b, in, -EEXIST, "'%s' would be a file and a directory at once", dest);
 	if (inside && !at_dest) {
 		p->parent = xstrdup(dest);
 	} else {

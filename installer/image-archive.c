@@ -214,9 +214,10 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		r = write_entry_header(a, "blobs/sha256", AE_IFDIR, 0, err);
 	for (size_t i = 0; r >= 0 && i < nblobs; i++)
 		r = write_blob(a, st, &blobs[i], chunk, err);
-	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = errbuf_set(err, archive_code(a, -EIO), "cannot finish '%s': %s", out_path,
-			       strerror(-archive_code(a, -EIO)));
+	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK) {
+		r = archive_code(a, -EIO);
+		errbuf_set(err, r, "cannot finish '%s': %s", out_path, strerror(-r));
+	}
 	if (r >= 0 && rename(tmp, out_path) < 0)
 		r = errbuf_set(err, negative_errno(), "cannot move the archive to '%s': %m", out_path);
 out:
@@ -311,6 +312,10 @@ static int stage_blob(struct image_store *st, struct archive *a, const char *hex
 		}
 	}
 	r = blob_writer_verify(w, expected, err);
+	if (r < 0 && r != -EBADMSG) {
+		blob_writer_abort(w);
+		return errbuf_prefix(err, "storing blob %s", expected);
+	}
 	if (r < 0) {
 		/* Said when an image needs it, so the error can name the image and the part. */
 		blob_writer_abort(w);
