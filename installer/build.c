@@ -430,7 +430,7 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	fflush(stderr);
 	pid = interrupt_fork(&slot);
 	if (pid < 0)
-		return fail_at(b, in, negative_errno(), "cannot start /bin/sh");
+		return fail_at(b, in, negative_errno(), "cannot start /bin/sh: %m");
 	if (pid == 0) {
 		if (chdir(cwd) < 0)
 			_exit(127);
@@ -440,7 +440,7 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			interrupt_untrack(slot);
-			return fail_at(b, in, negative_errno(), "waiting for /bin/sh failed");
+			return fail_at(b, in, negative_errno(), "waiting for /bin/sh failed: %m");
 		}
 	}
 	interrupt_untrack(slot);
@@ -877,7 +877,7 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 	b->err = err;
 	b->context = realpath(o->context, NULL);
 	if (!b->context)
-		return errbuf_set(err, negative_errno(), "build context '%s' does not exist",
+		return errbuf_set(err, negative_errno(), "build context '%s' cannot be used: %m",
 				  o->context);
 	b->kf_path = o->kubefile ? xstrdup(o->kubefile) : xasprintf("%s/Kubefile", o->context);
 	r = kubefile_parse_file(b->kf_path, &b->kf, err);

@@ -428,7 +428,7 @@ int cmd_prune(int argc, char **argv)
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: cirun prune\n\nRemoves the blobs no image references, the builder's "
 		       "unpacked layer copies, build cache entries whose layer is gone and the "
-		       "temporary files of interrupted builds, loads and saves.\n");
+		       "temporary files of interrupted or crashed builds and loads.\n");
 		return 0;
 	}
 	if (argc != 1)

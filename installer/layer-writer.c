@@ -71,7 +71,7 @@ static la_ssize_t tar_write(struct archive *a, void *data, const void *buf, size
 	r = compress_out(w, buf, n, ZSTD_e_continue);
 	if (r < 0) {
 		w->error = r;
-		archive_set_error(a, -r, "writing the layer blob failed");
+		archive_set_error(a, -r, "writing the layer blob failed: %s", strerror(-r));
 		return -1;
 	}
 	return (la_ssize_t)n;
