@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "fs-util.h"
 #include "image-scan.h"
+#include "interrupt.h"
 #include "layer-writer.h"
 #include "layer.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 
 #define CLUSTERFILE_MAX (1u << 20)
 #define OVERLAY_OPTS_MAX 4000 /* mount(2) data is one page */
+#define BUILD_RUN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct builder {
 	struct image_store *st;
@@ -38,6 +40,7 @@ struct builder {
 	char *context;	/* resolved */
 	char *work;	/* $CIRUN_HOME/build */
 	char *tmp;	/* this build's scratch dir */
+	int tmp_slot;	/* its interrupt slot */
 	struct image_meta meta;
 	char chain[SHA256_HEX_SIZE];
 	bool overlay_unusable;
@@ -199,16 +202,13 @@ static void add_dir_contents(struct copy_plan *p, const char *dest, const char *
 	free(names);
 }
 
-/* Where each source lands (docs/kubefile.md): a directory source goes into DEST as
- * DEST/<name>, unless written "dir/" or "." (then its content goes into DEST); a single
- * file goes into DEST, unless DEST's last part has a dot and no trailing "/" (then DEST is
- * the file's new name: "COPY a.yaml etc/b.yaml"). */
+/* Where each source lands: kubefile_copy_target (docs/kubefile.md). */
 static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_plan *p)
 {
 	const char *raw_dest = in->argv[in->argc - 1];
 	_cleanup_free_ char *joined = NULL;
 	size_t nsrc = in->argc - 1;
-	bool any_glob = false, dest_is_dir;
+	bool any_glob = false, dest_is_dir, at_dest = false, file_at_dest = false, inside = false;
 	int r;
 
 	while (*raw_dest == '/')
@@ -236,10 +236,9 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 		}
 		for (size_t k = 0; k < g.gl_pathc; k++) {
 			const char *disk = g.gl_pathv[k];
+			_cleanup_free_ char *copy = xstrdup(disk), *target = NULL;
 			struct stat st;
-			size_t sl = strlen(src);
-			bool contents = strcmp(src, ".") == 0 || (sl && src[sl - 1] == '/') ||
-					(sl >= 2 && strcmp(src + sl - 2, "/.") == 0);
+			bool contents;
 
 			if (lstat(disk, &st) < 0) {
 				globfree(&g);
@@ -251,26 +250,24 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 				globfree(&g);
 				return r;
 			}
-			if (S_ISDIR(st.st_mode)) {
-				dest_is_dir = true;
-				if (contents) {
-					add_dir_contents(p, dest, disk);
-					continue;
-				}
-			}
-			_cleanup_free_ char *copy = xstrdup(disk);
-			if (dest_is_dir) {
-				plan_add(p, dest, basename(copy), disk);
+			target = kubefile_copy_target(src, basename(copy), S_ISDIR(st.st_mode), dest,
+						      dest_is_dir, &contents);
+			if (strcmp(target, dest) != 0 || contents) {
+				inside = true;
 			} else {
-				p->items = xreallocarray(p->items, p->n + 1, sizeof(*p->items));
-				p->items[p->n].layer_path = xstrdup(dest);
-				p->items[p->n].disk_path = xstrdup(disk);
-				p->n++;
+				at_dest = true;
+				file_at_dest |= !S_ISDIR(st.st_mode);
 			}
+			if (contents)
+				add_dir_contents(p, target, disk);
+			else
+				plan_add(p, target, "", disk);
 		}
 		globfree(&g);
 	}
-	if (dest_is_dir) {
+	if (file_at_dest && inside)
+		return fail_at(b, in, -EEXIST, "'%s' would be a file and a directory at once", dest);
+	if (inside && !at_dest) {
 		p->parent = xstrdup(dest);
 	} else {
 		_cleanup_free_ char *copy = xstrdup(dest);
@@ -285,7 +282,7 @@ static int plan_copy(struct builder *b, const struct kf_instr *in, struct copy_p
 	return 0;
 }
 
-/* Digest of what a COPY would put into the layer: paths, types, modes, owners, sizes,
+/* Digest of what a COPY would put into the layer: paths, types, modes, sizes,
  * link targets and content (not mtimes, as docker's cache). */
 static int hash_tree(struct sha256 *h, const char *disk, const char *layer, struct errbuf *err)
 {
@@ -295,7 +292,7 @@ static int hash_tree(struct sha256 *h, const char *disk, const char *layer, stru
 	if (lstat(disk, &st) < 0)
 		return errbuf_set(err, negative_errno(), "cannot read '%s': %m", disk);
 	sha256_update(h, layer, strlen(layer) + 1);
-	snprintf(meta, sizeof(meta), "%o %u %u %" PRIu64 "\n", st.st_mode, st.st_uid, st.st_gid,
+	snprintf(meta, sizeof(meta), "%o %" PRIu64 "\n", st.st_mode,
 		 S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	sha256_update(h, meta, strlen(meta));
 	if (S_ISLNK(st.st_mode)) {
@@ -335,6 +332,7 @@ static int write_copy_layer(struct builder *b, const struct copy_plan *p, struct
 
 	if (r < 0)
 		return r;
+	layer_writer_set_root_owned(w);
 	/* the destination's parents, outermost first */
 	for (char *s = p->parent; r >= 0 && *s; s++) {
 		if (*s == '/') {
@@ -407,31 +405,55 @@ static char *run_env_key(struct builder *b)
 	return buf_detach(&s, NULL);
 }
 
+/* RUN sees only what the Kubefile gives it: a fixed PATH (the rootfs's bin/ first), HOME
+ * and the ARGs. The caller's environment may hold secrets (CIRUN_SSH_PASSWORD) and would
+ * make the layer depend on who built it. An ARG named PATH or HOME wins, as in docker. */
+static char **run_env(struct builder *b, const char *cwd)
+{
+	char **env = xcalloc(b->meta.nargs + 3, sizeof(*env));
+	size_t n = 0;
+
+	if (!image_meta_get_arg(&b->meta, "PATH"))
+		env[n++] = xasprintf("PATH=%s/bin:" BUILD_RUN_PATH, cwd);
+	if (!image_meta_get_arg(&b->meta, "HOME"))
+		env[n++] = xstrdup("HOME=/root");
+	for (size_t i = 0; i < b->meta.nargs; i++)
+		env[n++] = xasprintf("%s=%s", b->meta.args[i].key, b->meta.args[i].value);
+	return env;
+}
+
+static void strv_freep(char ***v)
+{
+	for (char **p = *v; p && *p; p++)
+		free(*p);
+	free(*v);
+}
+
 static int run_shell(struct builder *b, const struct kf_instr *in, const char *cwd)
 {
 	_cleanup_free_ char *cmd = kubefile_expand(in->text, b->meta.args, b->meta.nargs);
+	_cleanup_(strv_freep) char **env = run_env(b, cwd);
 	pid_t pid;
-	int status;
+	int status, slot;
 
 	fflush(stdout);
 	fflush(stderr);
-	pid = fork();
+	pid = interrupt_fork(&slot);
 	if (pid < 0)
-		return fail_at(b, in, negative_errno(), "cannot start /bin/sh");
+		return fail_at(b, in, negative_errno(), "cannot start /bin/sh: %m");
 	if (pid == 0) {
-		const char *path = getenv("PATH");
-		char *newpath = xasprintf("%s/bin:%s", cwd, path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-		for (size_t i = 0; i < b->meta.nargs; i++)
-			setenv(b->meta.args[i].key, b->meta.args[i].value, 1);
-		setenv("PATH", newpath, 1);
 		if (chdir(cwd) < 0)
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
 		_exit(127);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return fail_at(b, in, negative_errno(), "waiting for /bin/sh failed");
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			interrupt_untrack(slot);
+			return fail_at(b, in, negative_errno(), "waiting for /bin/sh failed: %m");
+		}
+	}
+	interrupt_untrack(slot);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
@@ -445,22 +467,31 @@ static int ensure_unpacked(struct builder *b, const struct image_layer *l, char 
 {
 	_cleanup_free_ char *dir = xasprintf("%s/layers/%s", b->work, l->digest + 7);
 	_cleanup_free_ char *tmp = NULL, *blob = NULL;
-	int r;
+	int r, slot;
 
 	if (access(dir, F_OK) == 0) {
 		*ret = TAKE_PTR(dir);
 		return 0;
 	}
-	tmp = xasprintf("%s/layers/.tmp-%s-%d", b->work, l->digest + 7, (int)getpid());
+	tmp = xasprintf("%s/layers/" UNPACK_TMP_PREFIX "%s-%d", b->work, l->digest + 7,
+			(int)getpid());
 	rm_rf_at(AT_FDCWD, tmp);
+	slot = interrupt_track(INTERRUPT_DIR, tmp, NULL, 0);
 	r = mkdir_p(tmp, 0755);
-	if (r < 0)
-		return errbuf_set(b->err, r, "cannot create '%s': %s", tmp, strerror(-r));
+	if (r < 0) {
+		interrupt_untrack(slot);
+		return errbuf_set(b->err, r, "cannot unpack layer %.19s under '%s/layers': %s",
+				  l->digest, b->work, strerror(-r));
+	}
 	blob = image_store_blob_path(b->st, l->digest);
 	r = layer_unpack_overlay_file(tmp, blob, NULL, b->err);
+	if (r < 0)
+		errbuf_prefix(b->err, "cannot unpack layer %.19s", l->digest);
 	if (r >= 0 && rename(tmp, dir) < 0 && errno != ENOTEMPTY && errno != EEXIST)
-		r = errbuf_set(b->err, negative_errno(), "cannot move '%s' into place: %m", tmp);
+		r = errbuf_set(b->err, negative_errno(), "cannot unpack layer %.19s into '%s': %m",
+			       l->digest, dir);
 	rm_rf_at(AT_FDCWD, tmp);
+	interrupt_untrack(slot);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(dir);
@@ -536,16 +567,26 @@ static int run_with_overlay(struct builder *b, const struct kf_instr *in, struct
 	_cleanup_free_ char *upper = xasprintf("%s/upper", dir), *work = xasprintf("%s/work", dir);
 	_cleanup_free_ char *merged = xasprintf("%s/merged", dir);
 	struct layer_writer *w;
-	int r;
+	int r, slot;
 
-	if (mkdir_p(upper, 0755) < 0 || mkdir_p(work, 0700) < 0 || mkdir_p(merged, 0755) < 0)
-		return errbuf_set(b->err, -EIO, "cannot create '%s'", dir);
-	r = mount_overlay(b, upper, work, merged);
+	r = mkdir_p(upper, 0755);
+	if (r >= 0)
+		r = mkdir_p(work, 0700);
+	if (r >= 0)
+		r = mkdir_p(merged, 0755);
 	if (r < 0)
+		return errbuf_set(b->err, r, "cannot prepare RUN's overlay under '%s': %s", b->work,
+				  strerror(-r));
+	slot = interrupt_track(INTERRUPT_MOUNT, merged, NULL, 0);
+	r = mount_overlay(b, upper, work, merged);
+	if (r < 0) {
+		interrupt_untrack(slot);
 		return r; /* the caller falls back */
+	}
 	r = run_shell(b, in, merged);
 	if (umount2(merged, 0) < 0 && umount2(merged, MNT_DETACH) < 0 && r >= 0)
-		r = errbuf_set(b->err, negative_errno(), "cannot unmount '%s': %m", merged);
+		r = errbuf_set(b->err, negative_errno(), "cannot unmount RUN's overlay: %m");
+	interrupt_untrack(slot);
 	if (r < 0)
 		return r == -E2BIG ? -EIO : r;
 	r = layer_writer_new(b->st, &w, b->err);
@@ -654,6 +695,14 @@ static void step_arg(struct builder *b, const struct kf_instr *in)
 		image_meta_set_arg(&b->meta, in->argv[0], "");
 }
 
+static void step_label(struct builder *b, const struct kf_instr *in)
+{
+	for (size_t i = 0; i + 1 < in->argc; i += 2) {
+		_cleanup_free_ char *v = kubefile_expand(in->argv[i + 1], b->meta.args, b->meta.nargs);
+		image_meta_set_label(&b->meta, in->argv[i], v);
+	}
+}
+
 static void step_cmd(struct builder *b, const struct kf_instr *in)
 {
 	/* Kept as written: ARGs are expanded when the CMD is replayed, where cmd_args of a
@@ -707,6 +756,8 @@ static int scan_images(struct builder *b)
 	m->nimages = 0;
 	if (r >= 0)
 		r = image_scan_tree(root, m, b->err);
+	if (r < 0)
+		errbuf_prefix(b->err, "looking for the container images the image references");
 	return r;
 }
 
@@ -798,6 +849,9 @@ static int run_steps(struct builder *b)
 		case KF_CMD:
 			step_cmd(b, in);
 			break;
+		case KF_LABEL:
+			step_label(b, in);
+			break;
 		case KF_COPY:
 			r = step_copy(b, in);
 			break;
@@ -815,6 +869,7 @@ static void builder_release(struct builder *b)
 		rm_rf_at(AT_FDCWD, b->tmp);
 		free(b->tmp);
 	}
+	interrupt_untrack(b->tmp_slot);
 	kubefile_free(b->kf);
 	free(b->kf_path);
 	free(b->context);
@@ -828,28 +883,32 @@ static int builder_init(struct builder *b, struct image_store *st, const struct 
 	int r;
 
 	memset(b, 0, sizeof(*b));
+	b->tmp_slot = -1;
 	b->st = st;
 	b->o = o;
 	b->err = err;
 	b->context = realpath(o->context, NULL);
 	if (!b->context)
-		return errbuf_set(err, negative_errno(), "build context '%s' does not exist",
+		return errbuf_set(err, negative_errno(), "build context '%s' cannot be used: %m",
 				  o->context);
 	b->kf_path = o->kubefile ? xstrdup(o->kubefile) : xasprintf("%s/Kubefile", o->context);
 	r = kubefile_parse_file(b->kf_path, &b->kf, err);
 	if (r < 0)
 		return r;
 	b->work = xasprintf("%s/build", image_store_home(st));
-	b->tmp = xasprintf("%s/tmp/build-XXXXXX", b->work);
+	/* the PID in the name tells a later sweep whether this build is still running */
+	b->tmp = xasprintf("%s/tmp/" BUILD_TMP_PREFIX "%d-XXXXXX", b->work, (int)getpid());
 	_cleanup_free_ char *tmproot = xasprintf("%s/tmp", b->work);
 	r = mkdir_p(tmproot, 0700);
 	if (r < 0 || !mkdtemp(b->tmp)) {
-		r = errbuf_set(err, r < 0 ? r : negative_errno(), "cannot create a build directory "
-			       "under '%s'", b->work);
+		r = r < 0 ? r : negative_errno();
+		errbuf_set(err, r, "cannot create a build directory under '%s': %s", b->work,
+			   strerror(-r));
 		free(b->tmp);
 		b->tmp = NULL;
 		return r;
 	}
+	b->tmp_slot = interrupt_track(INTERRUPT_DIR, b->tmp, NULL, 0);
 	return image_store_hold(st, err);
 }
 
@@ -865,8 +924,14 @@ int image_build(struct image_store *st, const struct build_opts *o, char **ret_i
 	if (r < 0)
 		return r;
 	r = builder_init(&b, st, o, err);
-	if (r >= 0)
+	if (r >= 0) {
+		_cleanup_free_ char *unused = kubefile_unconsumed_args(b.kf, o->build_args,
+								       o->nbuild_args);
+		if (unused)
+			fprintf(stderr, "[Warning] one or more build args were not consumed: [%s]\n",
+				unused);
 		r = run_steps(&b);
+	}
 	if (r >= 0)
 		r = scan_images(&b);
 	if (r >= 0)

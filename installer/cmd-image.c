@@ -568,3 +568,30 @@ int cmd_export(int argc, char **argv)
 	printf("exported %s to %s\n", argv[optind], argv[optind + 1]);
 	return 0;
 }
+
+int cmd_prune(int argc, char **argv)
+{
+	static const struct cli_usage usage = {
+		"prune", "",
+		"Removes the blobs no image references, the builder's unpacked layer copies, build\n"
+		"cache entries whose layer is gone and the temporary files of interrupted or crashed\n"
+		"builds, loads and saves, then says how much it freed.",
+	};
+	_cleanup_(store_closep) struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct gc_stats gc;
+	int r = cli_no_options(argc, argv, &usage);
+
+	if (r >= 0)
+		return r;
+	if (optind != argc)
+		return cli_usage_error(&usage);
+	r = open_store(&st);
+	if (r)
+		return r;
+	if (image_store_prune(st, &gc, &err) < 0)
+		return failed(&err);
+	printf("pruned %" PRIu64 " blobs, freed %.1f MB\n", gc.blobs_removed,
+	       (double)(gc.bytes_removed + gc.other_bytes) / 1e6);
+	return 0;
+}

@@ -4,7 +4,9 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "cleanup.h"
 #include "digest.h"
 #include "fs-util.h"
+#include "interrupt.h"
 #include "json-writer.h"
 #include "layer.h"
 #include "macro.h"
@@ -22,8 +25,34 @@
 #include "ydoc.h"
 
 #define CHUNK (1 << 20)
+/* libarchive's own error codes on Linux (archive_private.h): not an OS reason */
+#define LA_ERRNO_FILE_FORMAT EILSEQ
+#define LA_ERRNO_PROGRAMMER EINVAL
 #define SMALL_MAX (16u << 20) /* index.json, oci-layout */
 #define MAX_BLOBS 100000
+
+/* -errno when libarchive's error comes from the OS, else fallback. */
+static int archive_code(struct archive *a, int fallback)
+{
+	int e = archive_errno(a);
+	return e > 0 && e != LA_ERRNO_FILE_FORMAT && e != LA_ERRNO_PROGRAMMER ? -e : fallback;
+}
+
+/* libarchive's text, with the OS's reason when it has one ("Write error" alone does not
+ * say that the disk is full). */
+static const char *archive_reason(struct archive *a, char *buf, size_t n)
+{
+	const char *s = archive_error_string(a);
+	int code = archive_code(a, 0);
+
+	if (code < 0 && (!s || !strstr(s, strerror(-code))))
+		snprintf(buf, n, "%s%s%s", s ? s : "", s ? ": " : "", strerror(-code));
+	else
+		snprintf(buf, n, "%s", s ? s : "unknown error");
+	return buf;
+}
+
+#define REASON(a) archive_reason((a), (char[512]){ 0 }, 512)
 
 /* ---- save ---- */
 
@@ -39,8 +68,8 @@ static int write_entry_header(struct archive *a, const char *path, mode_t type, 
 	archive_entry_set_size(e, (la_int64_t)size);
 	archive_entry_set_mtime(e, 0, 0);
 	if (archive_write_header(a, e) != ARCHIVE_OK)
-		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
-			       archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EIO), "writing '%s' into the archive: %s", path,
+			       REASON(a));
 	archive_entry_free(e);
 	return r;
 }
@@ -51,37 +80,62 @@ static int write_small(struct archive *a, const char *path, const char *data, si
 	int r = write_entry_header(a, path, AE_IFREG, len, err);
 
 	if (r >= 0 && archive_write_data(a, data, len) != (la_ssize_t)len)
-		r = errbuf_set(err, -EIO, "writing '%s' into the archive: %s", path,
-			       archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EIO), "writing '%s' into the archive: %s", path,
+			       REASON(a));
 	return r;
 }
 
-static int write_blob(struct archive *a, struct image_store *st, const char *digest, char *chunk,
-		      struct errbuf *err)
+struct save_blob {
+	const char *digest;
+	uint64_t size; /* as the descriptors say: the archive must hold exactly that */
+};
+
+static int write_blob(struct archive *a, struct image_store *st, const struct save_blob *b,
+		      char *chunk, struct errbuf *err)
 {
-	_cleanup_free_ char *src = image_store_blob_path(st, digest);
+	_cleanup_free_ char *src = image_store_blob_path(st, b->digest);
 	_cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *name = NULL;
+	uint64_t left = b->size;
 	struct stat st_;
 	int r;
 
 	if (fd < 0 || fstat(fd, &st_) < 0)
-		return errbuf_set(err, negative_errno(), "blob %s is missing from the store", digest);
-	name = xasprintf("blobs/sha256/%s", digest + 7);
-	r = write_entry_header(a, name, AE_IFREG, (uint64_t)st_.st_size, err);
-	while (r >= 0) {
-		ssize_t n = read(fd, chunk, CHUNK);
+		return errbuf_set(err, negative_errno(), "cannot open blob %s in the store: %m",
+				  b->digest);
+	if (S_ISREG(st_.st_mode) && (uint64_t)st_.st_size != b->size)
+		return errbuf_set(err, -EBADMSG, "blob %s in the store has %" PRIu64 " bytes, its "
+				  "descriptor says %" PRIu64 ": remove the image and load it again",
+				  b->digest, (uint64_t)st_.st_size, b->size);
+	name = xasprintf("blobs/sha256/%s", b->digest + 7);
+	r = write_entry_header(a, name, AE_IFREG, b->size, err);
+	while (r >= 0 && left > 0) {
+		ssize_t n = read(fd, chunk, (size_t)MIN(left, (uint64_t)CHUNK));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return errbuf_set(err, negative_errno(), "reading blob %s: %m", digest);
+			return errbuf_set(err, negative_errno(), "reading blob %s: %m", b->digest);
 		if (n == 0)
-			break;
+			return errbuf_set(err, -EBADMSG, "blob %s in the store ended early",
+					  b->digest);
 		if (archive_write_data(a, chunk, (size_t)n) != n)
-			r = errbuf_set(err, -EIO, "writing blob %s into the archive: %s", digest,
-				       archive_error_string(a));
+			r = errbuf_set(err, archive_code(a, -EIO), "writing blob %s into the archive: %s",
+				       b->digest, REASON(a));
+		left -= (uint64_t)n;
 	}
 	return r;
+}
+
+static uint64_t descriptor_size(const struct image *img, const char *digest)
+{
+	if (strcmp(digest, img->manifest_digest) == 0)
+		return img->manifest_size;
+	if (strcmp(digest, img->manifest.config.digest) == 0)
+		return img->manifest.config.size;
+	for (size_t i = 0; i < img->manifest.nlayers; i++)
+		if (strcmp(digest, img->manifest.layers[i].digest) == 0)
+			return img->manifest.layers[i].size;
+	return 0;
 }
 
 static int index_json(struct image *imgs, size_t n, struct buf *out)
@@ -97,9 +151,9 @@ static int index_json(struct image *imgs, size_t n, struct buf *out)
 	return r;
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_blob(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct save_blob *)a)->digest, ((const struct save_blob *)b)->digest);
 }
 
 int image_save(struct image_store *st, char *const *names, size_t n, const char *out_path,
@@ -110,10 +164,10 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	_cleanup_(strset_freep) struct strset *seen = strset_new();
 	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX);
 	_cleanup_free_ char *tmp = NULL, *chunk = xmalloc(CHUNK);
-	const char **blobs = NULL;
+	struct save_blob *blobs = NULL;
 	size_t nblobs = 0;
 	struct archive *a = NULL;
-	int r = 0;
+	int r = 0, slot = -1;
 
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = image_store_get(st, names[i], &imgs[i], err);
@@ -128,11 +182,13 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		for (size_t j = 0; j < k; j++) {
 			if (strset_add(seen, list[j]) == 1) {
 				blobs = xreallocarray(blobs, nblobs + 1, sizeof(*blobs));
-				blobs[nblobs++] = list[j];
+				blobs[nblobs++] = (struct save_blob){
+					list[j], descriptor_size(&imgs[i], list[j])
+				};
 			}
 		}
 	}
-	qsort(blobs, nblobs, sizeof(*blobs), cmp_str);
+	qsort(blobs, nblobs, sizeof(*blobs), cmp_blob);
 	r = index_json(imgs, n, &index);
 	if (r < 0) {
 		errbuf_set(err, r, "cannot encode the archive's index");
@@ -151,14 +207,18 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 		/* no padding to a 10 KiB block: the same bytes as a file */
 		archive_write_set_bytes_in_last_block(a, 1);
 		if (archive_write_open_fd(a, STDOUT_FILENO) != ARCHIVE_OK) {
-			r = errbuf_set(err, -EIO, "cannot write to stdout: %s", archive_error_string(a));
+			r = archive_code(a, -EIO);
+			errbuf_set(err, r, "cannot write to stdout: %s", strerror(-r));
 			goto out;
 		}
 	} else {
 		tmp = xasprintf("%s.partial-%d", out_path, (int)getpid());
+		slot = interrupt_track(INTERRUPT_FILE, tmp, NULL, 0);
 	}
+	/* libarchive's text names the temporary file: say the user's path and the reason */
 	if (tmp && archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
-		r = errbuf_set(err, -EIO, "cannot create '%s': %s", tmp, archive_error_string(a));
+		r = archive_code(a, -EIO);
+		errbuf_set(err, r, "cannot create '%s': %s", out_path, strerror(-r));
 		goto out;
 	}
 	r = write_small(a, "oci-layout", layout, strlen(layout), err);
@@ -169,10 +229,11 @@ int image_save(struct image_store *st, char *const *names, size_t n, const char 
 	if (r >= 0)
 		r = write_entry_header(a, "blobs/sha256", AE_IFDIR, 0, err);
 	for (size_t i = 0; r >= 0 && i < nblobs; i++)
-		r = write_blob(a, st, blobs[i], chunk, err);
-	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK)
-		r = errbuf_set(err, -EIO, "finishing '%s': %s", tmp ? tmp : "stdout",
-			       archive_error_string(a));
+		r = write_blob(a, st, &blobs[i], chunk, err);
+	if (r >= 0 && archive_write_close(a) != ARCHIVE_OK) {
+		r = archive_code(a, -EIO);
+		errbuf_set(err, r, "cannot finish '%s': %s", tmp ? out_path : "stdout", strerror(-r));
+	}
 	if (r >= 0 && tmp && rename(tmp, out_path) < 0)
 		r = errbuf_set(err, negative_errno(), "cannot move the archive to '%s': %m", out_path);
 out:
@@ -180,6 +241,7 @@ out:
 		archive_write_free(a);
 	if (r < 0 && tmp)
 		unlink(tmp);
+	interrupt_untrack(slot);
 	for (size_t i = 0; i < n; i++)
 		image_release(&imgs[i]);
 	free(imgs);
@@ -193,6 +255,8 @@ struct staged {
 	struct blob_writer **w;
 	size_t n;
 	struct strset *digests;
+	struct strset *corrupt; /* entries whose content does not hash to their name */
+	char *first_corrupt;
 };
 
 static void staged_abort(struct staged *s)
@@ -201,6 +265,8 @@ static void staged_abort(struct staged *s)
 		blob_writer_abort(s->w[i]);
 	free(s->w);
 	strset_free(s->digests);
+	strset_free(s->corrupt);
+	free(s->first_corrupt);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -221,8 +287,8 @@ static int read_small(struct archive *a, const char *path, struct buf *out, stru
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return errbuf_set(err, -EBADMSG, "reading '%s' from the archive: %s", path,
-					  archive_error_string(a));
+			return errbuf_set(err, archive_code(a, -EBADMSG), "reading '%s' from the "
+					  "archive: %s", path, REASON(a));
 		if (buf_append(out, chunk, (size_t)n) < 0)
 			return errbuf_set(err, -E2BIG, "'%s' in the archive is too large", path);
 	}
@@ -253,7 +319,7 @@ static int stage_blob(struct image_store *st, struct archive *a, const char *hex
 		if (n < 0) {
 			blob_writer_abort(w);
 			return errbuf_set(err, -EBADMSG, "reading blob %s from the archive: %s "
-					  "(truncated?)", expected, archive_error_string(a));
+					  "(truncated?)", expected, REASON(a));
 		}
 		r = blob_writer_write(w, chunk, (size_t)n);
 		if (r < 0) {
@@ -262,9 +328,19 @@ static int stage_blob(struct image_store *st, struct archive *a, const char *hex
 		}
 	}
 	r = blob_writer_verify(w, expected, err);
-	if (r < 0) {
+	if (r < 0 && r != -EBADMSG) {
 		blob_writer_abort(w);
-		return errbuf_prefix(err, "blob %s in the archive is corrupt", expected);
+		return errbuf_prefix(err, "storing blob %s", expected);
+	}
+	if (r < 0) {
+		/* Said when an image needs it, so the error can name the image and the part. */
+		blob_writer_abort(w);
+		errbuf_clear(err);
+		strset_add(s->digests, expected);
+		strset_add(s->corrupt, expected);
+		if (!s->first_corrupt)
+			s->first_corrupt = xstrdup(expected);
+		return 0;
 	}
 	s->w = xreallocarray(s->w, s->n + 1, sizeof(*s->w));
 	s->w[s->n++] = w;
@@ -297,7 +373,8 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 	 * it arrives, so nothing needs to seek and the archive is never copied whole */
 	if ((strcmp(path, "-") == 0 ? archive_read_open_fd(a, STDIN_FILENO, CHUNK)
 				    : archive_read_open_filename(a, path, CHUNK)) != ARCHIVE_OK) {
-		r = errbuf_set(err, -EBADMSG, "cannot read '%s': %s", path, archive_error_string(a));
+		r = errbuf_set(err, archive_code(a, -EBADMSG), "cannot read '%s': %s", path,
+			       REASON(a));
 		archive_read_free(a);
 		return r;
 	}
@@ -306,8 +383,8 @@ static int read_archive(struct image_store *st, const char *path, struct staged 
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h < ARCHIVE_WARN) {
-			r = errbuf_set(err, -EBADMSG, "'%s' is not a readable archive: %s", path,
-				       archive_error_string(a));
+			r = errbuf_set(err, archive_code(a, -EBADMSG), "'%s' is not a readable "
+				       "archive: %s", path, REASON(a));
 			break;
 		}
 		_cleanup_free_ char *name = clean_name(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
@@ -347,20 +424,36 @@ static int read_either(struct image_store *st, const struct staged *s, const cha
 	return r < 0 ? errbuf_set(err, r, "cannot read back blob %s", digest) : 0;
 }
 
-static uint64_t size_either(struct image_store *st, const struct staged *s, const char *digest)
+/* A part an image needs is there, whole, and of the size its descriptor says. */
+static int check_blob(struct image_store *st, const struct staged *s, const char *what,
+		      const char *digest, uint64_t size, struct errbuf *err)
 {
 	struct blob_writer *w = staged_find(s, digest);
 	_cleanup_free_ char *p = NULL;
 	struct stat stt;
+	uint64_t have;
 
-	if (w)
-		return blob_writer_size(w);
-	p = image_store_blob_path(st, digest);
-	return stat(p, &stt) == 0 ? (uint64_t)stt.st_size : UINT64_MAX;
+	if (strset_contains(s->corrupt, digest))
+		return errbuf_set(err, -EBADMSG, "its %s %s is corrupt: the archive's content "
+				  "for it does not match that digest", what, digest);
+	if (w) {
+		have = blob_writer_size(w);
+	} else {
+		p = image_store_blob_path(st, digest);
+		if (stat(p, &stt) < 0)
+			return errbuf_set(err, -EBADMSG, "its %s %s is missing from the archive",
+					  what, digest);
+		have = (uint64_t)stt.st_size;
+	}
+	if (have != size)
+		return errbuf_set(err, -EBADMSG, "its %s %s has %" PRIu64 " bytes, its descriptor "
+				  "says %" PRIu64, what, digest, have, size);
+	return 0;
 }
 
-/* Every reference must resolve to a blob of the stated size, and the config must be a
- * cluster image's: only then is anything added. */
+/* Every reference must resolve to a whole blob of the stated size, and the parts must
+ * agree with each other as the store requires (image_verify_parts): only then is
+ * anything added. */
 static int check_image(struct image_store *st, const struct staged *s, const char *manifest_digest,
 		       uint64_t manifest_size, struct errbuf *err)
 {
@@ -369,32 +462,43 @@ static int check_image(struct image_store *st, const struct staged *s, const cha
 	struct image_meta meta = { 0 };
 	int r;
 
-	if (size_either(st, s, manifest_digest) != manifest_size)
-		return errbuf_set(err, -EBADMSG, "manifest %s: size differs from the index", manifest_digest);
-	r = read_either(st, s, manifest_digest, 4u << 20, &mbuf, err);
+	r = check_blob(st, s, "manifest", manifest_digest, manifest_size, err);
+	if (r >= 0)
+		r = read_either(st, s, manifest_digest, 4u << 20, &mbuf, err);
 	if (r >= 0)
 		r = manifest_parse(mbuf.data, mbuf.len, &m, err);
 	if (r < 0)
 		return r;
-	if (size_either(st, s, m.config.digest) != m.config.size)
-		r = errbuf_set(err, -EBADMSG, "config %s: missing or of the wrong size", m.config.digest);
-	for (size_t i = 0; r >= 0 && i < m.nlayers; i++)
-		if (size_either(st, s, m.layers[i].digest) != m.layers[i].size)
-			r = errbuf_set(err, -EBADMSG, "layer %s: missing or of the wrong size",
-				       m.layers[i].digest);
+	r = check_blob(st, s, "config", m.config.digest, m.config.size, err);
+	for (size_t i = 0; r >= 0 && i < m.nlayers; i++) {
+		char what[32];
+		snprintf(what, sizeof(what), "layer %zu", i + 1);
+		r = check_blob(st, s, what, m.layers[i].digest, m.layers[i].size, err);
+	}
 	if (r >= 0)
 		r = read_either(st, s, m.config.digest, 16u << 20, &cbuf, err);
 	if (r >= 0)
 		r = image_meta_from_config(cbuf.data, cbuf.len, &meta, err);
+	if (r >= 0)
+		r = image_verify_parts(&m, &meta, err);
 	manifest_release(&m);
 	image_meta_release(&meta);
 	return r;
 }
 
+/* A corrupt entry that no image needs still means the archive was damaged. */
+static int check_unused_corrupt(const struct staged *s, struct errbuf *err)
+{
+	if (s->first_corrupt)
+		return errbuf_set(err, -EBADMSG, "blob %s in the archive is corrupt: its content "
+				  "does not match its digest", s->first_corrupt);
+	return 0;
+}
+
 int image_load(struct image_store *st, const char *path, char ***ret_names, size_t *ret_n,
 	       struct errbuf *err)
 {
-	struct staged s = { .digests = strset_new() };
+	struct staged s = { .digests = strset_new(), .corrupt = strset_new() };
 	_cleanup_buf_ struct buf index = BUF_INIT(SMALL_MAX), layout = BUF_INIT(4096);
 	struct image_ref *refs = NULL;
 	size_t n = 0;
@@ -414,8 +518,10 @@ int image_load(struct image_store *st, const char *path, char ***ret_names, size
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = check_image(st, &s, refs[i].manifest_digest, refs[i].manifest_size, err);
 		if (r < 0)
-			errbuf_prefix(err, "image '%s'", refs[i].name);
+			errbuf_prefix(err, "image '%s' is inconsistent", refs[i].name);
 	}
+	if (r >= 0)
+		r = check_unused_corrupt(&s, err);
 	if (r < 0) {
 		staged_abort(&s);
 		goto out;
@@ -446,8 +552,9 @@ out:
 int image_export(struct image_store *st, const char *name, const char *dir, struct errbuf *err)
 {
 	struct image img = { 0 };
+	bool existed = access(dir, F_OK) == 0;
+	int r, slot;
 	DIR *d;
-	int r;
 
 	r = mkdir_p(dir, 0755);
 	if (r < 0)
@@ -464,6 +571,11 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 			return errbuf_set(err, -ENOTEMPTY, "'%s' is not empty: export into a new or "
 					  "empty directory", dir);
 	}
+	/* A half-written rootfs is not an export: an interrupt or a failure removes it (the
+	 * directory too when export created it). */
+	_cleanup_free_ char *real = realpath(dir, NULL);
+	slot = interrupt_track(existed ? INTERRUPT_CONTENTS : INTERRUPT_DIR, real ? real : dir,
+			       NULL, 0);
 	r = image_store_get(st, name, &img, err);
 	for (size_t i = 0; r >= 0 && i < img.meta.nlayers; i++) {
 		_cleanup_free_ char *blob = NULL;
@@ -472,6 +584,9 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 		blob = image_store_blob_path(st, img.meta.layers[i].digest);
 		r = layer_apply_file(dir, blob, NULL, err);
 	}
+	if (r < 0)
+		interrupt_remove_tree(real ? real : dir, existed);
+	interrupt_untrack(slot);
 	image_release(&img);
 	return r;
 }

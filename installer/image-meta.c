@@ -106,6 +106,11 @@ void image_meta_set_arg(struct image_meta *m, const char *key, const char *value
 	kv_set(&m->args, &m->nargs, key, value);
 }
 
+void image_meta_set_label(struct image_meta *m, const char *key, const char *value)
+{
+	kv_set(&m->labels, &m->nlabels, key, value);
+}
+
 const char *image_meta_get_arg(const struct image_meta *m, const char *key)
 {
 	for (size_t i = 0; i < m->nargs; i++)

@@ -65,6 +65,7 @@ void image_meta_add_layer(struct image_meta *m, enum layer_type type, const char
 			  const char *digest, const char *diff_id, const char *media_type,
 			  uint64_t size);
 void image_meta_set_arg(struct image_meta *m, const char *key, const char *value);
+void image_meta_set_label(struct image_meta *m, const char *key, const char *value);
 const char *image_meta_get_arg(const struct image_meta *m, const char *key);
 void image_meta_add_cmd(struct image_meta *m, const char *cmd);
 void image_meta_add_image(struct image_meta *m, const char *ref); /* skips duplicates */

@@ -13,6 +13,7 @@
 #include "ydoc.h"
 
 #define IMAGELIST_MAX (16u << 20)
+#define YAML_MAX (64u << 20) /* ydoc's own default limit */
 
 bool image_scan_wants(const char *path, void *unused)
 {
@@ -38,7 +39,8 @@ static void add_ref(struct image_meta *m, const char *s)
 	image_meta_add_image(m, s);
 }
 
-static int scan_image_list(const char *path, struct image_meta *m, struct errbuf *err)
+static int scan_image_list(const char *path, const char *shown, struct image_meta *m,
+			   struct errbuf *err)
 {
 	_cleanup_buf_ struct buf b = BUF_INIT(IMAGELIST_MAX);
 	int r = buf_read_file(&b, path);
@@ -47,7 +49,7 @@ static int scan_image_list(const char *path, struct image_meta *m, struct errbuf
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return errbuf_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+		return errbuf_set(err, r, "cannot read '%s': %s", shown, strerror(-r));
 	for (char *line = strtok_r(b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *hash = strchr(line, '#');
 		if (hash)
@@ -109,13 +111,30 @@ static void walk_values(const struct ynode *n, struct image_meta *m)
 	}
 }
 
-static int scan_yaml(const char *path, bool values, struct image_meta *m, struct errbuf *err)
+/* path is in a scratch tree; errors name shown, the file's path in the image. */
+static int scan_yaml(const char *path, const char *shown, bool values, struct image_meta *m,
+		     struct errbuf *err)
 {
 	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
-	int r = ydoc_parse_file(path, NULL, &d, err);
+	_cleanup_buf_ struct buf text = BUF_INIT(YAML_MAX);
+	struct errbuf perr = ERRBUF_INIT;
+	int r = buf_read_file(&text, path);
 
+	if (r == -E2BIG)
+		return errbuf_set(err, r, "%s: larger than %u bytes", shown, YAML_MAX);
 	if (r < 0)
+		return errbuf_set(err, r, "cannot read '%s': %s", shown, strerror(-r));
+	r = ydoc_parse(shown, text.data, text.len, NULL, &d, &perr);
+	if (r < 0 && err && perr.line && strncmp(perr.msg, shown, strlen(shown)) == 0 &&
+	    strncmp(perr.msg + strlen(shown), ": ", 2) == 0) {
+		/* file:line:col, as compilers and kubectl say it */
+		errbuf_set(err, r, "%s:%s", shown, perr.msg + strlen(shown) + 2);
+		err->line = perr.line;
+		err->column = perr.column;
 		return r;
+	}
+	if (r < 0)
+		return errbuf_set(err, r, "%s", perr.msg);
 	for (size_t i = 0; i < ydoc_count(d); i++) {
 		if (values)
 			walk_values(ydoc_root(d, i), m);
@@ -136,25 +155,29 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static int scan_dir(const char *dir, bool charts, struct image_meta *m, struct errbuf *err)
+static int scan_dir(const char *root, const char *top, bool charts, struct image_meta *m,
+		    struct errbuf *err)
 {
+	_cleanup_free_ char *dir = xasprintf("%s/%s", root, top);
 	struct dirent **names;
 	int n = scandir(dir, &names, NULL, by_name), r = 0;
 
 	if (n < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : errbuf_set(err, negative_errno(),
-									     "cannot list '%s'", dir);
+									     "cannot list '%s': %m", top);
 	for (int i = 0; i < n; i++) {
 		const char *nm = names[i]->d_name;
-		_cleanup_free_ char *p = NULL;
+		_cleanup_free_ char *p = NULL, *shown = NULL;
 		if (r >= 0 && nm[0] != '.') {
 			if (charts) {
 				p = xasprintf("%s/%s/values.yaml", dir, nm);
+				shown = xasprintf("%s/%s/values.yaml", top, nm);
 				if (access(p, F_OK) == 0)
-					r = scan_yaml(p, true, m, err);
+					r = scan_yaml(p, shown, true, m, err);
 			} else if (has_suffix(nm, ".yaml") || has_suffix(nm, ".yml")) {
 				p = xasprintf("%s/%s", dir, nm);
-				r = scan_yaml(p, false, m, err);
+				shown = xasprintf("%s/%s", top, nm);
+				r = scan_yaml(p, shown, false, m, err);
 			}
 		}
 		free(names[i]);
@@ -165,18 +188,13 @@ static int scan_dir(const char *dir, bool charts, struct image_meta *m, struct e
 
 int image_scan_tree(const char *root, struct image_meta *m, struct errbuf *err)
 {
-	_cleanup_free_ char *list = NULL, *manifests = NULL, *charts = NULL;
+	_cleanup_free_ char *list = xasprintf("%s/manifests/imageList", root);
 	int r;
 
-	list = xasprintf("%s/manifests/imageList", root);
-
-	manifests = xasprintf("%s/manifests", root);
-
-	charts = xasprintf("%s/charts", root);
-	r = scan_image_list(list, m, err);
+	r = scan_image_list(list, "manifests/imageList", m, err);
 	if (r >= 0)
-		r = scan_dir(manifests, false, m, err);
+		r = scan_dir(root, "manifests", false, m, err);
 	if (r >= 0)
-		r = scan_dir(charts, true, m, err);
+		r = scan_dir(root, "charts", true, m, err);
 	return r;
 }

@@ -8,7 +8,8 @@
 #include "image-meta.h"
 
 /* Scans a flattened tree (at least its manifests/ and charts/) into m->images. A YAML
- * file that does not parse is an error naming file:line: kubectl would fail on it later. */
+ * file that does not parse is an error naming file:line:column with the file's path in the
+ * image (manifests/app.yaml), never root's: kubectl would fail on it later. */
 int image_scan_tree(const char *root, struct image_meta *m, struct errbuf *err);
 
 /* Whether a layer path matters to the scan (for filtered flattening). */

@@ -1,6 +1,9 @@
 #include "image-store.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +19,7 @@
 #include "cleanup.h"
 #include "digest.h"
 #include "fs-util.h"
+#include "interrupt.h"
 #include "json-writer.h"
 #include "log.h"
 #include "macro.h"
@@ -30,6 +35,7 @@ struct image_store {
 	char *dir;	/* home/images */
 	int gc_lock_fd; /* held shared while this process adds blobs */
 	bool read_only; /* opened by a verb that only reads: never creates or locks */
+	int tmp_slot;	/* interrupt slot for this process's blobs in tmp/ */
 };
 
 struct blob_writer {
@@ -100,6 +106,7 @@ static struct image_store *store_new(const char *home)
 	st->home = xstrdup(home);
 	st->dir = xasprintf("%s/images", home);
 	st->gc_lock_fd = -1;
+	st->tmp_slot = -1;
 	return st;
 }
 
@@ -152,6 +159,7 @@ struct image_store *image_store_close(struct image_store *st)
 		return NULL;
 	if (st->gc_lock_fd >= 0)
 		close(st->gc_lock_fd);
+	interrupt_untrack(st->tmp_slot);
 	free(st->home);
 	free(st->dir);
 	free(st);
@@ -199,10 +207,15 @@ static int lock_file(const struct image_store *st, const char *name, int how, co
 
 int image_store_hold(struct image_store *st, struct errbuf *err)
 {
+	int r;
+
 	if (st->gc_lock_fd >= 0)
 		return 0;
-	return lock_file(st, ".gc.lock", LOCK_SH, "a garbage collection to finish",
-			 &st->gc_lock_fd, err);
+	r = lock_file(st, ".gc.lock", LOCK_SH, "a garbage collection to finish",
+		      &st->gc_lock_fd, err);
+	if (r >= 0)
+		image_store_sweep(st, false, NULL);
+	return r;
 }
 
 char *image_store_blob_path(const struct image_store *st, const char *digest)
@@ -232,7 +245,13 @@ int blob_writer_new(struct image_store *st, struct blob_writer **ret, struct err
 		return errbuf_set(err, -EROFS, "the image store was opened read-only");
 	w = xcalloc(1, sizeof(*w));
 	w->st = st;
-	w->tmp_path = path_in(st, "tmp/blob-XXXXXX");
+	/* the PID in the name tells a later sweep whether the writer is gone */
+	w->tmp_path = xasprintf("%s/tmp/" BLOB_TMP_PREFIX "%d-XXXXXX", st->dir, (int)getpid());
+	if (st->tmp_slot < 0) {
+		_cleanup_free_ char *dir = path_in(st, "tmp");
+		_cleanup_free_ char *prefix = xasprintf(BLOB_TMP_PREFIX "%d-", (int)getpid());
+		st->tmp_slot = interrupt_track(INTERRUPT_PREFIX, dir, prefix, 0);
+	}
 	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
 	if (w->fd < 0) {
 		r = errbuf_set(err, negative_errno(), "cannot create a blob under '%s/tmp': %m",
@@ -673,7 +692,6 @@ static int load_image(struct image_store *st, const char *manifest_digest, struc
 		      struct errbuf *err)
 {
 	_cleanup_buf_ struct buf mbuf = BUF_INIT(0), cbuf = BUF_INIT(0);
-	size_t content = 0;
 	int r;
 
 	img->manifest_digest = xstrdup(manifest_digest);
@@ -688,21 +706,39 @@ static int load_image(struct image_store *st, const char *manifest_digest, struc
 		return r;
 	img->manifest_size = mbuf.len;
 	img->id = xstrdup(img->manifest.config.digest + 7);
-	for (size_t i = 0; i < img->meta.nlayers; i++) {
-		struct image_layer *l = &img->meta.layers[i];
+	r = image_verify_parts(&img->manifest, &img->meta, err);
+	if (r < 0)
+		return errbuf_prefix(err, "image %.12s", img->id);
+	return 0;
+}
+
+int image_verify_parts(const struct manifest *m, struct image_meta *meta, struct errbuf *err)
+{
+	size_t content = 0, claimed = 0;
+
+	for (size_t i = 0; i < meta->nlayers; i++)
+		claimed += meta->layers[i].digest != NULL;
+	for (size_t i = 0; i < meta->nlayers; i++) {
+		struct image_layer *l = &meta->layers[i];
 		if (!l->digest)
 			continue;
-		if (content >= img->manifest.nlayers ||
-		    strcmp(img->manifest.layers[content].digest, l->digest) != 0)
-			return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list "
-					  "different layers", img->id);
-		l->media_type = xstrdup(img->manifest.layers[content].media_type);
-		l->size = img->manifest.layers[content].size;
+		if (content >= m->nlayers)
+			return errbuf_set(err, -EBADMSG, "the cirun metadata claims layer %s (%s %.40s) "
+					  "that the manifest lacks (manifest: %zu layers, metadata: "
+					  "%zu)", l->digest, layer_type_name(l->type), l->value,
+					  m->nlayers, claimed);
+		if (strcmp(m->layers[content].digest, l->digest) != 0)
+			return errbuf_set(err, -EBADMSG, "layer %zu is %s in the manifest but %s in "
+					  "the cirun metadata", content + 1,
+					  m->layers[content].digest, l->digest);
+		free(l->media_type);
+		l->media_type = xstrdup(m->layers[content].media_type);
+		l->size = m->layers[content].size;
 		content++;
 	}
-	if (content != img->manifest.nlayers)
-		return errbuf_set(err, -EBADMSG, "image %s: its config and manifest list different "
-				  "layers", img->id);
+	if (content != m->nlayers)
+		return errbuf_set(err, -EBADMSG, "the manifest lists %zu layers, the cirun metadata "
+				  "%zu", m->nlayers, claimed);
 	return 0;
 }
 
@@ -827,9 +863,45 @@ static int mark_image(struct image_store *st, const char *manifest_digest, struc
 	return r;
 }
 
+/* Apparent bytes below (and of) name, without following symlinks or leaving the tree. */
+static uint64_t tree_bytes(int at, const char *name, int depth)
+{
+	struct stat st;
+	uint64_t n = 0;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || depth > 64 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n += tree_bytes(dirfd(d), de->d_name, depth + 1);
+	closedir(d);
+	return n;
+}
+
+static void remove_counting(int at, const char *name, uint64_t *bytes)
+{
+	uint64_t n = tree_bytes(at, name, 0);
+
+	if (rm_rf_at(at, name) >= 0)
+		*bytes += n;
+}
+
 /* The builder's unpacked copies of layers ($CIRUN_HOME/build/layers/<hex>) go with their
- * blobs; half-unpacked ".tmp-" dirs belong to builds, which cannot run during a gc. */
-static void gc_unpacked_layers(struct image_store *st, const struct strset *keep)
+ * blobs (all of them with everything: they are only a cache); half-unpacked ".tmp-" dirs
+ * are leftovers, for the sweep. */
+static void gc_unpacked_layers(struct image_store *st, const struct strset *keep, bool everything,
+			       uint64_t *bytes)
 {
 	_cleanup_free_ char *dir = NULL;
 	DIR *d;
@@ -840,26 +912,47 @@ static void gc_unpacked_layers(struct image_store *st, const struct strset *keep
 	if (!d)
 		return;
 	while ((de = readdir(d)))
-		if (sha256_hex_valid(de->d_name) && !strset_contains(keep, de->d_name))
-			rm_rf_at(dirfd(d), de->d_name);
+		if (sha256_hex_valid(de->d_name) && (everything || !strset_contains(keep, de->d_name)))
+			remove_counting(dirfd(d), de->d_name, bytes);
 	closedir(d);
 }
 
-int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err)
+/* Build cache entries ($CIRUN_HOME/build/cache/<key>: "digest diff_id size") whose layer
+ * is no longer in the store can never be used again. */
+static void prune_cache(struct image_store *st, uint64_t *bytes)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/build/cache", st->home);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		_cleanup_buf_ struct buf line = BUF_INIT(4096);
+		char digest[80];
+		if (de->d_name[0] == '.' && (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")))
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		if (buf_read_file(&line, p) >= 0 && sscanf(line.data, "%79s", digest) == 1 &&
+		    image_store_has_blob(st, digest))
+			continue;
+		remove_counting(dirfd(d), de->d_name, bytes);
+	}
+	closedir(d);
+}
+
+static int gc_locked(struct image_store *st, bool everything, struct gc_stats *s,
+		     struct errbuf *err)
 {
 	_cleanup_(strset_freep) struct strset *keep = strset_new();
 	_cleanup_free_ char *blob_dir = path_in(st, "blobs/sha256");
 	struct image_ref *refs = NULL;
-	struct gc_stats s = { 0 };
 	size_t n = 0;
-	int lock_fd = -1, r;
+	int r;
 	DIR *d;
 	struct dirent *de;
 
-	/* Exclusive: no build or load is adding blobs that nothing references yet. */
-	r = lock_file(st, ".gc.lock", LOCK_EX, "builds and loads in progress", &lock_fd, err);
-	if (r < 0)
-		return r;
 	r = read_index(st, &refs, &n, err);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		r = mark_image(st, refs[i].manifest_digest, keep, err);
@@ -868,29 +961,142 @@ int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf
 			errbuf_prefix(err, "not collecting garbage, image '%s' is unreadable",
 				      refs[i].name);
 	}
+	image_refs_free(refs, n);
 	if (r < 0)
-		goto out;
+		return r;
 	d = opendir(blob_dir);
-	if (!d) {
-		r = errbuf_set(err, negative_errno(), "cannot list '%s'", blob_dir);
-		goto out;
-	}
+	if (!d)
+		return errbuf_set(err, negative_errno(), "cannot list '%s': %m", blob_dir);
 	while ((de = readdir(d))) {
 		struct stat stt;
 		if (!sha256_hex_valid(de->d_name) || strset_contains(keep, de->d_name))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &stt, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    unlinkat(dirfd(d), de->d_name, 0) == 0) {
-			s.blobs_removed++;
-			s.bytes_removed += (uint64_t)stt.st_size;
+			s->blobs_removed++;
+			s->bytes_removed += (uint64_t)stt.st_size;
 		}
 	}
 	closedir(d);
-	gc_unpacked_layers(st, keep);
-out:
+	gc_unpacked_layers(st, keep, everything, &s->other_bytes);
+	if (everything)
+		prune_cache(st, &s->other_bytes);
+	return 0;
+}
+
+static int collect(struct image_store *st, bool everything, struct gc_stats *stats,
+		   struct errbuf *err)
+{
+	struct gc_stats s = { 0 };
+	int lock_fd = -1, r;
+
+	/* Exclusive: no build or load is adding blobs that nothing references yet. */
+	r = lock_file(st, ".gc.lock", LOCK_EX, "builds and loads in progress", &lock_fd, err);
+	if (r < 0)
+		return r;
+	image_store_sweep(st, everything, &s);
+	r = gc_locked(st, everything, &s, err);
 	if (stats)
 		*stats = s;
-	image_refs_free(refs, n);
 	close(lock_fd);
 	return r;
+}
+
+int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err)
+{
+	return collect(st, false, stats, err);
+}
+
+int image_store_prune(struct image_store *st, struct gc_stats *stats, struct errbuf *err)
+{
+	return collect(st, true, stats, err);
+}
+
+/* ---- leftovers of interrupted or crashed processes ---- */
+
+struct leftover_dir {
+	const char *dir;    /* under $CIRUN_HOME */
+	const char *prefix; /* of the temporaries' names */
+	bool pid_last;	    /* "<prefix><hex>-<pid>" rather than "<prefix><pid>-<random>" */
+	bool mounts;	    /* may hold a RUN's overlay mounts */
+};
+
+static const struct leftover_dir leftover_dirs[] = {
+	{ "images/tmp", BLOB_TMP_PREFIX, false, false },
+	{ "build/tmp", BUILD_TMP_PREFIX, false, true },
+	{ "build/layers", UNPACK_TMP_PREFIX, true, false },
+};
+
+/* The owner's PID in a temporary's name, 0 when the name carries none (older names). */
+static pid_t owner_of(const char *name, const struct leftover_dir *ld)
+{
+	const char *p = name + strlen(ld->prefix);
+	char *end;
+	long pid;
+
+	if (ld->pid_last) {
+		p = strrchr(name, '-');
+		if (!p)
+			return 0;
+		p++;
+	}
+	errno = 0;
+	pid = strtol(p, &end, 10);
+	if (errno || end == p || pid <= 0 || pid > INT32_MAX || (ld->pid_last ? *end != '\0' : *end != '-'))
+		return 0;
+	return (pid_t)pid;
+}
+
+static bool owner_gone(pid_t pid)
+{
+	return pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* A crashed build may leave its RUN overlays mounted: detach them before removing. */
+static void unmount_scratch(int at, const char *name)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "run-", 4) == 0) {
+			char merged[PATH_MAX];
+			snprintf(merged, sizeof(merged), "/proc/self/fd/%d/%s/merged", dirfd(d),
+				 de->d_name);
+			umount2(merged, MNT_DETACH);
+		}
+	}
+	closedir(d);
+}
+
+void image_store_sweep(struct image_store *st, bool everything, struct gc_stats *stats)
+{
+	for (size_t i = 0; i < ELEMENTSOF(leftover_dirs); i++) {
+		const struct leftover_dir *ld = &leftover_dirs[i];
+		_cleanup_free_ char *dir = xasprintf("%s/%s", st->home, ld->dir);
+		uint64_t bytes = 0;
+		DIR *d = opendir(dir);
+		struct dirent *de;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, ld->prefix, strlen(ld->prefix)) != 0 ||
+			    !(everything || owner_gone(owner_of(de->d_name, ld))))
+				continue;
+			if (ld->mounts)
+				unmount_scratch(dirfd(d), de->d_name);
+			log_debug("removing '%s/%s', left by a process that is gone", dir, de->d_name);
+			remove_counting(dirfd(d), de->d_name, &bytes);
+		}
+		closedir(d);
+		if (stats)
+			stats->other_bytes += bytes;
+	}
 }

@@ -72,6 +72,12 @@ struct image {
 	struct image_meta meta;	/* layers carry media types and sizes from the manifest */
 };
 
+/* The one check of an image's parts against each other, for reading from the store and
+ * for load: the cirun metadata's layers with content are the manifest's layers, in order
+ * (the config's diff_ids are checked against them when it is parsed). Copies media types
+ * and sizes from the manifest into meta. The caller names the image in err. */
+int image_verify_parts(const struct manifest *m, struct image_meta *meta, struct errbuf *err);
+
 /* Finds an image by name (":latest" implied) or by id prefix (4+ hex digits). */
 int image_store_get(struct image_store *st, const char *name_or_id, struct image *ret,
 		    struct errbuf *err);
@@ -103,10 +109,26 @@ void image_refs_free(struct image_ref *refs, size_t n);
 
 struct gc_stats {
 	uint64_t blobs_removed;
-	uint64_t bytes_removed;
+	uint64_t bytes_removed; /* of those blobs */
+	uint64_t other_bytes;	/* leftovers, unpacked layer copies, stale build cache entries */
 };
-/* Removes blobs that no named image references. */
+/* Removes blobs that no named image references (and the builder's unpacked copies of
+ * them), and the leftovers of processes that are gone. */
 int image_store_gc(struct image_store *st, struct gc_stats *stats, struct errbuf *err);
+/* gc, and also every unpacked layer copy, every build cache entry whose layer is gone and
+ * every temporary: under the exclusive lock no build or load can own one. */
+int image_store_prune(struct image_store *st, struct gc_stats *stats, struct errbuf *err);
+
+/* Temporaries are named with their owner's PID: BLOB_TMP_PREFIX (images/tmp/),
+ * BUILD_TMP_PREFIX (build/tmp/, "<prefix><pid>-<random>") and UNPACK_TMP_PREFIX
+ * (build/layers/, "<prefix><hex>-<pid>"). The sweep removes those whose owner is gone (or,
+ * with everything, all of them; the caller holds the exclusive gc lock). Runs when a
+ * writer takes the store (image_store_hold) and in gc; failures are ignored, the next
+ * sweep tries again. */
+#define BLOB_TMP_PREFIX "blob-"
+#define BUILD_TMP_PREFIX "build-"
+#define UNPACK_TMP_PREFIX ".tmp-"
+void image_store_sweep(struct image_store *st, bool everything, struct gc_stats *stats);
 
 /* All blob digests (sha256:…) an image needs: manifest, config, layers. */
 size_t image_blobs(const struct image *img, const char **out, size_t max);

@@ -24,11 +24,12 @@ struct kubefile {
 
 static const char *const kind_names[] = {
 	[KF_FROM] = "FROM", [KF_COPY] = "COPY", [KF_ARG] = "ARG", [KF_RUN] = "RUN", [KF_CMD] = "CMD",
+	[KF_LABEL] = "LABEL",
 };
 
 /* Dockerfile instructions a Kubefile does not have, so the error can say so. */
 static const char *const docker_only[] = {
-	"ADD", "ENV", "WORKDIR", "USER", "EXPOSE", "VOLUME", "ENTRYPOINT", "LABEL", "ONBUILD",
+	"ADD", "ENV", "WORKDIR", "USER", "EXPOSE", "VOLUME", "ENTRYPOINT", "ONBUILD",
 	"STOPSIGNAL", "HEALTHCHECK", "SHELL", "MAINTAINER",
 };
 
@@ -274,6 +275,81 @@ static int parse_copy(struct parse_ctx *c, struct kf_instr *in, const char *raw)
 	return 0;
 }
 
+/* One word of a LABEL: quoted parts and plain parts glued together ("k"="v" is one word),
+ * split at the first '=' outside quotes. Inside double quotes \" and \\ are escapes. */
+static int label_word(const char **pp, struct buf *key, struct buf *value, bool *has_eq,
+		      const char **ret_problem)
+{
+	const char *p = *pp;
+	struct buf *cur = key;
+	char q = 0;
+
+	*has_eq = false;
+	for (; *p && (q || (*p != ' ' && *p != '\t')); p++) {
+		if (q && *p == q) {
+			q = 0;
+		} else if (!q && (*p == '"' || *p == '\'')) {
+			q = *p;
+		} else if (!q && *p == '=' && !*has_eq) {
+			*has_eq = true;
+			cur = value;
+		} else {
+			if (q != '\'' && *p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			if (buf_putc(cur, *p) < 0) {
+				*ret_problem = "label too long";
+				return -E2BIG;
+			}
+		}
+	}
+	*pp = p;
+	if (q) {
+		*ret_problem = "unterminated quote";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* LABEL k=v k2="v 2" "k3"="v3", and the older "LABEL key some value", as docker and
+ * sealer accept them. */
+static int parse_label(struct parse_ctx *c, struct kf_instr *in, const char *raw)
+{
+	const char *p = in->text, *problem = NULL;
+	int r = 0;
+
+	while (r >= 0) {
+		_cleanup_buf_ struct buf key = BUF_INIT(KUBEFILE_MAX_LINE);
+		_cleanup_buf_ struct buf value = BUF_INIT(KUBEFILE_MAX_LINE);
+		bool has_eq;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		r = label_word(&p, &key, &value, &has_eq, &problem);
+		if (r < 0)
+			return fail(c, in->line, raw, "%s", problem);
+		if (!has_eq && in->argc == 0 && key.len && *p) {
+			/* docker's older form, one pair: LABEL key the value */
+			const char *v = p + strspn(p, " \t");
+			size_t vlen = strlen(v);
+			if (vlen >= 2 && (v[0] == '"' || v[0] == '\'') && v[vlen - 1] == v[0]) {
+				v++;
+				vlen -= 2;
+			}
+			argv_push(in, key.data, key.len);
+			argv_push(in, v, vlen);
+			break;
+		}
+		if (!has_eq || key.len == 0)
+			return fail(c, in->line, raw, "LABEL takes key=value pairs (quote a value "
+				    "with blanks: key=\"a b\")");
+		argv_push(in, key.data, key.len);
+		argv_push(in, value.len ? value.data : "", value.len);
+	}
+	return 0;
+}
+
 static int parse_command(struct parse_ctx *c, struct kf_instr *in, const char *raw)
 {
 	struct kf_instr tmp = { 0 };
@@ -316,9 +392,10 @@ static int add_instruction(struct parse_ctx *c, unsigned line, const char *logic
 			if (strlen(docker_only[i]) == kwlen && strncasecmp(kw, docker_only[i], kwlen) == 0)
 				return fail(c, line, logical,
 					    "%s is a Dockerfile instruction that a Kubefile does not "
-					    "have (FROM, COPY, ARG, RUN, CMD)", docker_only[i]);
+					    "have (FROM, COPY, ARG, RUN, CMD, LABEL)", docker_only[i]);
 		return fail(c, line, logical,
-			    "unknown instruction '%.*s' (a Kubefile has FROM, COPY, ARG, RUN, CMD)",
+			    "unknown instruction '%.*s' (a Kubefile has FROM, COPY, ARG, RUN, CMD, "
+			    "LABEL)",
 			    (int)MIN(kwlen, 40u), kw);
 	}
 	while (*p == ' ' || *p == '\t')
@@ -346,6 +423,9 @@ static int add_instruction(struct parse_ctx *c, unsigned line, const char *logic
 			break;
 		case KF_COPY:
 			r = parse_copy(c, &in, logical);
+			break;
+		case KF_LABEL:
+			r = parse_label(c, &in, logical);
 			break;
 		default:
 			r = parse_command(c, &in, logical);
@@ -488,6 +568,47 @@ char *kubefile_expand(const char *s, const struct kv *vars, size_t nvars)
 			continue;
 		}
 		buf_putc(&out, *p++);
+	}
+	return buf_detach(&out, NULL);
+}
+
+static const char *last_part(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+char *kubefile_copy_target(const char *src, const char *name, bool is_dir, const char *dest,
+			   bool dest_dir, bool *contents)
+{
+	size_t sl = strlen(src);
+
+	*contents = is_dir && (strcmp(src, ".") == 0 || (sl && src[sl - 1] == '/') ||
+			       (sl >= 2 && strcmp(src + sl - 2, "/.") == 0));
+	/* "COPY bin bin" means the context's bin/ is the image's bin/, not bin/bin/ */
+	if (*contents || (*dest && strcmp(last_part(dest), name) == 0))
+		return xstrdup(dest);
+	if (is_dir || dest_dir)
+		return *dest ? xasprintf("%s/%s", dest, name) : xstrdup(name);
+	return xstrdup(dest);
+}
+
+char *kubefile_unconsumed_args(const struct kubefile *kf, const struct kv *args, size_t n)
+{
+	struct buf out = BUF_INIT(SIZE_MAX / 4);
+
+	for (size_t i = 0; i < n; i++) {
+		bool declared = false, repeated = false;
+		for (size_t k = 0; kf && k < kf->n && !declared; k++)
+			declared = kf->v[k].kind == KF_ARG && strcmp(kf->v[k].argv[0], args[i].key) == 0;
+		for (size_t k = 0; k < i && !repeated; k++)
+			repeated = strcmp(args[k].key, args[i].key) == 0;
+		if (!declared && !repeated)
+			buf_printf(&out, "%s%s", out.len ? " " : "", args[i].key);
+	}
+	if (!out.len) {
+		buf_release(&out);
+		return NULL;
 	}
 	return buf_detach(&out, NULL);
 }

@@ -35,6 +35,7 @@ struct layer_writer {
 	char *zbuf;
 	size_t zbuf_size;
 	int error;
+	bool root_owned;
 	uint64_t entries;
 	struct hardlink *links;
 	size_t nlinks;
@@ -70,7 +71,7 @@ static la_ssize_t tar_write(struct archive *a, void *data, const void *buf, size
 	r = compress_out(w, buf, n, ZSTD_e_continue);
 	if (r < 0) {
 		w->error = r;
-		archive_set_error(a, -r, "writing the layer blob failed");
+		archive_set_error(a, -r, "writing the layer blob failed: %s", strerror(-r));
 		return -1;
 	}
 	return (la_ssize_t)n;
@@ -155,6 +156,11 @@ static int write_header(struct layer_writer *w, struct archive_entry *e, const c
 	return 0;
 }
 
+void layer_writer_set_root_owned(struct layer_writer *w)
+{
+	w->root_owned = true;
+}
+
 int layer_writer_add_dir(struct layer_writer *w, const char *path, mode_t mode,
 			 struct errbuf *err)
 {
@@ -235,6 +241,10 @@ static int add_one(struct layer_writer *w, const char *disk_path, const char *la
 		goto out;
 	}
 	normalise(e);
+	if (w->root_owned) {
+		archive_entry_set_uid(e, 0);
+		archive_entry_set_gid(e, 0);
+	}
 	layer_entry_strip_overlay_xattrs(e, true);
 	if (opaque)
 		archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);

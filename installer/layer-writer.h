@@ -25,6 +25,10 @@ struct layer_info {
 
 int layer_writer_new(struct image_store *st, struct layer_writer **ret, struct errbuf *err);
 
+/* From now on every entry is owned 0:0, whoever owns the file on disk: a COPY must not
+ * carry the build machine's users into the image. */
+void layer_writer_set_root_owned(struct layer_writer *w);
+
 /* A directory entry with fixed metadata (root-owned, mode, mtime 0): parents of a COPY
  * destination, which have no source on disk. */
 int layer_writer_add_dir(struct layer_writer *w, const char *path, mode_t mode,

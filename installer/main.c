@@ -30,6 +30,7 @@ static const struct verb verbs[] = {
 	{ "tag", cmd_tag, "give an image another name: tag SOURCE TARGET" },
 	{ "rmi", cmd_rmi, "remove images by name or ID, then unreferenced blobs: rmi NAME|ID..." },
 	{ "export", cmd_export, "write an image's flattened rootfs into a directory: export NAME DIR" },
+	{ "prune", cmd_prune, "remove unreferenced blobs, build leftovers and stale build cache entries" },
 	{ "version", verb_version, "print cirun's version" },
 	{ "help", verb_help, "show this text, or a command's: help COMMAND (the same as COMMAND --help)" },
 };

@@ -1,5 +1,6 @@
 /* Kubefile parser: any input parses or fails with a file:line message; a parsed file
- * starts with exactly one FROM, COPY has a source and a destination, and expanding every
+ * starts with exactly one FROM, COPY has a source and a destination, LABEL has key=value
+ * pairs with non-empty keys, and expanding every
  * RUN/CMD with the file's ARGs terminates. */
 #include <assert.h>
 #include <stdint.h>
@@ -28,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(in->text[0]);
 		if (in->kind == KF_COPY)
 			assert(in->argc >= 2);
+		if (in->kind == KF_LABEL)
+			assert(in->argc >= 2 && in->argc % 2 == 0 && in->argv[0][0]);
 		if (in->kind == KF_ARG && nvars < 64)
 			vars[nvars++] = (struct kv){ in->argv[0], in->arg_has_default ? in->argv[1] : in->argv[0] };
 		if (in->kind == KF_RUN || in->kind == KF_CMD)

@@ -3,11 +3,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "image-meta.h"
+#include "image-scan.h"
 #include "image-store.h"
 #include "macro.h"
 
@@ -239,6 +243,156 @@ static void test_config_errors(void **state)
 	assert_non_null(strstr(errbuf_msg(&err), "not an OCI image manifest"));
 }
 
+/* The one verifier of an image's parts (store reads and load use it). */
+static void test_verify_parts(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m;
+	struct image img;
+
+	fill_meta(&m, st);
+	assert_int_equal(image_store_commit(st, "app:v1", &m, NULL, &err), 0);
+	assert_int_equal(image_store_get(st, "app:v1", &img, &err), 0);
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), 0);
+
+	/* the manifest lacks a layer the metadata claims */
+	img.manifest.nlayers--;
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "claims layer sha256:"));
+	assert_non_null(strstr(errbuf_msg(&err), "(RUN echo ${Version})"));
+	assert_non_null(strstr(errbuf_msg(&err), "manifest: 1 layers, metadata: 2"));
+	img.manifest.nlayers++;
+
+	/* the manifest has a layer the metadata does not list */
+	free(img.meta.layers[2].digest);
+	img.meta.layers[2].digest = NULL;
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "the manifest lists 2 layers, the cirun metadata 1"));
+
+	/* same count, other digest */
+	img.meta.layers[2].digest = xstrdup(img.manifest.layers[0].digest);
+	assert_int_equal(image_verify_parts(&img.manifest, &img.meta, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "layer 2 is sha256:"));
+	image_release(&img);
+	image_meta_release(&m);
+	image_store_close(st);
+}
+
+static void write_text(const char *dir, const char *rel, const char *text)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, rel);
+	_cleanup_free_ char *parent = xstrdup(p);
+	FILE *f;
+
+	*strrchr(parent, '/') = '\0';
+	assert_int_equal(mkdir_p(parent, 0755), 0);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A YAML error names the file as it is in the image, not the scratch tree it was read from. */
+static void test_scan_names_image_path(void **state)
+{
+	struct errbuf err = ERRBUF_INIT;
+	struct image_meta m = { 0 };
+	const char *root = *state;
+
+	write_text(root, "manifests/ok.yaml", "spec:\n  image: nginx:1.25\n");
+	write_text(root, "charts/web/values.yaml", "image:\n  repository: web\n  tag: '1'\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), 0);
+	assert_int_equal(m.nimages, 2);
+
+	write_text(root, "manifests/zz.yaml", "a: 1\nb: [x,\n  c: d\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "manifests/zz.yaml:", 18) != 0 || err.line == 0)
+		fail_msg("'%s' does not start with manifests/zz.yaml:LINE", errbuf_msg(&err));
+	assert_null(strstr(errbuf_msg(&err), root));
+	_cleanup_free_ char *zz = xasprintf("%s/manifests/zz.yaml", root);
+	unlink(zz);
+
+	write_text(root, "charts/bad/values.yaml", "image: [\n");
+	assert_int_equal(image_scan_tree(root, &m, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "charts/bad/values.yaml:", 23) != 0)
+		fail_msg("'%s' does not start with charts/bad/values.yaml:", errbuf_msg(&err));
+	image_meta_release(&m);
+}
+
+static pid_t dead_pid(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return pid;
+}
+
+/* Leftovers of a process that is gone are swept when a writer takes the store; a live
+ * process's are not; prune also drops stale cache entries and unpacked copies. */
+static void test_sweep_and_prune(void **state)
+{
+	struct image_store *st = open_store(state);
+	struct errbuf err = ERRBUF_INIT;
+	struct gc_stats gs;
+	const char *home = image_store_home(st);
+	char dead[64], live[64], hex[SHA256_HEX_SIZE];
+	_cleanup_free_ char *stale = NULL;
+
+	snprintf(dead, sizeof(dead), "%d", (int)dead_pid());
+	snprintf(live, sizeof(live), "%d", (int)getppid());
+	memset(hex, 'a', 64);
+	hex[64] = '\0';
+	_cleanup_free_ char *b_dead = xasprintf("images/tmp/blob-%s-Ab12Cd", dead);
+	_cleanup_free_ char *b_live = xasprintf("images/tmp/blob-%s-Ab12Cd", live);
+	_cleanup_free_ char *b_old = xstrdup("images/tmp/blob-Ab12Cd");
+	_cleanup_free_ char *scratch = xasprintf("build/tmp/build-%s-Zz9", dead);
+	_cleanup_free_ char *scratch_file = xasprintf("%s/run-3/upper/big", scratch);
+	_cleanup_free_ char *unpack = xasprintf("build/layers/.tmp-%s-%s/etc/x", hex, dead);
+	_cleanup_free_ char *unpacked = xasprintf("build/layers/%s/etc/x", hex);
+	_cleanup_free_ char *cache = xasprintf("build/cache/%s", hex);
+	write_text(home, b_dead, "half a blob");
+	write_text(home, b_live, "a blob being written");
+	write_text(home, b_old, "no owner in the name");
+	write_text(home, scratch_file, "0123456789");
+	write_text(home, unpack, "x");
+	write_text(home, unpacked, "x");
+	stale = xasprintf("sha256:%s sha256:%s 5\n", hex, hex);
+	write_text(home, cache, stale);
+
+	assert_int_equal(image_store_hold(st, &err), 0);
+	_cleanup_free_ char *p_dead = xasprintf("%s/%s", home, b_dead);
+	_cleanup_free_ char *p_live = xasprintf("%s/%s", home, b_live);
+	_cleanup_free_ char *p_old = xasprintf("%s/%s", home, b_old);
+	_cleanup_free_ char *p_scratch = xasprintf("%s/%s", home, scratch);
+	_cleanup_free_ char *p_unpack = xasprintf("%s/build/layers/.tmp-%s-%s", home, hex, dead);
+	_cleanup_free_ char *p_unpacked = xasprintf("%s/build/layers/%s", home, hex);
+	_cleanup_free_ char *p_cache = xasprintf("%s/%s", home, cache);
+	assert_int_equal(access(p_dead, F_OK), -1);
+	assert_int_equal(access(p_scratch, F_OK), -1);
+	assert_int_equal(access(p_unpack, F_OK), -1);
+	assert_int_equal(access(p_live, F_OK), 0);
+	assert_int_equal(access(p_old, F_OK), 0);
+	assert_int_equal(access(p_unpacked, F_OK), 0);
+	assert_int_equal(access(p_cache, F_OK), 0);
+	image_store_close(st);
+
+	/* prune: under the exclusive lock every temporary goes, with stale cache entries */
+	st = open_store(state);
+	assert_int_equal(image_store_prune(st, &gs, &err), 0);
+	assert_int_equal(access(p_live, F_OK), -1);
+	assert_int_equal(access(p_old, F_OK), -1);
+	assert_int_equal(access(p_unpacked, F_OK), -1);
+	assert_int_equal(access(p_cache, F_OK), -1);
+	assert_int_equal(gs.blobs_removed, 0);
+	assert_int_equal(gs.other_bytes, strlen("a blob being written") + strlen("no owner in the name") +
+					 1 + strlen(stale));
+	image_store_close(st);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
 
 int main(void)
@@ -249,6 +403,9 @@ int main(void)
 		T(test_commit_get_list),
 		T(test_gc),
 		cmocka_unit_test(test_config_errors),
+		T(test_verify_parts),
+		T(test_scan_names_image_path),
+		T(test_sweep_and_prune),
 	};
 	return cmocka_run_group_tests_name("image-store", tests, NULL, NULL);
 }

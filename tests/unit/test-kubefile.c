@@ -205,6 +205,85 @@ static void test_expand(void **state)
 	expect_expand("", "");
 }
 
+static void expect_label(const char *line, const char *const *want, size_t nwant)
+{
+	_cleanup_free_ char *text = xasprintf("FROM scratch\n%s\n", line);
+	struct kubefile *kf = parse_ok(text);
+	const struct kf_instr *in = kubefile_at(kf, 1);
+
+	assert_int_equal(in->kind, KF_LABEL);
+	assert_int_equal(in->argc, nwant);
+	for (size_t i = 0; i < nwant; i++)
+		assert_string_equal(in->argv[i], want[i]);
+	kubefile_free(kf);
+}
+
+static void test_label(void **state)
+{
+	(void)state;
+	static const char *const one[] = { "k", "v" };
+	static const char *const quoted[] = { "k", "v", "k2", "v2", "a b", "c d", "e", "" };
+	static const char *const escaped[] = { "desc", "say \"hi\"", "path", "a=b", "x", "it's" };
+
+	expect_label("LABEL k=v", one, ELEMENTSOF(one));
+	expect_label("label \"k\"=\"v\" k2=v2 \"a b\"='c d' e=", quoted, ELEMENTSOF(quoted));
+	expect_label("LABEL desc=\"say \\\"hi\\\"\" path=a=b \\\n  x=\"it's\"", escaped,
+		     ELEMENTSOF(escaped));
+	static const char *const legacy[] = { "maintainer", "Jane Doe <jd@example.com>" };
+	expect_label("LABEL maintainer   \"Jane Doe <jd@example.com>\"", legacy, ELEMENTSOF(legacy));
+	expect_label("LABEL maintainer Jane Doe <jd@example.com>", legacy, ELEMENTSOF(legacy));
+	expect_error("FROM scratch\nLABEL k\n", 2, "LABEL takes key=value pairs");
+	expect_error("FROM scratch\nLABEL a=b c\n", 2, "LABEL takes key=value pairs");
+	expect_error("FROM scratch\nLABEL =v\n", 2, "LABEL takes key=value pairs");
+	expect_error("FROM scratch\nLABEL k=\"v\n", 2, "unterminated quote");
+	expect_error("FROM scratch\nLABEL\n", 2, "LABEL needs an argument");
+}
+
+static void expect_target(const char *src, const char *name, bool is_dir, const char *dest,
+			  bool dest_dir, const char *want, bool want_contents)
+{
+	bool contents = !want_contents;
+	_cleanup_free_ char *got = kubefile_copy_target(src, name, is_dir, dest, dest_dir, &contents);
+
+	if (strcmp(got, want) != 0 || contents != want_contents)
+		fail_msg("COPY %s %s: got '%s'%s, want '%s'%s", src, dest, got,
+			 contents ? " (contents)" : "", want, want_contents ? " (contents)" : "");
+}
+
+/* sealer's placement: a source whose name is dest's last part lands at dest */
+static void test_copy_target(void **state)
+{
+	(void)state;
+	expect_target("bin", "bin", true, "bin", true, "bin", false);
+	expect_target("etc", "etc", true, "etc", true, "etc", false);
+	expect_target("files/etc", "etc", true, "rootfs/etc", true, "rootfs/etc", false);
+	expect_target("hello", "hello", false, "bin/hello", true, "bin/hello", false);
+	expect_target("traefik", "traefik", true, "charts", true, "charts/traefik", false);
+	expect_target("mysql.tar", "mysql.tar", false, "images", true, "images/mysql.tar", false);
+	expect_target("a.yaml", "a.yaml", false, "etc/b.yaml", false, "etc/b.yaml", false);
+	expect_target("a.yaml", "a.yaml", false, "etc", true, "etc/a.yaml", false);
+	expect_target(".", "base", true, "", true, "", true);
+	expect_target("dir/", "dir", true, "opt", true, "opt", true);
+	expect_target("dir/.", ".", true, "opt", true, "opt", true);
+	expect_target("tool", "tool", false, "", true, "tool", false);
+	expect_target("charts", "charts", true, "", true, "charts", false);
+}
+
+static void test_unconsumed_args(void **state)
+{
+	(void)state;
+	struct kubefile *kf = parse_ok("FROM scratch\nARG Version=1\nARG Other\nRUN true\n");
+	char k1[] = "Version", k2[] = "X", k3[] = "Other", k4[] = "Y", v[] = "1";
+	const struct kv all[] = { { k1, v }, { k3, v } };
+	const struct kv some[] = { { k2, v }, { k1, v }, { k4, v }, { k2, v } };
+	_cleanup_free_ char *none = kubefile_unconsumed_args(kf, all, ELEMENTSOF(all));
+	_cleanup_free_ char *two = kubefile_unconsumed_args(kf, some, ELEMENTSOF(some));
+
+	assert_null(none);
+	assert_string_equal(two, "X Y");
+	kubefile_free(kf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +294,9 @@ int main(void)
 		cmocka_unit_test(test_binary_and_size),
 		cmocka_unit_test_setup_teardown(test_parse_file, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_label),
+		cmocka_unit_test(test_copy_target),
+		cmocka_unit_test(test_unconsumed_args),
 	};
 	return cmocka_run_group_tests_name("kubefile", tests, NULL, NULL);
 }
