@@ -637,9 +637,8 @@ static int step_run(struct builder *b, const struct kf_instr *in)
 	_cleanup_free_ char *env = run_env_key(b);
 	struct layer_info li = { 0 };
 	char key[SHA256_HEX_SIZE];
-	int r = -ENOSYS;
+	int r = key_of(b, in, env, key);
 
-	r = key_of(b, in, env, key);
 	if (r < 0)
 		return r;
 	if (cache_get(b, key, &li)) {
@@ -647,6 +646,7 @@ static int step_run(struct builder *b, const struct kf_instr *in)
 		layer_info_release(&li);
 		return 0;
 	}
+	r = -ENOSYS; /* not tried yet: the fallback runs unless the overlay does */
 	if (!b->o->copy_fallback && !b->overlay_unusable) {
 		r = run_with_overlay(b, in, &li);
 		if (r == -EPERM || r == -ENODEV || r == -E2BIG || r == -EINVAL || r == -ENOTSUP) {
