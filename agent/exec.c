@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "cleanup.h"
 #include "macro.h"
@@ -106,6 +110,82 @@ static int next_wait(const struct run *x, int64_t t)
 	return (int)MAX(0, until - t);
 }
 
+/* In the drainer: everything but the two pipes closed, so it holds neither the SSH
+ * channel (the agent's stdin/stdout) nor anything else of the agent's. */
+static void keep_only_pipes(int fds[2])
+{
+	int devnull = open("/dev/null", O_RDWR);
+
+	for (int i = 0; i < 2; i++) {
+		int high = fcntl(fds[i], F_DUPFD, 10);
+		fds[i] = high >= 0 ? dup2(high, 3 + i) : -1;
+	}
+	for (int fd = 0; fd < 3; fd++)
+		if (devnull >= 0)
+			dup2(devnull, fd);
+	if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
+		for (int fd = 5; fd < 65536; fd++)
+			close(fd);
+}
+
+/* The drainer's loop: copy what a daemon still writes to the journal (or nowhere, where
+ * there is no journal) until it closes its ends. */
+static _noreturn_ void drain_to_journal(int fds[2])
+{
+	static const int prio[2] = { LOG_INFO, LOG_WARNING };
+	int sink[2];
+	char chunk[16384];
+
+	for (int i = 0; i < 2; i++) {
+		sink[i] = sd_journal_stream_fd("cirun-exec", prio[i], 0);
+		if (sink[i] < 0)
+			sink[i] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	}
+	while (fds[0] >= 0 || fds[1] >= 0) {
+		struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t k = read(fds[i], chunk, sizeof(chunk));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				close(fds[i]);
+				fds[i] = -1;
+			} else if (sink[i] >= 0 && write(sink[i], chunk, (size_t)k) < 0) {
+				close(sink[i]);
+				sink[i] = -1; /* keep reading: a daemon must never get SIGPIPE */
+			}
+		}
+	}
+	_exit(0);
+}
+
+/* The shell exited but something it started still holds the pipes. Closing our ends
+ * would kill that daemon with SIGPIPE at its next write; instead a detached process (the
+ * child of a child, so init reaps it) takes them over and copies to the journal. */
+static void hand_over_pipes(int fds[2])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		signal(SIGPIPE, SIG_IGN);
+		keep_only_pipes(fds);
+		drain_to_journal(fds);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 int exec_command(const char *command, const char *cwd, const struct kv *env, size_t nenv,
 		 unsigned timeout_s, exec_output_fn out, void *data, struct exec_result *res,
 		 struct errbuf *err)
@@ -143,7 +223,7 @@ int exec_command(const char *command, const char *cwd, const struct kv *env, siz
 
 	/* The step ends when its shell exits, not when the pipes close: a daemon it started
 	 * keeps them open. Output still coming is drained for DRAIN_MS (or to EOF), then the
-	 * pipes are let go. */
+	 * pipes are handed over to a drainer that copies to the journal. */
 	for (;;) {
 		int64_t t = now_ms();
 		reap(&x, t);
@@ -176,9 +256,8 @@ int exec_command(const char *command, const char *cwd, const struct kv *env, siz
 			}
 		}
 	}
-	for (int i = 0; i < 2; i++)
-		if (x.fds[i] >= 0)
-			close(x.fds[i]);
+	if (x.fds[0] >= 0 || x.fds[1] >= 0)
+		hand_over_pipes(x.fds);
 	/* The pipes can close before the command ends (it may redirect its output): keep
 	 * the timeout while waiting for it. */
 	while (!x.exited) {

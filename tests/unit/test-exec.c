@@ -127,6 +127,39 @@ static void test_output_delivered(void **state)
 	buf_release(&c.out);
 }
 
+/* A daemon that keeps writing after the drain is not killed by SIGPIPE: its output goes
+ * on to the journal (or nowhere) through the drainer the pipes were handed to. */
+static void test_daemon_writes_after_the_step(void **state)
+{
+	struct collected c = { BUF_INIT(1 << 20) };
+	struct exec_result res;
+
+	double took = run(state,
+			  "bash -c 'sleep 3; for i in $(seq 1 2000); do echo late $i; echo err $i >&2; "
+			  "done; exec sleep 300' & echo pid $!; exit 4",
+			  60, &c, &res);
+	assert_true(took < 5);
+	assert_int_equal(res.exit_code, 4);
+	assert_null(strstr(c.out.data, "late 1\n"));
+	pid_t pid = daemon_pid(&c);
+	/* past its writes: with the pipes closed it would have died of SIGPIPE at the first */
+	for (int i = 0; i < 400; i++) {
+		char comm[64] = "", path[64];
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		if (strcmp(comm, "sleep\n") == 0 || !alive(pid))
+			break;
+		usleep(25000);
+	}
+	check_daemon_kept(&c);
+	buf_release(&c.out);
+}
+
 static void test_timeout_kills_group(void **state)
 {
 	struct collected c = { BUF_INIT(1 << 20) };
@@ -150,6 +183,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_background_daemon, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_setsid_and_nohup, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_output_delivered, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_writes_after_the_step, tmpdir_setup,
+						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_group, tmpdir_setup, tmpdir_teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
