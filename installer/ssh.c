@@ -7,18 +7,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fs-util.h"
+#include "known-hosts.h"
 #include "macro.h"
 
 struct ssh_conn {
@@ -151,119 +150,23 @@ out:
 	return r;
 }
 
-static void b64(const unsigned char *in, size_t n, char *out, size_t outlen)
-{
-	unsigned char tmp[128];
-	int len = EVP_EncodeBlock(tmp, in, (int)n);
-
-	while (len > 0 && tmp[len - 1] == '=')
-		len--; /* OpenSSH prints SHA256 fingerprints without padding */
-	snprintf(out, outlen, "%.*s", len, tmp);
-}
-
-static void fingerprint_of_blob(const unsigned char *blob, size_t n, char *out, size_t outlen)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	char enc[64];
-
-	EVP_Digest(blob, n, md, &mdlen, EVP_sha256(), NULL);
-	b64(md, mdlen, enc, sizeof(enc));
-	snprintf(out, outlen, "SHA256:%s", enc);
-}
-
-static int key_type_bit(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return LIBSSH2_KNOWNHOST_KEY_ED25519;
-	default:
-		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
-	}
-}
-
-/* Trust on first use, refuse a change: the file is re-read under a lock so that several
- * hosts connecting at once all get recorded. */
+/* Trust on first use, refuse a change (known_hosts_check); the process-wide mutex keeps
+ * our own threads in line, the file's lock other cirun processes. */
 static int check_host_key(struct ssh_conn *c, const struct ssh_opts *o, struct errbuf *err)
 {
 	size_t len;
-	int type;
+	int type, r;
 	const char *key = libssh2_session_hostkey(c->session, &len, &type);
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
-	struct libssh2_knownhost *found = NULL;
-	int r = 0, lock_fd = -1;
 
 	if (!key)
 		return errbuf_set(err, -EIO, "%s: the server sent no host key", c->host);
-	fingerprint_of_blob((const unsigned char *)key, len, c->fingerprint, sizeof(c->fingerprint));
+	known_hosts_fingerprint(key, len, c->fingerprint, sizeof(c->fingerprint));
 	if (o->insecure_ignore_host_key || !o->known_hosts)
 		return 0;
-
 	pthread_mutex_lock(&known_hosts_lock);
-	_cleanup_free_ char *lock_path = NULL;
-	lock_path = xasprintf("%s.lock", o->known_hosts);
-	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd >= 0)
-		flock(lock_fd, LOCK_EX);
-	kh = libssh2_knownhost_init(c->session);
-	if (!kh) {
-		r = errbuf_set(err, -ENOMEM, "cannot check host keys");
-		goto out;
-	}
-	if (access(o->known_hosts, F_OK) == 0 &&
-	    libssh2_knownhost_readfile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		r = errbuf_set(err, -EBADMSG, "cannot read known hosts '%s': %s", o->known_hosts,
-			       ssh_error(c->session));
-		goto out;
-	}
-	int typemask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_type_bit(type);
-	int check = libssh2_knownhost_checkp(kh, c->host, (int)c->port, key, len, typemask, &found);
-	if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-		goto out;
-	if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-		char old[64] = "?";
-		unsigned char blob[4096];
-		if (found && found->key) {
-			int n = EVP_DecodeBlock(blob, (const unsigned char *)found->key, (int)strlen(found->key));
-			size_t pad = strlen(found->key) > 1 && found->key[strlen(found->key) - 1] == '=' ?
-					     (found->key[strlen(found->key) - 2] == '=' ? 2 : 1) : 0;
-			if (n > 0)
-				fingerprint_of_blob(blob, (size_t)n - pad, old, sizeof(old));
-		}
-		r = errbuf_set(err, -EKEYREJECTED,
-			       "the host key of %s:%u has changed: known %s, now %s. If the host was "
-			       "reinstalled, remove its line from %s; else someone may be "
-			       "intercepting (--insecure-ignore-host-key skips this check)",
-			       c->host, c->port, old, c->fingerprint, o->known_hosts);
-		goto out;
-	}
-	/* unknown: remember it */
-	char name[300];
-	if (c->port == 22)
-		snprintf(name, sizeof(name), "%s", c->host);
-	else
-		snprintf(name, sizeof(name), "[%s]:%u", c->host, c->port);
-	if (libssh2_knownhost_addc(kh, name, NULL, key, len, NULL, 0, typemask, NULL) < 0 ||
-	    libssh2_knownhost_writefile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
-		r = errbuf_set(err, -EIO, "cannot record the host key of %s in '%s': %s", c->host,
-			       o->known_hosts, ssh_error(c->session));
-out:
-	if (kh)
-		libssh2_knownhost_free(kh);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	r = known_hosts_check(o->known_hosts, c->host, c->port, key, len, err);
 	pthread_mutex_unlock(&known_hosts_lock);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 static void kbd_callback(const char *name, int name_len, const char *instruction,
