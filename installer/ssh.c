@@ -92,6 +92,17 @@ static int map_error(int e)
 	}
 }
 
+/* No route is decided on this machine (a routing table without the address, or an
+ * unreachable route such as the lab's guard): say so with the address, the user's typo
+ * being the likeliest cause. */
+static int connect_failed(const char *host, unsigned port, int r, struct errbuf *err)
+{
+	if (r == -EHOSTUNREACH || r == -ENETUNREACH)
+		return errbuf_set(err, r, "cannot connect to %s:%u: no route to host %s (is the "
+				  "address right, and its network up?)", host, port, host);
+	return errbuf_set(err, r, "cannot connect to %s:%u: %s", host, port, strerror(-r));
+}
+
 /* Non-blocking connect bounded by the connect timeout, then blocking with TCP keepalive
  * so a host that vanishes is noticed even while a long command runs quietly. */
 static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int *ret_sock,
@@ -113,7 +124,7 @@ static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int 
 	}
 	r = connect(sock, ai->ai_addr, ai->ai_addrlen);
 	if (r < 0 && errno != EINPROGRESS) {
-		r = errbuf_set(err, negative_errno(), "cannot connect to %s:%u: %m", host, port);
+		r = connect_failed(host, port, negative_errno(), err);
 		goto out;
 	}
 	if (r < 0) {
@@ -128,8 +139,7 @@ static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int 
 		}
 		getsockopt(sock, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		if (r < 0 || soerr) {
-			r = errbuf_set(err, -(soerr ? soerr : errno), "cannot connect to %s:%u: %s",
-				       host, port, strerror(soerr ? soerr : errno));
+			r = connect_failed(host, port, -(soerr ? soerr : errno), err);
 			goto out;
 		}
 	}
