@@ -9,6 +9,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +181,55 @@ static int check_host_key(struct ssh_conn *c, const struct ssh_opts *o, struct e
 	return r < 0 ? r : 0;
 }
 
+/* libssh2 allocates through these, and every block it frees is wiped first: the packets
+ * of password and keyboard-interactive authentication hold the password, as do our
+ * answers to the latter, and libssh2 frees them without clearing. The header keeps each
+ * block's size for that. */
+union wipe_hdr {
+	size_t size;
+	max_align_t align;
+};
+
+static void *wipe_alloc(size_t n, void **abstract)
+{
+	union wipe_hdr *h;
+
+	(void)abstract;
+	if (n > SIZE_MAX - sizeof(*h))
+		return NULL;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return NULL;
+	h->size = n;
+	return h + 1;
+}
+
+static void wipe_free(void *p, void **abstract)
+{
+	union wipe_hdr *h;
+
+	(void)abstract;
+	if (!p)
+		return;
+	h = (union wipe_hdr *)p - 1;
+	explicit_bzero(p, h->size);
+	free(h);
+}
+
+static void *wipe_realloc(void *p, size_t n, void **abstract)
+{
+	void *q;
+
+	if (!p)
+		return wipe_alloc(n, abstract);
+	q = wipe_alloc(n, abstract);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(n, ((union wipe_hdr *)p - 1)->size));
+	wipe_free(p, abstract);
+	return q;
+}
+
 static void kbd_callback(const char *name, int name_len, const char *instruction,
 			 int instruction_len, int num_prompts,
 			 const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
@@ -192,9 +243,15 @@ static void kbd_callback(const char *name, int name_len, const char *instruction
 	(void)instruction_len;
 	(void)prompts;
 	for (int i = 0; i < num_prompts; i++) {
-		/* libssh2 frees these with its own free(): plain malloc is right here */
-		responses[i].text = strdup(c->password ? c->password : "");
-		responses[i].length = c->password ? (unsigned)strlen(c->password) : 0;
+		/* libssh2 frees these with the session's free, wipe_free */
+		size_t n = c->password ? strlen(c->password) : 0;
+		responses[i].text = wipe_alloc(n + 1, NULL);
+		if (!responses[i].text) {
+			responses[i].length = 0;
+			continue;
+		}
+		memcpy(responses[i].text, c->password ? c->password : "", n + 1);
+		responses[i].length = (unsigned)n;
 	}
 }
 
@@ -256,7 +313,7 @@ int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf
 	handshake_acquire();
 	r = tcp_connect(c->host, c->port, ct, &c->sock, err);
 	if (r >= 0) {
-		c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
+		c->session = libssh2_session_init_ex(wipe_alloc, wipe_free, wipe_realloc, c);
 		if (!c->session)
 			r = errbuf_set(err, -ENOMEM, "cannot start an SSH session");
 	}
