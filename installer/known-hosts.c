@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libssh2.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,18 +21,19 @@
 #define KNOWN_HOSTS_MAX (16u << 20)
 
 struct key_type {
-	const char *wire;  /* the name in the blob and in known_hosts */
-	const char *label; /* as ssh-keygen -l prints it */
-	int bit;	   /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *wire;	    /* the name in the blob and in known_hosts */
+	const char *label;	    /* as ssh-keygen -l prints it */
+	int bit;		    /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *algorithms[4];  /* the host key algorithms that use such a key */
 };
 
 static const struct key_type key_types[] = {
-	{ "ssh-ed25519", "ED25519", LIBSSH2_KNOWNHOST_KEY_ED25519 },
-	{ "ecdsa-sha2-nistp256", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_256 },
-	{ "ecdsa-sha2-nistp384", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_384 },
-	{ "ecdsa-sha2-nistp521", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_521 },
-	{ "ssh-rsa", "RSA", LIBSSH2_KNOWNHOST_KEY_SSHRSA },
-	{ "ssh-dss", "DSA", LIBSSH2_KNOWNHOST_KEY_SSHDSS },
+	{ "ssh-ed25519", "ED25519", LIBSSH2_KNOWNHOST_KEY_ED25519, { "ssh-ed25519" } },
+	{ "ecdsa-sha2-nistp256", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, { "ecdsa-sha2-nistp256" } },
+	{ "ecdsa-sha2-nistp384", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, { "ecdsa-sha2-nistp384" } },
+	{ "ecdsa-sha2-nistp521", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, { "ecdsa-sha2-nistp521" } },
+	{ "ssh-rsa", "RSA", LIBSSH2_KNOWNHOST_KEY_SSHRSA, { "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa" } },
+	{ "ssh-dss", "DSA", LIBSSH2_KNOWNHOST_KEY_SSHDSS, { "ssh-dss" } },
 };
 
 /* The type a key blob names in its first field (RFC 4253 6.6); NULL when not one of ours. */
@@ -144,8 +146,17 @@ static int parse(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const struct buf *c
 	return 0;
 }
 
-/* Every key the file holds for name, as "SHA256:… (TYPE)", each once. An entry belongs to
- * the host when libssh2's own check (which also matches hashed names) finds its key. */
+/* Whether the entry is one of name's: libssh2's own check (which also matches hashed
+ * names) finds its key for name. */
+static bool entry_of(LIBSSH2_KNOWNHOSTS *kh, const char *name, const struct libssh2_knownhost *e)
+{
+	return e->key &&
+	       libssh2_knownhost_checkp(kh, name, -1, e->key, 0,
+					LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_BASE64,
+					NULL) == LIBSSH2_KNOWNHOST_CHECK_MATCH;
+}
+
+/* Every key the file holds for name, as "SHA256:… (TYPE)", each once. */
 static void known_keys_of(LIBSSH2_KNOWNHOSTS *kh, const char *name, struct buf *out)
 {
 	struct libssh2_knownhost *e = NULL, *prev = NULL;
@@ -154,10 +165,7 @@ static void known_keys_of(LIBSSH2_KNOWNHOSTS *kh, const char *name, struct buf *
 		char d[128];
 
 		prev = e;
-		if (!e->key ||
-		    libssh2_knownhost_checkp(kh, name, -1, e->key, 0,
-					     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_BASE64,
-					     NULL) != LIBSSH2_KNOWNHOST_CHECK_MATCH)
+		if (!entry_of(kh, name, e))
 			continue;
 		describe_b64(e->key, d, sizeof(d));
 		if (strstr(out->data, d))
@@ -198,6 +206,67 @@ static int record(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const char *path, 
 	return KNOWN_HOSTS_ADDED;
 }
 
+/* libssh2 would also try the plain name for a port; OpenSSH looks up exactly one. */
+static char *lookup_name(const char *host, unsigned port)
+{
+	return port == 0 || port == 22 ? xstrdup(host) : xasprintf("[%s]:%u", host, port);
+}
+
+static bool listed(const char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+char *known_hosts_hostkey_prefs(const char *path, const char *host, unsigned port,
+				const char *const *supported, size_t n)
+{
+	_cleanup_free_ char *name = lookup_name(host, port);
+	_cleanup_free_ const char **order = xcalloc(n + 1, sizeof(*order));
+	struct buf content = BUF_INIT(KNOWN_HOSTS_MAX), out = BUF_INIT(4096);
+	struct libssh2_knownhost *e = NULL, *prev = NULL;
+	LIBSSH2_SESSION *s = NULL;
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	size_t k = 0;
+
+	if (buf_read_file(&content, path) < 0)
+		goto out;
+	s = libssh2_session_init();
+	kh = s ? libssh2_knownhost_init(s) : NULL;
+	if (!kh || parse(s, kh, &content, path, NULL) < 0)
+		goto out;
+	while (libssh2_knownhost_get(kh, &e, prev) == 0) {
+		prev = e;
+		if (!entry_of(kh, name, e))
+			continue;
+		for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
+			if (key_types[i].bit == (e->typemask & LIBSSH2_KNOWNHOST_KEY_MASK))
+				for (const char *const *a = key_types[i].algorithms; *a; a++)
+					if (listed(supported, n, *a) && !listed(order, k, *a))
+						order[k++] = *a;
+	}
+	if (k == 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (!listed(order, k, supported[i]))
+			order[k++] = supported[i];
+	for (size_t i = 0; i < k; i++)
+		buf_printf(&out, "%s%s", i ? "," : "", order[i]);
+out:
+	if (kh)
+		libssh2_knownhost_free(kh);
+	if (s)
+		libssh2_session_free(s);
+	buf_release(&content);
+	if (out.len == 0) {
+		buf_release(&out);
+		return NULL;
+	}
+	return buf_detach(&out, NULL);
+}
+
 int known_hosts_check(const char *path, const char *host, unsigned port, const void *key,
 		      size_t len, struct errbuf *err)
 {
@@ -210,8 +279,7 @@ int known_hosts_check(const char *path, const char *host, unsigned port, const v
 	char offered[128];
 	int r;
 
-	/* libssh2 would also try the plain name for a port; OpenSSH looks up exactly one */
-	name = port == 0 || port == 22 ? xstrdup(host) : xasprintf("[%s]:%u", host, port);
+	name = lookup_name(host, port);
 	describe_blob(key, len, offered, sizeof(offered));
 	if (!t)
 		return errbuf_set(err, -EPROTONOSUPPORT, "%s offers a host key of an unsupported type: %s",

@@ -23,5 +23,13 @@ enum {
 int known_hosts_check(const char *path, const char *host, unsigned port, const void *key,
 		      size_t len, struct errbuf *err);
 
+/* The host key algorithms to ask host:port for, as a list for libssh2_session_method_pref:
+ * those of the key types the file knows for it first, then the rest of supported (n
+ * names) in their order. OpenSSH does the same, so that a host with keys of several types
+ * is checked against the one we know instead of being refused for the first it offers.
+ * NULL when the host is not known (or the file not readable: the check decides then). */
+char *known_hosts_hostkey_prefs(const char *path, const char *host, unsigned port,
+				const char *const *supported, size_t n);
+
 /* "SHA256:…" of a key blob, base64 without padding, as OpenSSH prints it. */
 void known_hosts_fingerprint(const void *blob, size_t len, char *out, size_t outlen);

@@ -230,6 +230,25 @@ static void *wipe_realloc(void *p, size_t n, void **abstract)
 	return q;
 }
 
+/* Asks for the key types known_hosts has for this host first; best effort, the check
+ * after the handshake is what decides. */
+static void prefer_known_key_types(struct ssh_conn *c, const struct ssh_opts *o)
+{
+	const char **algs = NULL;
+	int n;
+
+	if (o->insecure_ignore_host_key || !o->known_hosts)
+		return;
+	n = libssh2_session_supported_algs(c->session, LIBSSH2_METHOD_HOSTKEY, &algs);
+	if (n <= 0)
+		return;
+	_cleanup_free_ char *prefs = known_hosts_hostkey_prefs(o->known_hosts, c->host, c->port,
+							      algs, (size_t)n);
+	if (prefs)
+		libssh2_session_method_pref(c->session, LIBSSH2_METHOD_HOSTKEY, prefs);
+	libssh2_free(c->session, algs);
+}
+
 static void kbd_callback(const char *name, int name_len, const char *instruction,
 			 int instruction_len, int num_prompts,
 			 const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
@@ -321,6 +340,7 @@ int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf
 		libssh2_session_set_blocking(c->session, 1);
 		/* the handshake and authentication get the connect timeout */
 		libssh2_session_set_timeout(c->session, (long)ct * 1000);
+		prefer_known_key_types(c, o);
 		r = libssh2_session_handshake(c->session, c->sock);
 		if (r != 0)
 			r = errbuf_set(err, map_error(r), "%s:%u: SSH handshake failed: %s", c->host,

@@ -111,7 +111,10 @@ check "and the ECDSA key is not recorded" test "$kh_before" = "$(sha256sum < "$C
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
 check_out "a second try is refused the same" "host key of $ip2:22 has changed: .*\\(ECDSA\\)" printf '%s\n' "$out"
 check "no lock or temporary file beside known_hosts" bash -c "[ -z \"\$(ls -A '$CIRUN_HOME' | grep known_hosts | grep -vx known_hosts)\" ]"
+# with both keys offered, the known type is asked for first (libssh2 alone would take ECDSA)
 hostssh 2 'rm -f /etc/ssh/sshd_config.d/cirun-test-hostkey.conf && systemctl restart ssh'
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
+check_out "a host with a new ECDSA key beside its known ED25519 one is checked by the known one" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
 
 hostssh 2 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh'
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)

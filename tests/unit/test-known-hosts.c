@@ -265,6 +265,28 @@ static void test_unterminated_last_line(void **state)
 	assert_int_equal(check(path, "10.0.0.2", 22, "ed25519", &err), KNOWN_HOSTS_MATCH);
 }
 
+static const char *const supported[] = {
+	"ecdsa-sha2-nistp256", "ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa",
+};
+
+/* A host known by ED25519 that has an ECDSA key too is asked for its ED25519 one first
+ * (libssh2's own order puts ECDSA first, which would be refused as a changed key). */
+static void test_known_key_types_asked_first(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *p1 = known_hosts_hostkey_prefs(FIX "plain", "10.0.0.1", 22, supported, 5);
+	assert_string_equal(p1, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	_cleanup_free_ char *p2 = known_hosts_hostkey_prefs(FIX "two-types", "10.0.0.1", 0, supported, 5);
+	assert_string_equal(p2, "ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa,ecdsa-sha2-nistp256");
+	_cleanup_free_ char *p3 = known_hosts_hostkey_prefs(FIX "hashed", "10.0.0.1", 22, supported, 5);
+	assert_string_equal(p3, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	_cleanup_free_ char *p4 = known_hosts_hostkey_prefs(FIX "hashed", "10.0.0.1", 2222, supported, 5);
+	assert_string_equal(p4, "ecdsa-sha2-nistp256,ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+	/* unknown host, missing file: libssh2's order */
+	assert_null(known_hosts_hostkey_prefs(FIX "plain", "10.0.0.2", 22, supported, 5));
+	assert_null(known_hosts_hostkey_prefs(FIX "missing", "10.0.0.1", 22, supported, 5));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_port_entries, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_file_refused_and_kept, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_unterminated_last_line, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test(test_known_key_types_asked_first),
 	};
 	return cmocka_run_group_tests_name("known-hosts", tests, NULL, NULL);
 }
