@@ -170,13 +170,14 @@ guard_add() {
     guard_unlock
 }
 
-# Other labs on this machine: their state dirs, and bridges holding a 10.213.x.1 address
-# (a lab whose state dir is elsewhere). Stale ones count too: keeping the guard is safe.
+# Other labs on this machine: their state dirs (made before an up adds the guard, even if
+# still empty), and bridges holding a 10.213.x.1 address (a lab whose state dir is
+# elsewhere). Stale ones count too: keeping the guard is the safe side.
 other_labs() {
     local d dev addr
     for d in "$labs_root"/*/; do
         d=${d%/}
-        [ -d "$d" ] && [ "$d" != "$state" ] && { [ -e "$d/count" ] || [ -d "$d/hosts" ]; } && echo "state $d"
+        [ -d "$d" ] && [ "$d" != "$state" ] && echo "state $d"
     done
     ip -o -4 addr show 2>/dev/null | awk '{print $2, $4}' | while read -r dev addr; do
         [[ $dev == *-br && $dev != "$bridge" && $addr == 10.213.* ]] && echo "bridge $dev"
