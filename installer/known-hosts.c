@@ -98,12 +98,13 @@ static void describe_b64(const char *b64, char *out, size_t outlen)
 		describe_blob(blob, (size_t)(n + fin), out, outlen);
 }
 
-/* Locks the file itself (flock, no lock file beside it). The file is replaced by rename,
- * so a waiter may get the lock of an inode that is no longer the file: it tries again. */
+/* Locks the file itself (flock, no lock file beside it; a read-only fd is enough, so a
+ * file we may only read is still checked). The file is replaced by rename, so a waiter
+ * may get the lock of an inode that is no longer the file: it tries again. */
 static int lock_file(const char *path, int *ret_fd, struct errbuf *err)
 {
 	for (unsigned tries = 0; tries < 100; tries++) {
-		_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
 		struct stat held, now;
 
 		if (fd < 0)
