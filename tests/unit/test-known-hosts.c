@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -287,6 +288,37 @@ static void test_known_key_types_asked_first(void **state)
 	assert_null(known_hosts_hostkey_prefs(FIX "missing", "10.0.0.1", 22, supported, 5));
 }
 
+/* Several cirun processes recording hosts at once: the lock and the re-check of a file
+ * replaced while waiting make every one of them land. */
+static void test_concurrent_writers_all_recorded(void **state)
+{
+	_cleanup_free_ char *path = tmp_path(state, "known_hosts");
+	struct errbuf err = ERRBUF_INIT;
+	enum { N = 8 };
+	pid_t pids[N];
+
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			char host[32];
+			snprintf(host, sizeof(host), "10.0.1.%d", i);
+			_exit(check(path, host, 22, "ed25519", &err) == KNOWN_HOSTS_ADDED ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		int status = -1;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	for (int i = 0; i < N; i++) {
+		char host[32];
+		snprintf(host, sizeof(host), "10.0.1.%d", i);
+		assert_int_equal(check(path, host, 22, "ed25519", &err), KNOWN_HOSTS_MATCH);
+	}
+	assert_alone(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broken_file_refused_and_kept, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_unterminated_last_line, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test(test_known_key_types_asked_first),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers_all_recorded, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("known-hosts", tests, NULL, NULL);
 }
