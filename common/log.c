@@ -14,8 +14,10 @@ static int max_level = LOG_INFO;
 static bool journal_prefix;
 static int log_fd = STDERR_FILENO;
 static log_sink_fn log_sink;
-#define MAX_SECRETS 32
-static char *secrets[MAX_SECRETS];
+/* Below this length a secret is masked only where it stands as a word of its own (see
+ * log.h). */
+#define SHORT_SECRET 3
+static char **secrets;
 static size_t nsecrets;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -70,12 +72,14 @@ void log_set_sink(log_sink_fn sink)
 void log_add_secret(const char *secret)
 {
 	pthread_mutex_lock(&log_lock);
-	if (secret && strlen(secret) >= 3 && nsecrets < MAX_SECRETS) {
+	if (secret && *secret) {
 		bool known = false;
 		for (size_t i = 0; i < nsecrets; i++)
 			known |= strcmp(secrets[i], secret) == 0;
-		if (!known)
+		if (!known) {
+			secrets = xreallocarray(secrets, nsecrets + 1, sizeof(*secrets));
 			secrets[nsecrets++] = xstrdup(secret);
+		}
 	}
 	pthread_mutex_unlock(&log_lock);
 }
@@ -87,22 +91,52 @@ void log_clear_secrets(void)
 		explicit_bzero(secrets[i], strlen(secrets[i]));
 		free(secrets[i]);
 	}
+	free(secrets);
+	secrets = NULL;
 	nsecrets = 0;
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* '*' counts as part of a word so that masking twice (a report line is redacted, then
+ * written to the log file through the same filter) never masks the mask. */
+static bool word_byte(char c)
+{
+	unsigned char u = (unsigned char)c;
+	return u >= 0x80 || u == '_' || u == '*' || (u >= '0' && u <= '9') ||
+	       ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
+}
+
+/* How many bytes at p are a secret, the longest one that matches (one secret may begin
+ * with another). When in was cut short (truncated), a secret's beginning at its very end
+ * counts too: the rest of it was cut away, what is left must not show. */
+static size_t secret_at(const char *in, const char *p, bool truncated)
+{
+	size_t best = 0, rest = truncated ? strlen(p) : 0;
+
+	for (size_t i = 0; i < nsecrets; i++) {
+		size_t len = strlen(secrets[i]);
+		if (len <= best)
+			continue;
+		if (strncmp(p, secrets[i], len) == 0) {
+			if (len >= SHORT_SECRET ||
+			    ((p == in || !word_byte(p[-1])) && !word_byte(p[len])))
+				best = len;
+		} else if (rest > best && rest < len && strncmp(p, secrets[i], rest) == 0) {
+			best = rest;
+		}
+	}
+	return best;
+}
+
 /* Called with log_lock held, or from log_redact which takes it. */
-static void redact_locked(const char *in, char *out, size_t n)
+static void redact_locked(const char *in, bool truncated, char *out, size_t n)
 {
 	size_t o = 0;
 
 	if (n == 0)
 		return;
 	for (const char *p = in; *p && o + 1 < n;) {
-		size_t hit = 0;
-		for (size_t i = 0; i < nsecrets && !hit; i++)
-			if (strncmp(p, secrets[i], strlen(secrets[i])) == 0)
-				hit = strlen(secrets[i]);
+		size_t hit = nsecrets ? secret_at(in, p, truncated) : 0;
 		if (hit) {
 			for (const char *m = "******"; *m && o + 1 < n; m++)
 				out[o++] = *m;
@@ -117,7 +151,7 @@ static void redact_locked(const char *in, char *out, size_t n)
 void log_redact(const char *in, char *out, size_t n)
 {
 	pthread_mutex_lock(&log_lock);
-	redact_locked(in, out, n);
+	redact_locked(in, false, out, n);
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -149,11 +183,12 @@ int log_internal(int level, int error, const char *host, const char *file, int l
 
 	errno = -ret;
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	errno = saved_errno;
 	pthread_mutex_lock(&log_lock);
-	redact_locked(raw, msg, sizeof(msg));
+	redact_locked(raw, n >= (int)sizeof(raw), msg, sizeof(msg));
+	n = 0;
 	pthread_mutex_unlock(&log_lock);
 
 	/* A message ends in exactly one newline, whatever the caller passed. */

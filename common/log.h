@@ -27,8 +27,13 @@ typedef void (*log_sink_fn)(int level, const char *host, const char *msg);
 void log_set_sink(log_sink_fn sink);
 
 /* Secrets (passwords, passphrases) are replaced by "******" in every message, whatever
- * printed it: our errors, a remote script's output. Strings shorter than 3 bytes are
- * not registered (they would mask ordinary text). */
+ * printed it: our errors, a remote script's output. Every secret is registered, whatever
+ * its length; where two overlap, the longer one is masked whole. A secret of 3 bytes or
+ * more is masked wherever it appears. A shorter one (a 1-character password) is masked
+ * where it stands as a word of its own (not next to a letter, digit, '_', '*' or non-ASCII
+ * byte): "password: x" and "'x'" show "******", while the x of "exit" stays. Masking every
+ * x would make each message unreadable, and the gaps ("e******it") would spell the secret
+ * out to anyone reading. */
 void log_add_secret(const char *secret);
 void log_clear_secrets(void);
 /* Copies in to out (capped) with the secrets masked. */

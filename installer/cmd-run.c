@@ -2,10 +2,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -80,23 +84,78 @@ static int parse_duration(const char *s, unsigned *ret)
 	return 0;
 }
 
+/* Read into a fixed buffer, not a growing one: a realloc would leave copies behind. */
 static int read_secret_file(const char *path, char **ret, struct errbuf *err)
 {
-	struct buf b = BUF_INIT(4096);
-	int r = buf_read_file(&b, path);
+	char tmp[4097];
+	size_t len = 0;
+	int r = 0;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (r < 0) {
-		buf_release(&b);
-		return errbuf_set(err, r, "--passwd-file '%s': %s", path, strerror(-r));
+	if (fd < 0)
+		return errbuf_set(err, negative_errno(), "--passwd-file '%s': %m", path);
+	while (len < sizeof(tmp)) {
+		ssize_t n = read(fd, tmp + len, sizeof(tmp) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = errbuf_set(err, negative_errno(), "--passwd-file '%s': %m", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
-	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
-		b.data[--b.len] = '\0';
-	if (b.len == 0) {
-		buf_release(&b);
-		return errbuf_set(err, -EINVAL, "--passwd-file '%s' is empty", path);
+	if (len == sizeof(tmp)) {
+		r = errbuf_set(err, -E2BIG, "--passwd-file '%s': longer than %zu bytes; it should "
+			       "hold the password alone", path, sizeof(tmp) - 1);
+		goto out;
 	}
-	*ret = buf_detach(&b, NULL);
+	while (len && (tmp[len - 1] == '\n' || tmp[len - 1] == '\r'))
+		len--;
+	if (len == 0) {
+		r = errbuf_set(err, -EINVAL, "--passwd-file '%s' is empty", path);
+		goto out;
+	}
+	*ret = xstrndup(tmp, len);
+out:
+	explicit_bzero(tmp, sizeof(tmp));
+	return r;
+}
+
+static void set_secret(char **dst, const char *v)
+{
+	if (*dst)
+		explicit_bzero(*dst, strlen(*dst));
+	free(*dst);
+	*dst = v ? xstrdup(v) : NULL;
+}
+
+/* Before any secret is read: no core dump and no ptrace attach (PR_SET_DUMPABLE 0 also
+ * makes /proc/PID/mem and environ root's only) may show the passwords in our memory. */
+static int protect_secrets(struct errbuf *err)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) < 0)
+		return errbuf_set(err, negative_errno(), "cannot disable core dumps: %m");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return errbuf_set(err, negative_errno(), "cannot disable ptrace of cirun: %m");
 	return 0;
+}
+
+/* CIRUN_SSH_PASSWORD leaves the environment at once, used or not, so no child process
+ * gets it; its bytes are wiped where they were (the initial environment block is what
+ * /proc/PID/environ shows). */
+static char *take_env_password(void)
+{
+	char *v = getenv("CIRUN_SSH_PASSWORD");
+	char *copy = v ? xstrdup(v) : NULL;
+
+	if (v)
+		explicit_bzero(v, strlen(v));
+	unsetenv("CIRUN_SSH_PASSWORD");
+	return copy;
 }
 
 static int parse_output(const char *s, bool *json)
@@ -243,12 +302,16 @@ int cmd_run(int argc, char **argv)
 		{ 0 },
 	};
 	_cleanup_free_ char *masters = NULL, *nodes = NULL, *skip = NULL;
+	char *env_password = NULL;
 	struct cluster c = { 0 };
 	struct run_opts o = { 0 };
 	struct errbuf err = ERRBUF_INIT;
 	int opt, r = 2;
 
-	optind = 0;
+	if (protect_secrets(&err) < 0)
+		goto fail;
+	env_password = take_env_password();
+	optind = 0; /* 0: getopt starts afresh (help VERB calls a verb again) */
 	while ((opt = getopt_long(argc, argv, "m:n:u:p:e:h", opts, NULL)) != -1) {
 		unsigned long v;
 		char *end;
@@ -272,13 +335,12 @@ int cmd_run(int argc, char **argv)
 			set_str(&c.ssh.user, optarg);
 			break;
 		case 'p':
-			set_str(&c.ssh.password, optarg);
+			set_secret(&c.ssh.password, optarg);
 			/* keep it out of ps as far as we can: overwrite our argv copy */
 			explicit_bzero(optarg, strlen(optarg));
 			break;
 		case O_PASSWD_FILE:
-			free(c.ssh.password);
-			c.ssh.password = NULL;
+			set_secret(&c.ssh.password, NULL);
 			if (read_secret_file(optarg, &c.ssh.password, &err) < 0)
 				goto fail;
 			break;
@@ -286,7 +348,7 @@ int cmd_run(int argc, char **argv)
 			set_str(&c.ssh.pk_file, optarg);
 			break;
 		case O_PK_PASSWD:
-			set_str(&c.ssh.pk_passphrase, optarg);
+			set_secret(&c.ssh.pk_passphrase, optarg);
 			explicit_bzero(optarg, strlen(optarg));
 			break;
 		case O_PORT:
@@ -327,8 +389,8 @@ int cmd_run(int argc, char **argv)
 		goto fail;
 	}
 	c.image = xstrdup(argv[optind]);
-	if (!c.ssh.password && getenv("CIRUN_SSH_PASSWORD"))
-		c.ssh.password = xstrdup(getenv("CIRUN_SSH_PASSWORD"));
+	if (!c.ssh.password)
+		c.ssh.password = TAKE_PTR(env_password);
 	if (!masters) {
 		errbuf_set(&err, -EINVAL, "-m: give the master addresses");
 		goto fail;
@@ -343,6 +405,7 @@ fail:
 	log_error("%s", errbuf_msg(&err));
 	r = 2;
 out:
+	set_secret(&env_password, NULL);
 	cluster_release(&c);
 	return r;
 }
@@ -369,43 +432,51 @@ int cmd_apply(int argc, char **argv)
 		{ 0 },
 	};
 	_cleanup_free_ char *file = NULL, *skip = NULL;
+	char *env_password = NULL;
 	struct cluster c = { 0 };
 	struct run_opts o = { 0 };
 	struct errbuf err = ERRBUF_INIT;
-	int opt, r;
+	int opt, r = 2;
 
-	optind = 0;
+	if (protect_secrets(&err) < 0)
+		goto fail;
+	env_password = take_env_password();
+	optind = 0; /* 0: getopt starts afresh (help VERB calls a verb again) */
 	while ((opt = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		int handled = run_option(opt, optarg, &o, &skip, &err);
-		if (handled < 0) {
-			log_error("%s", errbuf_msg(&err));
-			return 2;
-		}
+		if (handled < 0)
+			goto fail;
 		if (handled)
 			continue;
 		if (opt == 'f') {
 			set_str(&file, optarg);
 		} else if (opt == 'h') {
-			return cli_help(&apply_usage);
+			r = cli_help(&apply_usage);
+			goto out;
 		} else {
-			return cli_usage_error(&apply_usage);
+			r = cli_usage_error(&apply_usage);
+			goto out;
 		}
 	}
-	if (!file || optind != argc)
-		return cli_usage_error(&apply_usage);
+	if (!file || optind != argc) {
+		r = cli_usage_error(&apply_usage);
+		goto out;
+	}
 	if (clusterfile_load(file, &c, &err) < 0)
 		goto fail;
-	if (!c.ssh.password && !c.ssh.pk_file && getenv("CIRUN_SSH_PASSWORD"))
-		c.ssh.password = xstrdup(getenv("CIRUN_SSH_PASSWORD"));
+	if (!c.ssh.password && !c.ssh.pk_file)
+		c.ssh.password = TAKE_PTR(env_password);
 	if (cluster_finish(&c, &err) < 0) {
 		errbuf_prefix(&err, "%s", file);
 		goto fail;
 	}
 	r = run_cluster(&c, &o);
-	cluster_release(&c);
-	return r;
+	goto out;
 fail:
 	log_error("%s", errbuf_msg(&err));
+	r = 2;
+out:
+	set_secret(&env_password, NULL);
 	cluster_release(&c);
-	return 2;
+	return r;
 }

@@ -7,18 +7,19 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fs-util.h"
+#include "known-hosts.h"
 #include "macro.h"
 
 struct ssh_conn {
@@ -93,6 +94,17 @@ static int map_error(int e)
 	}
 }
 
+/* No route is decided on this machine (a routing table without the address, or an
+ * unreachable route such as the lab's guard): say so with the address, the user's typo
+ * being the likeliest cause. */
+static int connect_failed(const char *host, unsigned port, int r, struct errbuf *err)
+{
+	if (r == -EHOSTUNREACH || r == -ENETUNREACH)
+		return errbuf_set(err, r, "cannot connect to %s:%u: no route to host %s (is the "
+				  "address right, and its network up?)", host, port, host);
+	return errbuf_set(err, r, "cannot connect to %s:%u: %s", host, port, strerror(-r));
+}
+
 /* Non-blocking connect bounded by the connect timeout, then blocking with TCP keepalive
  * so a host that vanishes is noticed even while a long command runs quietly. */
 static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int *ret_sock,
@@ -114,7 +126,7 @@ static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int 
 	}
 	r = connect(sock, ai->ai_addr, ai->ai_addrlen);
 	if (r < 0 && errno != EINPROGRESS) {
-		r = errbuf_set(err, negative_errno(), "cannot connect to %s:%u: %m", host, port);
+		r = connect_failed(host, port, negative_errno(), err);
 		goto out;
 	}
 	if (r < 0) {
@@ -129,8 +141,7 @@ static int tcp_connect(const char *host, unsigned port, unsigned timeout_s, int 
 		}
 		getsockopt(sock, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		if (r < 0 || soerr) {
-			r = errbuf_set(err, -(soerr ? soerr : errno), "cannot connect to %s:%u: %s",
-				       host, port, strerror(soerr ? soerr : errno));
+			r = connect_failed(host, port, -(soerr ? soerr : errno), err);
 			goto out;
 		}
 	}
@@ -151,119 +162,91 @@ out:
 	return r;
 }
 
-static void b64(const unsigned char *in, size_t n, char *out, size_t outlen)
-{
-	unsigned char tmp[128];
-	int len = EVP_EncodeBlock(tmp, in, (int)n);
-
-	while (len > 0 && tmp[len - 1] == '=')
-		len--; /* OpenSSH prints SHA256 fingerprints without padding */
-	snprintf(out, outlen, "%.*s", len, tmp);
-}
-
-static void fingerprint_of_blob(const unsigned char *blob, size_t n, char *out, size_t outlen)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	char enc[64];
-
-	EVP_Digest(blob, n, md, &mdlen, EVP_sha256(), NULL);
-	b64(md, mdlen, enc, sizeof(enc));
-	snprintf(out, outlen, "SHA256:%s", enc);
-}
-
-static int key_type_bit(int type)
-{
-	switch (type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:
-		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-	case LIBSSH2_HOSTKEY_TYPE_DSS:
-		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-		return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:
-		return LIBSSH2_KNOWNHOST_KEY_ED25519;
-	default:
-		return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
-	}
-}
-
-/* Trust on first use, refuse a change: the file is re-read under a lock so that several
- * hosts connecting at once all get recorded. */
+/* Trust on first use, refuse a change (known_hosts_check); the process-wide mutex keeps
+ * our own threads in line, the file's lock other cirun processes. */
 static int check_host_key(struct ssh_conn *c, const struct ssh_opts *o, struct errbuf *err)
 {
 	size_t len;
-	int type;
+	int type, r;
 	const char *key = libssh2_session_hostkey(c->session, &len, &type);
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
-	struct libssh2_knownhost *found = NULL;
-	int r = 0, lock_fd = -1;
 
 	if (!key)
 		return errbuf_set(err, -EIO, "%s: the server sent no host key", c->host);
-	fingerprint_of_blob((const unsigned char *)key, len, c->fingerprint, sizeof(c->fingerprint));
+	known_hosts_fingerprint(key, len, c->fingerprint, sizeof(c->fingerprint));
 	if (o->insecure_ignore_host_key || !o->known_hosts)
 		return 0;
-
 	pthread_mutex_lock(&known_hosts_lock);
-	_cleanup_free_ char *lock_path = NULL;
-	lock_path = xasprintf("%s.lock", o->known_hosts);
-	lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd >= 0)
-		flock(lock_fd, LOCK_EX);
-	kh = libssh2_knownhost_init(c->session);
-	if (!kh) {
-		r = errbuf_set(err, -ENOMEM, "cannot check host keys");
-		goto out;
-	}
-	if (access(o->known_hosts, F_OK) == 0 &&
-	    libssh2_knownhost_readfile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		r = errbuf_set(err, -EBADMSG, "cannot read known hosts '%s': %s", o->known_hosts,
-			       ssh_error(c->session));
-		goto out;
-	}
-	int typemask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | key_type_bit(type);
-	int check = libssh2_knownhost_checkp(kh, c->host, (int)c->port, key, len, typemask, &found);
-	if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-		goto out;
-	if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-		char old[64] = "?";
-		unsigned char blob[4096];
-		if (found && found->key) {
-			int n = EVP_DecodeBlock(blob, (const unsigned char *)found->key, (int)strlen(found->key));
-			size_t pad = strlen(found->key) > 1 && found->key[strlen(found->key) - 1] == '=' ?
-					     (found->key[strlen(found->key) - 2] == '=' ? 2 : 1) : 0;
-			if (n > 0)
-				fingerprint_of_blob(blob, (size_t)n - pad, old, sizeof(old));
-		}
-		r = errbuf_set(err, -EKEYREJECTED,
-			       "the host key of %s:%u has changed: known %s, now %s. If the host was "
-			       "reinstalled, remove its line from %s; else someone may be "
-			       "intercepting (--insecure-ignore-host-key skips this check)",
-			       c->host, c->port, old, c->fingerprint, o->known_hosts);
-		goto out;
-	}
-	/* unknown: remember it */
-	char name[300];
-	if (c->port == 22)
-		snprintf(name, sizeof(name), "%s", c->host);
-	else
-		snprintf(name, sizeof(name), "[%s]:%u", c->host, c->port);
-	if (libssh2_knownhost_addc(kh, name, NULL, key, len, NULL, 0, typemask, NULL) < 0 ||
-	    libssh2_knownhost_writefile(kh, o->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0)
-		r = errbuf_set(err, -EIO, "cannot record the host key of %s in '%s': %s", c->host,
-			       o->known_hosts, ssh_error(c->session));
-out:
-	if (kh)
-		libssh2_knownhost_free(kh);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	r = known_hosts_check(o->known_hosts, c->host, c->port, key, len, err);
 	pthread_mutex_unlock(&known_hosts_lock);
-	return r;
+	return r < 0 ? r : 0;
+}
+
+/* libssh2 allocates through these, and every block it frees is wiped first: the packets
+ * of password and keyboard-interactive authentication hold the password, as do our
+ * answers to the latter, and libssh2 frees them without clearing. The header keeps each
+ * block's size for that. */
+union wipe_hdr {
+	size_t size;
+	max_align_t align;
+};
+
+static void *wipe_alloc(size_t n, void **abstract)
+{
+	union wipe_hdr *h;
+
+	(void)abstract;
+	if (n > SIZE_MAX - sizeof(*h))
+		return NULL;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return NULL;
+	h->size = n;
+	return h + 1;
+}
+
+static void wipe_free(void *p, void **abstract)
+{
+	union wipe_hdr *h;
+
+	(void)abstract;
+	if (!p)
+		return;
+	h = (union wipe_hdr *)p - 1;
+	explicit_bzero(p, h->size);
+	free(h);
+}
+
+static void *wipe_realloc(void *p, size_t n, void **abstract)
+{
+	void *q;
+
+	if (!p)
+		return wipe_alloc(n, abstract);
+	q = wipe_alloc(n, abstract);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(n, ((union wipe_hdr *)p - 1)->size));
+	wipe_free(p, abstract);
+	return q;
+}
+
+/* Asks for the key types known_hosts has for this host first; best effort, the check
+ * after the handshake is what decides. */
+static void prefer_known_key_types(struct ssh_conn *c, const struct ssh_opts *o)
+{
+	const char **algs = NULL;
+	int n;
+
+	if (o->insecure_ignore_host_key || !o->known_hosts)
+		return;
+	n = libssh2_session_supported_algs(c->session, LIBSSH2_METHOD_HOSTKEY, &algs);
+	if (n <= 0)
+		return;
+	_cleanup_free_ char *prefs = known_hosts_hostkey_prefs(o->known_hosts, c->host, c->port,
+							      algs, (size_t)n);
+	if (prefs)
+		libssh2_session_method_pref(c->session, LIBSSH2_METHOD_HOSTKEY, prefs);
+	libssh2_free(c->session, algs);
 }
 
 static void kbd_callback(const char *name, int name_len, const char *instruction,
@@ -279,9 +262,15 @@ static void kbd_callback(const char *name, int name_len, const char *instruction
 	(void)instruction_len;
 	(void)prompts;
 	for (int i = 0; i < num_prompts; i++) {
-		/* libssh2 frees these with its own free(): plain malloc is right here */
-		responses[i].text = strdup(c->password ? c->password : "");
-		responses[i].length = c->password ? (unsigned)strlen(c->password) : 0;
+		/* libssh2 frees these with the session's free, wipe_free */
+		size_t n = c->password ? strlen(c->password) : 0;
+		responses[i].text = wipe_alloc(n + 1, NULL);
+		if (!responses[i].text) {
+			responses[i].length = 0;
+			continue;
+		}
+		memcpy(responses[i].text, c->password ? c->password : "", n + 1);
+		responses[i].length = (unsigned)n;
 	}
 }
 
@@ -343,7 +332,7 @@ int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf
 	handshake_acquire();
 	r = tcp_connect(c->host, c->port, ct, &c->sock, err);
 	if (r >= 0) {
-		c->session = libssh2_session_init_ex(NULL, NULL, NULL, c);
+		c->session = libssh2_session_init_ex(wipe_alloc, wipe_free, wipe_realloc, c);
 		if (!c->session)
 			r = errbuf_set(err, -ENOMEM, "cannot start an SSH session");
 	}
@@ -351,6 +340,7 @@ int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf
 		libssh2_session_set_blocking(c->session, 1);
 		/* the handshake and authentication get the connect timeout */
 		libssh2_session_set_timeout(c->session, (long)ct * 1000);
+		prefer_known_key_types(c, o);
 		r = libssh2_session_handshake(c->session, c->sock);
 		if (r != 0)
 			r = errbuf_set(err, map_error(r), "%s:%u: SSH handshake failed: %s", c->host,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cirun run on 3 real lab hosts: the rootfs arrives whole and equals `cirun export`, init.sh
 # sees the exported env, a re-run sends nothing, a changed image sends only its new layer,
-# failures (wrong password, changed host key) name the host, sudo users work, --dry-run
+# failures (wrong password, changed host key or key type) name the host, sudo users work, --dry-run
 # changes nothing, and a layer corrupted in a host's cache is re-sent, not used.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -96,9 +96,29 @@ check_out "the run's log file exists, readable by root only" '^600$' stat -c %a 
 check_out "the log file has the whole run" 'init.sh env: Version=v-\*\*\*\*\*\*-x' cat "$logfile"
 check "and no password" bash -c "! grep -q -- '$pw' '$logfile'"
 
+# a host known by its ED25519 key that now offers only an ECDSA one: a changed key, never a
+# second trust on first use
+re_esc() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'; }
+fp_of() { hostssh 2 "ssh-keygen -lf /etc/ssh/ssh_host_$1_key.pub" | awk '{print $2}'; }
+hostssh 2 'rm -f /etc/ssh/ssh_host_ecdsa_key* && ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key &&
+    echo "HostKey /etc/ssh/ssh_host_ecdsa_key" > /etc/ssh/sshd_config.d/cirun-test-hostkey.conf && systemctl restart ssh'
+known_fp=$(fp_of ed25519); offered_fp=$(fp_of ecdsa)
+kh_before=$(sha256sum < "$CIRUN_HOME/known_hosts")
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
+check_out "another key type is a changed key, refused with both fingerprints" \
+    "host key of $ip2:22 has changed: known $(re_esc "$known_fp") \\(ED25519\\); now $(re_esc "$offered_fp") \\(ECDSA\\)" printf '%s\n' "$out"
+check "and the ECDSA key is not recorded" test "$kh_before" = "$(sha256sum < "$CIRUN_HOME/known_hosts")"
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
+check_out "a second try is refused the same" "host key of $ip2:22 has changed: .*\\(ECDSA\\)" printf '%s\n' "$out"
+check "no lock or temporary file beside known_hosts" bash -c "[ -z \"\$(ls -A '$CIRUN_HOME' | grep known_hosts | grep -vx known_hosts)\" ]"
+# with both keys offered, the known type is asked for first (libssh2 alone would take ECDSA)
+hostssh 2 'rm -f /etc/ssh/sshd_config.d/cirun-test-hostkey.conf && systemctl restart ssh'
+out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
+check_out "a host with a new ECDSA key beside its known ED25519 one is checked by the known one" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
+
 hostssh 2 'rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh'
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1)
-check_out "a changed host key is refused with both fingerprints" "host key of $ip2:22 has changed: known SHA256:[^ ]+, now SHA256:[^ .]+" printf '%s\n' "$out"
+check_out "a changed host key is refused with both fingerprints" "host key of $ip2:22 has changed: known SHA256:[^ ]+ \\(ED25519\\); now SHA256:[^ ]+ \\(ED25519\\)" printf '%s\n' "$out"
 out=$(run runtest:v2 -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --insecure-ignore-host-key)
 check_out "--insecure-ignore-host-key lets it through" "^$ip2 +node +6 +ok" printf '%s\n' "$out"
 

@@ -3,7 +3,8 @@
 # booted with systemd as PID 1 inside its own network namespace, attached to a private
 # bridge. Only the addresses of these namespaces are ever used.
 #
-# usage: lab.sh up [N] | down | status | ips | ssh I [CMD…] | put I SRC DST | recipe-key
+# usage: lab.sh up [N] | down | status | ips | ssh I [CMD…] | put I SRC DST | leftovers | others
+#        | recipe-key
 #
 # Environment (so a developer's lab and a CI lab never collide):
 #   CIRUN_LAB_PREFIX    name prefix for hosts, netns, links (1-8 of [a-z0-9]; default cirunlab)
@@ -11,6 +12,13 @@
 #   CIRUN_LAB_STATE     state dir (default /var/lib/cirun-lab/$CIRUN_LAB_PREFIX)
 #   CIRUN_LAB_CACHE     rootfs cache (default /var/cache/cirun-lab), kept across labs
 #   CIRUN_LAB_PASSWORD  password of root and deploy (default cirun-lab)
+#
+# While any lab exists, an `unreachable` route for the whole 10.213.0.0/16 (the guard) sits in
+# this machine's main routing table: the per-lab /24 of a bridge is more specific and wins,
+# and a run aimed at the address of a lab that is down fails here instead of leaving the
+# machine by the default route. `unreachable`, not `blackhole`: connect(2) then fails with
+# EHOSTUNREACH ("No route to host"), where a blackhole route gives EINVAL ("Invalid
+# argument"), which would send the user looking for a bug in their command line.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +28,8 @@ state=${CIRUN_LAB_STATE:-/var/lib/cirun-lab/$prefix}
 cache=${CIRUN_LAB_CACHE:-/var/cache/cirun-lab}
 password=${CIRUN_LAB_PASSWORD:-cirun-lab}
 bridge=$prefix-br
+guard_net=10.213.0.0/16
+labs_root=/var/lib/cirun-lab
 boot_timeout=${CIRUN_LAB_BOOT_TIMEOUT:-120}
 
 die() { echo "lab: $*" >&2; exit 1; }
@@ -136,6 +146,53 @@ prepare_root() {
     chmod 0440 "$root/etc/sudoers.d/deploy" 2>/dev/null || true
 }
 
+# The guard is shared by every lab on the machine; one lock orders its checks and changes.
+# A lab's state dir exists before its up adds the guard and until its down is over, so a
+# down that sees no other state dir may remove it.
+guard_lock() {
+    mkdir -p /run/lock
+    exec 8> /run/lock/cirun-lab-guard.lock
+    flock -w 60 8 || die "another lab command holds /run/lock/cirun-lab-guard.lock"
+}
+guard_unlock() { exec 8>&-; }
+
+guard_route() { ip route show exact "$guard_net" table main 2>/dev/null; }
+
+guard_add() {
+    local cur
+    guard_lock
+    cur=$(guard_route)
+    case $cur in
+        "") ip route add unreachable "$guard_net" table main ;;
+        unreachable*) ;;
+        *) guard_unlock; die "this machine already routes $guard_net ($cur): the lab will not replace that route" ;;
+    esac
+    guard_unlock
+}
+
+# Other labs on this machine: their state dirs (made before an up adds the guard, even if
+# still empty), and bridges holding a 10.213.x.1 address (a lab whose state dir is
+# elsewhere). Stale ones count too: keeping the guard is the safe side.
+other_labs() {
+    local d dev addr
+    for d in "$labs_root"/*/; do
+        d=${d%/}
+        [ -d "$d" ] && [ "$d" != "$state" ] && echo "state $d"
+    done
+    ip -o -4 addr show 2>/dev/null | awk '{print $2, $4}' | while read -r dev addr; do
+        [[ $dev == *-br && $dev != "$bridge" && $addr == 10.213.* ]] && echo "bridge $dev"
+    done
+    return 0
+}
+
+guard_del_unless_others() {
+    guard_lock
+    if [ -z "$(other_labs)" ] && [[ $(guard_route) == unreachable* ]]; then
+        ip route del unreachable "$guard_net" table main
+    fi
+    guard_unlock
+}
+
 ensure_bridge() {
     if ! ip link show "$bridge" >/dev/null 2>&1; then
         if ip -o -4 addr show | awk '{print $4}' | grep -qx "$subnet.1/24"; then
@@ -213,6 +270,7 @@ cmd_up() {
     old=$(highest_index)
     # Hosts beyond N and hosts left stale by a killed lab go first.
     for ((i = n + 1; i <= (old > n ? old : n); i++)); do teardown_host "$i"; done
+    guard_add
     ensure_bridge
     echo "$n" > "$state/count"
     local started=()
@@ -247,6 +305,7 @@ cmd_down() {
     for ((i = 1; i <= n; i++)); do teardown_host "$i"; done
     ip link del "$bridge" 2>/dev/null || true
     rm -rf --one-file-system "$state"
+    guard_del_unless_others
     say "down"
 }
 
@@ -284,6 +343,8 @@ cmd_leftovers() {
         tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qE -- "-M $prefix-[0-9]+ " && echo "process $p"
     done
     [ -e "$state" ] && echo "dir $state"
+    # the guard is this lab's leftover only when no other lab still needs it
+    [ -n "$(guard_route)" ] && [ -z "$(other_labs)" ] && echo "route $guard_net (the lab guard)"
     return 0
 }
 
@@ -301,10 +362,11 @@ case $cmd in
     status) cmd_status ;;
     ips) cmd_ips ;;
     leftovers) cmd_leftovers ;;
+    others) other_labs ;;
     ssh) i=${1:?host index}; shift; lab_ssh "$(host_ip "$i")" "$@" ;;
     put)
         i=${1:?host index}; src=${2:?src}; dst=${3:?dst}
         SSHPASS=$password sshpass -e scp -q "${sshopts[@]}" "$src" "root@$(host_ip "$i"):$dst" ;;
     recipe-key) recipe_key ;;
-    *) die "unknown command '$cmd' (up [N] | down | status | ips | ssh I CMD | put I SRC DST | leftovers)" ;;
+    *) die "unknown command '$cmd' (up [N] | down | status | ips | ssh I CMD | put I SRC DST | leftovers | others)" ;;
 esac

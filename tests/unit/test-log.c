@@ -115,6 +115,99 @@ static void test_level_from_string(void **state)
 	assert_int_equal(log_level_from_string(NULL), -EINVAL);
 }
 
+static char redacted[8192];
+static const char *redact(const char *in)
+{
+	log_redact(in, redacted, sizeof(redacted));
+	return redacted;
+}
+
+static void test_mask_long_secret_everywhere(void **state)
+{
+	(void)state;
+	log_add_secret("hunter2");
+	assert_string_equal(redact("pw=hunter2 and xhunter2x"), "pw=****** and x******x");
+	log_clear_secrets();
+	assert_string_equal(redact("pw=hunter2"), "pw=hunter2");
+}
+
+/* Short secrets used to be ignored: a 1- or 2-character password was printed as it is. */
+static void test_mask_one_char_secret_as_word(void **state)
+{
+	(void)state;
+	log_add_secret("x");
+	assert_string_equal(redact("password: x"), "password: ******");
+	assert_string_equal(redact("x"), "******");
+	assert_string_equal(redact("'x' (x) x=x"), "'******' (******) ******=******");
+	/* inside a word it is ordinary text: masking it would spell the secret out */
+	assert_string_equal(redact("exit xx x1 _x"), "exit xx x1 _x");
+	log_clear_secrets();
+}
+
+static void test_mask_two_char_secret(void **state)
+{
+	(void)state;
+	log_add_secret("p!");
+	assert_string_equal(redact("sudo: p! rejected; stop!"), "sudo: ****** rejected; stop!");
+	log_clear_secrets();
+}
+
+static void test_mask_is_idempotent(void **state)
+{
+	(void)state;
+	log_add_secret("*");
+	log_add_secret("**");
+	assert_string_equal(redact("pw * and **"), "pw ****** and ******");
+	char once[64];
+	snprintf(once, sizeof(once), "%s", redacted);
+	assert_string_equal(redact(once), once);
+	log_clear_secrets();
+}
+
+static void test_mask_longest_of_overlapping(void **state)
+{
+	(void)state;
+	log_add_secret("abc");
+	log_add_secret("abcdef");
+	assert_string_equal(redact("[abcdef] [abc]"), "[******] [******]");
+	log_clear_secrets();
+}
+
+/* There used to be room for 32 secrets, the others were silently not masked. */
+static void test_mask_many_secrets(void **state)
+{
+	char s[32];
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		snprintf(s, sizeof(s), "secret-%03d", i);
+		log_add_secret(s);
+	}
+	assert_string_equal(redact("a secret-000 b secret-099 c"), "a ****** b ****** c");
+	log_clear_secrets();
+}
+
+static void emit_cut_secret(void)
+{
+	char big[5000];
+	memset(big, 'y', 4090);
+	snprintf(big + 4090, sizeof(big) - 4090, "SECRETPASSWORD and more");
+	log_add_secret("SECRETPASSWORD");
+	log_error("%s", big);
+	log_clear_secrets();
+}
+
+/* A message longer than the line is cut: a secret cut in two must not show its first half. */
+static void test_mask_secret_cut_by_truncation(void **state)
+{
+	(void)state;
+	capture(emit_cut_secret);
+	assert_null(strstr(captured, "SECRE"));
+	/* the line ends in the mask (cut to the line's length in turn) */
+	size_t n = strlen(captured);
+	assert_true(n > 4000);
+	assert_string_equal(captured + n - 4, "***\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +217,13 @@ int main(void)
 		cmocka_unit_test(test_errno_return_and_percent_m),
 		cmocka_unit_test(test_truncated_line_still_ends),
 		cmocka_unit_test(test_level_from_string),
+		cmocka_unit_test(test_mask_long_secret_everywhere),
+		cmocka_unit_test(test_mask_one_char_secret_as_word),
+		cmocka_unit_test(test_mask_two_char_secret),
+		cmocka_unit_test(test_mask_is_idempotent),
+		cmocka_unit_test(test_mask_longest_of_overlapping),
+		cmocka_unit_test(test_mask_many_secrets),
+		cmocka_unit_test(test_mask_secret_cut_by_truncation),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
