@@ -102,6 +102,9 @@ struct ynode *ynode_free(struct ynode *n)
 	}
 	free(n->keys);
 	free(n->items);
+	/* a Clusterfile's scalars include SSH passwords: no copy outlives the tree */
+	if (n->value)
+		explicit_bzero(n->value, strlen(n->value));
 	free(n->value);
 	free(n);
 	return NULL;

@@ -214,6 +214,15 @@ static bool kind_known(const char *kind)
 	return false;
 }
 
+static const char *known_kinds_text(char *text, size_t size)
+{
+	text[0] = '\0';
+	for (size_t i = 0; i < ELEMENTSOF(known_kinds); i++)
+		snprintf(text + strlen(text), size - strlen(text), "%s%s", i ? ", " : "",
+			 known_kinds[i]);
+	return text;
+}
+
 int clusterfile_parse(const char *name, const char *text, size_t len, struct cluster *ret,
 		      struct errbuf *err)
 {
@@ -232,11 +241,11 @@ int clusterfile_parse(const char *name, const char *text, size_t len, struct clu
 		const char *api = ynode_str(ynode_map_get(doc, "apiVersion"));
 		if (!kind)
 			continue;
-		if (!kind_known(kind))
+		if (!kind_known(kind)) {
+			char known[256];
 			return bad(&x, ynode_map_get(doc, "kind"), "kind", "unknown kind '%s'; the known "
-				   "kinds are Cluster, Plugin, Config, InitConfiguration, "
-				   "ClusterConfiguration, JoinConfiguration, KubeletConfiguration, "
-				   "KubeProxyConfiguration", kind);
+				   "kinds are %s", kind, known_kinds_text(known, sizeof(known)));
+		}
 		if (strcmp(kind, "Cluster") == 0) {
 			if (cluster)
 				return bad(&x, doc, "kind", "a second Cluster document (the first is at "
@@ -265,5 +274,9 @@ int clusterfile_load(const char *path, struct cluster *ret, struct errbuf *err)
 
 	if (r < 0)
 		return errbuf_set(err, r, "cannot read the Clusterfile '%s': %s", path, strerror(-r));
-	return clusterfile_parse(path, b.data, b.len, ret, err);
+	r = clusterfile_parse(path, b.data, b.len, ret, err);
+	/* it may hold SSH passwords (read in one allocation: no realloc left copies) */
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	return r;
 }

@@ -586,6 +586,15 @@ int cmd_prune(int argc, char **argv)
 		return r;
 	if (optind != argc)
 		return cli_usage_error(&usage);
+	/* nothing to prune is no reason to create a store */
+	r = image_store_open_ro(NULL, &st, &err);
+	if (r == -ENOENT) {
+		printf("pruned 0 blobs, freed 0.0 MB (%s)\n", errbuf_msg(&err));
+		return 0;
+	}
+	if (r < 0)
+		return store_failed(r, &err);
+	image_store_close(TAKE_PTR(st));
 	r = open_store(&st);
 	if (r)
 		return r;

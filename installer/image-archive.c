@@ -556,9 +556,15 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 	int r, slot;
 	DIR *d;
 
-	r = mkdir_p(dir, 0755);
+	/* an unknown name must not leave a new empty directory behind */
+	r = image_store_get(st, name, &img, err);
 	if (r < 0)
+		return r;
+	r = mkdir_p(dir, 0755);
+	if (r < 0) {
+		image_release(&img);
 		return errbuf_set(err, r, "cannot create '%s': %s", dir, strerror(-r));
+	}
 	d = opendir(dir);
 	if (d) {
 		struct dirent *de;
@@ -567,16 +573,17 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 				empty = false;
 		closedir(d);
-		if (!empty)
+		if (!empty) {
+			image_release(&img);
 			return errbuf_set(err, -ENOTEMPTY, "'%s' is not empty: export into a new or "
 					  "empty directory", dir);
+		}
 	}
 	/* A half-written rootfs is not an export: an interrupt or a failure removes it (the
 	 * directory too when export created it). */
 	_cleanup_free_ char *real = realpath(dir, NULL);
 	slot = interrupt_track(existed ? INTERRUPT_CONTENTS : INTERRUPT_DIR, real ? real : dir,
 			       NULL, 0);
-	r = image_store_get(st, name, &img, err);
 	for (size_t i = 0; r >= 0 && i < img.meta.nlayers; i++) {
 		_cleanup_free_ char *blob = NULL;
 		if (!img.meta.layers[i].digest)

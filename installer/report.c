@@ -187,6 +187,7 @@ static void human(const char *fmt, ...)
 struct start_event {
 	const char *image, *id, *cluster;
 	size_t layers, hosts;
+	bool dry_run;
 };
 
 static void fill_start(struct jsonw *w, void *data)
@@ -202,17 +203,19 @@ static void fill_start(struct jsonw *w, void *data)
 	jsonw_string(w, e->cluster);
 	jsonw_key(w, "hosts");
 	jsonw_uint(w, e->hosts);
+	jsonw_key(w, "dry_run");
+	jsonw_bool(w, e->dry_run);
 	jsonw_key(w, "log_file");
 	jsonw_string(w, log_path);
 }
 
 void report_run_start(const char *image, const char *id, size_t layers, const char *cluster,
-		      size_t hosts)
+		      size_t hosts, bool dry_run)
 {
-	struct start_event e = { image, id, cluster, layers, hosts };
+	struct start_event e = { image, id, cluster, layers, hosts, dry_run };
 
-	human("installing %s (%.12s, %zu layers) as cluster %s on %zu host(s)", image, id, layers,
-	      cluster, hosts);
+	human("%s %s (%.12s, %zu layers) as cluster %s on %zu host(s)",
+	      dry_run ? "plan: would install" : "installing", image, id, layers, cluster, hosts);
 	if (json_mode)
 		emit_json("run", fill_start, &e);
 }

@@ -13,7 +13,7 @@ void report_close(void);
 const char *report_log_path(void);
 
 void report_run_start(const char *image, const char *id, size_t layers, const char *cluster,
-		      size_t hosts);
+		      size_t hosts, bool dry_run);
 void report_phase(const char *name, size_t hosts);
 void report_preflight_header(void);
 void report_preflight(const char *host, const char *hostname, const char *arch, bool systemd,

@@ -791,7 +791,7 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 	}
 	if (o->dry_run)
 		report_text("DRY RUN — nothing will be changed, and no host is contacted");
-	report_run_start(c->image, r.img.id, r.nlayers, c->name, r.n);
+	report_run_start(c->image, r.img.id, r.nlayers, c->name, r.n, o->dry_run);
 	if (o->dry_run) {
 		dry_run_plan(&r);
 		return finish(&r, 0);

@@ -54,6 +54,8 @@ check_out "inspect without a store: not found" "no image 'app:v1': there is no i
     bash -c "! '$cirun' inspect app:v1 2>&1"
 check "save without a store: fails, writes no file" bash -c "! '$cirun' save -o '$work/x.tar' app:v1 2>/dev/null && [ ! -e '$work/x.tar' ]"
 check "export without a store: fails" bash -c "! '$cirun' export app:v1 '$work/x' 2>/dev/null"
+check "export of an unknown image leaves no directory" bash -c "[ ! -e '$work/x' ]"
+check_out "prune without a store: nothing to prune, exit 0" '^pruned 0 blobs' "$cirun" prune
 check "none of them created CIRUN_HOME" no_home
 check_out "CIRUN_HOME set but empty is refused (exit 2)" '^CIRUN_HOME is set but empty' \
     bash -c "CIRUN_HOME= '$cirun' images 2>&1; [ \$? = 2 ]"
