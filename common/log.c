@@ -150,8 +150,13 @@ static void redact_locked(const char *in, bool truncated, char *out, size_t n)
 
 void log_redact(const char *in, char *out, size_t n)
 {
+	log_redact_cut(in, false, out, n);
+}
+
+void log_redact_cut(const char *in, bool truncated, char *out, size_t n)
+{
 	pthread_mutex_lock(&log_lock);
-	redact_locked(in, false, out, n);
+	redact_locked(in, truncated, out, n);
 	pthread_mutex_unlock(&log_lock);
 }
 

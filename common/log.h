@@ -38,6 +38,8 @@ void log_add_secret(const char *secret);
 void log_clear_secrets(void);
 /* Copies in to out (capped) with the secrets masked. */
 void log_redact(const char *in, char *out, size_t n);
+/* The same for a line the caller cut short: a secret's beginning at its end is masked too. */
+void log_redact_cut(const char *in, bool truncated, char *out, size_t n);
 
 /* Returns -abs(error) when error is non-zero, else 0, so `return log_error_errno(r, …)`
  * propagates the failure. errno is set to abs(error) while formatting, so %m works. */

@@ -172,9 +172,9 @@ static void human(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	int len = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_redact(line, masked, sizeof(masked));
+	log_redact_cut(line, len >= (int)sizeof(line), masked, sizeof(masked));
 	to_file(masked);
 	if (!json_mode) {
 		pthread_mutex_lock(&lock);
@@ -357,9 +357,9 @@ void report_text(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	int len = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_redact(line, masked, sizeof(masked));
+	log_redact_cut(line, len >= (int)sizeof(line), masked, sizeof(masked));
 	human("%s", masked);
 	if (json_mode)
 		emit_json("text", fill_text, masked);

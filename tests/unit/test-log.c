@@ -208,6 +208,21 @@ static void test_mask_secret_cut_by_truncation(void **state)
 	assert_string_equal(captured + n - 4, "***\n");
 }
 
+/* A caller that cut a line itself (the run report) says so: the cut secret's beginning
+ * at the end is masked, and an uncut line ending in a mere prefix is left alone. */
+static void test_redact_cut_by_caller(void **state)
+{
+	(void)state;
+	char out[256];
+
+	log_add_secret("SECRETPASSWORD");
+	log_redact_cut("output: SECRETPA", true, out, sizeof(out));
+	assert_null(strstr(out, "SECRE"));
+	log_redact_cut("output: SECRETPA", false, out, sizeof(out));
+	assert_string_equal(out, "output: SECRETPA");
+	log_clear_secrets();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_mask_longest_of_overlapping),
 		cmocka_unit_test(test_mask_many_secrets),
 		cmocka_unit_test(test_mask_secret_cut_by_truncation),
+		cmocka_unit_test(test_redact_cut_by_caller),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
