@@ -429,6 +429,20 @@ static void strv_freep(char ***v)
 	free(*v);
 }
 
+static int stdin_null(void)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (fd != STDIN_FILENO) {
+		if (dup2(fd, STDIN_FILENO) < 0)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
 static int run_shell(struct builder *b, const struct kf_instr *in, const char *cwd)
 {
 	_cleanup_free_ char *cmd = kubefile_expand(in->text, b->meta.args, b->meta.nargs);
@@ -442,7 +456,9 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	if (pid < 0)
 		return fail_at(b, in, negative_errno(), "cannot start /bin/sh: %m");
 	if (pid == 0) {
-		if (chdir(cwd) < 0)
+		/* no stdin, as in docker build: a RUN that reads gets EOF; its output goes
+		 * where cirun's goes */
+		if (chdir(cwd) < 0 || stdin_null() < 0)
 			_exit(127);
 		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
 		_exit(127);

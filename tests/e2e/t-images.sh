@@ -169,6 +169,20 @@ check_out "a missing source names the line" 'Kubefile.missing:2: COPY nothere et
 printf 'FROM scratch\nRUN exit 3\n' > "$work/Kubefile.fail"
 check_out "a failing RUN names the line and the exit code" 'Kubefile.fail:2: RUN exit 3: the command exited with code 3' \
     bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.fail' '$fix/app' 2>&1"
+# From a terminal, RUN has no stdin (/dev/null, as in docker build) and no controlling
+# terminal: reading or setting the terminal must end the command, not stop it for ever with
+# SIGTTIN/SIGTTOU while the build waits. script(1) gives cirun a terminal.
+in_tty() { timeout -k 5 30 script -qec "$1" /dev/null </dev/null 2>&1; echo "rc=$?"; }
+export -f in_tty
+printf 'FROM scratch\nRUN read x\n' > "$work/Kubefile.read"
+out=$(in_tty "'$cirun' build -t tty:v1 -f '$work/Kubefile.read' '$work'")
+check_out "from a terminal, a RUN reading stdin gets EOF and fails with its exit code" \
+    'Kubefile.read:2: RUN read x: the command exited with code 1' printf '%s\n' "$out"
+check_out "and the build ends with an error, not by the timeout" '^rc=[1-9]$' bash -c "printf '%s\n' \"\$1\" | tail -1 | tr -d '\r'" _ "$out"
+printf 'FROM scratch\nRUN stty -echo <&2; stty sane </dev/tty; echo ran-past-stty\n' > "$work/Kubefile.stty"
+out=$(in_tty "'$cirun' build -t tty:v1 -f '$work/Kubefile.stty' '$work'")
+check_out "a RUN that sets the terminal (stty) is not stopped, its output still shows" '^ran-past-stty' printf '%s\n' "$out"
+check_out "and the build succeeds" '^rc=0$' bash -c "printf '%s\n' \"\$1\" | tail -1 | tr -d '\r'" _ "$out"
 check_out "FROM an unknown image says how to get it" "cirun load -i FILE" \
     bash -c "! '$cirun' build -t bad:v1 -f '$fix/app/Kubefile' '$fix/app' 2>&1"
 # COPY as sealer places things, owners 0:0, LABEL, unconsumed --build-arg, RUN's environment.
