@@ -220,13 +220,20 @@ check_out "inspect shows the LABELs" '^      k: v$' printf '%s\n' "$insp"
 check_out "inspect shows a quoted LABEL and the ARG expanded in it" "^      quoted key: a b\$" printf '%s\n' "$insp"
 check_out "LABEL values expand ARGs" '^      version: given$' printf '%s\n' "$insp"
 # Messages name the user's files, never a scratch path.
+# A YAML error in a built image's manifests/ names the build-context file it came from and
+# the Kubefile line that put it there, or the RUN that wrote it.
 y=$work/ctx-yaml
-mkdir -p "$y/manifests"
-printf 'apiVersion: v1\nkind: Pod\nspec: [a,\n  b: c\n' > "$y/manifests/app.yaml"
-printf 'FROM scratch\nCOPY manifests manifests\n' > "$y/Kubefile"
+mkdir -p "$y/k8s"
+printf 'apiVersion: v1\nkind: Pod\nspec: [a,\n  b: c\n' > "$y/k8s/bad.yaml"
+printf 'FROM scratch\nARG x=1\nLABEL a=b\n\nCOPY k8s/bad.yaml manifests\n' > "$y/Kubefile"
 out=$("$cirun" build -t yaml:v1 "$y" 2>&1)
-check_out "a YAML error in manifests/ names manifests/app.yaml:LINE:COL" ': manifests/app\.yaml:[0-9]+:[0-9]+: ' printf '%s\n' "$out"
-check_out "and no scratch path" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c -e '$work' -e '/tmp/' -e 'XXXX' || true" _ "$out"
+check_out "a YAML error in manifests/ names the context file k8s/bad.yaml:LINE:COL" ': k8s/bad\.yaml:[0-9]+:[0-9]+: ' printf '%s\n' "$out"
+check_out "and the COPY that put it there" "\\(copied to manifests/bad\\.yaml by $y/Kubefile:5: COPY k8s/bad\\.yaml manifests\\)" printf '%s\n' "$out"
+check_out "and no scratch path" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c -e '$CIRUN_HOME' -e '/scan' -e 'XXXX' || true" _ "$out"
+printf 'FROM scratch\nRUN mkdir manifests && printf "a: [\\n" > manifests/gen.yaml\n' > "$y/Kubefile.run"
+out=$("$cirun" build -t yaml:v1 -f "$y/Kubefile.run" "$y" 2>&1)
+check_out "one a RUN wrote names its image path and the RUN line" \
+    ": manifests/gen\\.yaml:[0-9]+:[0-9]+: .*\\(written to manifests/gen\\.yaml by $y/Kubefile\\.run:2: RUN mkdir" printf '%s\n' "$out"
 mkdir -p "$work/ro"; chmod 0555 "$work/ro"
 out=$(CIRUN_HOME=$work/home "$cirun" save -o "$work/ro/sub/x.tar" copy:v1 2>&1)
 check_out "save to an impossible path names it and the reason, not a temp file" \
