@@ -25,7 +25,9 @@ int agent_client_new(struct proto_io io, struct agent_client **ret)
 
 	ac->io = io;
 	frame_init(&ac->f);
-	buf_init(&ac->req, PROTO_MAX_FRAME);
+	/* the frame's type byte counts against PROTO_MAX_FRAME: a payload of the full cap
+	 * would pass here and fail in proto_write_frame() without naming its field */
+	buf_init(&ac->req, PROTO_MAX_FRAME - 1);
 	*ret = ac;
 	return 0;
 }
@@ -347,7 +349,7 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 		req_str(ac, "env key", env[i].key);
 		req_str(ac, "env value", env[i].value);
 	}
-	proto_put_u32(&ac->req, flags);
+	req_u32(ac, "flags", flags);
 	r = send_req(ac, MSG_SETUP, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }

@@ -32,6 +32,8 @@
 #define OVERLAY_OPTS_MAX 4000 /* mount(2) data is one page */
 #define BUILD_RUN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+struct layer_origin;
+
 struct builder {
 	struct image_store *st;
 	const struct build_opts *o;
@@ -45,6 +47,9 @@ struct builder {
 	char chain[SHA256_HEX_SIZE];
 	bool overlay_unusable;
 	struct errbuf *err;
+	const char *base;	/* FROM's image; NULL for scratch */
+	struct layer_origin *origins;
+	size_t norigins;
 };
 
 static int fail_at(struct builder *b, const struct kf_instr *in, int code, const char *fmt, ...)
@@ -162,6 +167,44 @@ static void plan_add(struct copy_plan *p, const char *dir, const char *name, con
 					 : xstrdup(name);
 	p->items[p->n].disk_path = xstrdup(disk);
 	p->n++;
+}
+
+/* What put a file the scan reads into the image, for its messages: each layer this build
+ * added (by its index in meta.layers) with its instruction, and for a COPY the context
+ * sources of what it put where the scan looks. */
+struct layer_origin {
+	size_t layer;
+	const struct kf_instr *in;
+	struct copy_item *items;
+	size_t n;
+};
+
+/* Called just before the instruction's layer is added. */
+static void remember_origin(struct builder *b, const struct kf_instr *in,
+			    const struct copy_plan *p)
+{
+	struct layer_origin *o;
+
+	b->origins = xreallocarray(b->origins, b->norigins + 1, sizeof(*b->origins));
+	o = &b->origins[b->norigins++];
+	*o = (struct layer_origin){ .layer = b->meta.nlayers, .in = in };
+	for (size_t i = 0; p && i < p->n; i++) {
+		if (!image_scan_wants(p->items[i].layer_path, NULL))
+			continue;
+		o->items = xreallocarray(o->items, o->n + 1, sizeof(*o->items));
+		o->items[o->n].layer_path = xstrdup(p->items[i].layer_path);
+		o->items[o->n].disk_path = xstrdup(p->items[i].disk_path);
+		o->n++;
+	}
+}
+
+static void origins_release(struct builder *b)
+{
+	for (size_t i = 0; i < b->norigins; i++) {
+		struct copy_plan items = { .items = b->origins[i].items, .n = b->origins[i].n };
+		plan_release(&items);
+	}
+	free(b->origins);
 }
 
 static int cmp_items(const void *a, const void *b)
@@ -377,6 +420,7 @@ static int step_copy(struct builder *b, const struct kf_instr *in)
 		r = key_of(b, in, sources, key);
 	if (r < 0)
 		goto out;
+	remember_origin(b, in, &plan);
 	if (cache_get(b, key, &li)) {
 		add_content_layer(b, in, LAYER_COPY, &li, key, true);
 		goto out;
@@ -429,6 +473,20 @@ static void strv_freep(char ***v)
 	free(*v);
 }
 
+static int stdin_null(void)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (fd != STDIN_FILENO) {
+		if (dup2(fd, STDIN_FILENO) < 0)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
 static int run_shell(struct builder *b, const struct kf_instr *in, const char *cwd)
 {
 	_cleanup_free_ char *cmd = kubefile_expand(in->text, b->meta.args, b->meta.nargs);
@@ -442,7 +500,9 @@ static int run_shell(struct builder *b, const struct kf_instr *in, const char *c
 	if (pid < 0)
 		return fail_at(b, in, negative_errno(), "cannot start /bin/sh: %m");
 	if (pid == 0) {
-		if (chdir(cwd) < 0)
+		/* no stdin, as in docker build: a RUN that reads gets EOF; its output goes
+		 * where cirun's goes */
+		if (chdir(cwd) < 0 || stdin_null() < 0)
 			_exit(127);
 		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
 		_exit(127);
@@ -642,6 +702,7 @@ static int step_run(struct builder *b, const struct kf_instr *in)
 	if (r < 0)
 		return r;
 	if (cache_get(b, key, &li)) {
+		remember_origin(b, in, NULL);
 		add_content_layer(b, in, LAYER_RUN, &li, key, true);
 		layer_info_release(&li);
 		return 0;
@@ -668,6 +729,7 @@ static int step_run(struct builder *b, const struct kf_instr *in)
 		return r;
 	}
 	cache_put(b, key, &li);
+	remember_origin(b, in, NULL);
 	add_content_layer(b, in, LAYER_RUN, &li, key, false);
 	layer_info_release(&li);
 	return 0;
@@ -727,6 +789,7 @@ static int step_from(struct builder *b, const struct kf_instr *in)
 		return fail_at(b, in, r, "%s (base images are not pulled: load it first with "
 			       "'cirun load -i FILE')", errbuf_msg(b->err));
 	image_meta_copy(&b->meta, &parent.meta);
+	b->base = in->argv[0];
 	snprintf(b->chain, sizeof(b->chain), "%s", parent.id);
 	printf(" ---> %.12s\n", parent.id);
 	image_release(&parent);
@@ -735,10 +798,95 @@ static int step_from(struct builder *b, const struct kf_instr *in)
 
 /* ---- after the steps ---- */
 
+/* Which layer last wrote each file the scan reads: a YAML error then names where that
+ * file came from (scan_origin). */
+struct scan_writers {
+	struct builder *b;
+	size_t layer; /* being applied */
+	char **paths;
+	size_t *layers;
+	size_t n;
+};
+
+static bool scan_filter(const char *path, void *data)
+{
+	struct scan_writers *w = data;
+	size_t i;
+
+	if (!image_scan_wants(path, NULL))
+		return false;
+	if (!image_scan_reads(path))
+		return true;
+	for (i = 0; i < w->n && strcmp(w->paths[i], path) != 0; i++)
+		;
+	if (i == w->n) {
+		w->paths = xreallocarray(w->paths, w->n + 1, sizeof(*w->paths));
+		w->layers = xreallocarray(w->layers, w->n + 1, sizeof(*w->layers));
+		w->paths[w->n++] = xstrdup(path);
+	}
+	w->layers[i] = w->layer;
+	return true;
+}
+
+static const struct layer_origin *origin_of(const struct scan_writers *w, const char *path)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (strcmp(w->paths[i], path) != 0)
+			continue;
+		for (size_t k = 0; k < w->b->norigins; k++)
+			if (w->b->origins[k].layer == w->layers[i])
+				return &w->b->origins[k];
+	}
+	return NULL;
+}
+
+/* The context file a COPY item took path from: the item is path or a directory above it. */
+static char *context_source(const struct builder *b, const struct layer_origin *o,
+			    const char *path)
+{
+	const struct copy_item *best = NULL;
+	size_t cl = strlen(b->context);
+
+	for (size_t i = 0; i < o->n; i++) {
+		size_t n = strlen(o->items[i].layer_path);
+		if (strncmp(path, o->items[i].layer_path, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/') &&
+		    (!best || n > strlen(best->layer_path)))
+			best = &o->items[i];
+	}
+	if (!best)
+		return NULL;
+	const char *disk = best->disk_path;
+	if (strncmp(disk, b->context, cl) == 0 && disk[cl] == '/')
+		disk += cl + 1;
+	while (strncmp(disk, "./", 2) == 0)
+		disk += 2;
+	return xasprintf("%s%s", disk, path + strlen(best->layer_path));
+}
+
+static void scan_origin(void *data, const char *path, char **ret_name, char **ret_note)
+{
+	const struct scan_writers *w = data;
+	const struct builder *b = w->b;
+	const struct layer_origin *o = origin_of(w, path);
+
+	if (!o) {
+		if (b->base)
+			*ret_note = xasprintf("%s, from the base image %s", path, b->base);
+		return;
+	}
+	if (o->in->kind == KF_COPY)
+		*ret_name = context_source(b, o, path);
+	*ret_note = xasprintf("%s %s by %s:%u: %s %.60s", o->in->kind == KF_COPY ? "copied to" :
+			      "written to", path, b->kf_path, o->in->line, kf_kind_name(o->in->kind),
+			      o->in->text);
+}
+
 static int scan_images(struct builder *b)
 {
 	_cleanup_free_ char *root = xasprintf("%s/scan", b->tmp);
 	struct image_meta *m = &b->meta;
+	struct scan_writers w = { .b = b };
 	int r = mkdir_p(root, 0755);
 
 	for (size_t i = 0; r >= 0 && i < m->nlayers; i++) {
@@ -746,7 +894,8 @@ static int scan_images(struct builder *b)
 		if (!m->layers[i].digest)
 			continue;
 		blob = image_store_blob_path(b->st, m->layers[i].digest);
-		r = layer_apply_file_filtered(root, blob, image_scan_wants, NULL, b->err);
+		w.layer = i;
+		r = layer_apply_file_filtered(root, blob, scan_filter, &w, b->err);
 	}
 	/* the parent's list is recomputed from the whole image */
 	for (size_t i = 0; i < m->nimages; i++)
@@ -755,9 +904,13 @@ static int scan_images(struct builder *b)
 	m->images = NULL;
 	m->nimages = 0;
 	if (r >= 0)
-		r = image_scan_tree(root, m, b->err);
+		r = image_scan_tree_from(root, m, scan_origin, &w, b->err);
 	if (r < 0)
 		errbuf_prefix(b->err, "looking for the container images the image references");
+	for (size_t i = 0; i < w.n; i++)
+		free(w.paths[i]);
+	free(w.paths);
+	free(w.layers);
 	return r;
 }
 
@@ -870,6 +1023,7 @@ static void builder_release(struct builder *b)
 		free(b->tmp);
 	}
 	interrupt_untrack(b->tmp_slot);
+	origins_release(b);
 	kubefile_free(b->kf);
 	free(b->kf_path);
 	free(b->context);

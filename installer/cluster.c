@@ -235,6 +235,9 @@ int cluster_finish(struct cluster *c, struct errbuf *err)
 		}
 		fill(&h->ssh.user, c->ssh.user ? c->ssh.user : "root");
 		fill(&h->ssh.password, c->ssh.password);
+		/* the sources refuse it with their own names; this is the last line */
+		if (h->ssh.password && !*h->ssh.password)
+			return errbuf_set(err, -EINVAL, "the SSH password for %s is empty", h->ip);
 		fill(&h->ssh.pk_file, c->ssh.pk_file);
 		fill(&h->ssh.pk_passphrase, c->ssh.pk_passphrase);
 		if (!h->ssh.port)

@@ -102,6 +102,9 @@ static int get_ssh(struct ctx *x, const struct ynode *map, const char *field, st
 	snprintf(f, sizeof(f), "%s.passwd", field);
 	if (r >= 0)
 		r = get_str(x, ssh, "passwd", f, &s->password);
+	if (r >= 0 && s->password && !*s->password)
+		return bad(x, ynode_map_get(ssh, "passwd"), f, "is empty: give the password, or "
+			   "leave passwd out and use pk or CIRUN_SSH_PASSWORD");
 	snprintf(f, sizeof(f), "%s.pk", field);
 	if (r >= 0)
 		r = get_str(x, ssh, "pk", f, &s->pk_file);

@@ -158,6 +158,20 @@ static char *take_env_password(void)
 	return copy;
 }
 
+/* An empty CIRUN_SSH_PASSWORD is a mistake (a variable left blank, a $(...) that failed),
+ * not a password: refused before any connection. */
+static int use_env_password(char **dst, char **env_password, const char *instead,
+			    struct errbuf *err)
+{
+	if (!*env_password)
+		return 0;
+	if (!**env_password)
+		return errbuf_set(err, -EINVAL, "CIRUN_SSH_PASSWORD is set but empty: give the "
+				  "password there, or unset it and use %s", instead);
+	*dst = TAKE_PTR(*env_password);
+	return 0;
+}
+
 static int parse_output(const char *s, bool *json)
 {
 	if (strcmp(s, "json") == 0)
@@ -335,6 +349,11 @@ int cmd_run(int argc, char **argv)
 			set_str(&c.ssh.user, optarg);
 			break;
 		case 'p':
+			if (!*optarg) {
+				errbuf_set(&err, -EINVAL, "-p: the SSH password is empty; give it, or "
+					   "use --passwd-file, CIRUN_SSH_PASSWORD or --pk");
+				goto fail;
+			}
 			set_secret(&c.ssh.password, optarg);
 			/* keep it out of ps as far as we can: overwrite our argv copy */
 			explicit_bzero(optarg, strlen(optarg));
@@ -389,8 +408,9 @@ int cmd_run(int argc, char **argv)
 		goto fail;
 	}
 	c.image = xstrdup(argv[optind]);
-	if (!c.ssh.password)
-		c.ssh.password = TAKE_PTR(env_password);
+	if (!c.ssh.password &&
+	    use_env_password(&c.ssh.password, &env_password, "-p, --passwd-file or --pk", &err) < 0)
+		goto fail;
 	if (!masters) {
 		errbuf_set(&err, -EINVAL, "-m: give the master addresses");
 		goto fail;
@@ -464,8 +484,10 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (clusterfile_load(file, &c, &err) < 0)
 		goto fail;
-	if (!c.ssh.password && !c.ssh.pk_file)
-		c.ssh.password = TAKE_PTR(env_password);
+	if (!c.ssh.password && !c.ssh.pk_file &&
+	    use_env_password(&c.ssh.password, &env_password, "ssh.passwd or ssh.pk in the "
+			     "Clusterfile", &err) < 0)
+		goto fail;
 	if (cluster_finish(&c, &err) < 0) {
 		errbuf_prefix(&err, "%s", file);
 		goto fail;

@@ -111,37 +111,51 @@ static void walk_values(const struct ynode *n, struct image_meta *m)
 	}
 }
 
-/* path is in a scratch tree; errors name shown, the file's path in the image. */
-static int scan_yaml(const char *path, const char *shown, bool values, struct image_meta *m,
-		     struct errbuf *err)
+struct origin {
+	image_scan_origin_fn fn;
+	void *data;
+};
+
+/* path is in a scratch tree; errors name shown (the file's path in the image), or what
+ * the origin says it came from. */
+static int scan_yaml(const char *path, const char *shown, bool values, const struct origin *o,
+		     struct image_meta *m, struct errbuf *err)
 {
 	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
 	_cleanup_buf_ struct buf text = BUF_INIT(YAML_MAX);
+	_cleanup_free_ char *name = NULL, *note = NULL, *tail = NULL;
 	struct errbuf perr = ERRBUF_INIT;
 	int r = buf_read_file(&text, path);
 
-	if (r == -E2BIG)
-		return errbuf_set(err, r, "%s: larger than %u bytes", shown, YAML_MAX);
-	if (r < 0)
+	if (r < 0 && r != -E2BIG)
 		return errbuf_set(err, r, "cannot read '%s': %s", shown, strerror(-r));
-	r = ydoc_parse(shown, text.data, text.len, NULL, &d, &perr);
-	if (r < 0 && err && perr.line && strncmp(perr.msg, shown, strlen(shown)) == 0 &&
+	if (r >= 0)
+		r = ydoc_parse(shown, text.data, text.len, NULL, &d, &perr);
+	if (r >= 0) {
+		for (size_t i = 0; i < ydoc_count(d); i++) {
+			if (values)
+				walk_values(ydoc_root(d, i), m);
+			else
+				walk_manifest(ydoc_root(d, i), m);
+		}
+		return 0;
+	}
+	if (o->fn)
+		o->fn(o->data, shown, &name, &note);
+	tail = note ? xasprintf(" (%s)", note) : xstrdup("");
+	if (!name)
+		name = xstrdup(shown);
+	if (r == -E2BIG)
+		return errbuf_set(err, r, "%s: larger than %u bytes%s", name, YAML_MAX, tail);
+	if (err && perr.line && strncmp(perr.msg, shown, strlen(shown)) == 0 &&
 	    strncmp(perr.msg + strlen(shown), ": ", 2) == 0) {
 		/* file:line:col, as compilers and kubectl say it */
-		errbuf_set(err, r, "%s:%s", shown, perr.msg + strlen(shown) + 2);
+		errbuf_set(err, r, "%s:%s%s", name, perr.msg + strlen(shown) + 2, tail);
 		err->line = perr.line;
 		err->column = perr.column;
 		return r;
 	}
-	if (r < 0)
-		return errbuf_set(err, r, "%s", perr.msg);
-	for (size_t i = 0; i < ydoc_count(d); i++) {
-		if (values)
-			walk_values(ydoc_root(d, i), m);
-		else
-			walk_manifest(ydoc_root(d, i), m);
-	}
-	return 0;
+	return errbuf_set(err, r, "%s%s", perr.msg, tail);
 }
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -155,8 +169,8 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static int scan_dir(const char *root, const char *top, bool charts, struct image_meta *m,
-		    struct errbuf *err)
+static int scan_dir(const char *root, const char *top, bool charts, const struct origin *o,
+		    struct image_meta *m, struct errbuf *err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/%s", root, top);
 	struct dirent **names;
@@ -173,11 +187,11 @@ static int scan_dir(const char *root, const char *top, bool charts, struct image
 				p = xasprintf("%s/%s/values.yaml", dir, nm);
 				shown = xasprintf("%s/%s/values.yaml", top, nm);
 				if (access(p, F_OK) == 0)
-					r = scan_yaml(p, shown, true, m, err);
+					r = scan_yaml(p, shown, true, o, m, err);
 			} else if (has_suffix(nm, ".yaml") || has_suffix(nm, ".yml")) {
 				p = xasprintf("%s/%s", dir, nm);
 				shown = xasprintf("%s/%s", top, nm);
-				r = scan_yaml(p, shown, false, m, err);
+				r = scan_yaml(p, shown, false, o, m, err);
 			}
 		}
 		free(names[i]);
@@ -186,15 +200,39 @@ static int scan_dir(const char *root, const char *top, bool charts, struct image
 	return r;
 }
 
-int image_scan_tree(const char *root, struct image_meta *m, struct errbuf *err)
+int image_scan_tree_from(const char *root, struct image_meta *m, image_scan_origin_fn origin,
+			 void *data, struct errbuf *err)
 {
 	_cleanup_free_ char *list = xasprintf("%s/manifests/imageList", root);
+	struct origin o = { origin, data };
 	int r;
 
 	r = scan_image_list(list, "manifests/imageList", m, err);
 	if (r >= 0)
-		r = scan_dir(root, "manifests", false, m, err);
+		r = scan_dir(root, "manifests", false, &o, m, err);
 	if (r >= 0)
-		r = scan_dir(root, "charts", true, m, err);
+		r = scan_dir(root, "charts", true, &o, m, err);
 	return r;
+}
+
+int image_scan_tree(const char *root, struct image_meta *m, struct errbuf *err)
+{
+	return image_scan_tree_from(root, m, NULL, NULL, err);
+}
+
+bool image_scan_reads(const char *path)
+{
+	const char *rest, *slash;
+
+	if (strncmp(path, "manifests/", 10) == 0) {
+		rest = path + 10;
+		return !strchr(rest, '/') && rest[0] != '.' &&
+		       (strcmp(rest, "imageList") == 0 || has_suffix(rest, ".yaml") ||
+			has_suffix(rest, ".yml"));
+	}
+	if (strncmp(path, "charts/", 7) != 0)
+		return false;
+	rest = path + 7;
+	slash = strchr(rest, '/');
+	return slash && slash > rest && rest[0] != '.' && strcmp(slash, "/values.yaml") == 0;
 }

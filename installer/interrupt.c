@@ -262,24 +262,43 @@ pid_t interrupt_fork(int *ret_slot)
 {
 	sigset_t old;
 	pid_t pid;
+	int sync[2], saved;
+	char c;
 
 	*ret_slot = -1;
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return -1;
 	block_signals(&old);
 	pid = fork();
-	/* Its own process group, so what it starts in the background goes with it. Both
-	 * sides set it: either may run first. */
-	if (pid >= 0)
-		setpgid(pid == 0 ? 0 : pid, 0);
+	saved = errno;
 	if (pid == 0) {
+		/* A session of its own: a process group, so what it starts in the background
+		 * goes with it, and no controlling terminal, so reading or setting the terminal
+		 * fails instead of stopping it (SIGTTIN, SIGTTOU) with the parent waiting on it
+		 * for ever. A fresh PID leads no group: setsid() cannot fail. */
+		close(sync[0]);
+		setsid();
+		close(sync[1]);
 		/* the parent's table is not the child's to undo */
 		for (size_t i = 0; i < ELEMENTSOF(handled); i++) {
 			struct sigaction cur;
 			if (sigaction(handled[i], NULL, &cur) == 0 && cur.sa_handler == on_signal)
 				signal(handled[i], SIG_DFL);
 		}
-	} else if (pid > 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return 0;
+	}
+	close(sync[1]);
+	if (pid > 0) {
+		/* EOF once the child leads its session (or died): from then on the handler's
+		 * kill(-pid) reaches everything it starts. The parent cannot set the group
+		 * itself: a group leader may not call setsid(). */
+		while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+			;
 		*ret_slot = interrupt_track(INTERRUPT_CHILD, NULL, NULL, pid);
 	}
+	close(sync[0]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
 	return pid;
 }

@@ -26,9 +26,10 @@ int interrupt_track(enum interrupt_kind kind, const char *path, const char *pref
 void interrupt_untrack(int slot);
 
 /* fork(2) for a child the handler must kill: tracked before any signal can arrive, in a
- * process group of its own (a RUN's "sleep", "daemon &" go with it), and the child starts
- * with the default actions (the table it inherits is not its own). The
- * parent untracks *ret_slot once it has reaped the child. */
+ * session (and process group) of its own, so a RUN's "sleep", "daemon &" go with it and it
+ * has no controlling terminal to be stopped by; the child starts with the default actions
+ * (the table it inherits is not its own). The parent untracks *ret_slot once it has
+ * reaped the child. */
 pid_t interrupt_fork(int *ret_slot);
 
 /* Removes path's tree with the handler's code (no malloc, no stdio); for tests. */

@@ -163,6 +163,35 @@ EOF
 refused "apply: a Clusterfile's ssh.pk that is a public key" "is a public key" apply -f "$work/cf-pk.yaml"
 refused "apply: an unknown --skip-preflight name" "unknown check 'nope'" apply -f "$work/cf-pk.yaml" --skip-preflight=nope
 
+# An empty password is no credential: refused, naming where it came from, before connecting.
+refused "an empty -p" "-p: the SSH password is empty" run demo:v1 "${hosts[@]}" -p ''
+CIRUN_SSH_PASSWORD= refused "an empty CIRUN_SSH_PASSWORD" "CIRUN_SSH_PASSWORD is set but empty" run demo:v1 "${hosts[@]}"
+cat > "$work/cf-nopw.yaml" <<EOF
+kind: Cluster
+metadata: {name: c}
+spec:
+  image: demo:v1
+  ssh: {passwd: ""}
+  hosts: [{ips: [127.0.0.11:1], roles: [master]}]
+EOF
+refused "apply: a Clusterfile's empty ssh.passwd, naming file:line" "cf-nopw\.yaml:5:[0-9]+: spec\.ssh\.passwd: .*empty" apply -f "$work/cf-nopw.yaml"
+cat > "$work/cf-nopw2.yaml" <<EOF
+kind: Cluster
+metadata: {name: c}
+spec:
+  image: demo:v1
+  ssh: {passwd: pw}
+  hosts: [{ips: [127.0.0.11:1], roles: [master], ssh: {passwd: ''}}]
+EOF
+refused "apply: a host's empty ssh.passwd" "cf-nopw2\.yaml:6:[0-9]+: spec\.hosts\[0\]\.ssh\.passwd: .*empty" apply -f "$work/cf-nopw2.yaml"
+cat > "$work/cf-envpw.yaml" <<EOF
+kind: Cluster
+metadata: {name: c}
+spec:
+  image: demo:v1
+  hosts: [{ips: [127.0.0.11:1], roles: [master]}]
+EOF
+CIRUN_SSH_PASSWORD= refused "apply: an empty CIRUN_SSH_PASSWORD it would use" "CIRUN_SSH_PASSWORD is set but empty" apply -f "$work/cf-envpw.yaml"
 # ---- --dry-run: the plan, no host contacted ----
 t0=$(date +%s%N)
 rc=0; traced "$work/dry" run demo:v1 "${hosts[@]}" -p Secr3t-dry -e A=1 --dry-run || rc=$?

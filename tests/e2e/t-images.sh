@@ -169,6 +169,20 @@ check_out "a missing source names the line" 'Kubefile.missing:2: COPY nothere et
 printf 'FROM scratch\nRUN exit 3\n' > "$work/Kubefile.fail"
 check_out "a failing RUN names the line and the exit code" 'Kubefile.fail:2: RUN exit 3: the command exited with code 3' \
     bash -c "! '$cirun' build -t bad:v1 -f '$work/Kubefile.fail' '$fix/app' 2>&1"
+# From a terminal, RUN has no stdin (/dev/null, as in docker build) and no controlling
+# terminal: reading or setting the terminal must end the command, not stop it for ever with
+# SIGTTIN/SIGTTOU while the build waits. script(1) gives cirun a terminal.
+in_tty() { timeout -k 5 30 script -qec "$1" /dev/null </dev/null 2>&1; echo "rc=$?"; }
+export -f in_tty
+printf 'FROM scratch\nRUN read x\n' > "$work/Kubefile.read"
+out=$(in_tty "'$cirun' build -t tty:v1 -f '$work/Kubefile.read' '$work'")
+check_out "from a terminal, a RUN reading stdin gets EOF and fails with its exit code" \
+    'Kubefile.read:2: RUN read x: the command exited with code 1' printf '%s\n' "$out"
+check_out "and the build ends with an error, not by the timeout" '^rc=[1-9]$' bash -c "printf '%s\n' \"\$1\" | tail -1 | tr -d '\r'" _ "$out"
+printf 'FROM scratch\nRUN stty -echo <&2; stty sane </dev/tty; echo ran-past-stty\n' > "$work/Kubefile.stty"
+out=$(in_tty "'$cirun' build -t tty:v1 -f '$work/Kubefile.stty' '$work'")
+check_out "a RUN that sets the terminal (stty) is not stopped, its output still shows" '^ran-past-stty' printf '%s\n' "$out"
+check_out "and the build succeeds" '^rc=0$' bash -c "printf '%s\n' \"\$1\" | tail -1 | tr -d '\r'" _ "$out"
 check_out "FROM an unknown image says how to get it" "cirun load -i FILE" \
     bash -c "! '$cirun' build -t bad:v1 -f '$fix/app/Kubefile' '$fix/app' 2>&1"
 # COPY as sealer places things, owners 0:0, LABEL, unconsumed --build-arg, RUN's environment.
@@ -206,13 +220,20 @@ check_out "inspect shows the LABELs" '^      k: v$' printf '%s\n' "$insp"
 check_out "inspect shows a quoted LABEL and the ARG expanded in it" "^      quoted key: a b\$" printf '%s\n' "$insp"
 check_out "LABEL values expand ARGs" '^      version: given$' printf '%s\n' "$insp"
 # Messages name the user's files, never a scratch path.
+# A YAML error in a built image's manifests/ names the build-context file it came from and
+# the Kubefile line that put it there, or the RUN that wrote it.
 y=$work/ctx-yaml
-mkdir -p "$y/manifests"
-printf 'apiVersion: v1\nkind: Pod\nspec: [a,\n  b: c\n' > "$y/manifests/app.yaml"
-printf 'FROM scratch\nCOPY manifests manifests\n' > "$y/Kubefile"
+mkdir -p "$y/k8s"
+printf 'apiVersion: v1\nkind: Pod\nspec: [a,\n  b: c\n' > "$y/k8s/bad.yaml"
+printf 'FROM scratch\nARG x=1\nLABEL a=b\n\nCOPY k8s/bad.yaml manifests\n' > "$y/Kubefile"
 out=$("$cirun" build -t yaml:v1 "$y" 2>&1)
-check_out "a YAML error in manifests/ names manifests/app.yaml:LINE:COL" ': manifests/app\.yaml:[0-9]+:[0-9]+: ' printf '%s\n' "$out"
-check_out "and no scratch path" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c -e '$work' -e '/tmp/' -e 'XXXX' || true" _ "$out"
+check_out "a YAML error in manifests/ names the context file k8s/bad.yaml:LINE:COL" ': k8s/bad\.yaml:[0-9]+:[0-9]+: ' printf '%s\n' "$out"
+check_out "and the COPY that put it there" "\\(copied to manifests/bad\\.yaml by $y/Kubefile:5: COPY k8s/bad\\.yaml manifests\\)" printf '%s\n' "$out"
+check_out "and no scratch path" '^0$' bash -c "printf '%s\n' \"\$1\" | grep -c -e '$CIRUN_HOME' -e '/scan' -e 'XXXX' || true" _ "$out"
+printf 'FROM scratch\nRUN mkdir manifests && printf "a: [\\n" > manifests/gen.yaml\n' > "$y/Kubefile.run"
+out=$("$cirun" build -t yaml:v1 -f "$y/Kubefile.run" "$y" 2>&1)
+check_out "one a RUN wrote names its image path and the RUN line" \
+    ": manifests/gen\\.yaml:[0-9]+:[0-9]+: .*\\(written to manifests/gen\\.yaml by $y/Kubefile\\.run:2: RUN mkdir" printf '%s\n' "$out"
 mkdir -p "$work/ro"; chmod 0555 "$work/ro"
 out=$(CIRUN_HOME=$work/home "$cirun" save -o "$work/ro/sub/x.tar" copy:v1 2>&1)
 check_out "save to an impossible path names it and the reason, not a temp file" \

@@ -382,6 +382,39 @@ static void test_oversized_request(void **state)
 	free(big);
 }
 
+/* SETUP's flags are its last field: env filling the request to within 3 bytes of the cap
+ * must fail the request naming the flags, not send SETUP without them (the agent would
+ * read an old client's flags 0 and --force would be lost). */
+static void test_setup_flags_do_not_fit(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	char keys[16][4];
+	struct kv env[16];
+	/* payload: "demo" (8) + count (4) + 16 x (key 4+3, value 4+len) = 188 + values; the
+	 * values below make it 1048574, which leaves no room for the 4 bytes of flags */
+	size_t values = 1048386, each = values / 16;
+
+	for (size_t i = 0; i < 16; i++) {
+		size_t n = i == 15 ? values - 15 * each : each;
+		snprintf(keys[i], sizeof(keys[i]), "K%02zu", i);
+		env[i].key = keys[i];
+		env[i].value = malloc(n + 1);
+		memset(env[i].value, 'v', n);
+		env[i].value[n] = '\0';
+	}
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_setup(s->ac, "demo", env, 16, PROTO_SETUP_FORCE, NULL, &err),
+			 -E2BIG);
+	assert_non_null(strstr(errbuf_msg(&err), "SETUP: the flags does not fit"));
+	/* nothing was sent: the next request is answered in step */
+	assert_int_equal(agent_client_exec(s->ac, "exit 5", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 5);
+	for (size_t i = 0; i < 16; i++)
+		free(env[i].value);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -393,6 +426,7 @@ int main(void)
 		T(test_exec),
 		T(test_hostile_requests),
 		T(test_oversized_request),
+		T(test_setup_flags_do_not_fit),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

@@ -106,11 +106,31 @@ static void test_errors(void **state)
 	expect_error(HEAD "  hosts: [{ips: [1.1.1.1], roles: [master]}]\n---\napiVersion: v1\nkind: Plugn\n",
 		     8, "unknown kind 'Plugn'");
 	expect_error("kind: Cluster\nmetadata: {name: c}\n---\nkind: ConfigMap\n", 4, "KubeProxyConfiguration");
+	/* an empty password is no credential, globally or for a host */
+	expect_error(HEAD "  ssh: {passwd: \"\"}\n  hosts: [{ips: [1.1.1.1], roles: [master]}]\n", 5,
+		     "spec.ssh.passwd: is empty");
+	expect_error(HEAD "  hosts:\n    - ips: [1.1.1.1]\n      roles: [master]\n      ssh: {passwd: ''}\n", 8,
+		     "spec.hosts[0].ssh.passwd: is empty");
 	struct cluster c;
 	struct errbuf err = ERRBUF_INIT;
 	assert_int_equal(clusterfile_parse("cf.yaml", "kind: Plugin\n", 13, &c, &err), -EINVAL);
 	assert_non_null(strstr(errbuf_msg(&err), "no 'kind: Cluster'"));
 	assert_true(clusterfile_parse("cf.yaml", "a: [", 4, &c, &err) < 0);
+}
+
+/* Whatever the source, cluster_finish() lets no empty password through to a connection. */
+static void test_empty_password_finish(void **state)
+{
+	struct cluster c = { 0 };
+	struct errbuf err = ERRBUF_INIT;
+
+	(void)state;
+	c.image = xstrdup("i:1");
+	c.ssh.password = xstrdup("");
+	assert_int_equal(cluster_add_hosts(&c, "1.1.1.1", ROLE_MASTER, "-m", &err), 0);
+	assert_int_equal(cluster_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&err), "the SSH password for 1.1.1.1 is empty"));
+	cluster_release(&c);
 }
 
 static void test_ip_lists(void **state)
@@ -143,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_ip_lists),
+		cmocka_unit_test(test_empty_password_finish),
 	};
 	return cmocka_run_group_tests_name("clusterfile", tests, NULL, NULL);
 }

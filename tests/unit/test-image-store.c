@@ -293,7 +293,17 @@ static void write_text(const char *dir, const char *rel, const char *text)
 	fclose(f);
 }
 
-/* A YAML error names the file as it is in the image, not the scratch tree it was read from. */
+static void fake_origin(void *data, const char *path, char **ret_name, char **ret_note)
+{
+	(void)data;
+	if (strcmp(path, "manifests/zz.yaml") != 0)
+		return;
+	*ret_name = xstrdup("k8s/zz.yaml");
+	*ret_note = xasprintf("copied to %s by Kubefile:5: COPY k8s manifests", path);
+}
+
+/* A YAML error names the file as it is in the image, not the scratch tree it was read from;
+ * the builder's origin names the build-context file instead. */
 static void test_scan_names_image_path(void **state)
 {
 	struct errbuf err = ERRBUF_INIT;
@@ -310,6 +320,12 @@ static void test_scan_names_image_path(void **state)
 	if (strncmp(errbuf_msg(&err), "manifests/zz.yaml:", 18) != 0 || err.line == 0)
 		fail_msg("'%s' does not start with manifests/zz.yaml:LINE", errbuf_msg(&err));
 	assert_null(strstr(errbuf_msg(&err), root));
+	/* with an origin, the message names the build-context file and the instruction */
+	assert_int_equal(image_scan_tree_from(root, &m, fake_origin, NULL, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "k8s/zz.yaml:4:1: ", 17) != 0 || err.line != 4)
+		fail_msg("'%s' does not start with k8s/zz.yaml:4:1:", errbuf_msg(&err));
+	if (!strstr(errbuf_msg(&err), " (copied to manifests/zz.yaml by Kubefile:5: COPY k8s manifests)"))
+		fail_msg("'%s' does not name the COPY", errbuf_msg(&err));
 	_cleanup_free_ char *zz = xasprintf("%s/manifests/zz.yaml", root);
 	unlink(zz);
 
@@ -317,6 +333,18 @@ static void test_scan_names_image_path(void **state)
 	assert_int_equal(image_scan_tree(root, &m, &err), -EBADMSG);
 	if (strncmp(errbuf_msg(&err), "charts/bad/values.yaml:", 23) != 0)
 		fail_msg("'%s' does not start with charts/bad/values.yaml:", errbuf_msg(&err));
+	/* a file the origin does not know keeps its image path */
+	assert_int_equal(image_scan_tree_from(root, &m, fake_origin, NULL, &err), -EBADMSG);
+	if (strncmp(errbuf_msg(&err), "charts/bad/values.yaml:", 23) != 0)
+		fail_msg("'%s' does not start with charts/bad/values.yaml:", errbuf_msg(&err));
+	/* what the builder tracks: the files the scan reads, nothing else */
+	assert_true(image_scan_reads("manifests/a.yaml") && image_scan_reads("manifests/b.yml"));
+	assert_true(image_scan_reads("manifests/imageList"));
+	assert_true(image_scan_reads("charts/web/values.yaml"));
+	assert_false(image_scan_reads("manifests/sub/a.yaml") || image_scan_reads("manifests/a.json"));
+	assert_false(image_scan_reads("charts/values.yaml") || image_scan_reads("charts//values.yaml"));
+	assert_false(image_scan_reads("charts/web/templates/values.yaml") ||
+		     image_scan_reads("etc/manifests/a.yaml"));
 	image_meta_release(&m);
 }
 
