@@ -358,7 +358,9 @@ int agent_serve(int in_fd, int out_fd)
 	int r = 0;
 
 	a.io = proto_io_fd(a.fds);
-	buf_init(&a.reply, PROTO_MAX_FRAME);
+	/* as the client's requests: a reply of the full cap would fail in send_frame() with
+	 * no error sent, and the client would wait for it */
+	buf_init(&a.reply, PROTO_MAX_PAYLOAD);
 	frame_init(&f);
 	while (!a.done) {
 		struct errbuf err = ERRBUF_INIT;

@@ -18,6 +18,7 @@
 
 #define PROTO_VERSION 1
 #define PROTO_MAX_FRAME (1u << 20)  /* type + payload */
+#define PROTO_MAX_PAYLOAD (PROTO_MAX_FRAME - 1) /* what a request or reply buffer may hold */
 #define PROTO_DATA_CHUNK (256u << 10) /* layer data per frame */
 
 enum proto_msg {

@@ -27,7 +27,7 @@ int agent_client_new(struct proto_io io, struct agent_client **ret)
 	frame_init(&ac->f);
 	/* the frame's type byte counts against PROTO_MAX_FRAME: a payload of the full cap
 	 * would pass here and fail in proto_write_frame() without naming its field */
-	buf_init(&ac->req, PROTO_MAX_FRAME - 1);
+	buf_init(&ac->req, PROTO_MAX_PAYLOAD);
 	*ret = ac;
 	return 0;
 }
