@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "error.h"
 #include "kv.h"
+#include "units.h"
 
 struct setup_report {
 	unsigned rendered;
@@ -48,5 +49,6 @@ struct setup_paths {
 	const char *usr_local_bin; /* /usr/local/bin */
 	const char *systemd_dir;   /* /etc/systemd/system */
 	int use_bus;		   /* 0: write unit files only */
+	units_start_fn start;	   /* with use_bus: instead of units_enable_start (tests) */
 };
 void setup_set_paths(const struct setup_paths *p);
