@@ -169,12 +169,12 @@ static int hash_rest(int fd, struct sha256 *h)
 	}
 }
 
-/* What a failed apply says about a layer whose bytes match its digest: refusals of its
- * content (layer.c's -EBADMSG/-EPERM/-ENAMETOOLONG) make it invalid; anything else is the
- * host's trouble (disk full, I/O). */
+/* What a failed apply says about a layer whose bytes match its digest: a refusal of its
+ * content (layer.c's -EBADMSG, which no OS error carries) makes it invalid; anything else
+ * is the host's trouble (disk full, I/O). */
 static bool content_refused(int r)
 {
-	return r == -EBADMSG || r == -EPERM || r == -ENAMETOOLONG;
+	return r == -EBADMSG;
 }
 
 static int apply_verified(const char *staging, const char *digest, struct layer_stats *total,

@@ -49,9 +49,11 @@ struct setup {
 	struct strset *seen;	  /* the same, as a set */
 	struct strset *others;	  /* what runs of the host's other clusters installed */
 	struct buf sums;	  /* "hex  path" of what this run installed (sha256sum's format) */
-	struct strset *old_sums;  /* those lines from the last successful run */
+	struct strset *old_sums;  /* those lines: what each unit's content was when it last started */
 	struct strset *old_paths; /* the paths they name */
+	struct buf old_text;	  /* the lines as read, kept for a run that fails */
 	struct strset *changed;	  /* paths whose content differs from the last run's */
+	struct strset *started;	  /* paths a unit that this run (re)started depends on */
 	const struct kv *env;
 	size_t nenv;
 	struct setup_report *rep;
@@ -64,6 +66,57 @@ static void record(struct setup *s, const char *path)
 		buf_printf(&s->installed, "%s\n", path);
 }
 
+/* The record holds one path per line: a name with a newline would forge a line
+ * ("bin/tool\nx" recording /usr/local/bin/tool, which the next run would then replace
+ * as its own), other control characters garble it and messages. Names the setup installs
+ * outside the rootfs must not have any. */
+static bool has_control(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+/* name with control characters and backslashes escaped, for a message (malloc'd) */
+static char *escaped(const char *name)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(16384);
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p == '\n')
+			buf_puts(&b, "\\n");
+		else if (*p == '\t')
+			buf_puts(&b, "\\t");
+		else if (*p == '\\')
+			buf_puts(&b, "\\\\");
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(&b, "\\x%02x", *p);
+		else
+			buf_putc(&b, (char)*p);
+	}
+	return buf_detach(&b, NULL);
+}
+
+static int refuse_control(struct errbuf *err, const char *what, const char *name)
+{
+	_cleanup_free_ char *shown = escaped(name);
+	return errbuf_set(err, -EINVAL, "%s '%s' has a control character in its name: refused (the "
+			  "install record lists one path per line)", what, shown);
+}
+
+/* A line of a record an earlier run wrote: an absolute path without control characters;
+ * anything else is not trusted to say a file is cirun's. */
+static bool record_line_ok(const char *file, const char *line)
+{
+	if (line[0] == '/' && !has_control(line))
+		return true;
+	_cleanup_free_ char *shown = escaped(line);
+	log_warning("%s: ignoring the line '%s' (not an absolute path without control characters)",
+		    file, shown);
+	return false;
+}
+
 /* Loads the record of earlier runs, so each path is listed once however often a
  * cluster is re-run. */
 static void record_load(struct setup *s, const char *list)
@@ -74,7 +127,8 @@ static void record_load(struct setup *s, const char *list)
 	if (buf_read_file(&old, list) < 0)
 		return;
 	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		record(s, line);
+		if (record_line_ok(list, line))
+			record(s, line);
 }
 
 /* Files a run of another cluster on this host installed are cirun's too (two clusters
@@ -93,7 +147,8 @@ static void others_load(struct setup *s, const char *cluster)
 			char *save = NULL;
 			if (buf_read_file(&b, list) >= 0)
 				for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-					strset_add(s->others, l);
+					if (record_line_ok(list, l))
+						strset_add(s->others, l);
 		}
 		free(names[i]);
 	}
@@ -101,7 +156,7 @@ static void others_load(struct setup *s, const char *cluster)
 		free(names);
 }
 
-/* The digests of the last successful run: what a unit's restart is decided on. */
+/* The digests of what the units last started with: what a unit's restart is decided on. */
 static void sums_load(struct setup *s, const char *file)
 {
 	_cleanup_buf_ struct buf old = BUF_INIT(16u << 20);
@@ -110,10 +165,12 @@ static void sums_load(struct setup *s, const char *file)
 	if (buf_read_file(&old, file) < 0)
 		return;
 	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strlen(line) < 67 || line[64] != ' ' || line[65] != ' ')
+		if (strlen(line) < 67 || line[64] != ' ' || line[65] != ' ' ||
+		    !record_line_ok(file, line + 66))
 			continue;
 		strset_add(s->old_sums, line);
 		strset_add(s->old_paths, line + 66);
+		buf_printf(&s->old_text, "%s\n", line);
 	}
 }
 
@@ -253,6 +310,8 @@ static int link_entry(const struct rootfs_entry *e, void *data, struct errbuf *e
 
 	if (e->name[0] == '.')
 		return 0;
+	if (has_control(e->name))
+		return refuse_control(err, "the rootfs file", e->rel);
 	if (!S_ISREG(e->st.st_mode) && !S_ISLNK(e->st.st_mode))
 		return errbuf_set(err, -EINVAL, "'%s' is %s: bin/ holds the programs put on PATH",
 				  e->rel, rootfs_type_name(e->st.st_mode));
@@ -308,7 +367,8 @@ static int flat_name(const char *name, char **ret)
 }
 
 /* A symlink entry stays a symlink, to the flattened name of what it points at; its target
- * must stay inside the archive (resolved from the entry's own directory). */
+ * must stay inside the archive (resolved from the entry's own directory), and name a file
+ * the same archive installs (checked once the whole archive is read, see cri_links). */
 static int cri_symlink_target(const char *name, const char *target, char **ret)
 {
 	_cleanup_free_ char *dir = xstrdup(name), *joined = NULL;
@@ -326,14 +386,42 @@ static int cri_symlink_target(const char *name, const char *target, char **ret)
 	return 0;
 }
 
+struct cri_link {
+	char *name; /* the entry, for messages */
+	char *target;
+	char *base; /* installed as /usr/bin/base */
+	char *flat; /* pointing at /usr/bin/flat */
+};
+
 struct cri {
 	struct setup *s;
 	const char *shown; /* the archive, relative to the rootfs */
 	int ubfd;	   /* /usr/bin */
 	struct strset *names;
+	struct strset *files;	/* the names installed as files (hard links included) */
+	struct cri_link *links; /* symlinks, made once all files are known */
+	size_t nlinks;
 };
 
-static int cri_write_data(struct cri *c, struct archive *a, const char *base, mode_t mode)
+static int pwrite_all(int fd, const char *p, size_t n, off_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return negative_errno();
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int cri_write_data(struct cri *c, struct archive *a, const char *base, mode_t mode,
+			  la_int64_t total)
 {
 	char tmp[TMPNAME_SIZE];
 	int fd = tmpfile_at(c->ubfd, tmp), r = 0;
@@ -352,12 +440,16 @@ static int cri_write_data(struct cri *c, struct archive *a, const char *base, mo
 				       archive_error_string(a));
 			break;
 		}
-		if (pwrite(fd, block, size, off) != (ssize_t)size) {
-			r = errbuf_set(c->s->err, errno ? negative_errno() : -ENOSPC, "cannot write '%s/%s': %m",
-				       paths.usr_bin, base);
+		r = pwrite_all(fd, block, size, off);
+		if (r < 0) {
+			r = errbuf_set(c->s->err, r, "cannot write '%s/%s': %s", paths.usr_bin, base,
+				       strerror(-r));
 			break;
 		}
 	}
+	/* a sparse file's trailing hole comes as no data block */
+	if (r >= 0 && total > 0 && ftruncate(fd, total) < 0)
+		r = errbuf_set(c->s->err, negative_errno(), "cannot write '%s/%s': %m", paths.usr_bin, base);
 	/* no set-id bits from an archive */
 	if (r >= 0 && (fchmod(fd, mode & 0777) < 0 || fsync(fd) < 0))
 		r = errbuf_set(c->s->err, negative_errno(), "cannot write '%s/%s': %m", paths.usr_bin, base);
@@ -379,7 +471,7 @@ static int cri_hardlink(struct cri *c, const char *name, const char *target, con
 	if (flat_name(target, &tbase) < 0 || !tbase)
 		return errbuf_set(c->s->err, -EPERM, "'%s' in '%s' is a hard link to '%s', outside the archive: "
 				  "refused", name, c->shown, target);
-	if (!strset_contains(c->names, tbase) || strcmp(tbase, base) == 0)
+	if (!strset_contains(c->files, tbase) || strcmp(tbase, base) == 0)
 		return errbuf_set(c->s->err, -EBADMSG, "'%s' in '%s' is a hard link to '%s', which the archive "
 				  "does not hold before it", name, c->shown, target);
 	fd = tmpfile_at(c->ubfd, tmp);
@@ -396,15 +488,11 @@ static int cri_hardlink(struct cri *c, const char *name, const char *target, con
 	return 0;
 }
 
-static int cri_symlink(struct cri *c, const char *name, const char *target, const char *base)
+static int cri_symlink(struct cri *c, const char *flat, const char *base)
 {
-	_cleanup_free_ char *flat = NULL;
 	char tmp[TMPNAME_SIZE];
 	int fd;
 
-	if (cri_symlink_target(name, target, &flat) < 0)
-		return errbuf_set(c->s->err, -EXDEV, "'%s' in '%s' is a symlink to '%s', outside the archive: "
-				  "refused", name, c->shown, target ? target : "");
 	fd = tmpfile_at(c->ubfd, tmp);
 	if (fd < 0)
 		return errbuf_set(c->s->err, fd, "cannot write in '%s': %s", paths.usr_bin, strerror(-fd));
@@ -432,6 +520,46 @@ static int cri_digest(struct cri *c, const char *base, char hex[SHA256_HEX_SIZE]
 	return digest_fd(c->s, fd, base, hex);
 }
 
+/* A symlink of the archive, queued until every file of it is known. */
+static int cri_queue_link(struct cri *c, const char *name, const char *target, const char *base)
+{
+	_cleanup_free_ char *flat = NULL;
+
+	if (cri_symlink_target(name, target, &flat) < 0)
+		return errbuf_set(c->s->err, -EXDEV, "'%s' in '%s' is a symlink to '%s', outside the archive: "
+				  "refused", name, c->shown, target ? target : "");
+	c->links = xreallocarray(c->links, c->nlinks + 1, sizeof(*c->links));
+	c->links[c->nlinks++] = (struct cri_link){ .name = xstrdup(name), .target = xstrdup(target),
+						   .base = xstrdup(base), .flat = TAKE_PTR(flat) };
+	return 0;
+}
+
+/* Each symlink must end at a file the same archive installed: a lexically inside target
+ * that the archive does not hold ("bin/evil -> ../x/bash") would link to the host's own
+ * /usr/bin/bash. Tar order is free, so this is checked after the whole archive. */
+static int cri_links(struct cri *c)
+{
+	char hex[SHA256_HEX_SIZE];
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < c->nlinks; i++) {
+		const struct cri_link *l = &c->links[i];
+		_cleanup_free_ char *dst = xasprintf("%s/%s", paths.usr_bin, l->base);
+		if (!strset_contains(c->files, l->flat))
+			return errbuf_set(c->s->err, -EXDEV, "'%s' in '%s' is a symlink to '%s', which is "
+					  "not a file the archive installs: refused", l->name, c->shown,
+					  l->target);
+		r = cri_symlink(c, l->flat, l->base);
+		if (r >= 0)
+			r = cri_digest(c, l->base, hex);
+		if (r >= 0) {
+			installed(c->s, dst, hex);
+			c->s->rep->cri_files++;
+		}
+	}
+	return r;
+}
+
 static int cri_entry(struct cri *c, struct archive *a, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e), *hard = archive_entry_hardlink(e);
@@ -442,6 +570,10 @@ static int cri_entry(struct cri *c, struct archive *a, struct archive_entry *e)
 
 	if (!name)
 		return errbuf_set(c->s->err, -EBADMSG, "an entry of '%s' has no name", c->shown);
+	if (has_control(name)) {
+		_cleanup_free_ char *shown = xasprintf("in '%s' the entry", c->shown);
+		return refuse_control(c->s->err, shown, name);
+	}
 	r = flat_name(name, &base);
 	if (r < 0)
 		return errbuf_set(c->s->err, r, "'%s' in '%s' %s: refused", name, c->shown,
@@ -459,16 +591,17 @@ static int cri_entry(struct cri *c, struct archive *a, struct archive_entry *e)
 	r = claim(c->s, dst);
 	if (r < 0)
 		return r;
+	if (type == AE_IFLNK && !hard)
+		return cri_queue_link(c, name, archive_entry_symlink(e), base);
 	if (hard)
 		r = cri_hardlink(c, name, hard, base);
-	else if (type == AE_IFLNK)
-		r = cri_symlink(c, name, archive_entry_symlink(e), base);
 	else
-		r = cri_write_data(c, a, base, archive_entry_perm(e));
+		r = cri_write_data(c, a, base, archive_entry_perm(e), archive_entry_size(e));
 	if (r >= 0)
 		r = cri_digest(c, base, hex);
 	if (r < 0)
 		return r;
+	strset_add(c->files, base);
 	installed(c->s, dst, hex);
 	c->s->rep->cri_files++;
 	return 0;
@@ -478,7 +611,7 @@ static int extract_cri(struct setup *s, const char *shown, int fd)
 {
 	struct archive *a = tar_reader_new();
 	struct archive_entry *e;
-	struct cri c = { .s = s, .shown = shown, .names = strset_new() };
+	struct cri c = { .s = s, .shown = shown, .names = strset_new(), .files = strset_new() };
 	int r = 0;
 
 	c.ubfd = open(paths.usr_bin, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -496,8 +629,18 @@ static int extract_cri(struct setup *s, const char *shown, int fd)
 		}
 		r = cri_entry(&c, a, e);
 	}
+	if (r >= 0)
+		r = cri_links(&c);
 	if (c.ubfd >= 0)
 		close(c.ubfd);
+	for (size_t i = 0; i < c.nlinks; i++) {
+		free(c.links[i].name);
+		free(c.links[i].target);
+		free(c.links[i].base);
+		free(c.links[i].flat);
+	}
+	free(c.links);
+	strset_free(c.files);
 	strset_free(c.names);
 	archive_read_free(a);
 	return r;
@@ -540,6 +683,11 @@ static int install_cri(struct setup *s)
 
 /* ---- units ---- */
 
+struct units_list {
+	struct unit *v;
+	size_t n;
+};
+
 struct unit {
 	char *name;
 	char *path;	   /* where it was installed */
@@ -547,14 +695,18 @@ struct unit {
 	bool restart;
 };
 
-/* A unit restarts when its file, its drop-in or a program it starts that this run
- * installed changed since the last run. Only ExecStart*= lines name programs. */
-static bool unit_changed(struct setup *s, const struct unit *u, const char *dropin)
+typedef bool (*unit_dep_fn)(struct setup *s, const char *path, void *data);
+
+/* Calls fn for each path the unit's running instance depends on: its file, its drop-in,
+ * and the programs its ExecStart*= lines start from /usr/bin or /usr/local/bin. Stops at
+ * the first fn that returns true, and returns whether one did. */
+static bool unit_deps(struct setup *s, const struct unit *u, const char *dropin, unit_dep_fn fn,
+		      void *data)
 {
 	_cleanup_free_ char *text = xstrdup(u->text.data);
 	char *save = NULL;
 
-	if (strset_contains(s->changed, u->path) || (dropin && strset_contains(s->changed, dropin)))
+	if (fn(s, u->path, data) || (dropin && fn(s, dropin, data)))
 		return true;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		l += strspn(l, " \t");
@@ -571,10 +723,56 @@ static bool unit_changed(struct setup *s, const struct unit *u, const char *drop
 			host = xasprintf("%s%s", paths.usr_bin, base);
 		else if ((size_t)(base - l) == 14 && strncmp(l, "/usr/local/bin", 14) == 0)
 			host = xasprintf("%s%s", paths.usr_local_bin, base);
-		if (host && strset_contains(s->changed, host))
+		if (host && fn(s, host, data))
 			return true;
 	}
 	return false;
+}
+
+static bool dep_changed(struct setup *s, const char *path, void *data)
+{
+	(void)data;
+	return strset_contains(s->changed, path);
+}
+
+/* A unit restarts when its file, its drop-in or a program it starts that this run
+ * installed changed since it was last (re)started. */
+static bool unit_changed(struct setup *s, const struct unit *u, const char *dropin)
+{
+	return unit_deps(s, u, dropin, dep_changed, NULL);
+}
+
+static bool dep_add(struct setup *s, const char *path, void *data)
+{
+	(void)s;
+	strset_add(data, path);
+	return false;
+}
+
+static bool dep_started(struct setup *s, const char *path, void *data)
+{
+	if (!strset_contains(data, path))
+		strset_add(s->started, path);
+	return false;
+}
+
+/* What this run's digests may say for a run that fails: the content of each unit that
+ * systemd was asked to (re)start with it, so the next run restarts it when that changes
+ * again (a unit started before the failure was not "new" any more). A path a unit that
+ * was not reached depends on keeps its old digest too. */
+static void note_started(struct setup *s, const struct units_list *u, const bool *queued,
+			 const char *dropin, const char *dropin_unit)
+{
+	_cleanup_(strset_freep) struct strset *blocked = strset_new();
+
+	for (size_t pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < u->n; i++) {
+			const char *d = strcmp(u->v[i].name, dropin_unit) == 0 ? dropin : NULL;
+			if (pass == 0 && !queued[i])
+				unit_deps(s, &u->v[i], d, dep_add, blocked);
+			else if (pass == 1 && queued[i])
+				unit_deps(s, &u->v[i], d, dep_started, blocked);
+		}
 }
 
 static int install_file(struct setup *s, const char *rel, const char *dst, struct buf *b)
@@ -597,17 +795,15 @@ static int install_file(struct setup *s, const char *rel, const char *dst, struc
 	return 0;
 }
 
-struct units {
-	struct unit *v;
-	size_t n;
-};
 
 static int unit_entry(const struct rootfs_entry *e, void *data, struct errbuf *err)
 {
-	struct units *u = data;
+	struct units_list *u = data;
 
 	if (!has_suffix(e->name, ".service") || S_ISDIR(e->st.st_mode))
 		return 0;
+	if (has_control(e->name))
+		return refuse_control(err, "the unit file", e->rel);
 	if (!S_ISREG(e->st.st_mode))
 		return errbuf_set(err, -EINVAL, "'%s' is %s: a unit file must be a regular file", e->rel,
 				  rootfs_type_name(e->st.st_mode));
@@ -623,9 +819,9 @@ static int install_units(struct setup *s)
 	_cleanup_buf_ struct buf dropin_text = BUF_INIT(1 << 20);
 	_cleanup_close_ int probe = -1;
 	struct errbuf none = ERRBUF_INIT;
-	struct units u = { 0 };
+	struct units_list u = { 0 };
 	char **names = NULL;
-	bool *restart = NULL;
+	bool *restart = NULL, *queued = NULL;
 	int r = rootfs_walk(s->rootfd, "etc", false, unit_entry, &u, s->err);
 
 	if (r >= 0 && u.n)
@@ -644,6 +840,7 @@ static int install_units(struct setup *s)
 	}
 	names = xcalloc(u.n ? u.n : 1, sizeof(*names));
 	restart = xcalloc(u.n ? u.n : 1, sizeof(*restart));
+	queued = xcalloc(u.n ? u.n : 1, sizeof(*queued));
 	for (size_t i = 0; r >= 0 && i < u.n; i++) {
 		bool is_kubelet = strcmp(u.v[i].name, dropin_unit) == 0;
 		if (is_kubelet)
@@ -653,8 +850,11 @@ static int install_units(struct setup *s)
 		restart[i] = strset_contains(s->old_paths, u.v[i].path) &&
 			     unit_changed(s, &u.v[i], is_kubelet ? dropin : NULL);
 	}
-	if (r >= 0 && u.n && paths.use_bus)
-		r = units_enable_start(names, restart, u.n, dropin_unit, s->err);
+	if (r >= 0 && u.n && paths.use_bus) {
+		r = (paths.start ? paths.start : units_enable_start)(names, restart, u.n, dropin_unit,
+								      queued, s->err);
+		note_started(s, &u, queued, dropin, dropin_unit);
+	}
 	for (size_t i = 0; i < u.n; i++) {
 		if (r >= 0)
 			buf_printf(&s->rep->units, "%s%s%s", s->rep->units.len ? " " : "", u.v[i].name,
@@ -666,14 +866,41 @@ static int install_units(struct setup *s)
 	free(u.v);
 	free(names);
 	free(restart);
+	free(queued);
 	return r;
+}
+
+/* Appends to out the lines of text ("hex  path") whose path is (in) or is not in set. */
+static void sums_filter(struct buf *out, const struct buf *text, const struct strset *set, bool in)
+{
+	_cleanup_free_ char *copy = xstrndup(text->data ? text->data : "", text->len);
+	char *save = NULL;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (strlen(l) > 66 && strset_contains(set, l + 66) == in)
+			buf_printf(out, "%s\n", l);
+}
+
+/* A failed run: the old digests, but the new ones of what units were started with. */
+static void sums_write_started(struct setup *s, const char *file)
+{
+	_cleanup_buf_ struct buf out = BUF_INIT(32u << 20);
+	int q;
+
+	sums_filter(&out, &s->old_text, s->started, false);
+	sums_filter(&out, &s->sums, s->started, true);
+	q = write_file_atomic(file, out.data, out.len, 0600);
+	if (q < 0)
+		log_warning("cannot record the digests of the units started in '%s': %s", file,
+			    strerror(-q));
 }
 
 int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned flags,
 	       struct setup_report *rep, struct errbuf *err)
 {
 	struct setup s = { .env = env, .nenv = nenv, .flags = flags, .rep = rep, .err = err,
-			   .installed = BUF_INIT(16u << 20), .sums = BUF_INIT(16u << 20) };
+			   .installed = BUF_INIT(16u << 20), .sums = BUF_INIT(16u << 20),
+			   .old_text = BUF_INIT(16u << 20) };
 	_cleanup_free_ char *list = NULL, *sums = NULL;
 	int r, q;
 
@@ -695,6 +922,7 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	s.old_sums = strset_new();
 	s.old_paths = strset_new();
 	s.changed = strset_new();
+	s.started = strset_new();
 	record_load(&s, list);
 	s.others = strset_new();
 	others_load(&s, cluster);
@@ -710,15 +938,19 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	q = write_file_atomic(list, s.installed.data, s.installed.len, 0600);
 	if (q < 0 && r >= 0)
 		r = errbuf_set(err, q, "cannot record the installed files in '%s': %s", list, strerror(-q));
-	/* the digests only after a whole success: a failed run's units restart next time */
+	/* all digests after a whole success; after a failure only those of what started */
 	if (r >= 0) {
 		q = write_file_atomic(sums, s.sums.data, s.sums.len, 0600);
 		if (q < 0)
 			r = errbuf_set(err, q, "cannot record the installed digests in '%s': %s", sums,
 				       strerror(-q));
+	} else if (strset_size(s.started) > 0) {
+		sums_write_started(&s, sums);
 	}
 	buf_release(&s.installed);
 	buf_release(&s.sums);
+	buf_release(&s.old_text);
+	strset_free(s.started);
 	strset_free(s.seen);
 	strset_free(s.others);
 	strset_free(s.old_sums);

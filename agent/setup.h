@@ -7,7 +7,8 @@
  *      this host's env;
  *   2. every file in bin/: linked into /usr/local/bin (on $PATH);
  *   3. archives in cri/ (.tar, .tar.gz, .tgz, .tar.zst): extracted flat into /usr/bin
- *      (bin/ctr → /usr/bin/ctr), hard links and inside symlinks kept;
+ *      (bin/ctr → /usr/bin/ctr), hard links kept, symlinks kept when they end at a file
+ *      of the same archive;
  *   4. units: the .service files of etc/ into /etc/systemd/system/, etc/10-kubeadm.conf into
  *      /etc/systemd/system/kubelet.service.d/; then over sd-bus Reload, EnableUnitFiles,
  *      and StartUnit for each but kubelet.service (kubeadm starts that), each job waited
@@ -15,8 +16,9 @@
  *      program changed is restarted instead (try-restart for kubelet).
  *
  * Every path put outside the rootfs is recorded in ROOT/data/<cluster>/installed, so a
- * clean can remove exactly what a run added, and their digests in installed.sha256 (the
- * restarts are decided on them). A file in the way that no run installed is refused, or
+ * clean can remove exactly what a run added (a name with a control character is refused:
+ * the record is one path per line), and their digests in installed.sha256 (the restarts
+ * are decided on them; a failed run records those of the units it started). A file in the way that no run installed is refused, or
  * with SETUP_FORCE moved to NAME.cirun-backup (recorded). */
 #pragma once
 
@@ -25,6 +27,7 @@
 #include "buf.h"
 #include "error.h"
 #include "kv.h"
+#include "units.h"
 
 struct setup_report {
 	unsigned rendered;
@@ -48,5 +51,6 @@ struct setup_paths {
 	const char *usr_local_bin; /* /usr/local/bin */
 	const char *systemd_dir;   /* /etc/systemd/system */
 	int use_bus;		   /* 0: write unit files only */
+	units_start_fn start;	   /* with use_bus: instead of units_enable_start (tests) */
 };
 void setup_set_paths(const struct setup_paths *p);

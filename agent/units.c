@@ -192,7 +192,7 @@ static int check_running(sd_bus *bus, const struct wait *w, struct errbuf *err)
 }
 
 int units_enable_start(char *const *units, const bool *restart, size_t n, const char *enable_only,
-		       struct errbuf *err)
+		       bool *queued, struct errbuf *err)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
@@ -226,6 +226,8 @@ int units_enable_start(char *const *units, const bool *restart, size_t n, const 
 			continue;
 		log_info("%s %s", restart[i] ? "restarting" : "starting", units[i]);
 		r = call(bus, method, err, &reply, "ss", units[i], "replace");
+		if (r >= 0 && queued)
+			queued[i] = true;
 		if (r >= 0 && sd_bus_message_read(reply, "o", &job) >= 0) {
 			w.jobs[w.n].path = xstrdup(job);
 			w.jobs[w.n].unit = units[i];

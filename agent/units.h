@@ -11,5 +11,10 @@
 
 #include "error.h"
 
+/* queued (optional, n entries) gets true for each unit whose start or restart job systemd
+ * accepted, kept when a later step fails: from then on that unit runs, or failed to, with
+ * what is on disk now. */
 int units_enable_start(char *const *units, const bool *restart, size_t n, const char *enable_only,
-		       struct errbuf *err);
+		       bool *queued, struct errbuf *err);
+typedef int (*units_start_fn)(char *const *units, const bool *restart, size_t n,
+			      const char *enable_only, bool *queued, struct errbuf *err);

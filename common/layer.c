@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,6 +75,7 @@ struct apply {
 	char *real_root;	/* resolved, so libarchive's symlink checks see no symlink in it */
 	int rootfd;
 	struct strset *touched;	/* paths this layer wrote, and their parents */
+	struct reader *rd;
 	struct errbuf *err;
 	struct layer_stats st;
 };
@@ -110,20 +113,83 @@ static void touch_with_parents(struct strset *set, const char *path)
 			strset_addn(set, path, i - 1);
 }
 
-static int fail_entry(struct apply *ap, int code, const char *path, const char *what)
+/* -EBADMSG means "the layer's content is not acceptable" and nothing else does: the agent
+ * tells a layer it must reject from the host's own trouble by that code alone, so an OS
+ * error never carries it (filesystems report a bad checksum as EBADMSG). */
+static int host_code(int code)
 {
-	return errbuf_set(ap->err, code, "layer entry '%s': %s", path, what);
+	return code >= 0 || code == -EBADMSG ? -EIO : code;
 }
 
-/* Splits "a/b/c" into the directory fd for "a/b" (opened beneath the root, never through a
- * symlink) and the name "c". */
+/* The layer's content is refused; the reason names the entry by its path in the layer. */
+_printf_(3, 4) static int refuse(struct apply *ap, const char *path, const char *fmt, ...)
+{
+	char why[512];
+	va_list va;
+
+	va_start(va, fmt);
+	vsnprintf(why, sizeof(why), fmt, va);
+	va_end(va);
+	return errbuf_set(ap->err, -EBADMSG, "layer entry '%s': %s", path, why);
+}
+
+/* The host failed at what for path: its errno and reason, never classified as content. */
+static int fail_host(struct apply *ap, int code, const char *path, const char *what)
+{
+	code = host_code(code);
+	return errbuf_set(ap->err, code, "layer entry '%s': %s: %s", path, what, strerror(-code));
+}
+
+/* Opens the directory dir ("a/b") beneath the root one component at a time, creating
+ * missing ones when create. The tree holds only what layers put there, so a component
+ * that is a symlink or not a directory is the layers' doing: refused as content, naming
+ * it; the kernel's ELOOP/ENOTDIR would not tell the two apart. Without create a missing
+ * component is -ENOENT with nothing recorded in err. */
+static int open_checked(struct apply *ap, const char *entry, const char *dir, bool create,
+			int *ret_fd)
+{
+	_cleanup_free_ char *work = xstrdup(dir);
+	_cleanup_close_ int fd = fcntl(ap->rootfd, F_DUPFD_CLOEXEC, 3);
+	char *save = NULL;
+	struct stat st;
+
+	if (fd < 0)
+		return fail_host(ap, negative_errno(), entry, "cannot open the root");
+	for (char *tok = strtok_r(work, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		int upto = (int)(tok - work + (ptrdiff_t)strlen(tok)), next;
+
+		if (fstatat(fd, tok, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return fail_host(ap, negative_errno(), entry, "cannot look up its directory");
+			if (!create)
+				return -ENOENT;
+			if (mkdirat(fd, tok, 0755) < 0 && errno != EEXIST)
+				return fail_host(ap, negative_errno(), entry, "cannot create its directory");
+		} else if (S_ISLNK(st.st_mode)) {
+			return refuse(ap, entry, "its path goes through '%.*s', a symlink", upto, dir);
+		} else if (!S_ISDIR(st.st_mode)) {
+			return refuse(ap, entry, "its path goes through '%.*s', which is not a directory",
+				      upto, dir);
+		}
+		next = openat(fd, tok, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return fail_host(ap, negative_errno(), entry, "cannot open its directory");
+		close(fd);
+		fd = next;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Splits "a/b/c" into the directory fd for "a/b" (checked as open_checked does) and the
+ * name "c". */
 static int open_parent(struct apply *ap, const char *path, int *ret_fd, const char **ret_name)
 {
 	const char *slash = strrchr(path, '/');
 	_cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 
 	*ret_name = slash ? slash + 1 : path;
-	return dir_open_beneath(ap->rootfd, dir, false, ret_fd);
+	return open_checked(ap, path, dir, false, ret_fd);
 }
 
 /* Removes path as lower layers left it; -ENOENT on the way is fine (nothing to hide). */
@@ -138,11 +204,11 @@ static int remove_lower(struct apply *ap, const char *path)
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return fail_entry(ap, r, path, "its directory cannot be opened (a symlink on the way?)");
+		return r;
 	r = rm_rf_at(dfd, name);
 	close(dfd);
 	if (r < 0)
-		return fail_entry(ap, r, path, "removing what lower layers had failed");
+		return fail_host(ap, r, path, "removing what lower layers had failed");
 	return 0;
 }
 
@@ -155,15 +221,17 @@ static int clear_lower_children(struct apply *ap, const char *path)
 	DIR *d;
 	struct dirent *de;
 
+	/* a symlink or file anywhere on the way: no lower directory there to clear */
 	r = dir_open_beneath(ap->rootfd, path, false, &dfd);
-	if (r == -ENOENT || r == -ENOTDIR)
+	if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP)
 		return 0;
 	if (r < 0)
-		return fail_entry(ap, r, path, "cannot open it to make it opaque");
+		return fail_host(ap, r, path, "cannot open it to make it opaque");
 	d = fdopendir(dfd);
 	if (!d) {
+		r = negative_errno();
 		close(dfd);
-		return fail_entry(ap, -errno, path, "cannot list it");
+		return fail_host(ap, r, path, "cannot list it");
 	}
 	while (r >= 0 && (de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -172,7 +240,7 @@ static int clear_lower_children(struct apply *ap, const char *path)
 		if (*path)
 			buf_printf(&child, "%s/", path);
 		if (buf_puts(&child, de->d_name) < 0)
-			r = fail_entry(ap, -ENAMETOOLONG, path, "path too long");
+			r = refuse(ap, path, "a path below it is longer than %d bytes", MAX_PATH_LEN);
 		else if (!strset_contains(ap->touched, child.data))
 			r = rm_rf_at(dirfd(d), de->d_name);
 		else if (de->d_type == DT_DIR)
@@ -180,7 +248,7 @@ static int clear_lower_children(struct apply *ap, const char *path)
 	}
 	closedir(d);
 	if (r < 0 && ap->err && !ap->err->code)
-		return fail_entry(ap, r, path, "clearing it failed");
+		return fail_host(ap, r, path, "clearing it failed");
 	return r;
 }
 
@@ -245,13 +313,13 @@ static int prepare_target(struct apply *ap, const char *path, struct archive_ent
 	if (r == -ENOENT)
 		return 0; /* parents get created by the extraction */
 	if (r < 0)
-		return fail_entry(ap, r, path, "its directory cannot be opened (a symlink on the way?)");
+		return r;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !(S_ISDIR(st.st_mode) && archive_entry_filetype(e) == AE_IFDIR))
 		r = rm_rf_at(dfd, name);
 	close(dfd);
 	if (r < 0)
-		return fail_entry(ap, r, path, "replacing what lower layers had failed");
+		return fail_host(ap, r, path, "replacing what lower layers had failed");
 	return 0;
 }
 
@@ -259,26 +327,26 @@ static int prepare_target(struct apply *ap, const char *path, struct archive_ent
 static int make_overlay_whiteout(struct apply *ap, const char *dir, const char *name,
 				 const char *path)
 {
-	int dfd, r = dir_open_beneath(ap->rootfd, dir, true, &dfd);
+	int dfd, r = open_checked(ap, path, dir, true, &dfd);
 
 	if (r < 0)
-		return fail_entry(ap, r, path, "cannot open its directory");
+		return r;
 	if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0 && errno != EEXIST)
-		r = fail_entry(ap, negative_errno(), path, "cannot create an overlay whiteout "
-			       "(needs CAP_MKNOD)");
+		r = fail_host(ap, negative_errno(), path, "cannot create an overlay whiteout "
+			      "(needs CAP_MKNOD)");
 	close(dfd);
 	return r;
 }
 
 static int mark_opaque(struct apply *ap, const char *dir)
 {
-	int dfd, r = dir_open_beneath(ap->rootfd, dir, true, &dfd);
+	int dfd, r = open_checked(ap, dir, dir, true, &dfd);
 
 	if (r < 0)
-		return fail_entry(ap, r, dir, "cannot open it to mark it opaque");
+		return r;
 	if (fsetxattr(dfd, LAYER_OVERLAY_OPAQUE_XATTR, "y", 1, 0) < 0)
-		r = fail_entry(ap, negative_errno(), dir, "cannot mark it opaque (needs "
-			       "CAP_SYS_ADMIN for trusted.* xattrs)");
+		r = fail_host(ap, negative_errno(), dir, "cannot mark it opaque (needs "
+			      "CAP_SYS_ADMIN for trusted.* xattrs)");
 	close(dfd);
 	return r;
 }
@@ -291,18 +359,47 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 	_cleanup_free_ char *dir = xstrndup(path, dirlen);
 
 	if (archive_entry_filetype(e) != AE_IFREG)
-		return fail_entry(ap, -EBADMSG, path, "a whiteout must be an empty regular file");
+		return refuse(ap, path, "a whiteout must be an empty regular file");
 	ap->st.whiteouts++;
 	if (strcmp(name, LAYER_WH_OPAQUE) == 0)
 		return ap->overlay_dir ? mark_opaque(ap, dir) : clear_lower_children(ap, dir);
 	const char *target = name + strlen(LAYER_WH_PREFIX);
 	if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0 ||
 	    strncmp(target, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
-		return fail_entry(ap, -EBADMSG, path, "not a valid whiteout name");
+		return refuse(ap, path, "not a valid whiteout name");
 	_cleanup_free_ char *victim = NULL;
 	victim = xasprintf("%s%s%s", dir, dirlen ? "/" : "", target);
 	return ap->overlay_dir ? make_overlay_whiteout(ap, dir, target, victim)
 			       : remove_lower(ap, victim);
+}
+
+/* libarchive's own messages name the file by its full path under the (staging) root:
+ * shown with that prefix cut, so an entry is named by its path in the layer. */
+static void without_root(struct apply *ap, const char *msg, struct buf *out)
+{
+	_cleanup_free_ char *prefix = xasprintf("%s/", ap->real_root);
+	const char *hit;
+
+	buf_reset(out);
+	while (msg && (hit = strstr(msg, prefix))) {
+		buf_append(out, msg, (size_t)(hit - msg));
+		msg = hit + strlen(prefix);
+	}
+	buf_puts(out, msg ? msg : "unknown error");
+}
+
+/* The disk writer failed for the entry path while doing what. libarchive reports a
+ * failed write(), chmod(), setxattr()… as a mere ARCHIVE_WARN (a full disk among them), so
+ * anything below ARCHIVE_OK lands here; its errno says what the OS refused. */
+static int fail_writer(struct apply *ap, struct archive *out, const char *path, const char *what)
+{
+	_cleanup_buf_ struct buf why = BUF_INIT(ERRBUF_MSG_MAX);
+	int e = archive_errno(out);
+
+	if (e > 0)
+		return errbuf_set(ap->err, host_code(-e), "%s '%s': %s", what, path, strerror(e));
+	without_root(ap, archive_error_string(out), &why);
+	return errbuf_set(ap->err, -EIO, "%s '%s': %s", what, path, why.data);
 }
 
 static int copy_data(struct apply *ap, struct archive *in, struct archive *out, const char *path)
@@ -315,12 +412,38 @@ static int copy_data(struct apply *ap, struct archive *in, struct archive *out, 
 		int r = archive_read_data_block(in, &block, &size, &offset);
 		if (r == ARCHIVE_EOF)
 			return 0;
+		if (r < ARCHIVE_WARN && ap->rd->error)
+			return fail_host(ap, ap->rd->error, path, "reading the layer stream failed");
 		if (r < ARCHIVE_WARN)
-			return fail_entry(ap, -EBADMSG, path, archive_error_string(in));
-		if (archive_write_data_block(out, block, size, offset) < ARCHIVE_WARN)
-			return fail_entry(ap, -EIO, path, archive_error_string(out));
+			return refuse(ap, path, "%s", archive_error_string(in));
+		if (archive_write_data_block(out, block, size, offset) != ARCHIVE_OK)
+			return fail_writer(ap, out, path, "writing");
 		ap->st.bytes_out += size;
 	}
+}
+
+/* A hard link names a file the layers already put there, reached without a symlink:
+ * libarchive's own check would fail with a bare errno that names the staging dir. */
+static int check_link_target(struct apply *ap, const char *path, const char *target)
+{
+	const char *slash = strrchr(target, '/'), *name = slash ? slash + 1 : target;
+	_cleanup_free_ char *dir = slash ? xstrndup(target, (size_t)(slash - target)) : xstrdup("");
+	_cleanup_close_ int dfd = -1;
+	struct stat st;
+	int r = open_checked(ap, path, dir, false, &dfd);
+
+	if (r == -ENOENT)
+		return refuse(ap, path, "a hard link to '%s', which no layer holds before it", target);
+	if (r < 0)
+		return r;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return fail_host(ap, negative_errno(), path, "cannot look up its hard link target");
+		return refuse(ap, path, "a hard link to '%s', which no layer holds before it", target);
+	}
+	if (S_ISDIR(st.st_mode))
+		return refuse(ap, path, "a hard link to '%s', a directory", target);
+	return 0;
 }
 
 static int rebase(struct apply *ap, struct buf *full, const char *rel)
@@ -339,8 +462,10 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	if (!raw)
 		return errbuf_set(ap->err, -EBADMSG, "layer entry without a name");
 	r = clean_path(raw, path);
+	if (r == -ENAMETOOLONG)
+		return refuse(ap, raw, "longer than %d bytes", MAX_PATH_LEN);
 	if (r < 0)
-		return fail_entry(ap, r, raw, "leaves the root ('..' or an absolute path)");
+		return refuse(ap, raw, "leaves the root ('..' or an absolute path)");
 	if (path->len == 0)
 		return 0; /* the root directory itself: its owner and mode are the host's */
 	base = strrchr(path->data, '/');
@@ -358,8 +483,8 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 		switch (archive_entry_filetype(e)) {
 		case AE_IFCHR:
 		case AE_IFBLK:
-			return fail_entry(ap, -EPERM, path->data,
-					  "device nodes are not allowed in a cluster image layer");
+			return refuse(ap, path->data,
+				      "device nodes are not allowed in a cluster image layer");
 		default:
 			break;
 		}
@@ -380,24 +505,28 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	if (link) {
 		_cleanup_buf_ struct buf target = BUF_INIT(MAX_PATH_LEN);
 		if (clean_path(link, &target) < 0 || target.len == 0)
-			return fail_entry(ap, -EPERM, path->data, "hard link target leaves the root");
+			return refuse(ap, path->data, "hard link target leaves the root");
+		r = check_link_target(ap, path->data, target.data);
+		if (r < 0)
+			return r;
 		if (rebase(ap, full, target.data) < 0)
-			return fail_entry(ap, -ENAMETOOLONG, path->data, "path too long");
+			return refuse(ap, path->data, "path too long");
 		archive_entry_set_hardlink(e, full->data);
 	}
 	if (rebase(ap, full, path->data) < 0)
-		return fail_entry(ap, -ENAMETOOLONG, path->data, "path too long");
+		return refuse(ap, path->data, "path too long");
 	archive_entry_set_pathname(e, full->data);
-	r = archive_write_header(out, e);
-	if (r < ARCHIVE_WARN)
-		return fail_entry(ap, -EIO, path->data, archive_error_string(out));
+	if (archive_write_header(out, e) != ARCHIVE_OK)
+		return fail_writer(ap, out, path->data, "creating");
 	if (archive_entry_size(e) > 0 && !link) {
 		r = copy_data(ap, in, out, path->data);
 		if (r < 0)
 			return r;
 	}
-	if (archive_write_finish_entry(out) < ARCHIVE_WARN)
-		return fail_entry(ap, -EIO, path->data, archive_error_string(out));
+	/* owner, mode, times, xattrs (file capabilities) and ACLs: a file that lost any of
+	 * them is not what the layer holds */
+	if (archive_write_finish_entry(out) != ARCHIVE_OK)
+		return fail_writer(ap, out, path->data, "finishing (metadata of)");
 	touch_with_parents(ap->touched, path->data);
 	ap->st.entries++;
 	return 0;
@@ -455,7 +584,7 @@ static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn 
 {
 	struct reader rd = { .fd = fd, .hash = hash };
 	struct apply ap = { .want = want, .want_data = want_data, .overlay_dir = overlay_dir,
-			    .root = root, .rootfd = -1, .err = err };
+			    .root = root, .rootfd = -1, .rd = &rd, .err = err };
 	_cleanup_buf_ struct buf path = BUF_INIT(MAX_PATH_LEN);
 	_cleanup_buf_ struct buf full = BUF_INIT(MAX_PATH_LEN * 2);
 	struct archive *in = NULL, *out = NULL;
@@ -464,17 +593,18 @@ static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn 
 
 	ap.real_root = realpath(root, NULL);
 	if (!ap.real_root)
-		return errbuf_set(err, negative_errno(), "layer target '%s' does not exist", root);
+		return errbuf_set(err, host_code(negative_errno()), "layer target '%s' does not exist: %m",
+				  root);
 	ap.rootfd = open(ap.real_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ap.rootfd < 0) {
-		r = errbuf_set(err, negative_errno(), "cannot open '%s'", root);
+		r = errbuf_set(err, host_code(negative_errno()), "cannot open '%s': %m", root);
 		goto out;
 	}
 	ap.touched = strset_new();
 	rd.chunk = xmalloc(READ_CHUNK);
 	in = open_reader(&rd);
 	if (!in) {
-		r = errbuf_set(err, rd.error ? rd.error : -EBADMSG, "not a layer (tar) stream");
+		r = errbuf_set(err, rd.error ? host_code(rd.error) : -EBADMSG, "not a layer (tar) stream");
 		goto out;
 	}
 	out = open_writer();
@@ -483,8 +613,8 @@ static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn 
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h < ARCHIVE_WARN) {
-			r = errbuf_set(err, rd.error ? rd.error : -EBADMSG, "reading the layer: %s",
-				       archive_error_string(in));
+			r = errbuf_set(err, rd.error ? host_code(rd.error) : -EBADMSG, "reading the layer: %s",
+				       rd.error ? strerror(-rd.error) : archive_error_string(in));
 			goto out;
 		}
 		r = apply_entry(&ap, in, out, e, &path, &full);
@@ -493,12 +623,16 @@ static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn 
 	}
 	/* Directory modes and times are set last, after their content was written. */
 	if (archive_write_close(out) != ARCHIVE_OK) {
-		r = errbuf_set(err, -EIO, "finishing the layer: %s", archive_error_string(out));
+		_cleanup_buf_ struct buf why = BUF_INIT(ERRBUF_MSG_MAX);
+		int no = archive_errno(out);
+		without_root(&ap, no > 0 ? strerror(no) : archive_error_string(out), &why);
+		r = errbuf_set(err, no > 0 ? host_code(-no) : -EIO, "finishing the layer (directory "
+			       "modes and times): %s", why.data);
 		goto out;
 	}
 	r = reader_drain(&rd);
 	if (r < 0)
-		errbuf_set(err, r, "reading the layer stream failed");
+		errbuf_set(err, host_code(r), "reading the layer stream failed: %s", strerror(-r));
 out:
 	ap.st.bytes_in = rd.total;
 	if (stats)

@@ -12,7 +12,14 @@
  * Extraction goes through libarchive's secure mode (no "..", no absolute paths, no writes
  * through symlinks) and keeps modes, owners (when root), times, xattrs (file capabilities
  * included) and ACLs. Device nodes other than whiteouts are refused: a cluster image has
- * no business creating them on a host. */
+ * no business creating them on a host.
+ *
+ * Errors: -EBADMSG means the layer's content is refused (malformed stream, an entry that
+ * leaves the root, a device, an entry below a file or through a symlink, a hard link to
+ * what no layer holds…), the reason naming the entry by its path in the layer; no OS
+ * failure is ever reported as -EBADMSG. Anything else is the host's (ENOSPC, EFBIG, EIO…),
+ * including a write, mode, owner, time or xattr that could not be restored: the apply
+ * fails rather than leave a short or stripped file. */
 #pragma once
 
 #include <stdbool.h>

@@ -340,8 +340,9 @@ static int walk_entry(struct walk_ctx *c, int dfd, const char *rel, const char *
 	int r;
 
 	if (strlen(sub) >= PATH_MAX)
-		return errbuf_set(c->err, -ENAMETOOLONG, "a path under '%s' is longer than %d bytes", rel,
-				  PATH_MAX);
+		/* the reason first: rel itself may fill the message */
+		return errbuf_set(c->err, -ENAMETOOLONG, "a path longer than %d bytes is under '%s'",
+				  PATH_MAX, rel);
 	if (fstatat(dfd, name, &e.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errbuf_set(c->err, negative_errno(), "cannot read '%s': %m", sub);
 	if (S_ISLNK(e.st.st_mode)) {

@@ -15,6 +15,7 @@ struct tentry {
 	const char *xvalue;
 	unsigned uid;
 	unsigned rdev_major, rdev_minor;
+	size_t xsize;		/* the xattr value's size when it holds NULs; 0 = strlen */
 };
 
 /* filter: "none", "gzip", "zstd". Returns 0 or -1. */
@@ -67,7 +68,8 @@ static inline int write_layer(const char *file, const char *filter, const struct
 			break;
 		}
 		if (t[i].xname)
-			archive_entry_xattr_add_entry(e, t[i].xname, t[i].xvalue, strlen(t[i].xvalue));
+			archive_entry_xattr_add_entry(e, t[i].xname, t[i].xvalue,
+						      t[i].xsize ? t[i].xsize : strlen(t[i].xvalue));
 		if (archive_write_header(a, e) != ARCHIVE_OK)
 			ok = -1;
 		if (len && archive_write_data(a, t[i].data, len) != (la_ssize_t)len)

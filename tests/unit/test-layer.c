@@ -6,12 +6,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "layer.h"
 #include "layer-helpers.h"
 #include "macro.h"
@@ -207,15 +213,22 @@ static void test_metadata_kept(void **state)
 	_cleanup_free_ char *root = root_of(state);
 	static const struct tentry t[] = {
 		{ 'f', "bin/suid", "x", 04755, "user.cirun", "kept", 1234 },
+		/* a v2 capability blob (20 bytes with NULs): cap_net_raw permitted+effective;
+		 * only root may set it, and losing it fails the apply */
 		{ 'f', "bin/ping", "p", 0755, "security.capability",
-		  /* a v2 capability blob: cap_net_raw permitted+effective */
-		  "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" },
+		  "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		  0, 0, 0, 20 },
 		{ 'h', "bin/suid-link", "bin/suid" },
 	};
 	struct stat st, st2;
 	char p[4096], v[64];
 
-	apply_ok(state, root, "zstd", t, 2);
+	apply_ok(state, root, "zstd", t, geteuid() == 0 ? 2 : 1);
+	if (geteuid() == 0) {
+		snprintf(p, sizeof(p), "%s/bin/ping", root);
+		assert_int_equal(lgetxattr(p, "security.capability", v, sizeof(v)), 20);
+		assert_memory_equal(v, t[1].xvalue, 20);
+	}
 	snprintf(p, sizeof(p), "%s/bin/suid", root);
 	assert_int_equal(lstat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 04755);
@@ -274,13 +287,122 @@ static void test_hostile_layers_refused(void **state)
 	static const struct tentry badwh[] = { { 'f', "etc/.wh..wh.x" } };
 	static const struct tentry whdir[] = { { 'd', "etc/.wh.keep" } };
 
-	expect_refused(state, dotdot, 1, -EPERM, "leaves the root");
-	expect_refused(state, absolute, 1, -EPERM, "leaves the root");
-	expect_refused(state, device, 1, -EPERM, "device nodes are not allowed");
-	expect_refused(state, block, 1, -EPERM, "device nodes are not allowed");
-	expect_refused(state, badlink, 2, -EPERM, "hard link target leaves the root");
+	expect_refused(state, dotdot, 1, -EBADMSG, "leaves the root");
+	expect_refused(state, absolute, 1, -EBADMSG, "leaves the root");
+	expect_refused(state, device, 1, -EBADMSG, "device nodes are not allowed");
+	expect_refused(state, block, 1, -EBADMSG, "device nodes are not allowed");
+	expect_refused(state, badlink, 2, -EBADMSG, "hard link target leaves the root");
 	expect_refused(state, badwh, 1, -EBADMSG, "not a valid whiteout name");
 	expect_refused(state, whdir, 1, -EBADMSG, "must be an empty regular file");
+}
+
+/* What the layers built decides these, not the kernel's errno (ENOTDIR, ELOOP, EIO came
+ * back before, unclassified): each is the layer's fault (-EBADMSG), named by its path in
+ * the layer, never by the directory it is applied to. */
+static void test_content_checked_explicitly(void **state)
+{
+	_cleanup_free_ char *outside = tmp_path(state, "outside");
+	static const struct tentry under_file[] = { { 'f', "a", "x" }, { 'f', "a/b", "y" } };
+	static struct tentry through_link[] = { { 'l', "d", NULL }, { 'f', "d/x", "x" } };
+	static struct tentry deep_link[] = { { 'd', "p" }, { 'l', "p/d", NULL }, { 'f', "p/d/q/x", "x" } };
+	static struct tentry link_via_symlink[] = { { 'l', "e", NULL }, { 'h', "y", "e/secret" } };
+	static const struct tentry link_missing[] = { { 'h', "z", "nothere" } };
+	static const struct tentry link_to_dir[] = { { 'd', "dd" }, { 'h', "hl", "dd" } };
+	static const struct {
+		const struct tentry *t;
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ under_file, 2, "layer entry 'a/b': its path goes through 'a', which is not a directory" },
+		{ through_link, 2, "layer entry 'd/x': its path goes through 'd', a symlink" },
+		{ deep_link, 3, "layer entry 'p/d/q/x': its path goes through 'p/d', a symlink" },
+		{ link_via_symlink, 2, "layer entry 'y': its path goes through 'e', a symlink" },
+		{ link_missing, 1, "layer entry 'z': a hard link to 'nothere', which no layer holds" },
+		{ link_to_dir, 2, "layer entry 'hl': a hard link to 'dd', a directory" },
+	};
+	_cleanup_free_ char *secret = tmp_path(state, "outside/secret");
+
+	mkdir(outside, 0755);
+	fclose(fopen(secret, "w"));
+	through_link[0].data = deep_link[1].data = link_via_symlink[0].data = outside;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *root = root_of(state);
+		struct errbuf err = ERRBUF_INIT;
+		int r = apply_err(state, root, cases[i].t, cases[i].n, &err);
+
+		if (r != -EBADMSG || !strstr(errbuf_msg(&err), cases[i].want) ||
+		    strstr(errbuf_msg(&err), root))
+			fail_msg("case %zu: %d '%s', wanted -EBADMSG '%s'", i, r, errbuf_msg(&err),
+				 cases[i].want);
+		assert_int_equal(rm_rf_at(AT_FDCWD, root), 0);
+	}
+	_cleanup_free_ char *planted = tmp_path(state, "outside/x");
+	struct stat st;
+	assert_true(stat(planted, &st) < 0);
+}
+
+enum disk { DISK_FSIZE, DISK_TMPFS };
+
+/* Applies file under root in a child whose disk is "full": "skip" when the child cannot
+ * make it so, else "CODE MESSAGE". */
+static void apply_on_full_disk(const char *root, const char *file, enum disk how, char *msg,
+			       size_t size)
+{
+	int fds[2], status;
+
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit lim = { 1 << 20, 1 << 20 };
+		struct errbuf err = ERRBUF_INIT;
+		if (how == DISK_FSIZE &&
+		    (signal(SIGXFSZ, SIG_IGN) == SIG_ERR || setrlimit(RLIMIT_FSIZE, &lim) < 0))
+			_exit(2);
+		if (how == DISK_TMPFS &&
+		    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		     mount("tmpfs", root, "tmpfs", 0, "size=1m") < 0)) {
+			dprintf(fds[1], "skip");
+			_exit(0);
+		}
+		int r = layer_apply_file(root, file, NULL, &err);
+		dprintf(fds[1], "%d %s", r, r < 0 ? errbuf_msg(&err) : "");
+		_exit(0);
+	}
+	close(fds[1]);
+	memset(msg, 0, size);
+	assert_true(read(fds[0], msg, size - 1) > 0);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A write the disk refuses fails the apply with the OS's reason: libarchive calls a
+ * failed write() a mere warning, and on a full tmpfs the file was then extended with a
+ * hole and the apply succeeded. RLIMIT_FSIZE with SIGXFSZ ignored makes write() fail
+ * with EFBIG without root; a 1 MB tmpfs (root, own mount namespace) is the real thing. */
+static void test_write_failure(void **state)
+{
+	_cleanup_free_ char *root = root_of(state);
+	_cleanup_free_ char *file = tmp_path(state, "big.tar.zst");
+	static char big[4 << 20];
+	const struct tentry t[] = { { 'd', "bin" }, { 'f', "bin/kubelet", big, 0755 } };
+	char msg[ERRBUF_MSG_MAX + 16];
+	int r = 0;
+
+	memset(big, 'x', sizeof(big) - 1);
+	assert_int_equal(write_layer(file, "zstd", t, ELEMENTSOF(t)), 0);
+	apply_on_full_disk(root, file, DISK_FSIZE, msg, sizeof(msg));
+	assert_int_equal(sscanf(msg, "%d", &r), 1);
+	if (r != -EFBIG || !strstr(msg, "writing 'bin/kubelet': File too large"))
+		fail_msg("a failed write was not an error: %s", msg);
+	assert_null(strstr(msg, root));
+
+	apply_on_full_disk(root, file, DISK_TMPFS, msg, sizeof(msg));
+	if (strcmp(msg, "skip") == 0)
+		return;
+	assert_int_equal(sscanf(msg, "%d", &r), 1);
+	if (r != -ENOSPC || !strstr(msg, "writing 'bin/kubelet': No space left on device"))
+		fail_msg("a full disk was not an error: %s", msg);
 }
 
 static void test_no_writes_through_symlinks(void **state)
@@ -362,6 +484,8 @@ int main(void)
 		T(test_metadata_kept),
 		T(test_hardlink),
 		T(test_hostile_layers_refused),
+		T(test_content_checked_explicitly),
+		T(test_write_failure),
 		T(test_no_writes_through_symlinks),
 		T(test_not_a_layer),
 		T(test_digest_of_stream),

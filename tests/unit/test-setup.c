@@ -6,14 +6,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 #include "buf.h"
 #include "cleanup.h"
 #include "fs-util.h"
 #include "layer-helpers.h"
 #include "macro.h"
+#include "rootfs-walk.h"
 #include "setup.h"
 
 static char *path_of(void **state, const char *rel)
@@ -141,6 +146,8 @@ static int run_setup(unsigned flags, struct setup_report *rep, struct errbuf *er
 	return host_setup("c", env, ELEMENTSOF(env), flags, rep, err);
 }
 
+static void write_cri(void **state, const char *name, const struct tentry *t, size_t n);
+
 static void put_link(void **state, const char *rel, const char *target)
 {
 	_cleanup_free_ char *p = path_of(state, rel);
@@ -247,16 +254,128 @@ static void test_symlinks_out(void **state)
 	expect_refused(state, -EXDEV, "'cri/rt.tar' is a symlink to");
 	rm_path(state, ROOT "cri");
 
-	/* a name longer than NAME_MAX in a tree is an error of its own, not a crash */
-	char longname[300];
-	memset(longname, 'a', sizeof(longname) - 1);
-	longname[sizeof(longname) - 1] = '\0';
-	_cleanup_free_ char *lp = xasprintf(ROOT "etc/%s", longname);
-	_cleanup_free_ char *lpath = path_of(state, lp);
-	assert_int_equal(open(lpath, O_CREAT | O_WRONLY, 0644), -1);
-	assert_int_equal(errno, ENAMETOOLONG);
+	/* over-long names and paths are errors of their own, not a crash: no file system
+	 * holds a 256-byte name, so the walker is asked for one directly */
+	_cleanup_free_ char *rootfs = path_of(state, ROOT);
+	_cleanup_close_ int rootfd = open(rootfs, O_RDONLY | O_DIRECTORY);
+	char name256[NAME_MAX + 2], long_path[PATH_MAX + 2];
+	int fd = -1;
+	assert_true(rootfd >= 0);
+	memset(name256, 'a', NAME_MAX + 1);
+	name256[NAME_MAX + 1] = '\0';
+	_cleanup_free_ char *rel256 = xasprintf("etc/%s", name256);
+	errbuf_clear(&err);
+	assert_int_equal(rootfs_open_file(rootfd, rel256, 0, &fd, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(errbuf_msg(&err), "has a name longer than 255 bytes"));
+	for (size_t i = 0; i < PATH_MAX + 1; i++)
+		long_path[i] = i % 2 ? '/' : 'a';
+	long_path[PATH_MAX + 1] = '\0';
+	assert_int_equal(strlen(long_path), 4097);
+	errbuf_clear(&err);
+	assert_int_equal(rootfs_open_file(rootfd, long_path, 0, &fd, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(errbuf_msg(&err), "longer than 4096 bytes"));
+	/* a tree deeper than PATH_MAX can exist (made one directory at a time): its walk
+	 * stops with an error naming where */
+	_cleanup_free_ char *statics_dir = path_of(state, ROOT "statics");
+	int dfd = open(statics_dir, O_RDONLY | O_DIRECTORY);
+	char dname[251];
+	assert_true(dfd >= 0);
+	memset(dname, 'd', sizeof(dname) - 1);
+	dname[sizeof(dname) - 1] = '\0';
+	for (int i = 0; i < 17; i++) {
+		assert_int_equal(mkdirat(dfd, dname, 0755), 0);
+		int next = openat(dfd, dname, O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(dfd);
+		dfd = next;
+	}
+	close(dfd);
+	expect_refused(state, -ENAMETOOLONG, "a path longer than 4096 bytes is under 'statics/ddd");
+	assert_int_equal(rm_rf_at(AT_FDCWD, statics_dir), 0);
 	assert_int_equal(run_setup(0, &rep, &err), 0);
 	buf_release(&rep.units);
+}
+
+/* ---- names that would forge lines of the install record ---- */
+
+static void test_control_names(void **state)
+{
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+
+	put(state, "sys/usr/local/bin/tool", "theirs\n");
+	/* bin/"tool\nx" would record /usr/local/bin/tool as cirun's */
+	put(state, ROOT "bin/tool\nx", "#!/bin/sh\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&err), "'bin/tool\\nx' has a control character in its name"));
+	_cleanup_free_ char *rec = get(state, "data/c/installed");
+	assert_true(!rec || !strstr(rec, "/sys/usr/local/bin/tool\n"));
+	rm_path(state, ROOT "bin/tool\nx");
+	put(state, ROOT "bin/tool", "#!/bin/sh\necho image\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EEXIST);
+	_cleanup_free_ char *kept = get(state, "sys/usr/local/bin/tool");
+	assert_string_equal(kept, "theirs\n");
+	rm_path(state, ROOT "bin");
+
+	/* a unit name, a cri/ entry */
+	put(state, ROOT "etc/a\tb.service", "[Service]\n");
+	assert_int_equal(run_setup(0, &rep, &err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&err), "'etc/a\\tb.service' has a control character"));
+	rm_path(state, ROOT "etc/a\tb.service");
+	const struct tentry t[] = { { 'f', "bin/ok", "ok\n", 0755 }, { 'f', "bin/x\x7f\r", "x", 0755 } };
+	write_cri(state, "rt.tar.gz", t, ELEMENTSOF(t));
+	assert_int_equal(run_setup(0, &rep, &err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&err), "'bin/x\\x7f\\x0d' has a control character"));
+	_cleanup_free_ char *x = path_of(state, "sys/usr/bin/x\x7f\r");
+	assert_int_equal(access(x, F_OK), -1);
+	rm_path(state, ROOT "cri");
+
+	/* the reader does not take such a line (or a relative one) as cirun's */
+	_cleanup_free_ char *ok = path_of(state, "sys/usr/local/bin/ok");
+	_cleanup_free_ char *old = xasprintf("%s\n%s\x1b[1m\nrelative/x\n", ok, ok);
+	put(state, "data/c/installed", old);
+	assert_int_equal(run_setup(0, &rep, &err), 0);
+	_cleanup_free_ char *now = get(state, "data/c/installed");
+	assert_non_null(strstr(now, ok));
+	assert_null(strchr(now, '\x1b'));
+	assert_null(strstr(now, "relative/x"));
+	buf_release(&rep.units);
+}
+
+/* ---- a cri/ file the disk refuses ---- */
+
+static void test_cri_write_fails(void **state)
+{
+	static char big[2 << 20];
+	const struct tentry t[] = { { 'f', "bin/big", big, 0755 } };
+	char msg[ERRBUF_MSG_MAX + 16] = "";
+	int fds[2], status, r = 0;
+
+	memset(big, 'x', sizeof(big) - 1);
+	write_cri(state, "rt.tar.gz", t, ELEMENTSOF(t));
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit lim = { 1 << 20, 1 << 20 };
+		struct setup_report rep = { .units = BUF_INIT(4096) };
+		struct errbuf err = ERRBUF_INIT;
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(2);
+		r = run_setup(0, &rep, &err);
+		dprintf(fds[1], "%d %s", r, r < 0 ? errbuf_msg(&err) : "");
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_true(read(fds[0], msg, sizeof(msg) - 1) > 0);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(sscanf(msg, "%d", &r), 1);
+	if (r != -EFBIG || !strstr(msg, "/sys/usr/bin/big': File too large"))
+		fail_msg("a failed write was not reported as such: %s", msg);
+	_cleanup_free_ char *big_path = path_of(state, "sys/usr/bin/big");
+	assert_int_equal(access(big_path, F_OK), -1);
 }
 
 /* ---- files in the way that cirun did not install ---- */
@@ -333,6 +452,7 @@ static void write_cri(void **state, const char *name, const struct tentry *t, si
 static void test_cri_flat(void **state)
 {
 	static const struct tentry good[] = {
+		{ 'l', "first", "runc", 0 }, /* before its target */
 		{ 'd', "bin/", NULL, 0755 },
 		{ 'f', "bin/ctr", "ctr v1\n", 04755 },
 		{ 'f', "./bin/containerd", "containerd v1\n", 0755 },
@@ -347,7 +467,7 @@ static void test_cri_flat(void **state)
 	write_cri(state, "rt.tar.gz", good, ELEMENTSOF(good));
 	if (run_setup(0, &rep, &err) < 0)
 		fail_msg("%s", errbuf_msg(&err));
-	assert_int_equal(rep.cri_files, 5);
+	assert_int_equal(rep.cri_files, 6);
 	_cleanup_free_ char *ctr = get(state, "sys/usr/bin/ctr");
 	assert_string_equal(ctr, "ctr v1\n");
 	_cleanup_free_ char *p1 = path_of(state, "sys/usr/bin/ctr");
@@ -360,10 +480,14 @@ static void test_cri_flat(void **state)
 	char target[64] = "";
 	assert_true(readlink(p3, target, sizeof(target) - 1) > 0);
 	assert_string_equal(target, "containerd");
+	_cleanup_free_ char *p4 = path_of(state, "sys/usr/bin/first");
+	memset(target, 0, sizeof(target));
+	assert_true(readlink(p4, target, sizeof(target) - 1) > 0);
+	assert_string_equal(target, "runc");
 	_cleanup_free_ char *bindir = path_of(state, "sys/usr/bin/bin");
 	assert_int_equal(access(bindir, F_OK), -1);
 	_cleanup_free_ char *rec = get(state, "data/c/installed");
-	static const char *const want[] = { "ctr", "containerd", "ctr-again", "shim", "runc" };
+	static const char *const want[] = { "ctr", "containerd", "ctr-again", "shim", "runc", "first" };
 	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
 		_cleanup_free_ char *line = xasprintf("/sys/usr/bin/%s\n", want[i]);
 		if (!strstr(rec, line))
@@ -380,6 +504,10 @@ static void test_cri_flat(void **state)
 		{ { 'f', "/usr/bin/evil", "x", 0755 }, "is absolute" },
 		{ { 'l', "evil", "/etc/shadow", 0 }, "is a symlink to '/etc/shadow', outside the archive" },
 		{ { 'l', "bin/evil", "../../etc/shadow", 0 }, "outside the archive" },
+		/* inside the archive lexically, but a file it does not hold: the host's bash */
+		{ { 'l', "bin/evil", "../x/bash", 0 }, "is a symlink to '../x/bash', which is not a file "
+		  "the archive installs" },
+		{ { 'l', "evil", "evil", 0 }, "which is not a file the archive installs" },
 		{ { 'h', "evil", "/etc/shadow", 0 }, "is a hard link to '/etc/shadow', outside the archive" },
 		{ { 'h', "evil", "../shadow", 0 }, "outside the archive" },
 		{ { 'h', "evil", "bin/later", 0 }, "which the archive does not hold before it" },
@@ -456,14 +584,82 @@ static void test_restart(void **state)
 	buf_release(&rep.units);
 }
 
+/* ---- a run that fails after systemd started some units ---- */
+
+#define UNITS_OK(want)                                                                         \
+	do {                                                                                   \
+		if (run_setup(0, &rep, &err) < 0)                                              \
+			fail_msg("%s", errbuf_msg(&err));                                      \
+		assert_string_equal(rep.units.data, want);                                     \
+	} while (0)
+
+/* Stands in for systemd: "starts" each unit in turn (as units_enable_start does, kubelet
+ * only when restarted) and fails at fail_at, after the units before it were started. */
+static const char *fail_at;
+
+static int fake_start(char *const *units, const bool *restart, size_t n, const char *enable_only,
+		      bool *queued, struct errbuf *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fail_at && strcmp(units[i], fail_at) == 0)
+			return errbuf_set(err, -EIO, "unit %s did not start", units[i]);
+		if (!restart[i] && enable_only && strcmp(units[i], enable_only) == 0)
+			continue;
+		queued[i] = true;
+	}
+	return 0;
+}
+
+static void test_restart_after_failure(void **state)
+{
+	_cleanup_free_ char *a = path_of(state, "sys/usr/bin");
+	_cleanup_free_ char *b = path_of(state, "sys/usr/local/bin");
+	_cleanup_free_ char *c = path_of(state, "sys/etc/systemd/system");
+	const struct setup_paths p = { a, b, c, 1, fake_start };
+	struct setup_report rep = { .units = BUF_INIT(4096) };
+	struct errbuf err = ERRBUF_INIT;
+
+	setup_set_paths(&p);
+	put(state, ROOT "etc/a.service", "[Service]\nExecStart=/usr/local/bin/a\n");
+	put(state, ROOT "etc/b.service", "[Service]\nExecStart=/usr/local/bin/b\n");
+	put(state, ROOT "bin/a", "a v1\n");
+	put(state, ROOT "bin/b", "b v1\n");
+	/* the first run ever: a starts, b fails */
+	fail_at = "b.service";
+	assert_int_equal(run_setup(0, &rep, &err), -EIO);
+	/* a runs with its first file: changed, it restarts; b never ran: started */
+	put(state, ROOT "etc/a.service", "[Service]\nExecStart=/usr/local/bin/a --v\n");
+	put(state, ROOT "etc/b.service", "[Service]\nExecStart=/usr/local/bin/b --v\n");
+	fail_at = NULL;
+	UNITS_OK("a.service (restarted) b.service");
+	UNITS_OK("a.service b.service");
+	/* the same with a program: a restarts with it before b fails, then is left alone */
+	put(state, ROOT "bin/a", "a v2\n");
+	put(state, ROOT "bin/b", "b v2\n");
+	fail_at = "b.service";
+	assert_int_equal(run_setup(0, &rep, &err), -EIO);
+	fail_at = NULL;
+	UNITS_OK("a.service b.service (restarted)");
+	/* a unit not reached before the failure keeps its old digests: it restarts next time */
+	put(state, ROOT "etc/a.service", "[Service]\nExecStart=/usr/local/bin/a\n");
+	fail_at = "a.service";
+	assert_int_equal(run_setup(0, &rep, &err), -EIO);
+	fail_at = NULL;
+	UNITS_OK("a.service (restarted) b.service");
+	buf_release(&rep.units);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_setup, setup_tree, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks_out, setup_tree, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_force, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_control_names, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_cri_write_fails, setup_tree, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_cri_flat, setup_tree, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup_tree, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_restart_after_failure, setup_tree, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("setup", tests, NULL, NULL);
 }
