@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "fs-util.h"
+#include "log.h"
 #include "macro.h"
 #include "strset.h"
 
@@ -78,6 +79,7 @@ struct apply {
 	struct reader *rd;
 	struct errbuf *err;
 	struct layer_stats st;
+	unsigned root_xattrs_dropped; /* not root: file capabilities etc. that were not set */
 };
 
 /* Normalises a tar path to "a/b/c": no leading "./" or "/", no "." components. Refuses
@@ -396,6 +398,10 @@ static int fail_writer(struct apply *ap, struct archive *out, const char *path, 
 	_cleanup_buf_ struct buf why = BUF_INIT(ERRBUF_MSG_MAX);
 	int e = archive_errno(out);
 
+	if (e == EPERM && geteuid() != 0)
+		return errbuf_set(ap->err, host_code(-e), "%s '%s': %s (its owner, mode or file "
+				  "capabilities can be kept only as root: run as root)", what, path,
+				  strerror(e));
 	if (e > 0)
 		return errbuf_set(ap->err, host_code(-e), "%s '%s': %s", what, path, strerror(e));
 	without_root(ap, archive_error_string(out), &why);
@@ -450,6 +456,49 @@ static int rebase(struct apply *ap, struct buf *full, const char *rel)
 {
 	buf_reset(full);
 	return buf_printf(full, "%s/%s", ap->real_root, rel) < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* Without root, security.* and trusted.* attributes (file capabilities among them) cannot
+ * be set, just as the owner cannot: an export by a normal user keeps the rest and says
+ * what it left out, rather than failing. As root (the agent) every one of them is set or
+ * the apply fails. Returns whether any was dropped. */
+static bool drop_root_only_xattrs(struct archive_entry *e)
+{
+	struct kept {
+		char *name;
+		void *value;
+		size_t size;
+	} *kept = NULL;
+	size_t nkept = 0;
+	bool dropped = false;
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (geteuid() == 0 || archive_entry_xattr_reset(e) == 0)
+		return false;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+		if (strncmp(name, "security.", 9) == 0 || strncmp(name, "trusted.", 8) == 0) {
+			dropped = true;
+			continue;
+		}
+		kept = xreallocarray(kept, nkept + 1, sizeof(*kept));
+		kept[nkept].name = xstrdup(name);
+		kept[nkept].value = xmalloc(size ? size : 1);
+		memcpy(kept[nkept].value, value, size);
+		kept[nkept++].size = size;
+	}
+	if (dropped) {
+		archive_entry_xattr_clear(e);
+		for (size_t i = 0; i < nkept; i++)
+			archive_entry_xattr_add_entry(e, kept[i].name, kept[i].value, kept[i].size);
+	}
+	for (size_t i = 0; i < nkept; i++) {
+		free(kept[i].name);
+		free(kept[i].value);
+	}
+	free(kept);
+	return dropped;
 }
 
 static int apply_entry(struct apply *ap, struct archive *in, struct archive *out,
@@ -516,6 +565,8 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	if (rebase(ap, full, path->data) < 0)
 		return refuse(ap, path->data, "path too long");
 	archive_entry_set_pathname(e, full->data);
+	if (drop_root_only_xattrs(e))
+		ap->root_xattrs_dropped++;
 	if (archive_write_header(out, e) != ARCHIVE_OK)
 		return fail_writer(ap, out, path->data, "creating");
 	if (archive_entry_size(e) > 0 && !link) {
@@ -633,6 +684,10 @@ static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn 
 	r = reader_drain(&rd);
 	if (r < 0)
 		errbuf_set(err, host_code(r), "reading the layer stream failed: %s", strerror(-r));
+	else if (ap.root_xattrs_dropped)
+		log_warning("%u file(s) written without their security.* or trusted.* attributes "
+			    "(file capabilities): only root can set them; run as root to keep them",
+			    ap.root_xattrs_dropped);
 out:
 	ap.st.bytes_in = rd.total;
 	if (stats)

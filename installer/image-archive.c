@@ -585,11 +585,19 @@ int image_export(struct image_store *st, const char *name, const char *dir, stru
 	slot = interrupt_track(existed ? INTERRUPT_CONTENTS : INTERRUPT_DIR, real ? real : dir,
 			       NULL, 0);
 	for (size_t i = 0; r >= 0 && i < img.meta.nlayers; i++) {
+		const char *digest = img.meta.layers[i].digest;
 		_cleanup_free_ char *blob = NULL;
-		if (!img.meta.layers[i].digest)
+		_cleanup_close_ int fd = -1;
+		if (!digest)
 			continue;
-		blob = image_store_blob_path(st, img.meta.layers[i].digest);
-		r = layer_apply_file(dir, blob, NULL, err);
+		/* named by digest and image, not by the store's blob path */
+		blob = image_store_blob_path(st, digest);
+		fd = open(blob, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			r = errbuf_set(err, negative_errno(), "cannot open layer %.19s of %s: %m",
+				       digest, name);
+		else if ((r = layer_apply_fd(dir, fd, NULL, NULL, err)) < 0)
+			errbuf_prefix(err, "layer %.19s of %s", digest, name);
 	}
 	if (r < 0)
 		interrupt_remove_tree(real ? real : dir, existed);

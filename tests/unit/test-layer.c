@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <sys/xattr.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -243,6 +244,44 @@ static void test_metadata_kept(void **state)
 		assert_memory_equal(v, "kept", 4);
 	}
 	(void)st2;
+}
+
+/* A normal user (cirun export without root) gets the files without the attributes only
+ * root may set, and a warning, not a failed export. As root (the agent) they are kept or
+ * the apply fails (test_metadata_kept). */
+static void test_root_only_xattrs_without_root(void **state)
+{
+	_cleanup_free_ char *root = root_of(state);
+	_cleanup_free_ char *file = tmp_path(state, "cap.tar");
+	static const struct tentry t[] = {
+		{ 'f', "bin/ping", "p", 0755, "security.capability",
+		  "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+		  0, 0, 0, 20 },
+		{ 'f', "etc/after", "still here" },
+	};
+	char p[4096], v[64];
+	int status;
+
+	if (geteuid() != 0)
+		skip(); /* needs a user to become */
+	assert_int_equal(write_layer(file, "none", t, ELEMENTSOF(t)), 0);
+	assert_int_equal(chown(root, 65534, 65534), 0);
+	chmod(*state, 0755);
+	chmod(file, 0644);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct errbuf err = ERRBUF_INIT;
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(3);
+		_exit(layer_apply_file(root, file, NULL, &err) < 0 ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	snprintf(p, sizeof(p), "%s/bin/ping", root);
+	assert_true(lgetxattr(p, "security.capability", v, sizeof(v)) < 0);
+	assert_true(exists(root, "etc/after"));
 }
 
 static void test_hardlink(void **state)
@@ -482,6 +521,7 @@ int main(void)
 		T(test_opaque_keeps_same_layer_subdirs),
 		T(test_type_changes),
 		T(test_metadata_kept),
+		T(test_root_only_xattrs_without_root),
 		T(test_hardlink),
 		T(test_hostile_layers_refused),
 		T(test_content_checked_explicitly),
