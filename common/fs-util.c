@@ -66,54 +66,24 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-	_cleanup_free_ char *copy = xstrdup(path);
-	_cleanup_close_ int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *dir = xstrdup(path), *name = xstrdup(path);
+	_cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0)
 		return negative_errno();
-	return RET_NERRNO(fsync(dfd));
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-	_cleanup_free_ char *copy = xstrdup(path);
-	_cleanup_free_ char *copy2 = xstrdup(path);
-	struct buf tmp = BUF_INIT(4096);
-	int fd, r;
-
-	r = buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(copy), basename(copy2));
-	if (r < 0)
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp.data, O_CLOEXEC);
-	if (fd < 0) {
-		r = negative_errno();
-		goto out;
-	}
-	r = write_all(fd, data, len);
-	if (r >= 0)
-		r = RET_NERRNO(fchmod(fd, mode));
-	if (r >= 0)
-		r = RET_NERRNO(fsync(fd));
-	if (close(fd) < 0 && r >= 0)
-		r = negative_errno();
-	if (r >= 0)
-		r = RET_NERRNO(rename(tmp.data, path));
-	if (r < 0)
-		unlink(tmp.data);
-	else
-		r = fsync_dir_of(path);
-out:
-	buf_release(&tmp);
-	return r;
+	return write_file_atomic_at(dfd, basename(name), data, len, mode);
 }
 
 int tmpfile_at(int dirfd, char ret_name[TMPNAME_SIZE])
 {
 	/* fixed length: the name it stands beside may be as long as NAME_MAX */
 	for (int i = 0; i < 100; i++) {
-		snprintf(ret_name, TMPNAME_SIZE, ".cirun-tmp-%08lx", (unsigned long)random() & 0xffffffffUL);
+		/* random() is never seeded here: the PID keeps two processes from walking the
+		 * same sequence of names in one directory */
+		unsigned long n = ((unsigned long)random() ^ ((unsigned long)getpid() << 12)) & 0xffffffffUL;
+		snprintf(ret_name, TMPNAME_SIZE, ".cirun-tmp-%08lx", n);
 		int fd = openat(dirfd, ret_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
