@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -44,10 +45,17 @@ static _noreturn_ void child(const char *command, const char *cwd, const struct 
 	if (devnull >= 0)
 		dup2(devnull, STDIN_FILENO);
 	signal(SIGPIPE, SIG_DFL);
-	if (!getenv("PATH"))
-		setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	if (!getenv("PATH") &&
+	    setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1) < 0) {
+		fprintf(stderr, "cirun-agent: cannot set PATH: %m\n");
+		_exit(126);
+	}
 	for (size_t i = 0; i < nenv; i++)
-		setenv(env[i].key, env[i].value, 1);
+		if (setenv(env[i].key, env[i].value, 1) < 0) {
+			/* a script must not run with a variable silently missing */
+			fprintf(stderr, "cirun-agent: cannot set %s: %m\n", env[i].key);
+			_exit(126);
+		}
 	if (cwd && *cwd && chdir(cwd) < 0) {
 		fprintf(stderr, "cirun-agent: cannot change to '%s': %m\n", cwd);
 		_exit(126);
@@ -175,6 +183,11 @@ static void hand_over_pipes(int fds[2])
 			_exit(0);
 		setsid();
 		signal(SIGPIPE, SIG_IGN);
+		/* it may live as long as the daemon: hold no directory busy, and show in ps as
+		 * what it is (comm), not as one more agent session */
+		if (chdir("/") < 0)
+			_exit(1);
+		prctl(PR_SET_NAME, "cirun-drain", 0, 0, 0);
 		keep_only_pipes(fds);
 		drain_to_journal(fds);
 	}

@@ -58,12 +58,13 @@ struct setup {
 	size_t nenv;
 	struct setup_report *rep;
 	struct errbuf *err;
+	bool record_full;	  /* a line did not fit the record or the digests: fail, never drop */
 };
 
 static void record(struct setup *s, const char *path)
 {
-	if (strset_add(s->seen, path) == 1)
-		buf_printf(&s->installed, "%s\n", path);
+	if (strset_add(s->seen, path) == 1 && buf_printf(&s->installed, "%s\n", path) < 0)
+		s->record_full = true;
 }
 
 /* The record holds one path per line: a name with a newline would forge a line
@@ -170,7 +171,8 @@ static void sums_load(struct setup *s, const char *file)
 			continue;
 		strset_add(s->old_sums, line);
 		strset_add(s->old_paths, line + 66);
-		buf_printf(&s->old_text, "%s\n", line);
+		if (buf_printf(&s->old_text, "%s\n", line) < 0)
+			s->record_full = true;
 	}
 }
 
@@ -181,7 +183,8 @@ static void installed(struct setup *s, const char *path, const char *hex)
 	_cleanup_free_ char *line = xasprintf("%s  %s", hex, path);
 
 	record(s, path);
-	buf_printf(&s->sums, "%s\n", line);
+	if (buf_printf(&s->sums, "%s\n", line) < 0)
+		s->record_full = true;
 	if (!strset_contains(s->old_sums, line))
 		strset_add(s->changed, path);
 }
@@ -843,8 +846,10 @@ static int install_units(struct setup *s)
 	queued = xcalloc(u.n ? u.n : 1, sizeof(*queued));
 	for (size_t i = 0; r >= 0 && i < u.n; i++) {
 		bool is_kubelet = strcmp(u.v[i].name, dropin_unit) == 0;
-		if (is_kubelet)
-			buf_printf(&u.v[i].text, "\n%s", dropin_text.data);
+		/* the drop-in counts as the unit's text: a change to it restarts kubelet */
+		if (is_kubelet && buf_printf(&u.v[i].text, "\n%s", dropin_text.data) < 0)
+			r = errbuf_set(s->err, -E2BIG, "unit %s with its drop-in is over 1 MiB",
+				       u.v[i].name);
 		names[i] = u.v[i].name;
 		/* a unit new to this host is started, not restarted */
 		restart[i] = strset_contains(s->old_paths, u.v[i].path) &&
@@ -934,6 +939,9 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 		r = install_cri(&s);
 	if (r >= 0)
 		r = install_units(&s);
+	if (r >= 0 && s.record_full)
+		r = errbuf_set(err, -E2BIG, "the install record of cluster %s is over 16 MiB; "
+			       "what was installed is recorded up to there", cluster);
 	/* written even after a failure: what was installed before it must be recorded */
 	q = write_file_atomic(list, s.installed.data, s.installed.len, 0600);
 	if (q < 0 && r >= 0)

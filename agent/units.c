@@ -228,7 +228,10 @@ int units_enable_start(char *const *units, const bool *restart, size_t n, const 
 		r = call(bus, method, err, &reply, "ss", units[i], "replace");
 		if (r >= 0 && queued)
 			queued[i] = true;
-		if (r >= 0 && sd_bus_message_read(reply, "o", &job) >= 0) {
+		if (r >= 0 && (r = sd_bus_message_read(reply, "o", &job)) < 0)
+			r = errbuf_set(err, r, "%s %s: systemd's reply has no job: %s", method,
+				       units[i], strerror(-r));
+		if (r >= 0) {
 			w.jobs[w.n].path = xstrdup(job);
 			w.jobs[w.n].unit = units[i];
 			w.jobs[w.n].watch = !only_enabled;

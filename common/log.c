@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "json-writer.h"
 #include "macro.h"
 
 static int max_level = LOG_INFO;
@@ -69,18 +71,35 @@ void log_set_sink(log_sink_fn sink)
 	log_sink = sink;
 }
 
+static void add_secret_locked(const char *secret)
+{
+	bool known = false;
+
+	for (size_t i = 0; i < nsecrets; i++)
+		known |= strcmp(secrets[i], secret) == 0;
+	if (!known) {
+		secrets = xreallocarray(secrets, nsecrets + 1, sizeof(*secrets));
+		secrets[nsecrets++] = xstrdup(secret);
+	}
+}
+
 void log_add_secret(const char *secret)
 {
+	if (!secret || !*secret)
+		return;
 	pthread_mutex_lock(&log_lock);
-	if (secret && *secret) {
-		bool known = false;
-		for (size_t i = 0; i < nsecrets; i++)
-			known |= strcmp(secrets[i], secret) == 0;
-		if (!known) {
-			secrets = xreallocarray(secrets, nsecrets + 1, sizeof(*secrets));
-			secrets[nsecrets++] = xstrdup(secret);
-		}
+	add_secret_locked(secret);
+	/* JSON output (--output json, a remote tool's JSON) shows a password with '"' or '\'
+	 * escaped: that spelling is a secret too */
+	struct buf esc = BUF_INIT(64 * 1024);
+	if (json_escape(&esc, secret, strlen(secret)) >= 0 && esc.len >= 2) {
+		esc.data[esc.len - 1] = '\0'; /* without its quotes */
+		if (strcmp(esc.data + 1, secret) != 0)
+			add_secret_locked(esc.data + 1);
 	}
+	if (esc.data)
+		explicit_bzero(esc.data, esc.len);
+	buf_release(&esc);
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -278,7 +278,8 @@ int clusterfile_load(const char *path, struct cluster *ret, struct errbuf *err)
 	if (r < 0)
 		return errbuf_set(err, r, "cannot read the Clusterfile '%s': %s", path, strerror(-r));
 	r = clusterfile_parse(path, b.data, b.len, ret, err);
-	/* it may hold SSH passwords (read in one allocation: no realloc left copies) */
+	/* it may hold SSH passwords: wiped (a file over 64 KiB grew by realloc, which may have
+	 * left freed copies; core dumps and ptrace are off while cirun holds them) */
 	if (b.data)
 		explicit_bzero(b.data, b.len);
 	return r;

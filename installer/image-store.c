@@ -356,9 +356,15 @@ int blob_writer_publish(struct blob_writer *w, char **ret_digest, uint64_t *ret_
 		return r;
 	}
 	final = image_store_blob_path(w->st, w->digest);
-	fchmod(w->fd, 0644);
-	close(w->fd);
+	r = RET_NERRNO(fchmod(w->fd, 0644));
+	if (close(w->fd) < 0 && r >= 0)
+		r = negative_errno();
 	w->fd = -1;
+	if (r < 0) {
+		errbuf_set(err, r, "cannot store blob %s: %s", w->digest, strerror(-r));
+		blob_writer_abort(w);
+		return r;
+	}
 	/* An existing blob of the same digest has the same content: keep either. */
 	if (rename(w->tmp_path, final) < 0) {
 		r = negative_errno();

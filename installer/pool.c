@@ -47,8 +47,11 @@ int pool_run(size_t n, unsigned workers, pool_job_fn job, pool_fail_fn fail, voi
 	}
 	if (started < workers)
 		log_warning("started %u of %u threads: %s", started, workers, strerror(r));
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
+	for (unsigned i = 0; i < started; i++) {
+		int j = pthread_join(t[i], NULL);
+		if (j != 0) /* cannot happen for a joinable thread we started; say so if it does */
+			log_warning("joining a phase thread failed: %s", strerror(j));
+	}
 	free(t);
 	if (started == 0) {
 		for (size_t i = 0; i < n; i++)

@@ -59,13 +59,28 @@ static void emit_json(const char *event, void (*fill)(struct jsonw *, void *), v
 	fill(&w, data);
 	jsonw_object_end(&w);
 	if (jsonw_finish(&w) == 0) {
-		buf_putc(&b, '\n');
+		/* masked whole, every field (the JSON spelling of a secret is registered too);
+		 * a mask may be longer than a short secret it replaces */
+		size_t cap = b.len * 6 + 64;
+		_cleanup_free_ char *masked = xmalloc(cap);
+		log_redact(b.data, masked, cap);
 		pthread_mutex_lock(&lock);
-		fwrite(b.data, 1, b.len, stdout);
+		fputs(masked, stdout);
+		fputc('\n', stdout);
 		fflush(stdout);
 		pthread_mutex_unlock(&lock);
 	}
 	buf_release(&b);
+}
+
+/* A failed write to the run log (a full disk) is said once, when the log is closed: the
+ * user is pointed to that file and must know it is incomplete. */
+static int log_file_errno;
+
+static void file_line(const char *t, const char *text)
+{
+	if ((fprintf(log_file, "%s %s\n", t, text) < 0 || fflush(log_file) != 0) && !log_file_errno)
+		log_file_errno = errno ? errno : EIO;
 }
 
 static void to_file(const char *line)
@@ -77,8 +92,7 @@ static void to_file(const char *line)
 	stamp(t, sizeof(t));
 	log_redact(line, masked, sizeof(masked));
 	pthread_mutex_lock(&lock);
-	fprintf(log_file, "%s %s\n", t, masked);
-	fflush(log_file);
+	file_line(t, masked);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -113,8 +127,7 @@ static void sink(int level, const char *host, const char *msg)
 		char t[40];
 		stamp(t, sizeof(t));
 		/* log.c holds its lock while calling sinks: write directly */
-		fprintf(log_file, "%s %s\n", t, line);
-		fflush(log_file);
+		file_line(t, line);
 	}
 	if (json_mode) {
 		struct log_event e = { level, host, msg };
@@ -152,9 +165,12 @@ void report_close(void)
 	log_set_sink(NULL);
 	if (json_mode)
 		log_set_fd(STDERR_FILENO);
-	if (log_file)
-		fclose(log_file);
+	if (log_file && fclose(log_file) != 0 && !log_file_errno)
+		log_file_errno = errno ? errno : EIO;
 	log_file = NULL;
+	if (log_file_errno)
+		log_warning("the run log '%s' is incomplete: %s", log_path, strerror(log_file_errno));
+	log_file_errno = 0;
 	free(log_path);
 	log_path = NULL;
 }
@@ -331,10 +347,12 @@ void report_host_result(const char *host, const char *role, unsigned phases, boo
 			double duration_s, uint64_t bytes_sent, const char *error)
 {
 	struct result_event e = { host, role, error, phases, ok, duration_s, bytes_sent };
-	char first[160] = "";
+	char first[160] = "", masked[ERRBUF_MSG_MAX * 6];
 
 	if (error) {
-		snprintf(first, sizeof(first), "%s", error);
+		/* masked before it is cut to the column */
+		log_redact(error, masked, sizeof(masked));
+		snprintf(first, sizeof(first), "%s", masked);
 		char *nl = strchr(first, '\n');
 		if (nl)
 			*nl = '\0';

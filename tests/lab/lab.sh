@@ -36,7 +36,9 @@ die() { echo "lab: $*" >&2; exit 1; }
 say() { echo "lab: $*" >&2; }
 
 [[ $prefix =~ ^[a-z0-9]{1,8}$ ]] || die "CIRUN_LAB_PREFIX '$prefix' must be 1-8 of [a-z0-9] (it names network links, which are limited to 15 bytes)"
-[[ $subnet =~ ^(10|172|192)\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "CIRUN_LAB_SUBNET '$subnet' must be three octets of a private range, e.g. 10.213.7"
+# Only 10.213.x: the guard route below covers exactly 10.213.0.0/16, so a lab elsewhere
+# would have no guard while it is down.
+[[ $subnet =~ ^10\.213\.([0-9]{1,3})$ ]] && [ "${BASH_REMATCH[1]}" -le 255 ] || die "CIRUN_LAB_SUBNET '$subnet' must be 10.213.X (X 0-255): the lab's guard route covers 10.213.0.0/16 only"
 [ "$(id -u)" = 0 ] || die "the lab needs root (network namespaces, nspawn); run it as root"
 
 host_name() { echo "$prefix-$1"; }
@@ -122,6 +124,13 @@ host_running() {
     local i=$1 dir
     dir=$(host_dir "$i")
     recorded_alive "$dir/nspawn.pid" && [ -e "/run/netns/$(host_name "$i")" ]
+}
+
+# ssh and put send the lab's password: only ever to a host of this lab that is up (with
+# no lab up there is no guard route, and the address would leave the machine).
+must_be_running() {
+    [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$(host_count)" ] && host_running "$1" ||
+        die "host $1 of lab $prefix is not running: nothing is sent to $(host_ip "${1//[^0-9]/}")"
 }
 
 prepare_root() {
@@ -363,9 +372,9 @@ case $cmd in
     ips) cmd_ips ;;
     leftovers) cmd_leftovers ;;
     others) other_labs ;;
-    ssh) i=${1:?host index}; shift; lab_ssh "$(host_ip "$i")" "$@" ;;
+    ssh) i=${1:?host index}; shift; must_be_running "$i"; lab_ssh "$(host_ip "$i")" "$@" ;;
     put)
-        i=${1:?host index}; src=${2:?src}; dst=${3:?dst}
+        i=${1:?host index}; src=${2:?src}; dst=${3:?dst}; must_be_running "$i"
         SSHPASS=$password sshpass -e scp -q "${sshopts[@]}" "$src" "root@$(host_ip "$i"):$dst" ;;
     recipe-key) recipe_key ;;
     *) die "unknown command '$cmd' (up [N] | down | status | ips | ssh I CMD | put I SRC DST | leftovers | others)" ;;

@@ -65,6 +65,10 @@ state=${CIRUN_LAB_STATE:-/var/lib/cirun-lab/$CIRUN_LAB_PREFIX}
 read -r pid _ < "$state/hosts/1/nspawn.pid"
 kill -KILL "$pid"
 check "a killed host is reported stopped" bash -c "bash '$lab' status | grep -q '$CIRUN_LAB_PREFIX-1 .* stopped'"
+check_out "ssh to a host that is not running sends nothing" 'is not running: nothing is sent' \
+    bash -c "! bash '$lab' ssh 1 true 2>&1"
+check_out "put to a host beyond the lab sends nothing" 'is not running: nothing is sent' \
+    bash -c "! bash '$lab' put 7 /etc/hostname /tmp/x 2>&1"
 check "up recovers the killed host" bash "$lab" up 2
 check "both hosts run again" all_running 2
 check "shrinking to one host removes the other" bash -c "bash '$lab' up 1 && ! ip netns list | grep -q '^$CIRUN_LAB_PREFIX-2 '"
@@ -72,4 +76,6 @@ ip netns add "$CIRUN_LAB_PREFIX-9"
 check "down also removes stale objects of our names" bash "$lab" down
 check "nothing left after recovery" nothing_left
 check "a bad prefix is refused" bash -c "! CIRUN_LAB_PREFIX=Bad_Prefix bash '$lab' status"
+check_out "a subnet the guard route does not cover is refused" 'must be 10.213.X' \
+    bash -c "! CIRUN_LAB_SUBNET=192.168.77 bash '$lab' status 2>&1"
 summary

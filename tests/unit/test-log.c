@@ -223,6 +223,20 @@ static void test_redact_cut_by_caller(void **state)
 	log_clear_secrets();
 }
 
+/* --output json escapes '"' and '\\': the escaped spelling is masked too. */
+static void test_json_spelling_masked(void **state)
+{
+	(void)state;
+	char out[256];
+
+	log_add_secret("pa\"ss\\word");
+	log_redact("{\"error\":\"login with pa\\\"ss\\\\word failed\"}", out, sizeof(out));
+	assert_string_equal(out, "{\"error\":\"login with ****** failed\"}");
+	log_redact("raw pa\"ss\\word", out, sizeof(out));
+	assert_string_equal(out, "raw ******");
+	log_clear_secrets();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_mask_many_secrets),
 		cmocka_unit_test(test_mask_secret_cut_by_truncation),
 		cmocka_unit_test(test_redact_cut_by_caller),
+		cmocka_unit_test(test_json_spelling_masked),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
