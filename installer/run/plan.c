@@ -88,15 +88,15 @@ static const char *auth_name(const struct ssh_settings *s)
 void run_plan(struct run *r)
 {
 	_cleanup_buf_ struct buf units = BUF_INIT(1 << 16), cri = BUF_INIT(1 << 16),
-				 bins = BUF_INIT(1 << 16);
+				 bins = BUF_INIT(1 << 16), phases = BUF_INIT(4096);
 	bool has_init = false;
 	uint64_t bytes = 0;
 
 	plan_contents(r, &units, &cri, &bins, &has_init);
 	for (size_t k = 0; k < r->nlayers; k++)
 		bytes += r->sizes[k];
-	report_text("phases on every host: connect, agent, facts and preflight, distribute, "
-		    "setup, init");
+	pipeline_describe(r, run_pipeline, run_pipeline_len, &phases);
+	report_text("%s", phases.data);
 	for (size_t i = 0; i < r->n; i++) {
 		struct host_state *h = &r->hosts[i];
 		const struct ssh_settings *s = &h->spec->ssh;

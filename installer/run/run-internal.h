@@ -63,9 +63,70 @@ int64_t run_now_ms(void);
  * why. Returns the error (-EIO when r is not one). */
 int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, ...) _printf_(4, 5);
 
-/* ---- the phases: each works on one host, returns >= 0 or -errno with h->err set ---- */
+/* ---- the pipeline (pipeline.c) ----
+ *
+ * A run is the rows of run_pipeline[], in order; each phase is one file of installer/run/
+ * named after it. A phase's work on one host is a phase_fn: it works on h (and reads r),
+ * returns >= 0, or -errno with h->err saying what failed and where. The pipeline then marks
+ * the host failed in that phase; a failed host takes no further part, the others go on.
+ * The hosts of a phase run in parallel (--parallel threads): a phase_fn writes only its
+ * own host_state. What the next phases need from one host (master0's join command, say)
+ * is written into struct run by a phase that runs on that host alone, or by an `after`
+ * hook, which runs on the calling thread once the hosts are done. */
 
 typedef int (*phase_fn)(struct run *r, struct host_state *h);
+
+/* Which hosts a phase runs on: pick(r, i) says whether r->hosts[i] takes part. */
+struct phase_hosts {
+	const char *name; /* in the dry-run plan: "on master0" */
+	bool (*pick)(const struct run *r, size_t i);
+};
+
+extern const struct phase_hosts phase_on_master0;	 /* hosts[0] */
+extern const struct phase_hosts phase_on_masters;	 /* master0 included */
+extern const struct phase_hosts phase_on_other_masters; /* every master but master0 */
+extern const struct phase_hosts phase_on_nodes;
+
+enum phase_flags {
+	/* All or nothing until here: after this phase (and its `after` hook), the run stops
+	 * unless every host is still live ("stopped before changing any host"). Only phases
+	 * before the first that changes the cluster (distribute) may carry it. */
+	PHASE_ALL_OR_NOTHING = 1u << 0,
+	/* The hosts one at a time, in the order of hosts[] (masters joining), not in parallel. */
+	PHASE_ONE_AT_A_TIME = 1u << 1,
+};
+
+struct phase {
+	const char *name;	      /* in the header, the summary's first error, the plan */
+	phase_fn run;		      /* on each live host picked; counted in its phases_done */
+	const struct phase_hosts *on; /* NULL: every host */
+	/* Once over all hosts when `run` is done (the preflight table), if any host took part
+	 * and, for an all-or-nothing phase, every host is still live. It marks the hosts it
+	 * fails (host_fail); < 0 stops the run. NULL: none. */
+	int (*after)(struct run *r);
+	const char *after_name;	      /* the plan's "facts and preflight" */
+	/* True: the phase is not part of this run (no plugin at this point, say): no header,
+	 * not in the plan. Decided from the image, the cluster and the flags only, never from
+	 * what hosts answered, so the dry-run plan lists what the run does. NULL: never. */
+	bool (*skip)(const struct run *r);
+	unsigned flags;		      /* enum phase_flags */
+};
+
+extern const struct phase run_pipeline[];
+extern const size_t run_pipeline_len;
+
+/* Runs the phases in order over r->hosts. A phase no live host takes part in is passed
+ * over silently. Returns false when an all-or-nothing phase or an `after` hook stopped
+ * the run (then later phases did not run), true otherwise (some hosts may have failed). */
+bool pipeline_run(struct run *r, const struct phase *phases, size_t n);
+
+/* The phases of this run in one line for the plan: "phases on every host: connect, agent,
+ * facts and preflight, ..." or, when some run on a selection, "phases: ..., join (on
+ * other masters, one at a time), ...". */
+void pipeline_describe(const struct run *r, const struct phase *phases, size_t n,
+		       struct buf *out);
+
+/* ---- the phases, one file each ---- */
 
 int phase_connect(struct run *r, struct host_state *h);	  /* connect.c */
 int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */

@@ -1,4 +1,5 @@
-/* `cirun run`'s driver: the run's state from start to release, and the phases in order. */
+/* `cirun run`'s driver: the run's state from start to release; the phases themselves are
+ * the table in pipeline.c. */
 #include "run-internal.h"
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 
 #include "agent-client.h"
 #include "log.h"
-#include "pool.h"
 #include "report.h"
 #include "ssh.h"
 #include "ydoc.h"
@@ -34,58 +34,6 @@ int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, .
 	}
 	log_host(LOG_ERR, h->spec->ip, "%s failed: %s", phase, errbuf_msg(&h->err));
 	return r < 0 ? r : -EIO;
-}
-
-/* ---- parallel phases ---- */
-
-struct phase_job {
-	struct run *r;
-	phase_fn fn;
-	const char *name;
-};
-
-static void phase_one(void *data, size_t i)
-{
-	struct phase_job *job = data;
-	struct host_state *h = &job->r->hosts[i];
-
-	if (h->failed)
-		return;
-	if (job->fn(job->r, h) < 0) {
-		if (!h->failed)
-			host_fail(h, job->name, h->err.code, NULL);
-	} else {
-		h->phases_done++;
-	}
-}
-
-/* No thread could start: each live host fails (a host never silently skips a phase). */
-static void phase_no_thread(void *data, size_t i, int rc)
-{
-	struct phase_job *job = data;
-	struct host_state *h = &job->r->hosts[i];
-
-	if (!h->failed)
-		host_fail(h, job->name, rc, "cannot start a thread for it: %s; lower --parallel or "
-			  "raise the process limit", strerror(-rc));
-}
-
-static size_t live_hosts(const struct run *r)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < r->n; i++)
-		n += !r->hosts[i].failed;
-	return n;
-}
-
-static void run_phase(struct run *r, const char *name, phase_fn fn)
-{
-	struct phase_job job = { .r = r, .fn = fn, .name = name };
-
-	if (live_hosts(r) == 0)
-		return;
-	report_phase(name, live_hosts(r));
-	pool_run(r->n, r->o->parallel ? r->o->parallel : 32, phase_one, phase_no_thread, &job);
 }
 
 static void hosts_close(struct run *r)
@@ -200,22 +148,7 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		run_plan(&r);
 		return finish(&r, 0);
 	}
-	run_phase(&r, "connect", phase_connect);
-	/* all or nothing until preflight passed: a host that cannot be reached or checked
-	 * stops the run before anything is changed anywhere */
-	bool ready = live_hosts(&r) == r.n;
-	if (ready) {
-		run_phase(&r, "agent", phase_agent);
-		run_phase(&r, "facts", phase_facts);
-		ready = live_hosts(&r) == r.n && run_preflight(&r) >= 0;
-	}
-	if (ready) {
-		run_phase(&r, "distribute", phase_distribute);
-		run_phase(&r, "setup", phase_setup);
-		run_phase(&r, "init", phase_init);
-	} else {
-		log_error("stopped before changing any host");
-	}
+	bool ready = pipeline_run(&r, run_pipeline, run_pipeline_len);
 	for (size_t i = 0; i < r.n; i++) {
 		r.hosts[i].t_end_ms = run_now_ms();
 		any_failed |= r.hosts[i].failed;
