@@ -16,6 +16,7 @@
  *   on      which hosts: NULL for every host, or &phase_on_master0, _masters,
  *           _other_masters, _nodes, or a struct phase_hosts of its own
  *   after   once over all hosts when they are done (the preflight table)
+ *   after_name  the hook's name in the plan ("facts and preflight")
  *   skip    true when it has nothing to do in this run (no plugin at that point)
  *   flags   PHASE_ALL_OR_NOTHING: the run stops here unless every host got through
  *           (only before the first phase that changes a host); PHASE_ONE_AT_A_TIME
