@@ -31,7 +31,7 @@ TEST_LIBS = $(shell pkg-config --libs cmocka) $(INSTALLER_LIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 PLUGINS_SRC := $(wildcard plugins/*.c)
-INSTALLER_SRC := $(filter-out installer/main.c,$(wildcard installer/*.c))
+INSTALLER_SRC := $(filter-out installer/main.c,$(wildcard installer/*.c installer/run/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
@@ -158,7 +158,7 @@ lab-status:
 
 # Each header must compile on its own (it includes what its prototypes need).
 check-headers:
-	@for h in $(wildcard common/*.h agent/*.h installer/*.h plugins/*.h); do \
+	@for h in $(wildcard common/*.h agent/*.h installer/*.h installer/run/*.h plugins/*.h); do \
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MT x -MF /dev/null -x c -fsyntax-only - || exit 1; \
 	done; echo "headers ok"
 

@@ -5,10 +5,12 @@
  *   facts       every host's facts, then the preflight table; stop on a failed check
  *   distribute  send only the layers a host lacks, verified on arrival; assemble the
  *               rootfs in a staging dir and swap it in
+ *   setup       templates, bin/, CRI archives, units (the agent's SETUP)
  *   init        scripts/init.sh with the env exported, output streamed, a timeout
  *
  * A host that fails stops there; the others go on with the phase; the run ends with a
- * per-host table and exit 1 if any host failed. */
+ * per-host table and exit 1 if any host failed. Each phase is a file of installer/run/;
+ * their order is the table in installer/run/pipeline.c. */
 #pragma once
 
 #include <stdbool.h>

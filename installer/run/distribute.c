@@ -1,0 +1,66 @@
+/* Phase "distribute": send only the layers a host lacks, verified on arrival; the agent
+ * assembles the rootfs in a staging dir and swaps it in. */
+#include "run-internal.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent-client.h"
+#include "cleanup.h"
+#include "log.h"
+#include "ssh.h"
+
+static int send_layer(struct run *r, struct host_state *h, size_t i)
+{
+	_cleanup_free_ char *path = image_store_blob_path(r->st, r->digests[i]);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return errbuf_set(&h->err, negative_errno(), "layer %s is missing from the store",
+				  r->digests[i]);
+	/* generous: the transfer of a large layer takes a while on a slow link */
+	ssh_conn_set_timeout(h->conn, 600);
+	rc = agent_client_send_layer(h->ac, r->digests[i], r->sizes[i], fd, NULL, NULL, &h->err);
+	if (rc >= 0) {
+		h->bytes_sent += r->sizes[i];
+		h->layers_sent++;
+	}
+	return rc;
+}
+
+int phase_distribute(struct run *r, struct host_state *h)
+{
+	_cleanup_free_ bool *have = xcalloc(r->nlayers ? r->nlayers : 1, sizeof(*have));
+	_cleanup_free_ char *detail = NULL;
+	int rc = agent_client_layers(h->ac, r->digests, r->sizes, r->nlayers, have, &h->err);
+
+	for (size_t i = 0; rc >= 0 && i < r->nlayers; i++)
+		if (!have[i])
+			rc = send_layer(r, h, i);
+	if (rc < 0)
+		return rc;
+	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct agent_layer_fault fault = { 0 };
+		rc = agent_client_assemble(h->ac, r->c->name, r->c->image, r->digests, r->nlayers,
+					   &detail, &fault, &h->err);
+		_cleanup_free_ char *bad = fault.digest;
+		/* an invalid layer is the image's fault: sending it again cannot help */
+		if (rc >= 0 || fault.fault != LAYER_FAULT_CORRUPT || attempt == 1)
+			break;
+		/* the host's cached copy went bad: it was dropped there; send it again */
+		log_host(LOG_WARNING, h->spec->ip, "%s; sending it again", errbuf_msg(&h->err));
+		for (size_t i = 0; i < r->nlayers; i++)
+			if (strcmp(r->digests[i], bad) == 0)
+				rc = send_layer(r, h, i);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc >= 0)
+		log_host(LOG_INFO, h->spec->ip, "rootfs ready (%u layer%s sent, %" PRIu64 " bytes; %s)",
+			 h->layers_sent, h->layers_sent == 1 ? "" : "s", h->bytes_sent, detail ? detail : "");
+	return rc;
+}

@@ -1,0 +1,192 @@
+/* The run's phases in order (the table), and the loop that takes every host through them. */
+#include "run-internal.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "pool.h"
+#include "report.h"
+
+/* The run, in order. A phase is a file of installer/run/ named after it, holding
+ * `int phase_NAME(struct run *r, struct host_state *h)` (declared in run-internal.h), and
+ * one row here:
+ *
+ *   name    what the header, the summary's first error and the plan call it
+ *   run     its work on one host
+ *   on      which hosts: NULL for every host, or &phase_on_master0, _masters,
+ *           _other_masters, _nodes, or a struct phase_hosts of its own
+ *   after   once over all hosts when they are done (the preflight table)
+ *   after_name  the hook's name in the plan ("facts and preflight")
+ *   skip    true when it has nothing to do in this run (no plugin at that point)
+ *   flags   PHASE_ALL_OR_NOTHING: the run stops here unless every host got through
+ *           (only before the first phase that changes a host); PHASE_ONE_AT_A_TIME
+ *
+ * The phases still to come slot in as rows the same way, for instance
+ *   { "registry", phase_registry, .on = &phase_on_registry },
+ *   { "PreInit", phase_plugins_preinit, .skip = no_preinit_plugins },
+ *   { "kubeadm init", phase_kubeadm_init, .on = &phase_on_master0 },
+ *   { "join masters", phase_join, .on = &phase_on_other_masters, .flags = PHASE_ONE_AT_A_TIME },
+ *   { "join nodes", phase_join, .on = &phase_on_nodes },
+ * and tests/unit/test-run-pipeline.c checks the order below. */
+const struct phase run_pipeline[] = {
+	/* all or nothing until preflight passed: a host that cannot be reached or checked
+	 * stops the run before anything is changed anywhere */
+	{ .name = "connect", .run = phase_connect, .flags = PHASE_ALL_OR_NOTHING },
+	{ .name = "agent", .run = phase_agent },
+	{ .name = "facts", .run = phase_facts, .after = run_preflight, .after_name = "preflight",
+	  .flags = PHASE_ALL_OR_NOTHING },
+	{ .name = "distribute", .run = phase_distribute },
+	{ .name = "setup", .run = phase_setup },
+	{ .name = "init", .run = phase_init },
+};
+const size_t run_pipeline_len = ELEMENTSOF(run_pipeline);
+
+static bool pick_master0(const struct run *r, size_t i)
+{
+	(void)r;
+	return i == 0;
+}
+
+static bool pick_masters(const struct run *r, size_t i)
+{
+	return r->hosts[i].spec->role == ROLE_MASTER;
+}
+
+static bool pick_other_masters(const struct run *r, size_t i)
+{
+	return i > 0 && pick_masters(r, i);
+}
+
+static bool pick_nodes(const struct run *r, size_t i)
+{
+	return r->hosts[i].spec->role == ROLE_NODE;
+}
+
+const struct phase_hosts phase_on_master0 = { "on master0", pick_master0 };
+const struct phase_hosts phase_on_masters = { "on the masters", pick_masters };
+const struct phase_hosts phase_on_other_masters = { "on the other masters", pick_other_masters };
+const struct phase_hosts phase_on_nodes = { "on the nodes", pick_nodes };
+
+struct phase_job {
+	struct run *r;
+	const struct phase *p;
+};
+
+static bool takes_part(const struct run *r, const struct phase *p, size_t i)
+{
+	return !r->hosts[i].failed && (!p->on || p->on->pick(r, i));
+}
+
+static void phase_one(void *data, size_t i)
+{
+	struct phase_job *job = data;
+	struct host_state *h = &job->r->hosts[i];
+
+	if (!takes_part(job->r, job->p, i))
+		return;
+	if (job->p->run(job->r, h) < 0) {
+		if (!h->failed)
+			host_fail(h, job->p->name, h->err.code, NULL);
+	} else {
+		h->phases_done++;
+	}
+}
+
+/* No thread could start: each live host fails (a host never silently skips a phase). */
+static void phase_no_thread(void *data, size_t i, int rc)
+{
+	struct phase_job *job = data;
+	struct host_state *h = &job->r->hosts[i];
+
+	if (takes_part(job->r, job->p, i))
+		host_fail(h, job->p->name, rc, "cannot start a thread for it: %s; lower --parallel or "
+			  "raise the process limit", strerror(-rc));
+}
+
+static size_t live_hosts(const struct run *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n += !r->hosts[i].failed;
+	return n;
+}
+
+/* The phase on the hosts taking part; false when none does. */
+static bool run_phase(struct run *r, const struct phase *p)
+{
+	struct phase_job job = { .r = r, .p = p };
+	unsigned workers = r->o->parallel ? r->o->parallel : 32;
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		n += takes_part(r, p, i);
+	if (n == 0)
+		return false;
+	report_phase(p->name, n);
+	if (p->flags & PHASE_ONE_AT_A_TIME)
+		workers = 1; /* one thread takes the hosts in the order of hosts[] */
+	pool_run(r->n, workers, phase_one, phase_no_thread, &job);
+	return true;
+}
+
+/* An all-or-nothing phase (gate) stops the run when a host did not get through it, and
+ * when its `after` hook fails; a later phase's hook stops it when it fails. */
+static bool must_stop(struct run *r, const struct phase *p, bool ran)
+{
+	bool gate = p->flags & PHASE_ALL_OR_NOTHING;
+
+	if (gate && live_hosts(r) != r->n)
+		return true;
+	if (ran && p->after && p->after(r) < 0)
+		return true;
+	return gate && live_hosts(r) != r->n;
+}
+
+bool pipeline_run(struct run *r, const struct phase *phases, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct phase *p = &phases[k];
+
+		if (p->skip && p->skip(r))
+			continue;
+		if (must_stop(r, p, run_phase(r, p))) {
+			if (p->flags & PHASE_ALL_OR_NOTHING)
+				log_error("stopped before changing any host");
+			else
+				log_error("stopped after %s", p->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool selective(const struct phase *p)
+{
+	return p->on || (p->flags & PHASE_ONE_AT_A_TIME);
+}
+
+void pipeline_describe(const struct run *r, const struct phase *phases, size_t n,
+		       struct buf *out)
+{
+	bool everywhere = true;
+	const char *sep = " ";
+
+	for (size_t k = 0; k < n; k++)
+		if (!(phases[k].skip && phases[k].skip(r)) && selective(&phases[k]))
+			everywhere = false;
+	buf_printf(out, "phases%s:", everywhere ? " on every host" : "");
+	for (size_t k = 0; k < n; k++) {
+		const struct phase *p = &phases[k];
+		bool one = p->flags & PHASE_ONE_AT_A_TIME;
+
+		if (p->skip && p->skip(r))
+			continue;
+		buf_printf(out, "%s%s", sep, p->name);
+		sep = ", ";
+		if (p->after_name)
+			buf_printf(out, " and %s", p->after_name);
+		if (selective(p))
+			buf_printf(out, " (%s%s%s)", p->on ? p->on->name : "", p->on && one ? ", " : "",
+				   one ? "one at a time" : "");
+	}
+}

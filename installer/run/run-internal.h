@@ -1,0 +1,149 @@
+/* What the files of installer/run/ share: the run, each host's state, and the helpers every
+ * phase uses. Not an API outside installer/run/ (and its unit test): cluster_run() in
+ * run.h is. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cluster.h"
+#include "digest.h"
+#include "error.h"
+#include "image-store.h"
+#include "macro.h"
+#include "run.h"
+
+#define REMOTE_ROOT "/var/lib/cirun"
+#define REMOTE_AGENT REMOTE_ROOT "/bin/cirun-agent"
+
+struct ssh_conn;
+struct ssh_chan;
+struct agent_client;
+struct ynode;
+
+struct host_state {
+	struct cluster_host *spec;
+	struct ssh_conn *conn;
+	struct ssh_chan *agent_ch;
+	struct agent_client *ac;
+	struct ynode *facts;
+	double skew_s;
+	bool failed;
+	const char *failed_phase;
+	struct errbuf err;
+	unsigned phases_done;
+	uint64_t bytes_sent;
+	unsigned layers_sent;
+	bool agent_uploaded;
+	int64_t t_start_ms, t_end_ms;
+	struct buf tail;	/* recent output lines, for failure reports */
+	struct buf line;	/* an output line being assembled */
+};
+
+struct run {
+	struct cluster *c;
+	struct image_store *st;
+	struct image img;
+	const struct run_opts *o;
+	struct host_state *hosts;
+	size_t n;
+	char *agent_path;
+	char agent_hex[SHA256_HEX_SIZE];
+	char *known_hosts;
+	char **digests;	/* content layers, in order */
+	uint64_t *sizes;
+	size_t nlayers;
+};
+
+int64_t run_now_ms(void);
+
+/* Marks the host failed in `phase` and logs it once; with fmt NULL, h->err already says
+ * why. Returns the error (-EIO when r is not one). */
+int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, ...) _printf_(4, 5);
+
+/* ---- the pipeline (pipeline.c) ----
+ *
+ * A run is the rows of run_pipeline[], in order; each phase is one file of installer/run/
+ * named after it. A phase's work on one host is a phase_fn: it works on h (and reads r),
+ * returns >= 0, or -errno with h->err saying what failed and where. The pipeline then marks
+ * the host failed in that phase; a failed host takes no further part, the others go on.
+ * The hosts of a phase run in parallel (--parallel threads): a phase_fn writes only its
+ * own host_state. What the next phases need from one host (master0's join command, say)
+ * is written into struct run by a phase that runs on that host alone, or by an `after`
+ * hook, which runs on the calling thread once the hosts are done. */
+
+typedef int (*phase_fn)(struct run *r, struct host_state *h);
+
+/* Which hosts a phase runs on: pick(r, i) says whether r->hosts[i] takes part. */
+struct phase_hosts {
+	const char *name; /* in the dry-run plan: "on master0" */
+	bool (*pick)(const struct run *r, size_t i);
+};
+
+extern const struct phase_hosts phase_on_master0;	 /* hosts[0] */
+extern const struct phase_hosts phase_on_masters;	 /* master0 included */
+extern const struct phase_hosts phase_on_other_masters; /* every master but master0 */
+extern const struct phase_hosts phase_on_nodes;
+
+enum phase_flags {
+	/* All or nothing until here: after this phase (and its `after` hook), the run stops
+	 * unless every host is still live ("stopped before changing any host"). Only phases
+	 * before the first that changes the cluster (distribute) may carry it. */
+	PHASE_ALL_OR_NOTHING = 1u << 0,
+	/* The hosts one at a time, in the order of hosts[] (masters joining), not in parallel. */
+	PHASE_ONE_AT_A_TIME = 1u << 1,
+};
+
+struct phase {
+	const char *name;	      /* in the header, the summary's first error, the plan */
+	phase_fn run;		      /* on each live host picked; counted in its phases_done */
+	const struct phase_hosts *on; /* NULL: every host */
+	/* Once over all hosts when `run` is done (the preflight table), if any host took part
+	 * and, for an all-or-nothing phase, every host is still live. It marks the hosts it
+	 * fails (host_fail); < 0 stops the run. NULL: none. */
+	int (*after)(struct run *r);
+	const char *after_name;	      /* the plan's "facts and preflight" */
+	/* True: the phase is not part of this run (no plugin at this point, say): no header,
+	 * not in the plan. Decided from the image, the cluster and the flags only, never from
+	 * what hosts answered, so the dry-run plan lists what the run does. NULL: never. */
+	bool (*skip)(const struct run *r);
+	unsigned flags;		      /* enum phase_flags */
+};
+
+extern const struct phase run_pipeline[];
+extern const size_t run_pipeline_len;
+
+/* Runs the phases in order over r->hosts. A phase no live host takes part in is passed
+ * over silently. Returns false when an all-or-nothing phase or an `after` hook stopped
+ * the run (then later phases did not run), true otherwise (some hosts may have failed). */
+bool pipeline_run(struct run *r, const struct phase *phases, size_t n);
+
+/* The phases of this run in one line for the plan: "phases on every host: connect, agent,
+ * facts and preflight, ..." or, when some run on a selection, "phases: ..., join (on
+ * other masters, one at a time), ...". */
+void pipeline_describe(const struct run *r, const struct phase *phases, size_t n,
+		       struct buf *out);
+
+/* ---- the phases, one file each ---- */
+
+int phase_connect(struct run *r, struct host_state *h);	  /* connect.c */
+int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */
+int phase_facts(struct run *r, struct host_state *h);	  /* facts.c */
+int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
+int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */
+int phase_init(struct run *r, struct host_state *h);	  /* init.c */
+
+/* facts.c: every check on every host, one table, before anything is changed; a host that
+ * fails one is marked failed in "preflight". -EPERM when any did. */
+int run_preflight(struct run *r);
+
+/* agent.c: the cirun-agent to upload, as a path to free; NULL when there is none. */
+char *run_find_agent(const struct run_opts *o);
+
+/* plan.c: --dry-run's plan, from the image and the flags alone. */
+void run_plan(struct run *r);
+
+/* summary.c: the per-host table that ends a run. */
+void run_summary(struct run *r);
