@@ -234,7 +234,8 @@ static bool is_master(const struct kubeadm_config_in *in, const char *ip, size_t
 	return false;
 }
 
-static int check_inputs(struct ctx *c, enum kubeadm_role role, bool join_data)
+/* Validation (not rendering) checks what every host's config shares. */
+static int check_inputs(struct ctx *c, enum kubeadm_role role, bool rendering)
 {
 	const struct kubeadm_config_in *in = c->in;
 	unsigned major, minor;
@@ -251,6 +252,13 @@ static int check_inputs(struct ctx *c, enum kubeadm_role role, bool join_data)
 		if (!is_ip(in->masters[i]))
 			return errbuf_set(c->err, -EINVAL, "master %zu '%.64s' is not an IP address",
 					  i, in->masters[i] ? in->masters[i] : "");
+	if (in->cgroup_driver && !streq(in->cgroup_driver, "systemd") &&
+	    !streq(in->cgroup_driver, "cgroupfs"))
+		return errbuf_set(c->err, -EINVAL, "cgroup driver '%.32s' is neither systemd nor cgroupfs",
+				  in->cgroup_driver);
+	r = check_node_name(c);
+	if (r < 0 || !rendering)
+		return r;
 	if (!is_ip(in->host_ip))
 		return errbuf_set(c->err, -EINVAL, "host '%.64s' is not an IP address",
 				  in->host_ip ? in->host_ip : "");
@@ -264,13 +272,8 @@ static int check_inputs(struct ctx *c, enum kubeadm_role role, bool join_data)
 	if (role == KUBEADM_JOIN_NODE && is_master(in, in->host_ip, 0))
 		return errbuf_set(c->err, -EINVAL, "%s is a master; it cannot join as a node",
 				  in->host_ip);
-	if (in->cgroup_driver && !streq(in->cgroup_driver, "systemd") &&
-	    !streq(in->cgroup_driver, "cgroupfs"))
-		return errbuf_set(c->err, -EINVAL, "cgroup driver '%.32s' is neither systemd nor cgroupfs",
-				  in->cgroup_driver);
-	r = check_node_name(c);
-	if (r < 0 || !join_data || role == KUBEADM_INIT)
-		return r;
+	if (role == KUBEADM_INIT)
+		return 0;
 	/* What kubeadm printed on master0 is host output: its format is checked before it goes
 	 * into a file. Values are never echoed: they are secrets. */
 	if (!is_token(in->token))
@@ -680,9 +683,9 @@ static int merged(struct ctx *c, enum kubeadm_role role, enum kind k, struct yno
 	return 0;
 }
 
-static int prepare(struct ctx *c, enum kubeadm_role role, bool join_data)
+static int prepare(struct ctx *c, enum kubeadm_role role, bool rendering)
 {
-	int r = check_inputs(c, role, join_data);
+	int r = check_inputs(c, role, rendering);
 	return r < 0 ? r : load_layers(c);
 }
 

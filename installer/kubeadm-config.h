@@ -88,5 +88,6 @@ int kubeadm_config_render(enum kubeadm_role role, const struct kubeadm_config_in
 			  struct buf *out, struct errbuf *err);
 
 /* Checks every document of every layer as the renders will, and reports the warnings (via
- * in->warn) once, before any host is touched. Join fields of in may be NULL here. */
+ * in->warn) once, before any host is touched. host_ip and the join fields are not looked at
+ * (they may be NULL): a render checks them. */
 int kubeadm_config_validate(const struct kubeadm_config_in *in, struct errbuf *err);
