@@ -20,6 +20,7 @@ static inline bool streq(const char *a, const char *b)
 #define API_V1BETA2 "kubeadm.k8s.io/v1beta2"
 #define API_V1BETA3 "kubeadm.k8s.io/v1beta3"
 #define MAX_MASTERS 1000
+#define API_PORT "6443" /* the port of KUBEADM_API_ENDPOINT */
 
 enum kind { K_INIT, K_CLUSTER, K_JOIN, K_KUBELET, K_PROXY, K__N };
 
@@ -126,6 +127,8 @@ static int parse_version(const char *s, unsigned *major, unsigned *minor, char *
 		p++;
 	for (int i = 0; i < 3; i++) {
 		size_t digits = 0;
+		if (p[0] == '0' && isdigit((unsigned char)p[1])) /* semver has no leading zeros */
+			return -EINVAL;
 		while (isdigit((unsigned char)*p) && digits < 5) {
 			num[i] = num[i] * 10 + (unsigned)(*p++ - '0');
 			digits++;
@@ -428,13 +431,17 @@ static int check_forced(struct ctx *c, struct ynode *doc, const char *file, enum
 	switch (k) {
 	case K_INIT:
 		warn_forced(c, doc, file, k, "localAPIEndpoint.advertiseAddress", in->masters[0]);
+		warn_forced(c, doc, file, k, "localAPIEndpoint.bindPort", API_PORT);
 		if (name)
 			warn_forced(c, doc, file, k, "nodeRegistration.name", name);
 		return 0;
 	case K_CLUSTER:
 		warn_forced(c, doc, file, k, "controlPlaneEndpoint", KUBEADM_API_ENDPOINT);
 		warn_forced(c, doc, file, k, "imageRepository", KUBEADM_IMAGE_REPOSITORY);
-		warn_forced(c, doc, file, k, "kubernetesVersion", c->version);
+		/* "1.28.7" is the same version: kubeadm takes both spellings */
+		if (!ynode_str(ynode_get(doc, "kubernetesVersion")) ||
+		    !streq(ynode_str(ynode_get(doc, "kubernetesVersion")), c->version + 1))
+			warn_forced(c, doc, file, k, "kubernetesVersion", c->version);
 		return check_sans(c, doc, file);
 	case K_JOIN:
 		warn_forced(c, doc, file, k, "discovery.bootstrapToken.apiServerEndpoint",
@@ -444,6 +451,7 @@ static int check_forced(struct ctx *c, struct ynode *doc, const char *file, enum
 		warn_forced(c, doc, file, k, "discovery.tlsBootstrapToken", NULL);
 		warn_forced(c, doc, file, k, "discovery.file", NULL);
 		warn_forced(c, doc, file, k, "controlPlane.localAPIEndpoint.advertiseAddress", NULL);
+		warn_forced(c, doc, file, k, "controlPlane.localAPIEndpoint.bindPort", API_PORT);
 		warn_forced(c, doc, file, k, "controlPlane.certificateKey", NULL);
 		/* One JoinConfiguration serves every joining host: a fixed name would collide. */
 		warn_forced(c, doc, file, k, "nodeRegistration.name", name);
@@ -594,6 +602,13 @@ static void add_sans(struct ynode *seq, const struct ynode *from)
 	}
 }
 
+/* Every apiserver listens where controlPlaneEndpoint points. */
+static void force_endpoint(struct ynode *ep, const char *ip)
+{
+	set_str(ep, "advertiseAddress", ip);
+	ynode_map_set(ep, "bindPort", ynode_new_plain(API_PORT));
+}
+
 static void force_cluster(struct ctx *c, struct ynode *m)
 {
 	struct ynode *sans = ynode_new_seq();
@@ -642,7 +657,7 @@ static void force_join(struct ctx *c, enum kubeadm_role role, struct ynode *m)
 		return;
 	}
 	struct ynode *cp = child_map(m, "controlPlane");
-	set_str(child_map(cp, "localAPIEndpoint"), "advertiseAddress", in->host_ip);
+	force_endpoint(child_map(cp, "localAPIEndpoint"), in->host_ip);
 	set_str(cp, "certificateKey", in->certificate_key);
 }
 
@@ -663,7 +678,7 @@ static int merged(struct ctx *c, enum kubeadm_role role, enum kind k, struct yno
 	}
 	switch (k) {
 	case K_INIT:
-		set_str(child_map(m, "localAPIEndpoint"), "advertiseAddress", c->in->masters[0]);
+		force_endpoint(child_map(m, "localAPIEndpoint"), c->in->masters[0]);
 		force_node_name(c, m, false);
 		break;
 	case K_CLUSTER:

@@ -6,12 +6,12 @@
  *                     be defaulted: example token, node name, advertise address, and fields
  *                     kubeadm derives from others such as the kubelet's clusterDNS)
  *
- * Forced: InitConfiguration.localAPIEndpoint.advertiseAddress (master0),
+ * Forced: InitConfiguration.localAPIEndpoint (master0, port 6443),
  * ClusterConfiguration.controlPlaneEndpoint (apiserver.cluster.local:6443), imageRepository
  * (sea.hub:5000), kubernetesVersion (the image's), apiServer.certSANs (apiserver.cluster.local,
  * 127.0.0.1, every master, then the SANs of the Clusterfile and the image, no duplicates);
  * JoinConfiguration.discovery (bootstrap token, CA hash, endpoint as kubeadm printed them),
- * and for a joining master controlPlane.localAPIEndpoint.advertiseAddress and certificateKey.
+ * and for a joining master controlPlane.localAPIEndpoint (its IP, port 6443) and certificateKey.
  * A layer that sets a forced field to another value gets a warning naming file, line and
  * field. Lists from an upper layer replace the lower layer's (certSANs excepted, above).
  *

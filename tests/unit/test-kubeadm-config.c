@@ -106,11 +106,12 @@ static const char clusterfile[] =
 	"apiVersion: kubeadm.k8s.io/v1beta3\n"		 /* 5 */
 	"kind: ClusterConfiguration\n"			 /* 6 */
 	"imageRepository: my.registry/k8s\n"		 /* 7 */
-	"networking:\n"					 /* 8 */
-	"  podSubnet: 10.244.0.0/16\n"			 /* 9 */
-	"apiServer:\n"					 /* 10 */
-	"  certSANs: [lb.example.com, 10.0.0.2, LB.example.com]\n" /* 11 */
-	"  extraArgs: {audit-log-maxage: \"30\"}\n"	 /* 12 */
+	"kubernetesVersion: 1.28.7\n"			 /* 8 */
+	"networking:\n"					 /* 9 */
+	"  podSubnet: 10.244.0.0/16\n"			 /* 10 */
+	"apiServer:\n"					 /* 11 */
+	"  certSANs: [lb.example.com, 10.0.0.2, LB.example.com]\n" /* 12 */
+	"  extraArgs: {audit-log-maxage: \"30\"}\n"	 /* 13 */
 	"---\n"
 	"apiVersion: kubelet.config.k8s.io/v1beta1\n"
 	"kind: KubeletConfiguration\n"
@@ -118,6 +119,7 @@ static const char clusterfile[] =
 	"---\n"
 	"apiVersion: kubeadm.k8s.io/v1beta3\n"
 	"kind: JoinConfiguration\n"
+	"controlPlane: {localAPIEndpoint: {bindPort: 6444}}\n"
 	"nodeRegistration:\n"
 	"  name: same-for-all\n"
 	"  kubeletExtraArgs: {v: \"2\"}\n";
@@ -159,6 +161,8 @@ static void test_init_merge(void **state)
 	const struct ynode *cl = doc_of(d, "ClusterConfiguration");
 	assert_string_equal(str_at(init, "apiVersion"), "kubeadm.k8s.io/v1beta3");
 	assert_string_equal(str_at(init, "localAPIEndpoint.advertiseAddress"), "10.0.0.2");
+	assert_string_equal(str_at(init, "localAPIEndpoint.bindPort"), "6443");
+	assert_true(ynode_is_plain(ynode_get(init, "localAPIEndpoint.bindPort"))); /* an int */
 	assert_string_equal(str_at(init, "nodeRegistration.criSocket"),
 			    "unix:///var/run/containerd/containerd.sock");
 	assert_null(ynode_get(init, "bootstrapTokens")); /* kubeadm makes a fresh token */
@@ -217,7 +221,10 @@ static void test_validate_warnings(void **state)
 	assert_non_null(strstr(w.text, "Clusterfile:7: ClusterConfiguration.imageRepository is set; "
 					"cirun sets it to sea.hub:5000"));
 	assert_non_null(strstr(w.text, "JoinConfiguration.nodeRegistration.name is set"));
-	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.text, "JoinConfiguration.controlPlane.localAPIEndpoint.bindPort is "
+					"set; cirun sets it to 6443"));
+	assert_int_equal(w.n, 3);
+	assert_null(strstr(w.text, "kubernetesVersion"));
 
 	/* renders stay quiet: the warnings are reported once */
 	struct buf text = BUF_INIT(1 << 20);
@@ -294,6 +301,7 @@ static void test_join_master_and_node(void **state)
 	assert_string_equal(str_at(j, "discovery.tlsBootstrapToken"), TOKEN);
 	assert_string_equal(str_at(j, "controlPlane.localAPIEndpoint.advertiseAddress"),
 			    "10.0.0.3");
+	assert_string_equal(str_at(j, "controlPlane.localAPIEndpoint.bindPort"), "6443");
 	assert_string_equal(str_at(j, "controlPlane.certificateKey"), CERTKEY);
 	/* one JoinConfiguration serves every host: no fixed name */
 	assert_null(ynode_get(j, "nodeRegistration.name"));
@@ -355,7 +363,7 @@ static void test_api_versions(void **state)
 		{ "v1.30.9-rc.1", "kubeadm.k8s.io/v1beta3" }, { "v1.9.0", NULL },
 		{ "v1.100.0", NULL }, { "v1.31.0", NULL }, { "v1.14.10", NULL },
 		{ "v2.0.0", NULL }, { "v1.28", NULL }, { "v1.28.7 ", NULL },
-		{ "v1.28.7;rm", NULL }, { "", NULL }, { "v1.028.7", "kubeadm.k8s.io/v1beta3" },
+		{ "v1.28.7;rm", NULL }, { "", NULL }, { "v1.028.7", NULL }, { "v1.0.0", NULL },
 		{ "v1.28.77777", NULL },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(t); i++) {
