@@ -20,6 +20,8 @@ static inline bool streq(const char *a, const char *b)
 #define API_V1BETA2 "kubeadm.k8s.io/v1beta2"
 #define API_V1BETA3 "kubeadm.k8s.io/v1beta3"
 #define MAX_MASTERS 1000
+/* SANs are de-duplicated pairwise: a cap keeps a hostile image from making that slow. */
+#define MAX_SANS 1000
 #define API_PORT "6443" /* the port of KUBEADM_API_ENDPOINT */
 
 enum kind { K_INIT, K_CLUSTER, K_JOIN, K_KUBELET, K_PROXY, K__N };
@@ -402,6 +404,10 @@ static int check_sans(struct ctx *c, struct ynode *doc, const char *file)
 	if (ynode_kind(sans) != YNODE_SEQ)
 		return field_err(c, file, sans, K_CLUSTER, "apiServer.certSANs",
 				 "must be a list of names and addresses");
+	if (ynode_len(sans) > MAX_SANS)
+		return field_err(c, file, sans, K_CLUSTER, "apiServer.certSANs",
+				 "has %zu entries, more than the %d an API server certificate here may carry",
+				 ynode_len(sans), MAX_SANS);
 	for (size_t i = 0; i < ynode_len(sans); i++) {
 		const char *s = ynode_str(ynode_seq_at(sans, i));
 		if (!s || !*s || strlen(s) > 253 || strpbrk(s, " \t\r\n,"))

@@ -235,6 +235,52 @@ static void test_validate_warnings(void **state)
 	ydoc_free(u.d);
 }
 
+/* Warnings about join secrets a user set name the field, never the value. */
+static void test_secret_not_in_warnings(void **state)
+{
+	(void)state;
+	struct user u;
+	struct warnings w = { .n = 0 };
+	struct errbuf err = ERRBUF_INIT;
+	struct kubeadm_config_in in = base_in("v1.28.7", "10.0.0.2");
+
+	user_load(&u, "kind: JoinConfiguration\n"
+		      "discovery:\n"
+		      "  bootstrapToken: {token: zzzzzz.zzzzzzzzzzzzzzzz}\n"
+		      "controlPlane: {certificateKey: yyyyyyyyyyyy}\n");
+	in.user_docs = u.docs;
+	in.n_user_docs = u.n;
+	in.warn = collect;
+	in.warn_userdata = &w;
+	assert_int_equal(kubeadm_config_validate(&in, &err), 0);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.text, "Clusterfile:3: JoinConfiguration.discovery.bootstrapToken."
+					"token is set; cirun sets it for each host"));
+	assert_non_null(strstr(w.text, "Clusterfile:4: JoinConfiguration.controlPlane.certificateKey"));
+	assert_null(strstr(w.text, "zzzzzz"));
+	assert_null(strstr(w.text, "yyyy"));
+	ydoc_free(u.d);
+}
+
+static void test_too_many_sans(void **state)
+{
+	(void)state;
+	struct buf yml = BUF_INIT(1 << 20), text = BUF_INIT(1 << 20);
+	struct errbuf err = ERRBUF_INIT;
+	struct kubeadm_config_in in = base_in("v1.28.7", "10.0.0.2");
+
+	assert_int_equal(buf_puts(&yml, "kind: ClusterConfiguration\napiServer:\n  certSANs:\n"), 0);
+	for (int i = 0; i < 1001; i++)
+		assert_int_equal(buf_printf(&yml, "  - n%d.example\n", i), 0);
+	in.image_yml = yml.data;
+	in.image_yml_len = yml.len;
+	assert_int_equal(kubeadm_config_render(KUBEADM_INIT, &in, &text, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "etc/kubeadm.yml:4: ClusterConfiguration.apiServer.certSANs: "
+					"has 1001 entries"));
+	buf_release(&yml);
+	buf_release(&text);
+}
+
 static void test_reference_defaults_as_image(void **state)
 {
 	(void)state;
@@ -519,6 +565,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_merge),
 		cmocka_unit_test(test_validate_warnings),
+		cmocka_unit_test(test_secret_not_in_warnings),
+		cmocka_unit_test(test_too_many_sans),
 		cmocka_unit_test(test_reference_defaults_as_image),
 		cmocka_unit_test(test_join_master_and_node),
 		cmocka_unit_test(test_v1beta2_for_1_22),
