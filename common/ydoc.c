@@ -152,6 +152,22 @@ int ynode_map_set(struct ynode *map, const char *key, struct ynode *value)
 	return 0;
 }
 
+int ynode_map_remove(struct ynode *map, const char *key)
+{
+	if (!map || map->kind != YNODE_MAP || !key)
+		return -EINVAL;
+	ssize_t i = map_find(map, key);
+	if (i < 0)
+		return -ENOENT;
+	ynode_free(map->keys[i]);
+	ynode_free(map->items[i]);
+	/* Shifted, not swapped with the last entry: maps keep their document order. */
+	memmove(map->keys + i, map->keys + i + 1, (map->n - i - 1) * sizeof(*map->keys));
+	memmove(map->items + i, map->items + i + 1, (map->n - i - 1) * sizeof(*map->items));
+	map->n--;
+	return 0;
+}
+
 int ynode_seq_append(struct ynode *seq, struct ynode *item)
 {
 	if (!seq || seq->kind != YNODE_SEQ) {

@@ -68,6 +68,8 @@ struct ynode *ynode_free(struct ynode *n);
 /* Takes ownership of value (and frees it on error). Replaces an existing key's value.
  * -EINVAL if map is not a map. */
 int ynode_map_set(struct ynode *map, const char *key, struct ynode *value);
+/* Removes key and its value; -ENOENT when absent, -EINVAL if map is not a map. */
+int ynode_map_remove(struct ynode *map, const char *key);
 /* Takes ownership of item. -EINVAL if seq is not a sequence. */
 int ynode_seq_append(struct ynode *seq, struct ynode *item);
 

@@ -198,6 +198,26 @@ static void test_empty_stream(void **state)
 	assert_true(ynode_is_null(ydoc_root(e, 0)));
 }
 
+static void test_map_remove(void **state)
+{
+	(void)state;
+	_cleanup_(ydoc_freep) struct ydoc *d = parse_ok("{a: 1, b: [2], c: 3, d: 4}\n");
+	struct ynode *m = ydoc_root(d, 0);
+	struct buf out = BUF_INIT(4096);
+
+	assert_int_equal(ynode_map_remove(m, "b"), 0);
+	assert_int_equal(ynode_map_remove(m, "d"), 0);
+	assert_int_equal(ynode_map_remove(m, "b"), -ENOENT);
+	assert_int_equal(ynode_map_remove(ynode_get(m, "a"), "x"), -EINVAL);
+	/* the others keep their order */
+	assert_int_equal(ynode_len(m), 2);
+	assert_string_equal(ynode_map_key_at(m, 0), "a");
+	assert_string_equal(ynode_map_key_at(m, 1), "c");
+	assert_int_equal(ynode_emit(m, &out), 0);
+	assert_string_equal(out.data, "a: 1\nc: 3\n");
+	buf_release(&out);
+}
+
 static void test_merge(void **state)
 {
 	(void)state;
@@ -326,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_emit_round_trip_keeps_types),
 		cmocka_unit_test(test_build_and_emit_stream),
+		cmocka_unit_test(test_map_remove),
 		cmocka_unit_test(test_emit_respects_cap),
 		cmocka_unit_test_setup_teardown(test_parse_file, tmpdir_setup, tmpdir_teardown),
 	};
