@@ -93,6 +93,7 @@ static void phases_str(unsigned phases, char *out, size_t n)
 
 struct ctx {
 	const char *file;
+	const char *name; /* the plugin's, once known */
 	struct errbuf *err;
 };
 
@@ -106,8 +107,9 @@ static int bad(struct ctx *x, const struct ynode *n, const char *field, const ch
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	errbuf_set(x->err, -EINVAL, "%s:%u:%u: %s: %s", x->file, ynode_line(n), ynode_column(n),
-		   field, detail);
+	errbuf_set(x->err, -EINVAL, "%s:%u:%u: %s%s%s%s: %s", x->file, ynode_line(n),
+		   ynode_column(n), x->name ? "plugin '" : "", x->name ? x->name : "",
+		   x->name ? "': " : "", field, detail);
 	if (x->err) {
 		x->err->line = ynode_line(n);
 		x->err->column = ynode_column(n);
@@ -232,7 +234,7 @@ static int parse_on(struct ctx *x, const struct ynode *n, const char *text, unsi
 			phases_str(phases & ~PLUGIN_PHASES_CLUSTER_UP, bad_ph, sizeof(bad_ph));
 			phases_str(PLUGIN_PHASES_CLUSTER_UP, ok_ph, sizeof(ok_ph));
 			return bad(x, n, "spec.on", "the label selector '%.128s' needs the cluster, "
-				   "which does not exist yet at %s: use it only with %s, or select "
+				   "which is not up at %s: use it only with %s, or select "
 				   "hosts by master, node, master0 or addresses", s, bad_ph, ok_ph);
 		}
 		on->kind = PLUGIN_ON_LABEL;
@@ -266,7 +268,7 @@ static int type_phases_check(struct ctx *x, const struct ynode *n, const struct 
 	return bad(x, n, "spec.action", "a %s plugin cannot act at %s (%s): its phases are %s",
 		   t->name, bad_ph,
 		   p->type == PLUGIN_HOSTNAME ? "the host has joined under its old name by then"
-					      : "the cluster does not exist yet",
+					      : "the cluster is not up then",
 		   ok_ph);
 }
 
@@ -292,6 +294,7 @@ static int parse_name(struct ctx *x, const struct ynode *doc, struct plugin *p)
 			return bad(x, n, "metadata.name", "'%.64s': use letters, digits, '-', '_' "
 				   "and '.'", name);
 	p->name = xstrdup(name);
+	x->name = p->name;
 	return 0;
 }
 
@@ -430,7 +433,7 @@ void plugin_release(struct plugin *p)
 int plugin_data_error(const struct plugin *p, unsigned idx, struct errbuf *err, const char *fmt,
 		      ...)
 {
-	char detail[768], where[32] = "";
+	char detail[768], where[48] = "";
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -438,6 +441,8 @@ int plugin_data_error(const struct plugin *p, unsigned idx, struct errbuf *err, 
 	va_end(ap);
 	if (p->data_exact)
 		snprintf(where, sizeof(where), " (line %u)", p->data_line + idx - 1);
+	else if (p->data_line)
+		snprintf(where, sizeof(where), " (spec.data is at line %u)", p->data_line);
 	errbuf_set(err, -EINVAL, "%s:%u: plugin '%s' (%s): spec.data line %u%s: %s", p->file,
 		   p->line, p->name, plugin_type_name(p->type), idx, where, detail);
 	if (err)

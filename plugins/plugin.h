@@ -180,6 +180,11 @@ struct plugin_action {
 	unsigned line;	      /* the spec.data line it came from, 0 for SHELL/CLUSTERCHECK */
 };
 
+/* CLUSTERCHECK waits as sealer's does: every kube-system pod running, checked every
+ * interval, for at most the timeout. */
+#define PLUGIN_CLUSTERCHECK_TIMEOUT_S (15 * 60)
+#define PLUGIN_CLUSTERCHECK_INTERVAL_S 30
+
 struct plugin_plan {
 	struct plugin_action *actions; /* in data order; SHELL: host order */
 	size_t n_actions;
