@@ -693,14 +693,13 @@ int plugin_list_add_stream(struct plugin_list *list, const struct ydoc *docs, co
 			   bool only_plugins, struct errbuf *err)
 {
 	for (size_t i = 0; i < ydoc_count(docs); i++) {
-		const struct ynode *doc = ydoc_root(docs, i);
-		const struct ynode *kind = ynode_kind(doc) == YNODE_MAP ? ynode_map_get(doc, "kind")
-								       : NULL;
+		const struct ynode *doc = ydoc_root(docs, i), *kind;
 		struct plugin p;
 		int r;
 
 		if (!doc || ynode_is_null(doc))
 			continue;
+		kind = ynode_kind(doc) == YNODE_MAP ? ynode_map_get(doc, "kind") : NULL;
 		if (!ynode_str(kind) || strcmp(ynode_str(kind), "Plugin") != 0) {
 			if (!only_plugins)
 				continue;

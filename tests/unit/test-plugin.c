@@ -262,6 +262,9 @@ static void test_selectors(void **state)
 		     "by address only", NULL);
 	expect_error("  type: SHELL\n  action: PreInit\n  on: 10.0.0.0/24\n  data: x\n",
 		     "'p1': spec.on: '10.0.0.0/24' is not an IP address", NULL);
+	/* two ranges under the cap each, over it together: refused, not cut short */
+	expect_error("  type: SHELL\n  action: PreInit\n  on: 10.0.0.0-10.0.39.14,10.1.0.0-10.1.39.14,"
+		     "10.2.0.1\n  data: x\n", "names more than 10000 hosts", NULL);
 	expect_error("  type: SHELL\n  action: PostInstall\n  on: a=b,c=d\n  data: x\n",
 		     "one KEY=VALUE", NULL);
 	expect_error("  type: SHELL\n  action: PostInstall\n  on: -bad=x\n  data: x\n",
