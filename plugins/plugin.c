@@ -135,7 +135,7 @@ static int get_str(struct ctx *x, const struct ynode *map, const char *key, cons
 }
 
 static int check_keys(struct ctx *x, const struct ynode *map, const char *where,
-		      const char *const *known, size_t n_known)
+		      const char *const *known, size_t n_known, const char *hint)
 {
 	for (size_t i = 0; i < ynode_len(map); i++) {
 		const char *k = ynode_map_key_at(map, i);
@@ -144,10 +144,7 @@ static int check_keys(struct ctx *x, const struct ynode *map, const char *where,
 			;
 		if (j == n_known)
 			return bad(x, ynode_map_key_node_at(map, i), where,
-				   "unknown field '%.64s' (a Plugin has %s)", k,
-				   n_known == 4 && strcmp(known[0], "type") == 0
-					   ? "spec.type, spec.action, spec.on, spec.data"
-					   : "apiVersion, kind, metadata, spec");
+				   "unknown field '%.64s' (a Plugin has %s)", k, hint);
 	}
 	return 0;
 }
@@ -351,7 +348,8 @@ static int parse_spec(struct ctx *x, const struct ynode *doc, struct plugin *p)
 	if (!spec || ynode_kind(spec) != YNODE_MAP)
 		return bad(x, spec ? spec : doc, "spec", "a Plugin needs a spec with type and "
 			   "action");
-	r = check_keys(x, spec, "spec", keys, ELEMENTSOF(keys));
+	r = check_keys(x, spec, "spec", keys, ELEMENTSOF(keys),
+		       "spec.type, spec.action, spec.on, spec.data");
 	if (r >= 0)
 		r = parse_type(x, spec, p);
 	if (r >= 0)
@@ -386,7 +384,8 @@ int plugin_parse(const struct ynode *doc, const char *file, struct plugin *ret, 
 		r = bad(&x, doc, "document", "a Plugin is a map (apiVersion, kind, metadata, spec)");
 		goto out;
 	}
-	r = check_keys(&x, doc, "document", keys, ELEMENTSOF(keys));
+	r = check_keys(&x, doc, "document", keys, ELEMENTSOF(keys),
+		       "apiVersion, kind, metadata, spec");
 	if (r >= 0)
 		r = get_str(&x, doc, "kind", "kind", &n, &s);
 	if (r >= 0 && (!s || strcmp(s, "Plugin") != 0))
