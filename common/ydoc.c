@@ -14,6 +14,7 @@
 struct ynode {
 	enum ynode_kind kind;
 	bool plain;
+	bool literal; /* a `|` block scalar: its text's lines are the file's lines */
 	unsigned line, column;
 	char *value;		/* scalar */
 	struct ynode **keys;	/* map: scalar key nodes */
@@ -189,6 +190,7 @@ static struct ynode *dup_counted(const struct ynode *src, size_t *counter, size_
 		return NULL;
 	d = node_new(src->kind);
 	d->plain = src->plain;
+	d->literal = src->literal;
 	d->line = src->line;
 	d->column = src->column;
 	if (src->value)
@@ -240,6 +242,11 @@ const char *ynode_str(const struct ynode *n)
 bool ynode_is_plain(const struct ynode *n)
 {
 	return n && n->kind == YNODE_SCALAR && n->plain;
+}
+
+bool ynode_is_literal(const struct ynode *n)
+{
+	return n && n->kind == YNODE_SCALAR && n->literal;
 }
 
 bool ynode_is_null(const struct ynode *n)
@@ -533,6 +540,7 @@ static int on_scalar(struct parse_state *ps, yaml_event_t *ev)
 	}
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 		   (!tag || strcmp(tag, YAML_STR_TAG) != 0);
+	n->literal = ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE;
 	if (ev->data.scalar.anchor)
 		anchor_add(ps, (const char *)ev->data.scalar.anchor, n);
 	return attach(ps, n, ev->start_mark);

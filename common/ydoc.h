@@ -79,6 +79,9 @@ unsigned ynode_column(const struct ynode *n);
 /* The text of a scalar, NULL for a map or sequence. */
 const char *ynode_str(const struct ynode *n);
 bool ynode_is_plain(const struct ynode *n);
+/* A literal block scalar (`key: |`): line i (0-based) of its text was read from line
+ * ynode_line(n) + 1 + i, so errors about a line inside it can name the file's line. */
+bool ynode_is_literal(const struct ynode *n);
 /* A plain scalar spelled as YAML's null: empty, ~, null. */
 bool ynode_is_null(const struct ynode *n);
 /* Entries of a map or items of a sequence; 0 for a scalar. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "ip-list.h"
 #include "kv.h"
 
 enum host_role {
@@ -41,9 +42,6 @@ struct cluster {
 };
 
 void cluster_release(struct cluster *c);
-
-/* Expands "a,b,10.0.0.1-10.0.0.9,host:2222" into addresses (with an optional port each). */
-int parse_ip_list(const char *spec, char ***ret, size_t *ret_n, struct errbuf *err);
 
 /* "K=V": K must be a shell identifier; "a;b" values stay as they are here (templates
  * see them as lists). */
