@@ -43,7 +43,19 @@ static void stamp(char *out, size_t n)
 }
 
 /* One JSON line; fill() adds the event's own fields after "time" and "event". */
+/* write_json: masked whole, every field (the JSON spelling of a secret is registered too),
+ * except a "log" event: log.c masked it already, and calls its sink with its lock held,
+ * which log_redact() would take again. */
+static void write_json(const char *event, void (*fill)(struct jsonw *, void *), void *data,
+		       bool mask);
+
 static void emit_json(const char *event, void (*fill)(struct jsonw *, void *), void *data)
+{
+	write_json(event, fill, data, true);
+}
+
+static void write_json(const char *event, void (*fill)(struct jsonw *, void *), void *data,
+		       bool mask)
 {
 	struct buf b = BUF_INIT(1 << 20);
 	struct jsonw w;
@@ -59,11 +71,13 @@ static void emit_json(const char *event, void (*fill)(struct jsonw *, void *), v
 	fill(&w, data);
 	jsonw_object_end(&w);
 	if (jsonw_finish(&w) == 0) {
-		/* masked whole, every field (the JSON spelling of a secret is registered too);
-		 * a mask may be longer than a short secret it replaces */
+		/* a mask may be longer than a short secret it replaces */
 		size_t cap = b.len * 6 + 64;
 		_cleanup_free_ char *masked = xmalloc(cap);
-		log_redact(b.data, masked, cap);
+		if (mask)
+			log_redact(b.data, masked, cap);
+		else
+			memcpy(masked, b.data, b.len + 1);
 		pthread_mutex_lock(&lock);
 		fputs(masked, stdout);
 		fputc('\n', stdout);
@@ -131,7 +145,7 @@ static void sink(int level, const char *host, const char *msg)
 	}
 	if (json_mode) {
 		struct log_event e = { level, host, msg };
-		emit_json("log", fill_log, &e);
+		write_json("log", fill_log, &e, false);
 	}
 }
 
