@@ -296,7 +296,7 @@ static int read_ip_list_v1(struct ctx *x, const struct ynode *spec, const char *
 		struct errbuf e = ERRBUF_INIT;
 		if (!ynode_str(ip))
 			return bad(x, ip, field, "each address must be a string");
-		if (cluster_add_hosts(c, ynode_str(ip), role, field, &e) < 0)
+		if (cluster_add_hosts(c, ynode_str(ip), role, "ipList", &e) < 0)
 			return bad(x, ip, field, "%s", errbuf_msg(&e));
 	}
 	return 0;
@@ -371,8 +371,10 @@ static int check_api(struct ctx *x, const struct ynode *doc, const char *kind,
 	for (size_t i = 0; i < n; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? " or " : "",
 			 versions[i]);
-	return bad(x, api ? api : doc, "apiVersion", "%s '%s': a %s needs apiVersion %s", kind,
-		   api && ynode_str(api) ? ynode_str(api) : "", kind, list);
+	if (!api || !ynode_str(api) || !*ynode_str(api))
+		return bad(x, api ? api : doc, "apiVersion", "missing: %s takes %s", kind, list);
+	return bad(x, api, "apiVersion", "'%s' is not one %s takes: use %s", ynode_str(api), kind,
+		   list);
 }
 
 /* metadata.name and spec (a map) of a Plugin or Config */
