@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "macro.h"
 #include "name.h"
+#include "ydoc.h"
 
 const char *role_name(enum host_role r)
 {
@@ -41,6 +42,26 @@ static void kv_list_free(struct kv *v, size_t n)
 	free(v);
 }
 
+void cluster_plugin_release(struct cluster_plugin *p)
+{
+	free(p->name);
+	free(p->type);
+	free(p->action);
+	free(p->on);
+	free(p->data);
+	free(p->file);
+	memset(p, 0, sizeof(*p));
+}
+
+void cluster_kubeadm_doc_release(struct cluster_kubeadm_doc *k)
+{
+	free(k->kind);
+	free(k->api_version);
+	ynode_free(k->tree);
+	free(k->file);
+	memset(k, 0, sizeof(*k));
+}
+
 void cluster_release(struct cluster *c)
 {
 	for (size_t i = 0; i < c->nhosts; i++) {
@@ -53,6 +74,17 @@ void cluster_release(struct cluster *c)
 	free(c->image);
 	ssh_settings_release(&c->ssh);
 	kv_list_free(c->env, c->nenv);
+	kv_list_free(c->cmd_args, c->ncmd_args);
+	free(c->registry_host);
+	for (size_t i = 0; i < c->nplugins; i++)
+		cluster_plugin_release(&c->plugins[i]);
+	free(c->plugins);
+	for (size_t i = 0; i < c->nconfigs; i++)
+		config_doc_release(&c->configs[i]);
+	free(c->configs);
+	for (size_t i = 0; i < c->nkubeadm; i++)
+		cluster_kubeadm_doc_release(&c->kubeadm[i]);
+	free(c->kubeadm);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -104,6 +136,14 @@ static void fill(char **field, const char *fallback)
 		*field = xstrdup(fallback);
 }
 
+/* "10.0.0.1:2222" is host 10.0.0.1 (the port is stripped later in cluster_finish). */
+static bool same_host(const char *entry, const char *host)
+{
+	const char *colon = strrchr(entry, ':');
+	size_t len = colon && strchr(entry, ':') == colon ? (size_t)(colon - entry) : strlen(entry);
+	return strlen(host) == len && strncmp(entry, host, len) == 0;
+}
+
 int cluster_finish(struct cluster *c, struct errbuf *err)
 {
 	size_t masters = 0;
@@ -127,6 +167,15 @@ int cluster_finish(struct cluster *c, struct errbuf *err)
 			memmove(c->hosts + m + 1, c->hosts + m, (i - m) * sizeof(*c->hosts));
 			c->hosts[m++] = t;
 		}
+	}
+	if (c->registry_host) {
+		size_t i;
+		for (i = 0; i < c->nhosts && !same_host(c->hosts[i].ip, c->registry_host); i++)
+			;
+		if (i == c->nhosts)
+			return errbuf_set(err, -EINVAL, "spec.registry.host %s is not one of the "
+					  "cluster's hosts: the registry runs on a cluster host (the agent "
+					  "starts it)", c->registry_host);
 	}
 	if (!c->ssh.password && !c->ssh.pk_file) {
 		for (size_t i = 0; i < c->nhosts; i++)

@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config-apply.h"
 #include "error.h"
 #include "ip-list.h"
 #include "kv.h"
+
+struct ynode;
 
 enum host_role {
 	ROLE_MASTER,
@@ -31,6 +34,30 @@ struct cluster_host {
 	size_t nenv;
 };
 
+/* A Clusterfile `kind: Plugin` document as written, checked for shape only (strings where
+ * strings belong, type and action present); phases, types and `on` are validated by
+ * plugins/ before any host is touched. */
+struct cluster_plugin {
+	char *name;   /* metadata.name */
+	char *type;   /* spec.type */
+	char *action; /* spec.action: one phase or several joined by '|' */
+	char *on;     /* spec.on, NULL when absent (all hosts) */
+	char *data;   /* spec.data, NULL when absent */
+	char *file;   /* where the document came from */
+	unsigned line;
+};
+
+/* A kubeadm, kubelet or kube-proxy configuration document of the Clusterfile, kept whole
+ * for the kubeadm config merge; apiVersion checked against its kind. */
+struct cluster_kubeadm_doc {
+	char *kind;	    /* InitConfiguration, ClusterConfiguration, JoinConfiguration,
+			     * KubeletConfiguration, KubeProxyConfiguration */
+	char *api_version;
+	struct ynode *tree; /* the whole document, owned */
+	char *file;
+	unsigned line;
+};
+
 struct cluster {
 	char *name;
 	char *image;
@@ -39,9 +66,20 @@ struct cluster {
 	size_t nenv;
 	struct cluster_host *hosts; /* masters first: hosts[0] is master0 */
 	size_t nhosts;
+	struct kv *cmd_args; /* spec.cmd_args: overrides of the image's ARGs for CMD replay */
+	size_t ncmd_args;
+	char *registry_host; /* spec.registry.host; NULL: the image's etc/registry.yml or master0 */
+	struct cluster_plugin *plugins; /* in document order (the template's first) */
+	size_t nplugins;
+	struct config_doc *configs;
+	size_t nconfigs;
+	struct cluster_kubeadm_doc *kubeadm; /* at most one of each kind */
+	size_t nkubeadm;
 };
 
 void cluster_release(struct cluster *c);
+void cluster_plugin_release(struct cluster_plugin *p);
+void cluster_kubeadm_doc_release(struct cluster_kubeadm_doc *k);
 
 /* "K=V": K must be a shell identifier; "a;b" values stay as they are here (templates
  * see them as lists). */
@@ -52,7 +90,8 @@ int cluster_add_hosts(struct cluster *c, const char *spec, enum host_role role, 
 		      struct errbuf *err);
 
 /* Fills per-host SSH settings and env from the global ones and checks the whole model:
- * at least one master, a valid name, an image, a way to authenticate. */
+ * at least one master, a valid name, an image, a way to authenticate, a registry host
+ * that is one of the hosts. */
 int cluster_finish(struct cluster *c, struct errbuf *err);
 
 /* Checks the files the run will need, before any connection: every host's SSH key must

@@ -223,5 +223,21 @@ EOF
 rc=0; traced "$work/adry" apply -f "$work/cf.yaml" --dry-run || rc=$?
 check "apply --dry-run: exit 0, no connection" bash -c "[ $rc = 0 ] && [ ! -s '$work/adry.connect' ]"
 check_out "apply --dry-run: the Clusterfile's hosts" '^\[127\.0\.0\.22\] plan \(node\)' cat "$work/adry"
+# sealer's v1 Cluster is converted (it was refused); a misspelt Plugin field is refused
+cat > "$work/cf-v1.yaml" <<EOF
+apiVersion: zlink.aliyun.com/v1alpha1
+kind: Cluster
+metadata: {name: cf-v1}
+spec:
+  image: demo:v1
+  ssh: {passwd: secret-pw}
+  masters: {ipList: [127.0.0.31:1]}
+  nodes: {ipList: [127.0.0.32:1]}
+EOF
+rc=0; traced "$work/av1" apply -f "$work/cf-v1.yaml" --dry-run || rc=$?
+check "apply --dry-run of a v1 Cluster: exit 0, no connection" bash -c "[ $rc = 0 ] && [ ! -s '$work/av1.connect' ]"
+check_out "apply: a v1 Cluster's nodes.ipList are nodes" '^\[127\.0\.0\.32\] plan \(node\)' cat "$work/av1"
+{ cat "$work/cf.yaml"; printf -- '---\napiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\nmetadata: {name: p}\nspec:\n  type: SHELL\n  acton: PreInit\n'; } > "$work/cf-plugin.yaml"
+refused "apply: a Plugin's misspelt field, naming file:line" "cf-plugin\.yaml:15:[0-9]+: spec: unknown field 'acton'" apply -f "$work/cf-plugin.yaml"
 
 summary
