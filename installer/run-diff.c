@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct snap_entry {
 	mode_t mode;
 	ino_t ino;
 	struct timespec ctime;
+	struct timespec btime; /* birth, where the filesystem has it; else 0 */
 	unsigned flags;
 };
 
@@ -73,8 +75,14 @@ static int walk(struct run_snapshot *s, const char *root, const char *rel, struc
 		if (r >= 0 && strcmp(nm, ".") && strcmp(nm, "..")) {
 			_cleanup_free_ char *path = NULL, *full = NULL;
 			struct stat st;
+			struct statx sx = { 0 };
 			path = xasprintf("%s%s%s", rel, *rel ? "/" : "", nm);
 			full = xasprintf("%s/%s", root, path);
+			/* a directory removed and made again may get the same inode number back
+			 * at once: its birth time tells them apart */
+			if (statx(AT_FDCWD, full, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) < 0 ||
+			    !(sx.stx_mask & STATX_BTIME))
+				sx.stx_btime = (struct statx_timestamp){ 0 };
 			if (lstat(full, &st) < 0) {
 				r = errbuf_set(err, negative_errno(), "cannot read '%s': %m", full);
 			} else {
@@ -85,7 +93,9 @@ static int walk(struct run_snapshot *s, const char *root, const char *rel, struc
 				s->v[s->n++] = (struct snap_entry){ .path = xstrdup(path),
 								    .mode = st.st_mode,
 								    .ino = st.st_ino,
-								    .ctime = st.st_ctim };
+								    .ctime = st.st_ctim,
+								    .btime = { sx.stx_btime.tv_sec,
+									       sx.stx_btime.tv_nsec } };
 				if (S_ISDIR(st.st_mode))
 					r = walk(s, root, path, err);
 			}
@@ -147,10 +157,17 @@ static void include_ancestors(struct run_snapshot *after, const char *path)
 	}
 }
 
+/* The same file: same type, inode number and birth time (inode numbers are reused). */
+static bool same_file(const struct snap_entry *a, const struct snap_entry *b)
+{
+	return (a->mode & S_IFMT) == (b->mode & S_IFMT) && a->ino == b->ino &&
+	       a->btime.tv_sec == b->btime.tv_sec && a->btime.tv_nsec == b->btime.tv_nsec;
+}
+
 static bool changed(const struct snap_entry *a, const struct snap_entry *b)
 {
-	return (a->mode & S_IFMT) != (b->mode & S_IFMT) || a->ino != b->ino ||
-	       a->ctime.tv_sec != b->ctime.tv_sec || a->ctime.tv_nsec != b->ctime.tv_nsec;
+	return !same_file(a, b) || a->ctime.tv_sec != b->ctime.tv_sec ||
+	       a->ctime.tv_nsec != b->ctime.tv_nsec;
 }
 
 /* Marks what goes into the layer, in after's entries; returns the whiteouts' paths. */
@@ -173,7 +190,7 @@ static void classify(const struct run_snapshot *before, struct run_snapshot *aft
 		} else if (changed(a, b)) {
 			a->flags |= F_INCLUDE;
 			/* a directory where something else was before hides all of it */
-			if (S_ISDIR(a->mode) && ((b->mode & S_IFMT) != S_IFDIR || a->ino != b->ino))
+			if (S_ISDIR(a->mode) && !same_file(a, b))
 				a->flags |= F_OPAQUE;
 		}
 	}
