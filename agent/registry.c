@@ -820,7 +820,8 @@ static int docker_image(struct import *imp, const struct registry_docker_image *
 	add_blob(imp, config->hex, config->size, config, NULL);
 	for (size_t i = 0; i < di->n_layers; i++)
 		add_blob(imp, layers[i]->hex, layers[i]->size, layers[i], NULL);
-	add_blob(imp, hex, man.len, NULL, buf_detach(&man, NULL));
+	size_t len = man.len;
+	add_blob(imp, hex, len, NULL, buf_detach(&man, NULL));
 	return 0;
 }
 
