@@ -3,6 +3,7 @@
  * host and only characters safe in a path. */
 #include <assert.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image-ref.h"
