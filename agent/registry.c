@@ -322,12 +322,22 @@ struct image {
 	size_t n_revisions;
 };
 
+/* A link entry of the archive: never written anywhere, only a second name for a file of
+ * the archive (skopeo's and older docker's `<id>/layer.tar -> ../<hex>.tar`). */
+struct alias {
+	char *path;
+	char *target; /* the file it names, archive-relative; NULL when it points outside */
+	const char *kind;
+};
+
 struct import {
 	const char *archive;
 	int v2fd, stagefd;
 	char stage_name[48];
 	struct staged *e;
 	size_t n;
+	struct alias *aliases;
+	size_t n_aliases;
 	struct blob *blobs;
 	size_t n_blobs;
 	struct image *imgs;
@@ -368,6 +378,89 @@ static struct staged *find_entry(struct import *imp, const char *path)
 		if (strcmp(imp->e[i].path, norm) == 0)
 			return &imp->e[i];
 	return NULL;
+}
+
+static struct alias *find_alias(struct import *imp, const char *path)
+{
+	for (size_t i = 0; i < imp->n_aliases; i++)
+		if (strcmp(imp->aliases[i].path, path) == 0)
+			return &imp->aliases[i];
+	return NULL;
+}
+
+/* "a/b/../c" → "a/c", lexically; -EPERM when ".." climbs above the archive's root. */
+static int path_lexical(const char *in, char **ret)
+{
+	_cleanup_buf_ struct buf out = BUF_INIT(ENTRY_NAME_MAX);
+	const char *p = in;
+
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash;
+			if (out.len == 0)
+				return -EPERM;
+			slash = strrchr(out.data, '/');
+			buf_truncate(&out, slash ? (size_t)(slash - out.data) : 0);
+		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
+			if ((out.len && buf_putc(&out, '/') < 0) || buf_append(&out, p, n) < 0)
+				return -ENAMETOOLONG;
+		}
+		p += n + (p[n] == '/');
+	}
+	if (out.len == 0)
+		return -EINVAL;
+	*ret = buf_detach(&out, NULL);
+	return 0;
+}
+
+static char *link_target(const char *path, const char *target, bool symlink)
+{
+	_cleanup_free_ char *joined = NULL;
+	const char *slash = strrchr(path, '/');
+	char *ret = NULL;
+
+	if (!target || !*target || target[0] == '/')
+		return NULL;
+	/* a symlink is relative to its directory, a tar hard link to the archive's root */
+	if (symlink && slash)
+		joined = xasprintf("%.*s/%s", (int)(slash - path), path, target);
+	else
+		joined = xstrdup(target);
+	return path_lexical(joined, &ret) < 0 ? NULL : ret;
+}
+
+/* A file named by manifest.json: a file of the archive, or a link to one. */
+static struct staged *resolve_entry(struct import *imp, const char *path, const char *where,
+				    struct errbuf *err)
+{
+	_cleanup_free_ char *norm = NULL;
+	struct staged *st = find_entry(imp, path);
+	struct alias *al;
+
+	if (st)
+		return st;
+	if (entry_name_normalize(path, &norm) < 0) {
+		errbuf_set(err, -EPERM, "%s: %s: '%s' is absolute or has '..'", imp->archive,
+			   where, path);
+		return NULL;
+	}
+	al = find_alias(imp, norm);
+	if (!al) {
+		errbuf_set(err, -ENOENT, "%s: %s: '%s' is not in the archive", imp->archive, where,
+			   path);
+		return NULL;
+	}
+	if (!al->target) {
+		errbuf_set(err, -EPERM, "%s: %s: '%s' is a %s pointing out of the archive",
+			   imp->archive, where, path, al->kind);
+		return NULL;
+	}
+	st = find_entry(imp, al->target);
+	if (!st)
+		errbuf_set(err, -ENOENT, "%s: %s: '%s' is a %s to '%s', which is not a file of the "
+			   "archive", imp->archive, where, path, al->kind, al->target);
+	return st;
 }
 
 static struct staged *find_blob(struct import *imp, const char *digest)
@@ -431,17 +524,32 @@ static int stage_entry(struct import *imp, struct archive *a, struct archive_ent
 				  imp->archive, raw ? raw : "");
 	if (type == AE_IFDIR)
 		return 0;
-	if (type != AE_IFREG || archive_entry_hardlink(ae))
-		return errbuf_set(err, -EPERM,
-				  "%s: entry '%s' is a %s; image archives hold only files and "
-				  "directories", imp->archive, path,
-				  type == AE_IFLNK ? "symlink" :
-				  archive_entry_hardlink(ae) ? "hard link" : "special file");
-	if (find_entry(imp, path))
+	if (find_entry(imp, path) || find_alias(imp, path))
 		return errbuf_set(err, -EEXIST, "%s: entry '%s' appears twice", imp->archive, path);
-	if (imp->n >= REGISTRY_ENTRIES_MAX)
+	if (imp->n + imp->n_aliases >= REGISTRY_ENTRIES_MAX)
 		return errbuf_set(err, -E2BIG, "%s: more than %d entries", imp->archive,
 				  REGISTRY_ENTRIES_MAX);
+	if (type == AE_IFLNK || archive_entry_hardlink(ae)) {
+		bool sym = type == AE_IFLNK;
+		char *target = link_target(path, sym ? archive_entry_symlink(ae) :
+						   archive_entry_hardlink(ae), sym);
+		if (strncmp(path, "blobs/", 6) == 0) {
+			free(target);
+			return errbuf_set(err, -EPERM, "%s: blob '%s' is a link, not a file",
+					  imp->archive, path);
+		}
+		imp->aliases = xreallocarray(imp->aliases, imp->n_aliases + 1, sizeof(*imp->aliases));
+		imp->aliases[imp->n_aliases++] = (struct alias){
+			.target = target,
+			.path = TAKE_PTR(path),
+			.kind = sym ? "symlink" : "hard link",
+		};
+		return 0;
+	}
+	if (type != AE_IFREG)
+		return errbuf_set(err, -EPERM, "%s: entry '%s' is a device, FIFO or socket; image "
+				  "archives hold only files, directories and links", imp->archive,
+				  path);
 	imp->e = xreallocarray(imp->e, imp->n + 1, sizeof(*imp->e));
 	st = &imp->e[imp->n++];
 	*st = (struct staged){ .path = TAKE_PTR(path) };
@@ -776,21 +884,24 @@ static int docker_image(struct import *imp, const struct registry_docker_image *
 	_cleanup_free_ struct staged **layers = xcalloc(di->n_layers + 1, sizeof(*layers));
 	_cleanup_buf_ struct buf man = BUF_INIT(REGISTRY_JSON_MAX);
 	char hex[SHA256_HEX_SIZE], where[64];
-	struct staged *config = find_entry(imp, di->config);
+	struct staged *config;
 	int r;
 
+	char field[96];
+
 	snprintf(where, sizeof(where), "manifest.json:%u", di->line);
+	snprintf(field, sizeof(field), "%s: Config", where);
+	config = resolve_entry(imp, di->config, field, err);
 	if (!config)
-		return errbuf_set(err, -ENOENT, "%s: %s: Config '%s' is not in the archive",
-				  imp->archive, where, di->config);
+		return err->code;
 	if (di->n_tags == 0)
 		return errbuf_set(err, -EBADMSG, "%s: %s: image %zu has no RepoTags, so no name to "
 				  "be served under", imp->archive, where, index);
 	for (size_t i = 0; i < di->n_layers; i++) {
-		layers[i] = find_entry(imp, di->layers[i]);
+		snprintf(field, sizeof(field), "%s: Layers[%zu]", where, i);
+		layers[i] = resolve_entry(imp, di->layers[i], field, err);
 		if (!layers[i])
-			return errbuf_set(err, -ENOENT, "%s: %s: layer '%s' is not in the archive",
-					  imp->archive, where, di->layers[i]);
+			return err->code;
 		r = check_named_digest(imp, layers[i], err);
 		if (r < 0)
 			return r;
@@ -959,6 +1070,11 @@ static void import_release(struct import *imp)
 	for (size_t i = 0; i < imp->n; i++)
 		free(imp->e[i].path);
 	free(imp->e);
+	for (size_t i = 0; i < imp->n_aliases; i++) {
+		free(imp->aliases[i].path);
+		free(imp->aliases[i].target);
+	}
+	free(imp->aliases);
 	for (size_t i = 0; i < imp->n_blobs; i++)
 		free(imp->blobs[i].data);
 	free(imp->blobs);

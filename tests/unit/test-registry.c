@@ -19,7 +19,7 @@
 #define V2 "docker/registry/v2"
 
 struct ent {
-	char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link */
+	char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link, 'p' FIFO */
 	const char *path;
 	const char *data; /* content, or link target */
 	size_t len;	  /* 0 = strlen(data) */
@@ -40,6 +40,8 @@ static void write_tar(const char *file, const struct ent *e, size_t n)
 		archive_entry_set_perm(ae, 0644);
 		if (e[i].type == 'd')
 			archive_entry_set_filetype(ae, AE_IFDIR);
+		else if (e[i].type == 'p')
+			archive_entry_set_filetype(ae, AE_IFIFO);
 		else if (e[i].type == 'l') {
 			archive_entry_set_filetype(ae, AE_IFLNK);
 			archive_entry_set_symlink(ae, e[i].data);
@@ -244,6 +246,59 @@ static void test_docker_archive(void **state)
 	free(h);
 	free(man);
 	registry_import_report_release(&rep);
+	dimg_free(&d);
+	free(root);
+	free(tar);
+}
+
+/* skopeo's and older docker's docker-archive: the layer under a second name, a link */
+static void test_docker_archive_links(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "l.tar");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct dimg d;
+
+	dimg_make(&d, "linked", "[\"registry.k8s.io/etcd:3.5.10-0\"]");
+	char *cname = xasprintf("%s.json", d.chex), *lname = xasprintf("%s.tar", d.lhex);
+	char *target = xasprintf("../%s", lname);
+	char *man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"registry.k8s.io/etcd:3.5.10-0\"],"
+			      "\"Layers\":[\"aaaa/layer.tar\",\"bbbb/layer.tar\"]}]", cname);
+	char *config = xasprintf("{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\","
+				 "\"sha256:%s\"]}}", d.lhex, d.lhex);
+	char *chex = hex_of(config, strlen(config));
+	free(cname);
+	cname = xasprintf("%s.json", chex);
+	free(man);
+	man = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"registry.k8s.io/etcd:3.5.10-0\"],"
+			"\"Layers\":[\"aaaa/layer.tar\",\"bbbb/layer.tar\"]}]", cname);
+	struct ent e[] = {
+		{ 'f', lname, d.layer, d.llen },
+		{ 'l', "aaaa/layer.tar", target },
+		{ 'h', "bbbb/layer.tar", lname },
+		{ 'f', cname, config },
+		{ 'f', "manifest.json", man },
+	};
+	write_tar(tar, e, sizeof(e) / sizeof(e[0]));
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(rep.images[0].name, "etcd:3.5.10-0");
+	assert_int_equal(rep.blobs_written, 3); /* one layer blob for both names */
+	assert_blob(root, d.lhex, d.layer, d.llen);
+	char dir[256];
+	snprintf(dir, sizeof(dir), "_layers/sha256/%s", d.lhex);
+	assert_link(root, "etcd", dir, d.lhex);
+	/* no link of the archive became a file or link on disk */
+	char *p = xasprintf("%s/" V2 "/repositories/etcd/_layers/sha256", root);
+	assert_int_equal(count_dir(p), 2);
+	free(p);
+	registry_import_report_release(&rep);
+	free(chex);
+	free(config);
+	free(man);
+	free(target);
+	free(lname);
+	free(cname);
 	dimg_free(&d);
 	free(root);
 	free(tar);
@@ -501,7 +556,7 @@ static void test_hostile_docker(void **state)
 		{ 'f', cname, d.config },
 		{ 'f', "manifest.json", d.manifest },
 	};
-	expect_refused(state, missing, 2, "layer 'aaaa/layer.tar' is not in the archive");
+	expect_refused(state, missing, 2, "Layers[0]: 'aaaa/layer.tar' is not in the archive");
 	struct ent traversal[] = {
 		{ 'f', "aaaa/../../layer.tar", d.layer, d.llen },
 		{ 'f', "manifest.json", d.manifest },
@@ -509,18 +564,38 @@ static void test_hostile_docker(void **state)
 	expect_refused(state, traversal, 2, "'..'");
 	struct ent absolute[] = { { 'f', "/etc/passwd", "x" } };
 	expect_refused(state, absolute, 1, "absolute");
+	/* links are only second names for files of the archive, never followed out of it */
 	struct ent symlink[] = {
 		{ 'l', "aaaa/layer.tar", "/etc/shadow" },
 		{ 'f', cname, d.config },
 		{ 'f', "manifest.json", d.manifest },
 	};
-	expect_refused(state, symlink, 3, "symlink");
-	struct ent hardlink[] = {
+	expect_refused(state, symlink, 3, "symlink pointing out of the archive");
+	struct ent climbing[] = {
+		{ 'l', "aaaa/layer.tar", "../../layer.tar" },
 		{ 'f', cname, d.config },
-		{ 'h', "aaaa/layer.tar", cname },
 		{ 'f', "manifest.json", d.manifest },
 	};
-	expect_refused(state, hardlink, 3, "hard link");
+	expect_refused(state, climbing, 3, "symlink pointing out of the archive");
+	struct ent dangling[] = {
+		{ 'l', "aaaa/layer.tar", "../nowhere.tar" },
+		{ 'f', cname, d.config },
+		{ 'f', "manifest.json", d.manifest },
+	};
+	expect_refused(state, dangling, 3, "which is not a file of the archive");
+	struct ent hardlink[] = {
+		{ 'f', cname, d.config },
+		{ 'h', "aaaa/layer.tar", "../etc/passwd" },
+		{ 'f', "manifest.json", d.manifest },
+	};
+	expect_refused(state, hardlink, 3, "hard link pointing out of the archive");
+	struct ent linkblob[] = {
+		{ 'l', "blobs/sha256/" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "x" },
+		{ 'f', "index.json", "{}" },
+	};
+	expect_refused(state, linkblob, 2, "is a link, not a file");
+	struct ent fifo[] = { { 'p', "aaaa/fifo" } };
+	expect_refused(state, fifo, 1, "FIFO");
 	struct ent twice[] = {
 		{ 'f', "manifest.json", d.manifest },
 		{ 'f', "./manifest.json", "[]" },
@@ -663,6 +738,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_docker_archive, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_docker_archive_links, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_oci, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_oci_multiarch, tmpdir_setup, tmpdir_teardown),
