@@ -519,6 +519,9 @@ static int stage_entry(struct import *imp, struct archive *a, struct archive_ent
 	struct staged *st;
 	int r;
 
+	/* "./", as `tar -C dir .` writes it */
+	if (raw && type == AE_IFDIR && raw[strspn(raw, "./")] == '\0' && !strstr(raw, ".."))
+		return 0;
 	if (!raw || entry_name_normalize(raw, &path) < 0)
 		return errbuf_set(err, -EPERM, "%s: entry name '%s' is absolute, empty or has '..'",
 				  imp->archive, raw ? raw : "");

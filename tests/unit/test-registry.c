@@ -408,7 +408,8 @@ static void test_oci(void **state)
 		o.mhex, strlen(o.manifest));
 	char *pl = blob_path(o.lhex), *pc = blob_path(o.chex), *pm = blob_path(o.mhex);
 	struct ent e[] = {
-		{ 'f', "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}" },
+		{ 'd', "./" }, /* tar -C dir . */
+		{ 'f', "./oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}" },
 		{ 'd', "blobs/" },
 		{ 'd', "blobs/sha256/" },
 		{ 'f', pl, o.layer, o.llen },
@@ -564,6 +565,8 @@ static void test_hostile_docker(void **state)
 	expect_refused(state, traversal, 2, "'..'");
 	struct ent absolute[] = { { 'f', "/etc/passwd", "x" } };
 	expect_refused(state, absolute, 1, "absolute");
+	struct ent dotdotdir[] = { { 'd', "./../" } };
+	expect_refused(state, dotdotdir, 1, "'..'");
 	/* links are only second names for files of the archive, never followed out of it */
 	struct ent symlink[] = {
 		{ 'l', "aaaa/layer.tar", "/etc/shadow" },
