@@ -495,7 +495,9 @@ static int copy_entry(struct import *imp, struct archive *a, struct staged *st,
 		if (got < 0)
 			return errbuf_set(err, -EBADMSG, "%s: entry '%s' is truncated or unreadable: %s",
 					  imp->archive, st->path, archive_error_string(a));
-		sha256_update(h, block, (size_t)got);
+		r = sha256_update(h, block, (size_t)got);
+		if (r < 0)
+			return errbuf_set(err, r, "cannot hash: %s", strerror(-r));
 		for (la_ssize_t off = 0; off < got;) {
 			ssize_t w = write(fd, block + off, (size_t)(got - off));
 			if (w < 0)
@@ -505,8 +507,6 @@ static int copy_entry(struct import *imp, struct archive *a, struct staged *st,
 		}
 		st->size += (uint64_t)got;
 	}
-	if (fsync(fd) < 0)
-		return errbuf_set(err, negative_errno(), "cannot sync a staging file: %m");
 	return sha256_final(h, st->hex);
 }
 
@@ -519,6 +519,10 @@ static int stage_entry(struct import *imp, struct archive *a, struct archive_ent
 	struct staged *st;
 	int r;
 
+	for (const char *c = raw; c && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return errbuf_set(err, -EINVAL, "%s: entry %zu has a control character in "
+					  "its name", imp->archive, imp->n + imp->n_aliases + 1);
 	/* "./", as `tar -C dir .` writes it */
 	if (raw && type == AE_IFDIR && raw[strspn(raw, "./")] == '\0' && !strstr(raw, ".."))
 		return 0;
@@ -958,6 +962,17 @@ static int import_docker(struct import *imp, struct staged *manifest, struct err
 
 /* ---- publishing ---- */
 
+/* Synced only now: most staged entries (docker save's json, VERSION) are thrown away. */
+static int publish_staged(struct import *imp, const struct staged *st, int dfd)
+{
+	_cleanup_close_ int fd = openat(imp->stagefd, st->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0 ||
+	    renameat(imp->stagefd, st->tmp, dfd, "data") < 0 || fsync(dfd) < 0)
+		return negative_errno();
+	return 0;
+}
+
 static int publish_blob(struct import *imp, struct blob *b, struct registry_import_report *rep,
 			struct errbuf *err)
 {
@@ -977,11 +992,8 @@ static int publish_blob(struct import *imp, struct blob *b, struct registry_impo
 	}
 	if (b->data)
 		r = write_file_atomic_at(dfd, "data", b->data, b->size, 0644);
-	else if (fchmodat(imp->stagefd, b->from->tmp, 0644, 0) < 0 ||
-		 renameat(imp->stagefd, b->from->tmp, dfd, "data") < 0)
-		r = negative_errno();
 	else
-		r = RET_NERRNO(fsync(dfd));
+		r = publish_staged(imp, b->from, dfd);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot write %s/%s/data: %s", V2_DIR, rel, strerror(-r));
 	rep->blobs_written++;

@@ -565,6 +565,8 @@ static void test_hostile_docker(void **state)
 	expect_refused(state, traversal, 2, "'..'");
 	struct ent absolute[] = { { 'f', "/etc/passwd", "x" } };
 	expect_refused(state, absolute, 1, "absolute");
+	struct ent control[] = { { 'f', "a\033[2Jb", "x" } };
+	expect_refused(state, control, 1, "control character");
 	struct ent dotdotdir[] = { { 'd', "./../" } };
 	expect_refused(state, dotdotdir, 1, "'..'");
 	/* links are only second names for files of the archive, never followed out of it */
@@ -717,6 +719,23 @@ static void test_hostile_oci(void **state)
 	oimg_free(&o);
 }
 
+static void test_too_many_entries(void **state)
+{
+	size_t n = REGISTRY_ENTRIES_MAX + 1;
+	struct ent *e = xcalloc(n, sizeof(*e));
+	char **names = xcalloc(n, sizeof(*names));
+
+	for (size_t i = 0; i < n; i++) {
+		names[i] = xasprintf("f%zu", i);
+		e[i] = (struct ent){ 'f', names[i], "x" };
+	}
+	expect_refused(state, e, n, "more than 8192 entries");
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(e);
+}
+
 static void test_not_a_tar(void **state)
 {
 	char *root = tmp_path(state, "reg"), *f = tmp_path(state, "x.tar");
@@ -747,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oci_multiarch, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_docker, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_oci, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_entries, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_tar, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
