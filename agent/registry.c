@@ -960,6 +960,42 @@ static int import_docker(struct import *imp, struct staged *manifest, struct err
 	return r;
 }
 
+/* kubeadm asks for some images under a second name (imgref_kubeadm_alias): served under
+ * both, sharing every blob. */
+static int add_kubeadm_aliases(struct import *imp, struct errbuf *err)
+{
+	size_t n = imp->n_imgs;
+
+	for (size_t i = 0; i < n; i++) {
+		struct imgref ref;
+		char alias[IMGREF_NAME_MAX + 1];
+		struct image *im;
+		int r = imgref_parse(imp->imgs[i].source, &ref, err);
+
+		if (r < 0)
+			return r;
+		r = imgref_kubeadm_alias(&ref, alias, sizeof(alias));
+		if (r <= 0)
+			continue;
+		for (size_t j = 0; j < imp->n_imgs; j++)
+			if (strcmp(imp->imgs[j].repo, alias) == 0 &&
+			    strcmp(imp->imgs[j].tag, imp->imgs[i].tag) == 0)
+				return errbuf_set(err, -EEXIST, "%s: '%s' and '%s' would both be served "
+						  "as '%s:%s'", imp->archive, imp->imgs[i].source,
+						  imp->imgs[j].source, alias, imp->imgs[i].tag);
+		imp->imgs = xreallocarray(imp->imgs, imp->n_imgs + 1, sizeof(*imp->imgs));
+		im = &imp->imgs[imp->n_imgs++];
+		*im = (struct image){ .repo = xstrdup(alias), .tag = xstrdup(imp->imgs[i].tag),
+				      .source = xstrdup(imp->imgs[i].source) };
+		strcpy(im->hex, imp->imgs[i].hex);
+		for (size_t k = 0; k < imp->imgs[i].n_layers; k++)
+			hex_push(&im->layers, &im->n_layers, imp->imgs[i].layers[k]);
+		for (size_t k = 0; k < imp->imgs[i].n_revisions; k++)
+			hex_push(&im->revisions, &im->n_revisions, imp->imgs[i].revisions[k]);
+	}
+	return 0;
+}
+
 /* ---- publishing ---- */
 
 /* Synced only now: most staged entries (docker save's json, VERSION) are thrown away. */
@@ -1170,6 +1206,8 @@ int registry_import(const char *storage_root, const char *archive_path,
 			r = errbuf_set(err, -EBADMSG, "%s: neither index.json (OCI layout) nor "
 				       "manifest.json (docker save) is in the archive", archive_path);
 	}
+	if (r >= 0)
+		r = add_kubeadm_aliases(&imp, err);
 	if (r >= 0)
 		r = publish(&imp, rep, err);
 	import_release(&imp);

@@ -25,7 +25,10 @@
  *    config's rootfs.diff_ids entry.
  *
  * Names are mapped with imgref's rule (common/image-ref.h): the registry host is dropped,
- * registry.k8s.io/pause:3.9 is served as pause:3.9.
+ * registry.k8s.io/pause:3.9 is served as pause:3.9. An image kubeadm asks for under another
+ * name as well (registry.k8s.io/coredns/coredns:v1.10.1, which kubeadm with an
+ * imageRepository pulls as REPO/coredns:v1.10.1) is served under both; the report lists
+ * both.
  *
  * Everything in an archive is hostile: every blob is hashed while it is streamed and must
  * have the digest it is named or referenced by; entry names with "..", absolute names,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "macro.h"
 
 #define DEFAULT_DOMAIN "docker.io"
 #define LEGACY_DEFAULT_DOMAIN "index.docker.io"
@@ -320,4 +321,16 @@ int imgref_format_at(const struct imgref *r, const char *registry, char *buf, si
 	if (!imgref_domain_valid(registry))
 		return -EINVAL;
 	return format_with(r, registry, buf, size);
+}
+
+int imgref_kubeadm_alias(const struct imgref *r, char *buf, size_t size)
+{
+	static const char *const domains[] = { "registry.k8s.io", "k8s.gcr.io" };
+
+	if (strcmp(r->path, "coredns/coredns") != 0)
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(domains); i++)
+		if (strcmp(r->domain, domains[i]) == 0)
+			return copy_part(buf, size, "coredns", strlen("coredns")) < 0 ? -ENAMETOOLONG : 1;
+	return 0;
 }

@@ -52,6 +52,13 @@ int imgref_format_local(const struct imgref *r, char *buf, size_t size);
  * registry "sea.hub:5000". -EINVAL when registry is not a valid registry host. */
 int imgref_format_at(const struct imgref *r, const char *registry, char *buf, size_t size);
 
+/* The second repository kubeadm asks cirun's registry for, when it is not the path: with an
+ * imageRepository of its own, kubeadm (>= 1.21) pulls CoreDNS as REPO/coredns:TAG, although
+ * upstream publishes it as registry.k8s.io/coredns/coredns:TAG (kubeadm adds the
+ * "/coredns" only for its default repository). Writes "coredns" and returns 1 for that
+ * image, returns 0 for any other; -ENAMETOOLONG when buf is too small. */
+int imgref_kubeadm_alias(const struct imgref *r, char *buf, size_t size);
+
 /* Validation of the parts alone, for names taken from elsewhere. */
 bool imgref_path_valid(const char *path);  /* a repository path: "library/nginx" */
 bool imgref_tag_valid(const char *tag);	   /* [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} */

@@ -160,6 +160,26 @@ static void test_format_at(void **state)
 	assert_false(imgref_tag_valid(""));
 }
 
+static void test_kubeadm_alias(void **state)
+{
+	(void)state;
+	struct imgref r;
+	struct errbuf err = ERRBUF_INIT;
+	char out[64];
+
+	assert_int_equal(imgref_parse("registry.k8s.io/coredns/coredns:v1.10.1", &r, &err), 0);
+	assert_int_equal(imgref_kubeadm_alias(&r, out, sizeof(out)), 1);
+	assert_string_equal(out, "coredns");
+	assert_int_equal(imgref_kubeadm_alias(&r, out, 4), -ENAMETOOLONG);
+	assert_int_equal(imgref_parse("k8s.gcr.io/coredns/coredns:v1.8.0", &r, &err), 0);
+	assert_int_equal(imgref_kubeadm_alias(&r, out, sizeof(out)), 1);
+	/* only the official one: other registries' coredns/coredns are what they say */
+	assert_int_equal(imgref_parse("coredns/coredns:1.10.1", &r, &err), 0);
+	assert_int_equal(imgref_kubeadm_alias(&r, out, sizeof(out)), 0);
+	assert_int_equal(imgref_parse("registry.k8s.io/kube-proxy:v1.28.7", &r, &err), 0);
+	assert_int_equal(imgref_kubeadm_alias(&r, out, sizeof(out)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_format_at),
+		cmocka_unit_test(test_kubeadm_alias),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

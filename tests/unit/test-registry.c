@@ -304,6 +304,41 @@ static void test_docker_archive_links(void **state)
 	free(tar);
 }
 
+/* kubeadm pulls CoreDNS from a custom imageRepository as REPO/coredns:TAG */
+static void test_coredns_alias(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "c.tar");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct dimg d;
+	char dir[256];
+
+	dimg_make(&d, "dns", "[\"registry.k8s.io/coredns/coredns:v1.10.1\"]");
+	dimg_write(&d, tar);
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rep.n_images, 2);
+	assert_string_equal(rep.images[0].name, "coredns/coredns:v1.10.1");
+	assert_string_equal(rep.images[1].name, "coredns:v1.10.1");
+	assert_string_equal(rep.images[1].manifest_digest, rep.images[0].manifest_digest);
+	assert_int_equal(rep.blobs_written, 3);
+	const char *mhex = rep.images[0].manifest_digest + 7;
+	for (const char *const *repo = (const char *const[]){ "coredns/coredns", "coredns", NULL };
+	     *repo; repo++) {
+		assert_link(root, *repo, "_manifests/tags/v1.10.1/current", mhex);
+		snprintf(dir, sizeof(dir), "_manifests/revisions/sha256/%s", mhex);
+		assert_link(root, *repo, dir, mhex);
+		snprintf(dir, sizeof(dir), "_layers/sha256/%s", d.lhex);
+		assert_link(root, *repo, dir, d.lhex);
+		snprintf(dir, sizeof(dir), "_layers/sha256/%s", d.chex);
+		assert_link(root, *repo, dir, d.chex);
+	}
+	registry_import_report_release(&rep);
+	dimg_free(&d);
+	free(root);
+	free(tar);
+}
+
 static void test_dedup(void **state)
 {
 	char *root = tmp_path(state, "reg"), *a = tmp_path(state, "a.tar"), *b = tmp_path(state, "b.tar");
@@ -761,6 +796,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_docker_archive, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_docker_archive_links, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_coredns_alias, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_oci, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_oci_multiarch, tmpdir_setup, tmpdir_teardown),
