@@ -316,6 +316,7 @@ struct blob {
 struct image {
 	char *repo, *tag, *source;
 	char hex[SHA256_HEX_SIZE]; /* the manifest (or index) the name points at */
+	char pinned[IMGREF_DIGEST_SIZE]; /* the digest the name gave ("name@sha256:…"), or "" */
 	char (*layers)[SHA256_HEX_SIZE];
 	size_t n_layers;
 	char (*revisions)[SHA256_HEX_SIZE];
@@ -672,7 +673,19 @@ static int add_image(struct import *imp, const char *source, const char *where,
 	im = &imp->imgs[imp->n_imgs++];
 	*im = (struct image){ .repo = xstrdup(ref.path), .tag = xstrdup(ref.tag),
 			      .source = xstrdup(full) };
+	strcpy(im->pinned, ref.digest);
 	*ret = im;
+	return 0;
+}
+
+/* Points the name at its manifest; a name that carries a digest must be that manifest's. */
+static int set_manifest(struct import *imp, struct image *im, const char *hex,
+			const char *where, struct errbuf *err)
+{
+	if (im->pinned[0] && strcmp(im->pinned + strlen("sha256:"), hex) != 0)
+		return errbuf_set(err, -EBADMSG, "%s: %s: '%s' names digest %s, but its manifest is "
+				  "sha256:%s", imp->archive, where, im->source, im->pinned, hex);
+	strcpy(im->hex, hex);
 	return 0;
 }
 
@@ -791,7 +804,7 @@ static int import_oci(struct import *imp, struct staged *index, struct errbuf *e
 		if (r >= 0)
 			r = oci_desc(imp, im, &l.v[i], 0, err);
 		if (r >= 0)
-			strcpy(im->hex, l.v[i].digest + strlen("sha256:"));
+			r = set_manifest(imp, im, l.v[i].digest + strlen("sha256:"), where, err);
 	}
 	registry_desc_list_release(&l);
 	return r;
@@ -929,7 +942,9 @@ static int docker_image(struct import *imp, const struct registry_docker_image *
 		r = add_image(imp, di->tags[t], where, &im, err);
 		if (r < 0)
 			return r;
-		strcpy(im->hex, hex);
+		r = set_manifest(imp, im, hex, where, err);
+		if (r < 0)
+			return r;
 		hex_push(&im->revisions, &im->n_revisions, hex);
 		hex_push(&im->layers, &im->n_layers, config->hex);
 		for (size_t i = 0; i < di->n_layers; i++)

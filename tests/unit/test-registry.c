@@ -474,6 +474,28 @@ static void test_oci(void **state)
 	assert_link(root, "library/busybox", dir, o.mhex);
 	assert_link(root, "library/busybox", "_manifests/tags/1.36/current", o.mhex);
 	registry_import_report_release(&rep);
+
+	/* a name by digest: a revision, no tag */
+	char *bydigest = xasprintf(
+		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+		"\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\","
+		"\"size\":%zu,\"annotations\":{\"io.containerd.image.name\":\"q.io/pinned@sha256:%s\"}}]}",
+		o.mhex, strlen(o.manifest), o.mhex);
+	e[7].data = bydigest;
+	write_tar(tar, e, sizeof(e) / sizeof(e[0]));
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	char *want = xasprintf("pinned@sha256:%s", o.mhex);
+	assert_string_equal(rep.images[0].name, want);
+	assert_int_equal(rep.blobs_existing, 3);
+	snprintf(dir, sizeof(dir), "_manifests/revisions/sha256/%s", o.mhex);
+	assert_link(root, "pinned", dir, o.mhex);
+	char *tags = xasprintf("%s/" V2 "/repositories/pinned/_manifests/tags", root);
+	assert_int_equal(access(tags, F_OK), -1);
+	free(tags);
+	free(want);
+	free(bydigest);
+	registry_import_report_release(&rep);
 	free(pl);
 	free(pc);
 	free(pm);
@@ -727,6 +749,20 @@ static void test_hostile_oci(void **state)
 		{ 'f', pm, o.manifest },
 	};
 	expect_refused(state, unnamed, 4, "no image name");
+	/* a name pinned to a digest that is not the manifest's */
+	char *pinned = xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+				 "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":"
+				 "\"sha256:%s\",\"size\":%zu,\"annotations\":{"
+				 "\"io.containerd.image.name\":\"q.io/a@sha256:%s\"}}]}",
+				 o.mhex, strlen(o.manifest), o.lhex);
+	struct ent pin[] = {
+		{ 'f', "index.json", pinned },
+		{ 'f', pl, o.layer, o.llen },
+		{ 'f', pc, o.config },
+		{ 'f', pm, o.manifest },
+	};
+	expect_refused(state, pin, 4, "but its manifest is");
+	free(pinned);
 	struct ent badblob[] = {
 		{ 'f', "index.json", index },
 		{ 'f', "blobs/sha512/abc", "x" },
