@@ -2,7 +2,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1154,6 +1156,37 @@ static void import_release(struct import *imp)
 	free(imp->imgs);
 }
 
+#define STAGE_PREFIX ".cirun-import-"
+
+/* A staging directory of an import that was killed (its PID is gone) would keep its
+ * copy of the archive forever: removed by the next import. */
+static void remove_stale_staging(int v2fd)
+{
+	int fd = dup(v2fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + strlen(STAGE_PREFIX), &end, 10);
+		if (errno || pid <= 0 || pid > INT32_MAX || *end != '-')
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			rm_rf_at(v2fd, de->d_name);
+	}
+	closedir(d);
+}
+
 static int open_storage(struct import *imp, const char *root, struct errbuf *err)
 {
 	_cleanup_close_ int rootfd = -1;
@@ -1174,8 +1207,9 @@ static int open_storage(struct import *imp, const char *root, struct errbuf *err
 	 * outside blobs/ and repositories/ */
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		return errbuf_set(err, negative_errno(), "getrandom: %m");
-	snprintf(imp->stage_name, sizeof(imp->stage_name), ".cirun-import-%016llx",
-		 (unsigned long long)rnd);
+	remove_stale_staging(imp->v2fd);
+	snprintf(imp->stage_name, sizeof(imp->stage_name), STAGE_PREFIX "%d-%016llx",
+		 (int)getpid(), (unsigned long long)rnd);
 	if (mkdirat(imp->v2fd, imp->stage_name, 0700) < 0)
 		return errbuf_set(err, negative_errno(), "cannot create '%s/%s/%s': %m", root,
 				  V2_DIR, imp->stage_name);

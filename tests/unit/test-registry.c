@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "macro.h"
 #include "registry.h"
 
@@ -194,6 +195,12 @@ static void test_docker_archive(void **state)
 
 	dimg_make(&d, "hello", "[\"registry.k8s.io/kube-apiserver:v1.28.7\",\"docker.io/library/x:t\"]");
 	dimg_write(&d, tar);
+	/* what a killed import left (no such PID), and one still running (ours): only the
+	 * first goes */
+	char *stale = xasprintf("%s/" V2 "/.cirun-import-999999999-0/sub", root);
+	char *live = xasprintf("%s/" V2 "/.cirun-import-%d-0", root, (int)getpid());
+	assert_int_equal(mkdir_p(stale, 0755), 0);
+	assert_int_equal(mkdir_p(live, 0755), 0);
 	if (registry_import(root, tar, &rep, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(rep.n_images, 2);
@@ -236,7 +243,11 @@ static void test_docker_archive(void **state)
 		snprintf(dir, sizeof(dir), "_manifests/tags/%s/current", tag);
 		assert_link(root, *repo, dir, mhex);
 	}
-	/* exactly that: two repositories, three blobs, no staging left */
+	/* exactly that: two repositories, three blobs, no staging left but the live one */
+	assert_int_equal(access(live, F_OK), 0);
+	assert_int_equal(rmdir(live), 0);
+	free(live);
+	free(stale);
 	char *p = xasprintf("%s/" V2, root);
 	assert_int_equal(count_dir(p), 2); /* blobs, repositories */
 	free(p);
