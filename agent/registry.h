@@ -31,9 +31,13 @@
  * both.
  *
  * Everything in an archive is hostile: every blob is hashed while it is streamed and must
- * have the digest it is named or referenced by; entry names with "..", absolute names,
- * links and device entries, duplicate names, JSON past 4 MiB and missing blobs are refused
- * with the entry or field named. The whole archive is checked before anything is
+ * have the digest it is named or referenced by; entry names with "..", absolute or with
+ * control characters, devices and FIFOs, duplicate names, JSON past 4 MiB and missing blobs
+ * are refused with the entry or field named. A symlink or hard link in the archive is only
+ * a second name for a file of the archive (skopeo's docker-archive has them), resolved
+ * without touching the disk; one that points outside is refused when something refers to
+ * it. The whole archive is staged in docker/registry/v2/.cirun-import-PID-RANDOM and
+ * checked before anything is
  * published. Blobs are written to temporary names and renamed into place; a blob already in
  * the store with the right size is kept, not rewritten (dedup by digest); the links come
  * last, a tag's current/link the very last, so a registry never sees a tag whose content is
