@@ -3,7 +3,8 @@
 # when sudo asks for it. A sudo that runs sh without asking (NOPASSWD for sh only) gets
 # no password, so it never reaches a command's stdin (it once went into the uploaded
 # agent binary); a wrong password fails naming sudo and the host, sent once; a sudo that
-# asks while no password was given says how to give one.
+# asks while no password was given says how to give one; a sudo that never starts the
+# command ends within the connect timeout.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -57,5 +58,15 @@ check_out "a sudo that asks while no password was given says how to give one" "$
 out=$(run sudotest:v1 -m "$ip2" --pk "$work/id" -p "$pw" --cluster-name keyed)
 check_out "by key, with the right sudo password: the run succeeds" "^$ip2 +master0 +6 +ok" printf '%s\n' "$out"
 check "still no file under /var/lib/cirun holds the password" bash -c "! bash '$lab' ssh 2 \"grep -rlF -- '$pw' /var/lib/cirun\""
+
+# a sudo that never starts the command (a PAM prompt that is not ours): the connect
+# timeout ends the wait, with what it printed
+hostssh 2 'printf "#!/bin/sh\necho Verification code: >&2\nexec sleep 120\n" > /usr/local/bin/sudo && chmod 755 /usr/local/bin/sudo'
+t0=$(date +%s)
+out=$(run sudotest:v1 -m "$ip2" --pk "$work/id" -p "$pw" --cluster-name stuck --connect-timeout 3)
+t1=$(date +%s)
+hostssh 2 rm -f /usr/local/bin/sudo
+check_out "a sudo that never starts the command times out, saying what it printed" "$ip2: sudo as deploy did not start the command within 3s \\(it said: 'Verification code:'\\)" printf '%s\n' "$out"
+check "within the connect timeout, not the I/O one" test $((t1 - t0)) -lt 20
 
 summary
