@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fs-util.h"
 #include "known-hosts.h"
 #include "macro.h"
+#include "sudo.h"
 
 struct ssh_conn {
 	int sock;
@@ -31,13 +33,16 @@ struct ssh_conn {
 	char *password;
 	char fingerprint[64];
 	bool root_probed;
-	bool sudo_password;
+	unsigned connect_timeout_s;
 	unsigned io_timeout_s;
 };
 
 struct ssh_chan {
 	struct ssh_conn *conn;
 	LIBSSH2_CHANNEL *ch;
+	/* the command's stderr that came with the end of the sudo handshake */
+	char *err_pending;
+	size_t err_len, err_off;
 };
 
 static pthread_mutex_t handshake_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -327,6 +332,7 @@ int ssh_conn_open(const struct ssh_opts *o, struct ssh_conn **ret, struct errbuf
 	c->port = o->port ? o->port : 22;
 	c->user = xstrdup(o->user ? o->user : "root");
 	c->password = o->password ? xstrdup(o->password) : NULL;
+	c->connect_timeout_s = ct;
 	c->io_timeout_s = o->io_timeout_s ? o->io_timeout_s : 60;
 
 	handshake_acquire();
@@ -428,6 +434,12 @@ ssize_t ssh_chan_read(struct ssh_chan *ch, void *buf, size_t n)
 
 static ssize_t chan_read_stderr(struct ssh_chan *ch, void *buf, size_t n)
 {
+	if (ch->err_off < ch->err_len) {
+		n = MIN(n, ch->err_len - ch->err_off);
+		memcpy(buf, ch->err_pending + ch->err_off, n);
+		ch->err_off += n;
+		return (ssize_t)n;
+	}
 	ssize_t r = libssh2_channel_read_stderr(ch->ch, buf, n);
 	return r < 0 ? map_error((int)r) : r;
 }
@@ -455,6 +467,7 @@ int ssh_chan_close(struct ssh_chan *ch)
 	libssh2_channel_wait_closed(ch->ch);
 	status = libssh2_channel_get_exit_status(ch->ch);
 	libssh2_channel_free(ch->ch);
+	free(ch->err_pending);
 	free(ch);
 	return status;
 }
@@ -476,73 +489,172 @@ struct proto_io ssh_chan_io(struct ssh_chan *ch)
 
 /* ---- running as root ---- */
 
-int ssh_conn_probe_root(struct ssh_conn *c, struct errbuf *err)
-{
-	struct ssh_chan *ch;
-	char junk[256];
-	int r, status;
+/* sudo's own words before the command starts (a lecture, "Sorry, try again."); more is
+ * not sudo */
+#define SUDO_CHATTER_MAX 16384
 
-	if (c->root_probed || ssh_conn_is_root(c)) {
-		c->root_probed = true;
-		return 0;
-	}
-	r = ssh_exec(c, "sudo -n true", false, &ch, err);
-	if (r < 0)
-		return r;
-	while (ssh_chan_read(ch, junk, sizeof(junk)) > 0)
-		;
-	while (chan_read_stderr(ch, junk, sizeof(junk)) > 0)
-		;
-	status = ssh_chan_close(ch);
-	c->root_probed = true;
-	c->sudo_password = status != 0;
-	if (c->sudo_password && !c->password)
-		return errbuf_set(err, -EACCES, "%s: %s needs a password for sudo; give it with -p "
-				  "or CIRUN_SSH_PASSWORD", c->host, c->user);
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int send_password(struct ssh_conn *c, struct ssh_chan *ch, struct errbuf *err)
+{
+	_cleanup_free_ char *line = xasprintf("%s\n", c->password);
+	size_t n = strlen(line), off = 0;
+	ssize_t w = 0;
+
+	while (off < n && (w = ssh_chan_write(ch, line + off, n - off)) >= 0)
+		off += (size_t)w;
+	explicit_bzero(line, n);
+	if (w < 0)
+		return errbuf_set(err, (int)w, "%s: sending the sudo password failed", c->host);
 	return 0;
 }
 
-const char *ssh_conn_root_prefix(const struct ssh_conn *c, bool *with_password)
+/* Why sudo ended or stalled before starting the command, from what it said. */
+static int sudo_failed(struct ssh_conn *c, const struct sudo_markers *m, const struct buf *said,
+		       bool sent, ssize_t n, struct errbuf *err)
 {
-	*with_password = false;
-	if (ssh_conn_is_root(c))
-		return "";
-	if (!c->sudo_password)
-		return "sudo -n -- ";
-	/* -k: always ask, so the password line is always consumed by sudo, never by the
-	 * command; -p '': no prompt text in the output */
-	*with_password = true;
-	return "sudo -k -S -p '' -- ";
+	char text[256];
+
+	sudo_said(m, said->data, said->len, text, sizeof(text));
+	if (n == -ETIMEDOUT)
+		return errbuf_set(err, -ETIMEDOUT, "%s: sudo as %s did not start the command within "
+				  "%us (it said: '%s'); a PAM prompt that sudo's -p cannot replace is "
+				  "not supported", c->host, c->user, c->connect_timeout_s, text);
+	if (n < 0)
+		return errbuf_set(err, (int)n, "%s: reading from sudo as %s failed: %s", c->host,
+				  c->user, ssh_error(c->session));
+	if (sent)
+		return errbuf_set(err, -EACCES, "sudo refused the password for %s on %s (wrong "
+				  "password?): %s", c->user, c->host, text);
+	return errbuf_set(err, -EACCES, "%s: sudo as %s failed: %s", c->host, c->user,
+			  text[0] ? text : "it ended without a word");
+}
+
+/* Reads the channel's stderr until sudo either prompts (answered once; a second prompt
+ * means the password was wrong) or starts the command (the ready marker). What came
+ * before the marker is sudo's and is dropped; what came after is the command's, kept
+ * for chan_read_stderr. Bounded by the connect timeout. */
+static int sudo_handshake(struct ssh_conn *c, struct ssh_chan *ch, const struct sudo_markers *m,
+			  struct errbuf *err)
+{
+	_cleanup_buf_ struct buf said = BUF_INIT(SUDO_CHATTER_MAX);
+	uint64_t deadline = mono_ms() + (uint64_t)c->connect_timeout_s * 1000;
+	long saved_timeout = libssh2_session_get_timeout(c->session);
+	char chunk[4096];
+	size_t ready_end = 0;
+	bool sent = false;
+	ssize_t n = 0;
+	int r = 0;
+
+	for (;;) {
+		unsigned prompts = sudo_scan(m, said.data, said.len, &ready_end);
+		if (ready_end)
+			break;
+		if (prompts > 1) {
+			r = sudo_failed(c, m, &said, true, 0, err);
+			break;
+		}
+		if (prompts == 1 && !sent) {
+			if (!c->password) {
+				r = errbuf_set(err, -EACCES, "%s: %s needs a password for sudo; give "
+					       "it with -p or CIRUN_SSH_PASSWORD", c->host, c->user);
+				break;
+			}
+			r = send_password(c, ch, err);
+			if (r < 0)
+				break;
+			sent = true;
+			continue;
+		}
+		uint64_t now = mono_ms();
+		libssh2_session_set_timeout(c->session, now < deadline ? (long)(deadline - now) : 1);
+		n = now < deadline ? chan_read_stderr(ch, chunk, sizeof(chunk)) : -ETIMEDOUT;
+		if (n > 0 && buf_append(&said, chunk, (size_t)n) < 0)
+			n = -E2BIG;
+		if (n <= 0) {
+			r = n == -E2BIG ? errbuf_set(err, -E2BIG, "%s: sudo as %s wrote more than "
+						      "%d bytes before starting the command", c->host,
+						      c->user, SUDO_CHATTER_MAX)
+					: sudo_failed(c, m, &said, sent, n, err);
+			break;
+		}
+	}
+	libssh2_session_set_timeout(c->session, saved_timeout);
+	if (r < 0)
+		return r;
+	ch->err_len = said.len - ready_end;
+	if (ch->err_len) {
+		ch->err_pending = xmalloc(ch->err_len);
+		memcpy(ch->err_pending, said.data + ready_end, ch->err_len);
+	}
+	return 0;
+}
+
+/* A channel whose sudo failed: closed without waiting long for a stuck command. */
+static void chan_abort(struct ssh_conn *c, struct ssh_chan *ch)
+{
+	long saved_timeout = libssh2_session_get_timeout(c->session);
+
+	libssh2_session_set_timeout(c->session, 2000);
+	ssh_chan_close(ch);
+	libssh2_session_set_timeout(c->session, saved_timeout);
 }
 
 static int start_root(struct ssh_conn *c, const char *command, bool ignore_stderr,
 		      struct ssh_chan **ret, struct errbuf *err)
 {
 	_cleanup_free_ char *full = NULL;
-	bool with_password;
-	const char *prefix;
-	int r = ssh_conn_probe_root(c, err);
+	struct sudo_markers m;
+	struct ssh_chan *ch;
+	int r;
 
+	if (ssh_conn_is_root(c))
+		return ssh_exec(c, command, ignore_stderr, ret, err);
+	r = sudo_markers_new(&m);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot draw a random number for sudo's markers");
+	full = sudo_command(&m, command);
+	/* stderr is read for the handshake even when the caller ignores it */
+	r = ssh_exec(c, full, false, &ch, err);
 	if (r < 0)
 		return r;
-	prefix = ssh_conn_root_prefix(c, &with_password);
-	full = xasprintf("%s%s", prefix, command);
-	r = ssh_exec(c, full, ignore_stderr, ret, err);
-	if (r < 0 || !with_password)
+	r = sudo_handshake(c, ch, &m, err);
+	if (r < 0) {
+		chan_abort(c, ch);
 		return r;
-	/* the password travels on stdin, never on a command line */
-	_cleanup_free_ char *line = NULL;
-	line = xasprintf("%s\n", c->password);
-	for (size_t off = 0, n = strlen(line); off < n;) {
-		ssize_t w = ssh_chan_write(*ret, line + off, n - off);
-		if (w < 0) {
-			ssh_chan_close(*ret);
-			explicit_bzero(line, n);
-			return errbuf_set(err, (int)w, "%s: sending the sudo password failed", c->host);
-		}
-		off += (size_t)w;
 	}
-	explicit_bzero(line, strlen(line));
+	if (ignore_stderr) {
+		/* what is already queued stays until the channel is freed: a few bytes */
+		libssh2_channel_handle_extended_data2(ch->ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
+		ch->err_off = ch->err_len;
+	}
+	*ret = ch;
+	return 0;
+}
+
+int ssh_conn_probe_root(struct ssh_conn *c, struct errbuf *err)
+{
+	struct ssh_chan *ch;
+	int r, status;
+
+	if (c->root_probed || ssh_conn_is_root(c)) {
+		c->root_probed = true;
+		return 0;
+	}
+	r = start_root(c, "true", false, &ch, err);
+	if (r < 0)
+		return r;
+	status = ssh_chan_close(ch);
+	if (status != 0)
+		return errbuf_set(err, status < 0 ? status : -EIO, "%s: 'true' as root through sudo "
+				  "failed (exit %d)", c->host, status);
+	c->root_probed = true;
 	return 0;
 }
 

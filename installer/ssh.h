@@ -39,18 +39,18 @@ void ssh_conn_set_timeout(struct ssh_conn *c, unsigned seconds);
 
 /* True when the user is root; otherwise commands that need root go through sudo. */
 bool ssh_conn_is_root(const struct ssh_conn *c);
-/* The prefix that makes a command run as root ("", "sudo -n --" or "sudo -k -S -p '' --");
- * with_password tells whether the password must be written first on stdin. */
-const char *ssh_conn_root_prefix(const struct ssh_conn *c, bool *with_password);
-/* Checks how this user becomes root (sudo with or without a password); called once. */
+/* Checks once that this user becomes root (through sudo: that it works, and takes the
+ * password when it asks for one), so a refusal is reported at connect time. */
 int ssh_conn_probe_root(struct ssh_conn *c, struct errbuf *err);
 
 /* Starts command; its stderr is dropped when ignore_stderr (the agent's channel, whose
  * log goes to the journal), else readable with ssh_chan_read_stderr. */
 int ssh_exec(struct ssh_conn *c, const char *command, bool ignore_stderr, struct ssh_chan **ret,
 	     struct errbuf *err);
-/* The same, as root: through sudo when the user is not root, the password (if sudo wants
- * one) written first on stdin, never on the command line. */
+/* The same, as root: through sudo when the user is not root (installer/sudo.h). The
+ * password goes on stdin, never on the command line, and only once sudo has prompted for
+ * it; returns when the command has started, sudo's own output dropped. Bounded by the
+ * connect timeout until then. */
 int ssh_exec_root(struct ssh_conn *c, const char *command, bool ignore_stderr,
 		  struct ssh_chan **ret, struct errbuf *err);
 ssize_t ssh_chan_read(struct ssh_chan *ch, void *buf, size_t n);
