@@ -48,7 +48,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 .PHONY: all deps unit check fuzz-replay fuzz e2e test demo lab-up lab-down lab-status \
-	install clean help check-headers
+	install clean help check-headers k8s-standin
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -63,6 +63,7 @@ help:
 	@echo "make test          deps + build + unit + check + fuzz-replay + e2e"
 	@echo "make demo          boot the lab and run the demo on it"
 	@echo "make lab-up N=3 | lab-down | lab-status"
+	@echo "make k8s-standin   the STAND-IN kubeadm/kubelet/kubectl release dir (K8S_STANDIN_VERSION=v1.28.7)"
 	@echo "make install PREFIX=/usr/local DESTDIR="
 
 deps:
@@ -146,6 +147,13 @@ test:
 demo: deps
 	$(MAKE) all
 	@bash tests/lab/demo.sh
+
+# The STAND-IN Kubernetes release directory (bin/ cni/ images/) the tests use instead of the
+# upstream files; see tests/fixtures/k8s-standin/README.md.
+K8S_STANDIN_VERSION ?= v1.28.7
+k8s-standin:
+	@$(MAKE) --no-print-directory -C tests/fixtures/k8s-standin OUT=$(abspath $(BUILD))/k8s-standin \
+		KUBE_VERSION=$(K8S_STANDIN_VERSION)
 
 lab-up:
 	@bash tests/lab/lab.sh up $(N)
