@@ -114,8 +114,27 @@ static int parse_marker(const char *f, size_t fn, struct kh_line *l, struct errb
 	return 0;
 }
 
-/* The key type field and the blob: the blob starts with the same type name (RFC 4253
- * 6.6), and holds more than the name. */
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Every public key blob (RFC 4253 6.6, RFC 5656, RFC 8709) is a sequence of strings and
+ * mpints, all length-prefixed: the type name and at least one more, nothing left over. A
+ * truncated key fails here. */
+static bool blob_well_formed(const unsigned char *b, size_t len)
+{
+	size_t fields = 0;
+
+	for (size_t off = 0; off < len; fields++) {
+		if (len - off < 4 || get_u32(b + off) > len - off - 4)
+			return false;
+		off += 4 + get_u32(b + off);
+	}
+	return fields >= 2;
+}
+
+/* The key type field and the blob: the blob starts with the same type name. */
 static int parse_key(const char *t, size_t tn, const char *k, size_t kn, struct kh_line *l,
 		     struct errbuf *err)
 {
@@ -134,11 +153,12 @@ static int parse_key(const char *t, size_t tn, const char *k, size_t kn, struct 
 		return errbuf_set(err, -EBADMSG, "the %s key is not base64", l->type);
 	if (l->blob_len < 4)
 		return errbuf_set(err, -EBADMSG, "the %s key is truncated", l->type);
-	n = (uint32_t)l->blob[0] << 24 | (uint32_t)l->blob[1] << 16 | (uint32_t)l->blob[2] << 8 |
-	    l->blob[3];
-	if (n != tn || l->blob_len - 4 <= n || memcmp(l->blob + 4, t, tn) != 0)
+	n = get_u32(l->blob);
+	if (n != tn || l->blob_len - 4 < n || memcmp(l->blob + 4, t, tn) != 0)
 		return errbuf_set(err, -EBADMSG, "the key is not of the type '%s' the line names",
 				  l->type);
+	if (!blob_well_formed(l->blob, l->blob_len))
+		return errbuf_set(err, -EBADMSG, "the %s key is truncated or malformed", l->type);
 	return 0;
 }
 

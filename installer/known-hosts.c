@@ -330,9 +330,12 @@ int known_hosts_check(const char *path, const char *host, unsigned port, const v
 		return errbuf_set(err, -EINVAL, "'%s' is not a host name or address that known_hosts "
 				  "can hold", host);
 	describe_blob(key, len, NULL, offered, sizeof(offered));
-	if (!t || len > KH_LINE_MAX / 2)
+	if (!t)
 		return errbuf_set(err, -EPROTONOSUPPORT, "%s offers a host key of an unsupported type: %s",
 				  name, offered);
+	if (len > KH_LINE_MAX / 2) /* its line would be refused when read back */
+		return errbuf_set(err, -EPROTONOSUPPORT, "%s offers a host key of %zu bytes, more than "
+				  "known_hosts can hold: %s", name, len, offered);
 	r = lock_file(path, &fd, err);
 	if (r < 0)
 		return r;
