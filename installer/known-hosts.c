@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libssh2.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +14,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "fs-util.h"
+#include "known-hosts-line.h"
 #include "macro.h"
 
 /* A known_hosts file is a few lines per host; this cap only stops a runaway file. */
@@ -23,18 +23,25 @@
 struct key_type {
 	const char *wire;	    /* the name in the blob and in known_hosts */
 	const char *label;	    /* as ssh-keygen -l prints it */
-	int bit;		    /* LIBSSH2_KNOWNHOST_KEY_* */
 	const char *algorithms[4];  /* the host key algorithms that use such a key */
 };
 
 static const struct key_type key_types[] = {
-	{ "ssh-ed25519", "ED25519", LIBSSH2_KNOWNHOST_KEY_ED25519, { "ssh-ed25519" } },
-	{ "ecdsa-sha2-nistp256", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, { "ecdsa-sha2-nistp256" } },
-	{ "ecdsa-sha2-nistp384", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, { "ecdsa-sha2-nistp384" } },
-	{ "ecdsa-sha2-nistp521", "ECDSA", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, { "ecdsa-sha2-nistp521" } },
-	{ "ssh-rsa", "RSA", LIBSSH2_KNOWNHOST_KEY_SSHRSA, { "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa" } },
-	{ "ssh-dss", "DSA", LIBSSH2_KNOWNHOST_KEY_SSHDSS, { "ssh-dss" } },
+	{ "ssh-ed25519", "ED25519", { "ssh-ed25519" } },
+	{ "ecdsa-sha2-nistp256", "ECDSA", { "ecdsa-sha2-nistp256" } },
+	{ "ecdsa-sha2-nistp384", "ECDSA", { "ecdsa-sha2-nistp384" } },
+	{ "ecdsa-sha2-nistp521", "ECDSA", { "ecdsa-sha2-nistp521" } },
+	{ "ssh-rsa", "RSA", { "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa" } },
+	{ "ssh-dss", "DSA", { "ssh-dss" } },
 };
+
+static const struct key_type *type_named(const char *s, size_t n)
+{
+	for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
+		if (strlen(key_types[i].wire) == n && memcmp(s, key_types[i].wire, n) == 0)
+			return &key_types[i];
+	return NULL;
+}
 
 /* The type a key blob names in its first field (RFC 4253 6.6); NULL when not one of ours. */
 static const struct key_type *blob_type(const unsigned char *blob, size_t len)
@@ -46,10 +53,7 @@ static const struct key_type *blob_type(const unsigned char *blob, size_t len)
 	n = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | blob[3];
 	if (n > len - 4)
 		return NULL;
-	for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
-		if (strlen(key_types[i].wire) == n && memcmp(blob + 4, key_types[i].wire, n) == 0)
-			return &key_types[i];
-	return NULL;
+	return type_named((const char *)blob + 4, n);
 }
 
 void known_hosts_fingerprint(const void *blob, size_t len, char *out, size_t outlen)
@@ -68,34 +72,44 @@ void known_hosts_fingerprint(const void *blob, size_t len, char *out, size_t out
 	snprintf(out, outlen, "SHA256:%.*s", n, enc);
 }
 
-/* "SHA256:… (ED25519)" for a key blob. */
-static void describe_blob(const unsigned char *blob, size_t len, char *out, size_t outlen)
+/* "SHA256:… (ED25519)" for a key blob; other types by the name the line gives. */
+static void describe_blob(const unsigned char *blob, size_t len, const char *type, char *out,
+			  size_t outlen)
 {
 	const struct key_type *t = blob_type(blob, len);
 	char fp[80];
 
 	known_hosts_fingerprint(blob, len, fp, sizeof(fp));
-	snprintf(out, outlen, "%s (%s)", fp, t ? t->label : "unknown type");
+	snprintf(out, outlen, "%s (%s)", fp, t ? t->label : type ? type : "unknown type");
 }
 
-/* The same for a key as libssh2 keeps a known_hosts entry: base64 of the blob. */
-static void describe_b64(const char *b64, char *out, size_t outlen)
+/* cirun's own file, never a link: following one, the rename that records a host would
+ * replace the link by a file, and a dangling link would create a file where it points. */
+static int refuse_link(const char *path, struct errbuf *err)
 {
-	size_t inlen = strlen(b64);
-	_cleanup_free_ unsigned char *blob = xmalloc(inlen / 4 * 3 + 3);
-	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-	int n = 0, fin = 0, ok = 0;
+	return errbuf_set(err, -ELOOP,
+			  "the known hosts '%s' is a symbolic link, which cirun does not follow: "
+			  "replace it by a regular file (e.g. a copy of the file it points to)",
+			  path);
+}
 
-	if (ctx) {
-		EVP_DecodeInit(ctx);
-		ok = EVP_DecodeUpdate(ctx, blob, &n, (const unsigned char *)b64, (int)inlen) >= 0 &&
-		     EVP_DecodeFinal(ctx, blob + n, &fin) >= 0;
-		EVP_ENCODE_CTX_free(ctx);
-	}
-	if (!ok || n + fin <= 0)
-		snprintf(out, outlen, "an unreadable key");
-	else
-		describe_blob(blob, (size_t)(n + fin), out, outlen);
+/* Opens the file itself, without following a link; O_NONBLOCK so that a FIFO there is
+ * refused rather than waited on. */
+static int open_file(const char *path, int flags, int *ret_fd, struct errbuf *err)
+{
+	_cleanup_close_ int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	struct stat st;
+
+	if (fd < 0 && errno == ELOOP)
+		return refuse_link(path, err);
+	if (fd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open the known hosts '%s': %m", path);
+	if (fstat(fd, &st) < 0)
+		return errbuf_set(err, negative_errno(), "cannot open the known hosts '%s': %m", path);
+	if (!S_ISREG(st.st_mode))
+		return errbuf_set(err, -EINVAL, "the known hosts '%s' is not a regular file", path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
 }
 
 /* Locks the file itself (flock, no lock file beside it; a read-only fd is enough, so a
@@ -104,16 +118,16 @@ static void describe_b64(const char *b64, char *out, size_t outlen)
 static int lock_file(const char *path, int *ret_fd, struct errbuf *err)
 {
 	for (unsigned tries = 0; tries < 100; tries++) {
-		_cleanup_close_ int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+		_cleanup_close_ int fd = -1;
 		struct stat held, now;
+		int r = open_file(path, O_RDONLY | O_CREAT, &fd, err);
 
-		if (fd < 0)
-			return errbuf_set(err, negative_errno(), "cannot open the known hosts '%s': %m",
-					  path);
+		if (r < 0)
+			return r;
 		if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0)
 			return errbuf_set(err, negative_errno(), "cannot lock the known hosts '%s': %m",
 					  path);
-		if (stat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
+		if (lstat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
 			*ret_fd = TAKE_FD(fd);
 			return 0;
 		}
@@ -122,83 +136,87 @@ static int lock_file(const char *path, int *ret_fd, struct errbuf *err)
 			  path);
 }
 
-/* Feeds each line to libssh2's parser (comments and blank lines are skipped by it). */
-static int parse(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const struct buf *content,
-		 const char *path, struct errbuf *err)
+/* What the file says about one name, and about one offered key (none for the prefs). */
+struct lookup {
+	const char *name;
+	const unsigned char *key;
+	size_t len;
+	bool known;		/* a plain line (no marker) applies to name */
+	bool match;		/* ... with the offered key */
+	bool ca;		/* a @cert-authority line applies to name */
+	unsigned revoked_line;	/* a @revoked line of the offered key applies to name */
+	unsigned types;		/* bit i: the name is known with a key of key_types[i] */
+	struct buf fps;		/* its known keys, "SHA256:… (TYPE)", each once */
+};
+
+static void note_line(struct lookup *lk, const struct kh_line *l, unsigned lineno)
+{
+	bool same = lk->key && l->blob_len == lk->len && memcmp(l->blob, lk->key, lk->len) == 0;
+	const struct key_type *t = type_named(l->type, strlen(l->type));
+	char d[160];
+
+	switch (l->marker) {
+	case KH_MARKER_REVOKED:
+		if (same && !lk->revoked_line)
+			lk->revoked_line = lineno;
+		return;
+	case KH_MARKER_CERT_AUTHORITY: /* vouches for certificates, never for a plain key */
+		lk->ca = true;
+		return;
+	case KH_MARKER_NONE:
+		break;
+	}
+	lk->known = true;
+	lk->match |= same;
+	if (t)
+		lk->types |= 1u << (t - key_types);
+	describe_blob(l->blob, l->blob_len, l->type, d, sizeof(d));
+	if (!strstr(lk->fps.data, d))
+		buf_printf(&lk->fps, "%s%s", lk->fps.len ? ", " : "", d);
+}
+
+/* Reads every line (a bad one fails the whole file, naming it: better than skipping a
+ * @revoked line we misread) and notes those that apply to lk->name. */
+static int scan(const struct buf *content, const char *path, struct lookup *lk,
+		struct errbuf *err)
 {
 	unsigned lineno = 0;
 
 	for (const char *p = content->data, *end = p + content->len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		_cleanup_free_ char *line = xstrndup(p, n);
+		struct errbuf e = ERRBUF_INIT;
+		struct kh_line l;
+		int r = kh_line_parse(p, n, &l, &e);
 
 		lineno++;
 		p += n + (nl ? 1 : 0);
-		if (strlen(line) != n)
-			return errbuf_set(err, -EBADMSG, "%s:%u: a NUL byte in the line", path, lineno);
-		if (libssh2_knownhost_readline(kh, line, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-			char *msg = NULL;
-			libssh2_session_last_error(s, &msg, NULL, 0);
-			return errbuf_set(err, -EBADMSG, "%s:%u: %s; fix or remove that line", path,
-					  lineno, msg && *msg ? msg : "not a known_hosts line");
-		}
+		if (r < 0)
+			return errbuf_set(err, r, "%s:%u: %s; fix or remove that line", path, lineno,
+					  errbuf_msg(&e));
+		if (r == 0)
+			continue;
+		if (kh_line_matches(&l, lk->name))
+			note_line(lk, &l, lineno);
+		kh_line_free(&l);
 	}
 	return 0;
 }
 
-/* Whether the entry is one of name's: libssh2's own check (which also matches hashed
- * names) finds its key for name. */
-static bool entry_of(LIBSSH2_KNOWNHOSTS *kh, const char *name, const struct libssh2_knownhost *e)
+/* Appends "name type base64" for the new host and replaces the file atomically. */
+static int record(const char *path, int fd, struct buf *content, const char *name,
+		  const unsigned char *key, size_t len, const struct key_type *t,
+		  struct errbuf *err)
 {
-	return e->key &&
-	       libssh2_knownhost_checkp(kh, name, -1, e->key, 0,
-					LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_BASE64,
-					NULL) == LIBSSH2_KNOWNHOST_CHECK_MATCH;
-}
-
-/* Every key the file holds for name, as "SHA256:… (TYPE)", each once. */
-static void known_keys_of(LIBSSH2_KNOWNHOSTS *kh, const char *name, struct buf *out)
-{
-	struct libssh2_knownhost *e = NULL, *prev = NULL;
-
-	while (libssh2_knownhost_get(kh, &e, prev) == 0) {
-		char d[128];
-
-		prev = e;
-		if (!entry_of(kh, name, e))
-			continue;
-		describe_b64(e->key, d, sizeof(d));
-		if (strstr(out->data, d))
-			continue;
-		buf_printf(out, "%s%s", out->len ? ", " : "", d);
-	}
-}
-
-/* Appends the line libssh2 writes for the new entry and replaces the file atomically. */
-static int record(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const char *path, int fd,
-		  struct buf *content, const char *name, const unsigned char *key, size_t len,
-		  const struct key_type *t, struct errbuf *err)
-{
-	struct libssh2_knownhost *entry = NULL;
-	char line[16384];
-	size_t n = 0;
+	_cleanup_free_ unsigned char *b64 = xmalloc(len / 3 * 4 + 5);
 	struct stat st;
-	char *msg = NULL;
+	int r;
 
-	if (libssh2_knownhost_addc(kh, name, NULL, (const char *)key, len, NULL, 0,
-				   LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | t->bit,
-				   &entry) < 0 ||
-	    libssh2_knownhost_writeline(kh, entry, line, sizeof(line), &n,
-					LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		libssh2_session_last_error(s, &msg, NULL, 0);
-		return errbuf_set(err, -EIO, "cannot record the host key of %s: %s", name,
-				  msg && *msg ? msg : "libssh2 failed");
-	}
+	EVP_EncodeBlock(b64, key, (int)len);
 	if ((content->len && content->data[content->len - 1] != '\n' && buf_putc(content, '\n') < 0) ||
-	    buf_append(content, line, n) < 0)
+	    buf_printf(content, "%s %s %s\n", name, t->wire, b64) < 0)
 		return errbuf_set(err, -E2BIG, "the known hosts '%s' is too big", path);
-	int r = RET_NERRNO(fstat(fd, &st));
+	r = RET_NERRNO(fstat(fd, &st));
 	if (r >= 0)
 		r = write_file_atomic(path, content->data, content->len, st.st_mode & 07777);
 	if (r < 0)
@@ -207,10 +225,21 @@ static int record(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const char *path, 
 	return KNOWN_HOSTS_ADDED;
 }
 
-/* libssh2 would also try the plain name for a port; OpenSSH looks up exactly one. */
+/* The one name OpenSSH looks up, lowercased as it does: "host", or "[host]:port" for a
+ * port other than 22. NULL for a host that no line could name (blanks, commas, wildcards:
+ * it would also corrupt the file once recorded). */
 static char *lookup_name(const char *host, unsigned port)
 {
-	return port == 0 || port == 22 ? xstrdup(host) : xasprintf("[%s]:%u", host, port);
+	char *name;
+
+	if (!*host || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789.-_:%") != strlen(host))
+		return NULL;
+	name = port == 0 || port == 22 ? xstrdup(host) : xasprintf("[%s]:%u", host, port);
+	for (char *c = name; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return name;
 }
 
 static bool listed(const char *const *list, size_t n, const char *s)
@@ -226,28 +255,19 @@ char *known_hosts_hostkey_prefs(const char *path, const char *host, unsigned por
 {
 	_cleanup_free_ char *name = lookup_name(host, port);
 	_cleanup_free_ const char **order = xcalloc(n + 1, sizeof(*order));
+	_cleanup_close_ int fd = -1;
 	struct buf content = BUF_INIT(KNOWN_HOSTS_MAX), out = BUF_INIT(4096);
-	struct libssh2_knownhost *e = NULL, *prev = NULL;
-	LIBSSH2_SESSION *s = NULL;
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	struct lookup lk = { .name = name, .fps = BUF_INIT(4096) };
 	size_t k = 0;
 
-	if (buf_read_file(&content, path) < 0)
+	if (!name || open_file(path, O_RDONLY, &fd, NULL) < 0 || buf_read_fd(&content, fd) < 0 ||
+	    scan(&content, path, &lk, NULL) < 0)
 		goto out;
-	s = libssh2_session_init();
-	kh = s ? libssh2_knownhost_init(s) : NULL;
-	if (!kh || parse(s, kh, &content, path, NULL) < 0)
-		goto out;
-	while (libssh2_knownhost_get(kh, &e, prev) == 0) {
-		prev = e;
-		if (!entry_of(kh, name, e))
-			continue;
-		for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
-			if (key_types[i].bit == (e->typemask & LIBSSH2_KNOWNHOST_KEY_MASK))
-				for (const char *const *a = key_types[i].algorithms; *a; a++)
-					if (listed(supported, n, *a) && !listed(order, k, *a))
-						order[k++] = *a;
-	}
+	for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
+		if (lk.types & (1u << i))
+			for (const char *const *a = key_types[i].algorithms; *a; a++)
+				if (listed(supported, n, *a) && !listed(order, k, *a))
+					order[k++] = *a;
 	if (k == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -256,11 +276,8 @@ char *known_hosts_hostkey_prefs(const char *path, const char *host, unsigned por
 	for (size_t i = 0; i < k; i++)
 		buf_printf(&out, "%s%s", i ? "," : "", order[i]);
 out:
-	if (kh)
-		libssh2_knownhost_free(kh);
-	if (s)
-		libssh2_session_free(s);
 	buf_release(&content);
+	buf_release(&lk.fps);
 	if (out.len == 0) {
 		buf_release(&out);
 		return NULL;
@@ -268,23 +285,57 @@ out:
 	return buf_detach(&out, NULL);
 }
 
+/* The verdict once the file is read: revoked, known with this key, known with others,
+ * known only through a CA, or new. */
+static int judge(const struct lookup *lk, const char *path, const char *host, unsigned port,
+		 const char *offered, struct errbuf *err)
+{
+	if (lk->revoked_line)
+		return errbuf_set(err, -EKEYREJECTED,
+				  "the host key of %s:%u is revoked: %s is marked @revoked in %s "
+				  "(line %u), so it is never accepted. The host must get a new key "
+				  "(or this is not the host you meant)",
+				  host, port ? port : 22, offered, path, lk->revoked_line);
+	if (lk->match)
+		return KNOWN_HOSTS_MATCH;
+	if (lk->known)
+		return errbuf_set(err, -EKEYREJECTED,
+				  "the host key of %s:%u has changed: known %s; now %s. If the host "
+				  "was reinstalled, remove its lines from %s (ssh-keygen -R '%s' -f "
+				  "%s); else someone may be intercepting (--insecure-ignore-host-key "
+				  "skips this check)",
+				  host, port ? port : 22, lk->fps.data, offered, path, lk->name, path);
+	if (lk->ca)
+		return errbuf_set(err, -EKEYREJECTED,
+				  "%s:%u is known only through a @cert-authority line of %s, and cirun "
+				  "does not check host certificates: add the host's own key as a plain "
+				  "line (ssh-keyscan -p %u %s >> %s, once you trust the network), or "
+				  "remove the CA line to trust its key %s on first use",
+				  host, port ? port : 22, path, port ? port : 22, host, path, offered);
+	return 1; /* not known: record it */
+}
+
 int known_hosts_check(const char *path, const char *host, unsigned port, const void *key,
 		      size_t len, struct errbuf *err)
 {
-	_cleanup_free_ char *name = NULL;
+	_cleanup_free_ char *name = lookup_name(host, port);
 	_cleanup_close_ int fd = -1;
-	struct buf content = BUF_INIT(KNOWN_HOSTS_MAX), known = BUF_INIT(4096);
+	struct buf content = BUF_INIT(KNOWN_HOSTS_MAX);
+	struct lookup lk = { .name = name, .key = key, .len = len, .fps = BUF_INIT(4096) };
 	const struct key_type *t = blob_type(key, len);
-	LIBSSH2_SESSION *s = NULL;
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
-	char offered[128];
+	char offered[160];
 	int r;
 
-	name = lookup_name(host, port);
-	describe_blob(key, len, offered, sizeof(offered));
+	if (!name)
+		return errbuf_set(err, -EINVAL, "'%s' is not a host name or address that known_hosts "
+				  "can hold", host);
+	describe_blob(key, len, NULL, offered, sizeof(offered));
 	if (!t)
 		return errbuf_set(err, -EPROTONOSUPPORT, "%s offers a host key of an unsupported type: %s",
 				  name, offered);
+	if (len > KH_LINE_MAX / 2) /* its line would be refused when read back */
+		return errbuf_set(err, -EPROTONOSUPPORT, "%s offers a host key of %zu bytes, more than "
+				  "known_hosts can hold: %s", name, len, offered);
 	r = lock_file(path, &fd, err);
 	if (r < 0)
 		return r;
@@ -293,45 +344,13 @@ int known_hosts_check(const char *path, const char *host, unsigned port, const v
 		r = errbuf_set(err, r, "cannot read the known hosts '%s': %s", path, strerror(-r));
 		goto out;
 	}
-	s = libssh2_session_init();
-	kh = s ? libssh2_knownhost_init(s) : NULL;
-	if (!kh) {
-		r = errbuf_set(err, -ENOMEM, "cannot check host keys: out of memory");
-		goto out;
-	}
-	r = parse(s, kh, &content, path, err);
-	if (r < 0)
-		goto out;
-	/* no key type in the mask: the host's entries of every type count */
-	r = libssh2_knownhost_checkp(kh, name, -1, key, len,
-				     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, NULL);
-	switch (r) {
-	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
-		r = KNOWN_HOSTS_MATCH;
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		r = record(s, kh, path, fd, &content, name, key, len, t, err);
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		known_keys_of(kh, name, &known);
-		r = errbuf_set(err, -EKEYREJECTED,
-			       "the host key of %s:%u has changed: known %s; now %s. If the host was "
-			       "reinstalled, remove its lines from %s (ssh-keygen -R '%s' -f %s); "
-			       "else someone may be intercepting (--insecure-ignore-host-key skips "
-			       "this check)",
-			       host, port ? port : 22, known.len ? known.data : "?", offered, path,
-			       name, path);
-		break;
-	default:
-		r = errbuf_set(err, -EIO, "cannot check the host key of %s against '%s'", name, path);
-		break;
-	}
+	r = scan(&content, path, &lk, err);
+	if (r >= 0)
+		r = judge(&lk, path, host, port, offered, err);
+	if (r == 1)
+		r = record(path, fd, &content, name, key, len, t, err);
 out:
-	if (kh)
-		libssh2_knownhost_free(kh);
-	if (s)
-		libssh2_session_free(s);
 	buf_release(&content);
-	buf_release(&known);
+	buf_release(&lk.fps);
 	return r;
 }

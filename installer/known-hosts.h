@@ -1,8 +1,9 @@
 /* known_hosts as OpenSSH keeps it: trust a host on first use, and from then on accept only
  * a key it is known by. A host known under one key type that offers another type is a
  * changed key, never a second first use: an attacker in the middle would simply offer a
- * type we have not recorded yet. Plain, hashed ("|1|salt|hash") and "[host]:port" entries
- * are read with libssh2's parser; the file is rewritten atomically, under a lock. */
+ * type we have not recorded yet. The file is read as OpenSSH reads it (known-hosts-line.h:
+ * patterns, negation, hashed and "[host]:port" names, @revoked and @cert-authority), and
+ * rewritten atomically, under a lock on itself; a symbolic link there is refused. */
 #pragma once
 
 #include <stddef.h>
@@ -16,10 +17,12 @@ enum {
 
 /* Checks the host key that host:port offered (the SSH wire blob, as the server sent it)
  * against the known_hosts file at path (created when missing). The name looked up is
- * "host" for port 22 (or 0) and "[host]:port" otherwise, as OpenSSH writes them. A host
- * known with other keys, of the same type or another one, is -EKEYREJECTED and err names
- * every known fingerprint and the offered one. Other lines of the file are kept as they
- * are. */
+ * "host" for port 22 (or 0) and "[host]:port" otherwise, lowercased, as OpenSSH writes
+ * them. A host known with other keys, of the same type or another one, is -EKEYREJECTED
+ * and err names every known fingerprint and the offered one; so is a key a @revoked line
+ * of the host lists (even if another line lists it too), and a host known only through
+ * @cert-authority lines (cirun does not check host certificates). Other lines of the file
+ * are kept as they are. */
 int known_hosts_check(const char *path, const char *host, unsigned port, const void *key,
 		      size_t len, struct errbuf *err);
 
