@@ -728,7 +728,7 @@ static int oci_manifest(struct import *imp, struct image *im, const struct regis
 		return r;
 	r = registry_parse_manifest(st->path, json.data, json.len, &config, &layers, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", imp->archive);
+		return errbuf_prefix(err, "%s", imp->archive);
 	add_blob(imp, st->hex, st->size, st, NULL);
 	hex_push(&im->revisions, &im->n_revisions, st->hex);
 	for (size_t i = 0; r >= 0 && i <= layers.n; i++) {
@@ -769,7 +769,7 @@ static int oci_desc(struct import *imp, struct image *im, const struct registry_
 		return r;
 	r = registry_parse_index(st->path, json.data, json.len, &children, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", imp->archive);
+		return errbuf_prefix(err, "%s", imp->archive);
 	add_blob(imp, st->hex, st->size, st, NULL);
 	hex_push(&im->revisions, &im->n_revisions, st->hex);
 	for (size_t i = 0; r >= 0 && i < children.n; i++)
@@ -788,7 +788,7 @@ static int import_oci(struct import *imp, struct staged *index, struct errbuf *e
 		return r;
 	r = registry_parse_index("index.json", json.data, json.len, &l, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", imp->archive);
+		return errbuf_prefix(err, "%s", imp->archive);
 	if (l.n == 0)
 		r = errbuf_set(err, -ENOENT, "%s: index.json lists no image", imp->archive);
 	for (size_t i = 0; r >= 0 && i < l.n; i++) {
@@ -844,7 +844,7 @@ static int docker_config(struct import *imp, const struct registry_docker_image 
 		return r;
 	r = parse_root(config->path, json.data, json.len, &d, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", imp->archive);
+		return errbuf_prefix(err, "%s", imp->archive);
 	ids = ynode_get(ydoc_root(d, 0), "rootfs.diff_ids");
 	if (!ids || ynode_kind(ids) != YNODE_SEQ || ynode_len(ids) != di->n_layers)
 		return errbuf_set(err, -EBADMSG, "%s: %s: rootfs.diff_ids does not list the %zu "
@@ -970,7 +970,7 @@ static int import_docker(struct import *imp, struct staged *manifest, struct err
 		return r;
 	r = registry_parse_docker_manifest("manifest.json", json.data, json.len, &m, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", imp->archive);
+		return errbuf_prefix(err, "%s", imp->archive);
 	for (size_t i = 0; r >= 0 && i < m.n; i++)
 		r = docker_image(imp, &m.images[i], i, err);
 	registry_docker_manifest_release(&m);

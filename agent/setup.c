@@ -273,7 +273,7 @@ static int render_entry(const struct rootfs_entry *e, void *data, struct errbuf 
 				  e->rel, rootfs_type_name(e->st.st_mode));
 	r = rootfs_read_file(e->dirfd, e->name, 0, &in, &st, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", e->rel);
+		return errbuf_prefix(err, "%s", e->rel);
 	r = template_render(e->rel, in.data, in.len, c->s->env, c->s->nenv, &out, err);
 	if (r < 0)
 		return r;
@@ -666,7 +666,7 @@ static int cri_archive(const struct rootfs_entry *e, void *data, struct errbuf *
 				  rootfs_type_name(e->st.st_mode));
 	r = rootfs_open_file(e->dirfd, e->name, 0, &fd, err);
 	if (r < 0)
-		return errbuf_prefix(err, "%s: ", e->rel);
+		return errbuf_prefix(err, "%s", e->rel);
 	log_info("installing the CRI from %s into %s", e->rel, paths.usr_bin);
 	return extract_cri(s, e->rel, fd);
 }
