@@ -11,6 +11,8 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if command -v ctr >/dev/null 2>&1 && ctr -n k8s.io containers info cirun-registry >/dev/null 2>&1; then
+    # first out of containerd's restart monitor, or it may start the task again meanwhile
+    ctr -n k8s.io containers label cirun-registry containerd.io/restart.status= >/dev/null 2>&1
     ctr -n k8s.io tasks kill -s SIGKILL cirun-registry >/dev/null 2>&1
     for _ in $(seq 1 20); do
         ctr -n k8s.io tasks delete cirun-registry >/dev/null 2>&1 && break

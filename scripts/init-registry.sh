@@ -50,6 +50,8 @@ if [ "$have" = "$want" ] && ctr "${ns[@]}" tasks ls 2>/dev/null | awk -v n="$nam
 fi
 if ctr "${ns[@]}" containers info "$name" >/dev/null 2>&1; then
     info "replacing the registry container $name"
+    # first out of containerd's restart monitor, or it may start the task again meanwhile
+    ctr "${ns[@]}" containers label "$name" containerd.io/restart.status= >/dev/null 2>&1 || true
     ctr "${ns[@]}" tasks kill -s SIGKILL "$name" >/dev/null 2>&1 || true
     for _ in $(seq 1 20); do
         ctr "${ns[@]}" tasks delete "$name" >/dev/null 2>&1 && break

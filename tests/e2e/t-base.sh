@@ -79,9 +79,28 @@ check_out "a re-run finds containerd running with its config" "^\\[$ip\\] contai
 check "a re-run writes no file" bash -c "! printf '%s\n' \"\$1\" | grep -E '^\\[[0-9.]+\\] (wrote|restarting|loaded|set sysctl)'" _ "$out"
 check "a re-run changes nothing (files, containerd's pid)" test "$before" = "$(state)"
 
+# init-registry.sh with a real registry image (Debian's docker-registry as a docker-archive),
+# from a scratch copy of the scripts beside an images/registry.tar
+reg=$(bash "$top/tests/fixtures/registry-image/registry-tar.sh") || bail "cannot make a registry.tar"
+hs "rm -rf /tmp/regtest && mkdir -p /tmp/regtest/images /tmp/regtest/registry/docker/registry/v2/repositories/probe/_layers && cp -r $data/rootfs/scripts /tmp/regtest/"
+bash "$lab" put 1 "$reg" /tmp/regtest/images/registry.tar
+check_out "init-registry.sh imports registry.tar and starts the registry" \
+    '^registry cirun-registry runs docker\.io/library/registry:2\.8\.2 on port 5000 \(sea\.hub:5000\), data in /tmp/regtest/registry$' \
+    hs 'bash /tmp/regtest/scripts/init-registry.sh 5000 /tmp/regtest/registry'
+catalog() { hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/_catalog HTTP/1.0\r\n\r\n' >&3 && cat <&3"; }
+check_out "the registry serves its data dir (/v2/_catalog)" '\{"repositories":\["probe"\]\}' catalog
+check_out "init-registry.sh again: the running registry is left alone" '^registry cirun-registry already runs' \
+    hs 'bash /tmp/regtest/scripts/init-registry.sh 5000 /tmp/regtest/registry'
+check_out "init-registry.sh on another port replaces the container" \
+    '^replacing the registry container cirun-registry$' hs 'bash /tmp/regtest/scripts/init-registry.sh 5001 /tmp/regtest/registry'
+check_out "and the registry answers there" 'HTTP/1\.[01] 200' \
+    hs "exec 3<>/dev/tcp/127.0.0.1/5001 && printf 'GET /v2/ HTTP/1.0\r\n\r\n' >&3 && head -n 1 <&3"
+hs 'ctr plugins ls' | grep -i restart | sed 's/^/# containerd: /'
+
 check_out "clean.sh runs without error" '^rc=0$' hs "bash $data/rootfs/scripts/clean.sh; echo rc=\$?"
 check_out "clean.sh put the host's own config back" '^# the host admin config$' hs cat /etc/containerd/config.toml
 check "clean.sh removed what the scripts installed" hs '! test -e /etc/sysctl.d/90-cirun-k8s.conf && ! test -e /etc/cni/net.d/10-cirun-bridge.conflist && ! test -e /etc/modules-load.d/cirun-k8s.conf'
+check "clean.sh removed the registry container" hs '! ctr -n k8s.io containers ls -q | grep -qx cirun-registry'
 check "clean.sh left what the agent installed" hs "test -x /usr/bin/containerd && grep -qx /usr/bin/runc $data/installed"
 check_out "clean.sh run twice: no error" '^rc=0$' hs "bash $data/rootfs/scripts/clean.sh; echo rc=\$?"
 summary
