@@ -24,6 +24,7 @@ case $port in '' | *[!0-9]*) echo "init-registry.sh: port '$port' is not a numbe
 [ -f "$tar" ] || { echo "init-registry.sh: $tar is missing: the image carries no registry image" >&2; exit 1; }
 command -v ctr >/dev/null 2>&1 || { echo "init-registry.sh: no ctr on PATH (containerd's client)" >&2; exit 1; }
 mkdir -p "$data"
+data=$(cd "$data" && pwd) # the bind mount needs an absolute source
 
 # the image's name is the one the archive carries; importing again is cheap (blobs known)
 out=$(ctr "${ns[@]}" images import "$tar" 2>&1) ||

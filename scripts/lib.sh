@@ -18,8 +18,9 @@ info() { echo "$*"; }
 # install (not in the record) is kept as DEST.cirun-backup, which clean.sh puts back.
 put_file() {
     local src=$1 dest=$2 mode=${3:-0644} tmp
+    # already right: ours from an earlier run, or the host's own that happens to match (not
+    # claimed, so clean.sh leaves it)
     if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
-        record_add "$dest"
         return 1
     fi
     if [ -e "$dest" ] && ! record_has "$dest" && [ ! -e "$dest.cirun-backup" ]; then
