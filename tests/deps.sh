@@ -14,6 +14,8 @@ packages=(
     systemd-container mmdebstrap iproute2 sshpass openssh-client util-linux procps
     # image tests: skopeo reads our OCI archives, zstd lets tar list our layers
     skopeo zstd python3
+    # t-base.sh checks the base image scripts with it
+    shellcheck
 )
 
 missing=()
