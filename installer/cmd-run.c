@@ -272,6 +272,65 @@ static int check_image(const char *image, struct errbuf *err)
 	return r;
 }
 
+/* The image's default Clusterfile (its ClusterFile annotation), the template a run's
+ * Clusterfile is laid over; NULL when it has none. An image missing from the store gives
+ * NULL too: check_image() then says so, with the run's other local checks. */
+static char *image_template(const char *image, char **ret_name)
+{
+	struct image_store *st = NULL;
+	struct image img = { 0 };
+	struct errbuf e = ERRBUF_INIT;
+	char *tmpl = NULL;
+
+	if (image_store_open_ro(NULL, &st, &e) >= 0 && image_store_get(st, image, &img, &e) >= 0 &&
+	    img.meta.clusterfile) {
+		tmpl = TAKE_PTR(img.meta.clusterfile);
+		*ret_name = xasprintf("%s (annotation " ANNOTATION_CLUSTERFILE ")", image);
+	}
+	image_release(&img);
+	image_store_close(st);
+	return tmpl;
+}
+
+/* `cirun run`: the documents of the image's template the flags have no say in (Configs,
+ * Plugins, kubeadm documents) join the cluster the flags describe. */
+static int take_template_docs(struct cluster *c, struct errbuf *err)
+{
+	_cleanup_free_ char *name = NULL;
+	_cleanup_free_ char *tmpl = image_template(c->image, &name);
+	struct cluster t = { 0 };
+
+	if (!tmpl)
+		return 0;
+	if (clusterfile_parse_over(name, tmpl, strlen(tmpl), NULL, NULL, 0, &t, err) < 0)
+		return -EINVAL;
+	/* the flags give none of these: c has none to keep */
+	c->configs = TAKE_PTR(t.configs);
+	c->nconfigs = t.nconfigs;
+	c->plugins = TAKE_PTR(t.plugins);
+	c->nplugins = t.nplugins;
+	c->kubeadm = TAKE_PTR(t.kubeadm);
+	c->nkubeadm = t.nkubeadm;
+	t.nconfigs = t.nplugins = t.nkubeadm = 0;
+	cluster_release(&t);
+	return 0;
+}
+
+/* `cirun apply`: the user's Clusterfile over its image's template, when there is one
+ * (the file is read once alone to learn the image). */
+static int load_clusterfile(const char *file, struct cluster *c, struct errbuf *err)
+{
+	_cleanup_free_ char *name = NULL, *tmpl = NULL;
+	int r = clusterfile_load(file, c, err);
+
+	if (r >= 0 && c->image)
+		tmpl = image_template(c->image, &name);
+	if (!tmpl)
+		return r;
+	cluster_release(c);
+	return clusterfile_load_over(name, tmpl, strlen(tmpl), file, c, err);
+}
+
 /* The common end of run and apply: what is left to check locally (key files, the image),
  * the store, the run, the exit code. */
 static int run_cluster(struct cluster *c, const struct run_opts *o)
@@ -415,6 +474,8 @@ int cmd_run(int argc, char **argv)
 		errbuf_set(&err, -EINVAL, "-m: give the master addresses");
 		goto fail;
 	}
+	if (take_template_docs(&c, &err) < 0)
+		goto fail;
 	if (cluster_add_hosts(&c, masters, ROLE_MASTER, "-m", &err) < 0 ||
 	    (nodes && cluster_add_hosts(&c, nodes, ROLE_NODE, "-n", &err) < 0) ||
 	    cluster_finish(&c, &err) < 0)
@@ -482,7 +543,7 @@ int cmd_apply(int argc, char **argv)
 		r = cli_usage_error(&apply_usage);
 		goto out;
 	}
-	if (clusterfile_load(file, &c, &err) < 0)
+	if (load_clusterfile(file, &c, &err) < 0)
 		goto fail;
 	if (!c.ssh.password && !c.ssh.pk_file &&
 	    use_env_password(&c.ssh.password, &env_password, "ssh.passwd or ssh.pk in the "
