@@ -20,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "run.h"
+#include "ydoc.h"
 
 #define RUN_OPTIONS_HELP                                                                       \
 	"  --parallel N                hosts worked on at once (1-1000, default 32)\n"          \
@@ -272,6 +273,8 @@ static int check_image(const char *image, struct errbuf *err)
 	return r;
 }
 
+#define CLUSTERFILE_TEXT_MAX (4u << 20) /* as clusterfile.c reads it */
+
 /* The image's default Clusterfile (its ClusterFile annotation), the template a run's
  * Clusterfile is laid over; NULL when it has none. An image missing from the store gives
  * NULL too: check_image() then says so, with the run's other local checks. */
@@ -316,19 +319,42 @@ static int take_template_docs(struct cluster *c, struct errbuf *err)
 	return 0;
 }
 
-/* `cirun apply`: the user's Clusterfile over its image's template, when there is one
- * (the file is read once alone to learn the image). */
+/* The image a Clusterfile's Cluster document names (spec.image, in v1 and v2 alike), read
+ * quietly: the file is parsed for real, with its notices and errors, over the template. */
+static char *clusterfile_image(const char *file, const struct buf *text)
+{
+	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
+	struct errbuf e = ERRBUF_INIT;
+
+	if (ydoc_parse(file, text->data, text->len, NULL, &d, &e) < 0)
+		return NULL;
+	for (size_t i = 0; i < ydoc_count(d); i++) {
+		const struct ynode *doc = ydoc_root(d, i);
+		const char *kind = ynode_str(ynode_map_get(doc, "kind"));
+		const char *image = ynode_str(ynode_get(doc, "spec.image"));
+		if (kind && strcmp(kind, "Cluster") == 0)
+			return image && *image ? xstrdup(image) : NULL;
+	}
+	return NULL;
+}
+
+/* `cirun apply`: the user's Clusterfile over its image's template, when there is one. */
 static int load_clusterfile(const char *file, struct cluster *c, struct errbuf *err)
 {
-	_cleanup_free_ char *name = NULL, *tmpl = NULL;
-	int r = clusterfile_load(file, c, err);
+	_cleanup_buf_ struct buf b = BUF_INIT(CLUSTERFILE_TEXT_MAX);
+	_cleanup_free_ char *image = NULL, *name = NULL, *tmpl = NULL;
+	int r = buf_read_file(&b, file);
 
-	if (r >= 0 && c->image)
-		tmpl = image_template(c->image, &name);
-	if (!tmpl)
-		return r;
-	cluster_release(c);
-	return clusterfile_load_over(name, tmpl, strlen(tmpl), file, c, err);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot read the Clusterfile '%s': %s", file, strerror(-r));
+	image = clusterfile_image(file, &b);
+	if (image)
+		tmpl = image_template(image, &name);
+	r = clusterfile_parse_over(name, tmpl, tmpl ? strlen(tmpl) : 0, file, b.data, b.len, c, err);
+	/* it may hold SSH passwords: wiped, as clusterfile_load() does */
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	return r;
 }
 
 /* The common end of run and apply: what is left to check locally (key files, the image),
