@@ -1,12 +1,14 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "cleanup.h"
+#include "config-apply.h"
 #include "exec.h"
 #include "facts.h"
 #include "layers.h"
@@ -23,6 +25,7 @@ struct agent {
 	struct buf reply;
 	struct layer_upload *upload;
 	struct errbuf upload_err; /* LAYER_BEGIN/DATA do not reply: LAYER_END reports this */
+	char *assembled; /* the cluster whose rootfs this session assembled, for CONFIG */
 	bool said_hello;
 	bool done;
 };
@@ -251,7 +254,11 @@ static int on_assemble(struct agent *a, struct cursor *c, struct errbuf *err)
 	if (r < 0)
 		return r;
 	log_info("assembling the rootfs of cluster %s from %u layers", m.cluster, m.n);
+	free(a->assembled);
+	a->assembled = NULL;
 	r = rootfs_assemble(m.cluster, m.digests, m.n, &fault, &st, err);
+	if (r >= 0)
+		a->assembled = xstrdup(m.cluster);
 	if (r >= 0) {
 		snprintf(detail, sizeof(detail), "%llu entries, %llu bytes",
 			 (unsigned long long)st.entries, (unsigned long long)st.bytes_out);
@@ -333,6 +340,40 @@ static int on_setup(struct agent *a, struct cursor *c, struct errbuf *err)
 	return r;
 }
 
+/* A Config goes only onto a rootfs this session assembled from its layers: the rootfs
+ * then holds the image's files alone, so an append or insert of a re-run lands once, not
+ * once more per run. */
+static int on_config(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	struct msg_config m;
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int rootfd = -1;
+	int r = msg_config_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	if (!a->assembled || strcmp(a->assembled, m.cluster) != 0) {
+		r = errbuf_set(err, -EPROTO, "Config '%s' (%s:%u) for cluster %s before this session "
+			       "assembled its rootfs: Configs apply to a freshly assembled rootfs only",
+			       m.doc.name, m.doc.file, m.doc.line, m.cluster);
+		goto out;
+	}
+	dir = xasprintf("%s/data/%s/rootfs", agent_root(), m.cluster);
+	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0) {
+		r = errbuf_set(err, negative_errno(), "cannot open the rootfs '%s': %m", dir);
+		goto out;
+	}
+	log_info("applying Config '%s' (%s) to %s", m.doc.name, config_strategy_name(m.doc.strategy),
+		 m.doc.path);
+	r = config_apply(rootfd, &m.doc, err);
+	if (r >= 0)
+		r = send_ok(a, "", err);
+out:
+	msg_config_release(&m);
+	return r;
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -349,6 +390,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_LAYER_DATA] = on_layer_data, [MSG_LAYER_END] = on_layer_end,
 	[MSG_ASSEMBLE] = on_assemble,	  [MSG_EXEC] = on_exec,
 	[MSG_BYE] = on_bye,		  [MSG_SETUP] = on_setup,
+	[MSG_CONFIG] = on_config,
 };
 
 int agent_serve(int in_fd, int out_fd)
@@ -389,6 +431,7 @@ int agent_serve(int in_fd, int out_fd)
 		r = 0;
 	}
 	layer_upload_abort(a.upload);
+	free(a.assembled);
 	frame_release(&f);
 	buf_release(&a.reply);
 	return r;

@@ -322,6 +322,58 @@ int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errb
 	return 0;
 }
 
+/* A printable string field that must not be empty. */
+static int get_label(struct dec *d, const char *field, size_t max, char **ret)
+{
+	int r = get_str(d, field, max, ret);
+
+	if (r >= 0 && (!**ret || !printable(*ret)))
+		r = bad(d, -EBADMSG, field, "is empty or holds control characters");
+	return r;
+}
+
+static int get_config_path(struct dec *d, char **ret)
+{
+	struct errbuf why = ERRBUF_INIT;
+	int r = get_str(d, "path", MSG_MAX_PATH, ret);
+
+	if (r >= 0 && config_path_check(*ret, &why) < 0)
+		r = errbuf_set(d->err, -EBADMSG, "malformed %s: path: %s", d->msg, errbuf_msg(&why));
+	return r;
+}
+
+int msg_config_decode(const void *p, size_t n, struct msg_config *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_CONFIG, p, n, err);
+	struct msg_config m = { 0 };
+	uint32_t strategy = 0;
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_label(&d, "name", MSG_MAX_CONFIG_NAME, &m.doc.name);
+	if (r >= 0)
+		r = get_config_path(&d, &m.doc.path);
+	if (r >= 0)
+		r = get_str(&d, "data", MSG_MAX_CONFIG_DATA, &m.doc.data);
+	if (r >= 0)
+		r = get_u32(&d, "strategy", &strategy);
+	if (r >= 0 && strategy > CONFIG_APPEND)
+		r = bad(&d, -EBADMSG, "strategy", "is not one of merge, override, insert, append");
+	m.doc.strategy = (enum config_strategy)strategy;
+	if (r >= 0)
+		r = get_label(&d, "file", MSG_MAX_PATH, &m.doc.file);
+	if (r >= 0)
+		r = get_u32(&d, "line", &m.doc.line);
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_config_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err)
 {
 	struct dec d = dec_of(type, p, n, err);
@@ -370,4 +422,11 @@ void msg_setup_release(struct msg_setup *m)
 	free(m->cluster);
 	env_release(m->env, m->nenv);
 	*m = (struct msg_setup){ 0 };
+}
+
+void msg_config_release(struct msg_config *m)
+{
+	free(m->cluster);
+	config_doc_release(&m->doc);
+	*m = (struct msg_config){ 0 };
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config-apply.h"
 #include "error.h"
 #include "kv.h"
 
@@ -23,6 +24,8 @@
 #define MSG_MAX_ENV_VALUE (64u << 10)
 #define MSG_MAX_TIMEOUT_S (7u * 24 * 3600) /* EXEC timeout; 0 = none */
 #define MSG_MAX_VERSION 64		   /* HELLO client version */
+#define MSG_MAX_CONFIG_NAME 253		   /* CONFIG name (a Kubernetes object name) */
+#define MSG_MAX_CONFIG_DATA (960u << 10)   /* CONFIG data: what a frame holds, less the rest */
 
 struct msg_hello {
 	uint32_t version;
@@ -71,6 +74,13 @@ struct msg_setup {
 	uint32_t flags; /* PROTO_SETUP_*; absent (0) from older clients */
 };
 
+/* A Clusterfile Config document (common/config-apply.h) for the cluster's rootfs: name,
+ * file and path printable, path as config_path_check() wants it, a known strategy. */
+struct msg_config {
+	char *cluster;
+	struct config_doc doc;
+};
+
 int msg_hello_decode(const void *p, size_t n, struct msg_hello *ret, struct errbuf *err);
 int msg_layers_req_decode(const void *p, size_t n, struct msg_layers_req *ret, struct errbuf *err);
 int msg_layer_begin_decode(const void *p, size_t n, struct msg_layer_begin *ret,
@@ -79,6 +89,7 @@ int msg_layer_data_decode(const void *p, size_t n, struct msg_layer_data *ret, s
 int msg_assemble_decode(const void *p, size_t n, struct msg_assemble *ret, struct errbuf *err);
 int msg_exec_decode(const void *p, size_t n, struct msg_exec *ret, struct errbuf *err);
 int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errbuf *err);
+int msg_config_decode(const void *p, size_t n, struct msg_config *ret, struct errbuf *err);
 /* FACTS_REQ, LAYER_END and BYE carry nothing: any byte is refused. */
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err);
 
@@ -88,6 +99,7 @@ void msg_layer_begin_release(struct msg_layer_begin *m);
 void msg_assemble_release(struct msg_assemble *m);
 void msg_exec_release(struct msg_exec *m);
 void msg_setup_release(struct msg_setup *m);
+void msg_config_release(struct msg_config *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);

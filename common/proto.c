@@ -18,6 +18,7 @@ static const char *const names[] = {
 	[MSG_LAYER_DATA] = "LAYER_DATA", [MSG_LAYER_END] = "LAYER_END", [MSG_ASSEMBLE] = "ASSEMBLE",
 	[MSG_EXEC] = "EXEC",		 [MSG_OUTPUT] = "OUTPUT",	[MSG_EXIT] = "EXIT",
 	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",		[MSG_LAYER_ERROR] = "LAYER_ERROR",
+	[MSG_CONFIG] = "CONFIG",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -352,6 +353,16 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 			r = cur_u32(&c, &u);
 		if (r >= 0)
 			r = skip_str(&c);
+		break;
+	case MSG_CONFIG:
+		for (int k = 0; r >= 0 && k < 4; k++) /* cluster, name, path, data */
+			r = skip_str(&c);
+		if (r >= 0)
+			r = cur_u32(&c, &u);
+		if (r >= 0)
+			r = skip_str(&c);
+		if (r >= 0)
+			r = cur_u32(&c, &u);
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

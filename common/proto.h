@@ -40,6 +40,8 @@ enum proto_msg {
 	MSG_BYE,	   /* c→a: – */
 	MSG_SETUP,	   /* c→a: str cluster, u32 n, n × (str k, str v)[, u32 flags]; a→c: OK */
 	MSG_LAYER_ERROR,   /* a→c: u32 code, str reason, u32 fault, str digest (ERROR of a layer) */
+	MSG_CONFIG,	   /* c→a: str cluster, str name, str path, str data, u32 strategy,
+			    * str file, u32 line; a→c: OK (after ASSEMBLE, before SETUP) */
 	_MSG_MAX,
 };
 

@@ -353,3 +353,19 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 	r = send_req(ac, MSG_SETUP, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }
+
+int agent_client_config(struct agent_client *ac, const char *cluster,
+			const struct config_doc *doc, struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_str(ac, "Config name", doc->name);
+	req_str(ac, "Config path", doc->path);
+	req_str(ac, "Config data", doc->data);
+	req_u32(ac, "Config strategy", (uint32_t)doc->strategy);
+	req_str(ac, "Config file", doc->file);
+	req_u32(ac, "Config line", doc->line);
+	r = send_req(ac, MSG_CONFIG, err);
+	return r < 0 ? r : expect_ok(ac, NULL, err);
+}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config-apply.h"
 #include "error.h"
 #include "kv.h"
 #include "proto.h"
@@ -59,5 +60,10 @@ int agent_client_exec(struct agent_client *ac, const char *command, const char *
  * flags: PROTO_SETUP_*. */
 int agent_client_setup(struct agent_client *ac, const char *cluster, const struct kv *env,
 		       size_t nenv, uint32_t flags, char **ret_detail, struct errbuf *err);
+
+/* Applies a Config document to the cluster's rootfs, which this session must have
+ * assembled (ASSEMBLE) first; before SETUP, so the templates render over it. */
+int agent_client_config(struct agent_client *ac, const char *cluster,
+			const struct config_doc *doc, struct errbuf *err);
 
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

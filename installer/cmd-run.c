@@ -20,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "run.h"
+#include "ydoc.h"
 
 #define RUN_OPTIONS_HELP                                                                       \
 	"  --parallel N                hosts worked on at once (1-1000, default 32)\n"          \
@@ -272,6 +273,90 @@ static int check_image(const char *image, struct errbuf *err)
 	return r;
 }
 
+#define CLUSTERFILE_TEXT_MAX (4u << 20) /* as clusterfile.c reads it */
+
+/* The image's default Clusterfile (its ClusterFile annotation), the template a run's
+ * Clusterfile is laid over; NULL when it has none. An image missing from the store gives
+ * NULL too: check_image() then says so, with the run's other local checks. */
+static char *image_template(const char *image, char **ret_name)
+{
+	struct image_store *st = NULL;
+	struct image img = { 0 };
+	struct errbuf e = ERRBUF_INIT;
+	char *tmpl = NULL;
+
+	if (image_store_open_ro(NULL, &st, &e) >= 0 && image_store_get(st, image, &img, &e) >= 0 &&
+	    img.meta.clusterfile) {
+		tmpl = TAKE_PTR(img.meta.clusterfile);
+		*ret_name = xasprintf("%s (annotation " ANNOTATION_CLUSTERFILE ")", image);
+	}
+	image_release(&img);
+	image_store_close(st);
+	return tmpl;
+}
+
+/* `cirun run`: the documents of the image's template the flags have no say in (Configs,
+ * Plugins, kubeadm documents) join the cluster the flags describe. */
+static int take_template_docs(struct cluster *c, struct errbuf *err)
+{
+	_cleanup_free_ char *name = NULL;
+	_cleanup_free_ char *tmpl = image_template(c->image, &name);
+	struct cluster t = { 0 };
+
+	if (!tmpl)
+		return 0;
+	if (clusterfile_parse_over(name, tmpl, strlen(tmpl), NULL, NULL, 0, &t, err) < 0)
+		return -EINVAL;
+	/* the flags give none of these: c has none to keep */
+	c->configs = TAKE_PTR(t.configs);
+	c->nconfigs = t.nconfigs;
+	c->plugins = TAKE_PTR(t.plugins);
+	c->nplugins = t.nplugins;
+	c->kubeadm = TAKE_PTR(t.kubeadm);
+	c->nkubeadm = t.nkubeadm;
+	t.nconfigs = t.nplugins = t.nkubeadm = 0;
+	cluster_release(&t);
+	return 0;
+}
+
+/* The image a Clusterfile's Cluster document names (spec.image, in v1 and v2 alike), read
+ * quietly: the file is parsed for real, with its notices and errors, over the template. */
+static char *clusterfile_image(const char *file, const struct buf *text)
+{
+	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
+	struct errbuf e = ERRBUF_INIT;
+
+	if (ydoc_parse(file, text->data, text->len, NULL, &d, &e) < 0)
+		return NULL;
+	for (size_t i = 0; i < ydoc_count(d); i++) {
+		const struct ynode *doc = ydoc_root(d, i);
+		const char *kind = ynode_str(ynode_map_get(doc, "kind"));
+		const char *image = ynode_str(ynode_get(doc, "spec.image"));
+		if (kind && strcmp(kind, "Cluster") == 0)
+			return image && *image ? xstrdup(image) : NULL;
+	}
+	return NULL;
+}
+
+/* `cirun apply`: the user's Clusterfile over its image's template, when there is one. */
+static int load_clusterfile(const char *file, struct cluster *c, struct errbuf *err)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(CLUSTERFILE_TEXT_MAX);
+	_cleanup_free_ char *image = NULL, *name = NULL, *tmpl = NULL;
+	int r = buf_read_file(&b, file);
+
+	if (r < 0)
+		return errbuf_set(err, r, "cannot read the Clusterfile '%s': %s", file, strerror(-r));
+	image = clusterfile_image(file, &b);
+	if (image)
+		tmpl = image_template(image, &name);
+	r = clusterfile_parse_over(name, tmpl, tmpl ? strlen(tmpl) : 0, file, b.data, b.len, c, err);
+	/* it may hold SSH passwords: wiped, as clusterfile_load() does */
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	return r;
+}
+
 /* The common end of run and apply: what is left to check locally (key files, the image),
  * the store, the run, the exit code. */
 static int run_cluster(struct cluster *c, const struct run_opts *o)
@@ -415,6 +500,8 @@ int cmd_run(int argc, char **argv)
 		errbuf_set(&err, -EINVAL, "-m: give the master addresses");
 		goto fail;
 	}
+	if (take_template_docs(&c, &err) < 0)
+		goto fail;
 	if (cluster_add_hosts(&c, masters, ROLE_MASTER, "-m", &err) < 0 ||
 	    (nodes && cluster_add_hosts(&c, nodes, ROLE_NODE, "-n", &err) < 0) ||
 	    cluster_finish(&c, &err) < 0)
@@ -482,7 +569,7 @@ int cmd_apply(int argc, char **argv)
 		r = cli_usage_error(&apply_usage);
 		goto out;
 	}
-	if (clusterfile_load(file, &c, &err) < 0)
+	if (load_clusterfile(file, &c, &err) < 0)
 		goto fail;
 	if (!c.ssh.password && !c.ssh.pk_file &&
 	    use_env_password(&c.ssh.password, &env_password, "ssh.passwd or ssh.pk in the "

@@ -5,6 +5,7 @@
  *   facts       every host's facts, then the preflight table; stop on a failed check
  *   distribute  send only the layers a host lacks, verified on arrival; assemble the
  *               rootfs in a staging dir and swap it in
+ *   config      the Clusterfile's Config documents applied to that rootfs (when any)
  *   setup       templates, bin/, CRI archives, units (the agent's SETUP)
  *   init        scripts/init.sh with the env exported, output streamed, a timeout
  *

@@ -36,6 +36,8 @@ const struct phase run_pipeline[] = {
 	{ .name = "facts", .run = phase_facts, .after = run_preflight, .after_name = "preflight",
 	  .flags = PHASE_ALL_OR_NOTHING },
 	{ .name = "distribute", .run = phase_distribute },
+	/* Configs go onto the rootfs distribute has just assembled, before setup renders */
+	{ .name = "config", .run = phase_config, .skip = run_no_configs },
 	{ .name = "setup", .run = phase_setup },
 	{ .name = "init", .run = phase_init },
 };

@@ -108,6 +108,12 @@ void run_plan(struct run *r)
 		report_text("  sends at most %zu layer(s), %" PRIu64 " bytes (layers the host "
 			    "already holds are not sent)", r->nlayers, bytes);
 		report_text("  agent %s; rootfs " REMOTE_ROOT "/data/%s/rootfs", REMOTE_AGENT, r->c->name);
+		for (size_t k = 0; k < r->c->nconfigs; k++) {
+			const struct config_doc *cfg = &r->c->configs[k];
+			report_text("  Config %s (%s:%u): %s into rootfs/%s", cfg->name, cfg->file,
+				    cfg->line, config_strategy_name(cfg->strategy),
+				    cfg->path + strspn(cfg->path, "/"));
+		}
 		report_text("  PATH: %s", bins.len ? bins.data : "(no bin/)");
 		report_text("  CRI into /usr/bin: %s", cri.len ? cri.data : "(no cri/)");
 		report_text("  units: %s%s", units.len ? units.data : "(none)",

@@ -132,8 +132,12 @@ int phase_connect(struct run *r, struct host_state *h);	  /* connect.c */
 int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */
 int phase_facts(struct run *r, struct host_state *h);	  /* facts.c */
 int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
+int phase_config(struct run *r, struct host_state *h);	  /* config.c */
 int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */
 int phase_init(struct run *r, struct host_state *h);	  /* init.c */
+
+/* config.c: the skip of phase config (the cluster has no Config document). */
+bool run_no_configs(const struct run *r);
 
 /* facts.c: every check on every host, one table, before anything is changed; a host that
  * fails one is marked failed in "preflight". -EPERM when any did. */

@@ -96,6 +96,19 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		msg_setup_release(&m);
 		return;
 	}
+	case MSG_CONFIG: {
+		struct msg_config m;
+		struct errbuf why = ERRBUF_INIT;
+		if ((r = msg_config_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && *m.doc.name && *m.doc.file);
+		assert(strlen(m.doc.name) <= MSG_MAX_CONFIG_NAME);
+		assert(strlen(m.doc.data) <= MSG_MAX_CONFIG_DATA);
+		assert(config_path_check(m.doc.path, &why) == 0);
+		assert(m.doc.strategy <= CONFIG_APPEND);
+		msg_config_release(&m);
+		return;
+	}
 	case MSG_FACTS_REQ:
 	case MSG_LAYER_END:
 	case MSG_BYE:

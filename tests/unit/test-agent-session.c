@@ -490,6 +490,65 @@ static void test_setup_flags_do_not_fit(void **state)
 		free(env[i].value);
 }
 
+static char *read_rootfs(const struct session *s, const char *rel)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(1 << 16);
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/%s", s->root, rel);
+	assert_int_equal(buf_read_file(&b, p), 0);
+	return xstrdup(b.data ? b.data : "");
+}
+
+/* CONFIG: refused before this session assembled the rootfs (a re-run that skipped the
+ * assembly would append twice); applied after; the same append after a fresh assembly
+ * gives the same file; a failure names the Config's file:line and the target. */
+static void test_config(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	char da[80];
+	uint64_t sa;
+	char *digests[1] = { da };
+	char name_app[] = "app", path_app[] = "/etc/a.conf", data_app[] = "added\n",
+	     file[] = "Clusterfile", name_out[] = "out", path_out[] = "etc/link/x", data_out[] = "x";
+	struct config_doc app = { .name = name_app, .path = path_app, .data = data_app,
+				  .strategy = CONFIG_APPEND, .file = file, .line = 7 };
+	struct config_doc out = { .name = name_out, .path = path_out, .data = data_out,
+				  .strategy = CONFIG_OVERRIDE, .file = file, .line = 12 };
+
+	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), da, &sa);
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	int fd = open_in(s->root, "a.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, da, sa, fd, NULL, NULL, &err), 0);
+	close(fd);
+	assert_int_equal(agent_client_config(s->ac, "demo", &app, &err), -EPROTO);
+	assert_non_null(strstr(errbuf_msg(&err), "Clusterfile:7"));
+	assert_non_null(strstr(errbuf_msg(&err), "before this session assembled"));
+
+	for (int run = 0; run < 3; run++) {
+		assert_int_equal(agent_client_assemble(s->ac, "demo", "img", digests, 1, NULL, NULL,
+						       &err), 0);
+		assert_int_equal(agent_client_config(s->ac, "demo", &app, &err), 0);
+		_cleanup_free_ char *got = read_rootfs(s, "etc/a.conf");
+		assert_string_equal(got, "a\nadded\n");
+	}
+	/* another cluster's rootfs was not assembled by this session */
+	assert_int_equal(agent_client_config(s->ac, "other", &app, &err), -EPROTO);
+
+	/* a symlink out of the rootfs on the way to the target */
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/link", s->root);
+	assert_int_equal(symlink(s->root, p), 0);
+	assert_true(agent_client_config(s->ac, "demo", &out, &err) < 0);
+	assert_non_null(strstr(errbuf_msg(&err), "Clusterfile:12"));
+	assert_non_null(strstr(errbuf_msg(&err), "etc/link"));
+	snprintf(p, sizeof(p), "%s/x", s->root);
+	assert_int_equal(access(p, F_OK), -1);
+	/* the session is still in step */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -504,6 +563,7 @@ int main(void)
 		T(test_hostile_requests),
 		T(test_oversized_request),
 		T(test_setup_flags_do_not_fit),
+		T(test_config),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

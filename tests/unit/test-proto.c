@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "buf.h"
+#include "cleanup.h"
 #include "error.h"
 #include "proto-msg.h"
 #include "proto.h"
@@ -167,6 +168,93 @@ static void test_setup_flags(void **state)
 	buf_release(&p);
 }
 
+struct config_fields {
+	const char *cluster, *name, *path, *data;
+	uint32_t strategy;
+	const char *file;
+	uint32_t line;
+};
+
+static void put_config(struct buf *p, const struct config_fields *f)
+{
+	buf_reset(p);
+	proto_put_str(p, f->cluster);
+	proto_put_str(p, f->name);
+	proto_put_str(p, f->path);
+	proto_put_str(p, f->data);
+	proto_put_u32(p, f->strategy);
+	proto_put_str(p, f->file);
+	proto_put_u32(p, f->line);
+}
+
+/* CONFIG: every field decoded and checked; each bad field refused by name. */
+static void test_config_decode(void **state)
+{
+	static const struct config_fields good = { "demo", "app", "/etc/app.yaml", "a: 1\n",
+						   CONFIG_MERGE, "Clusterfile", 12 };
+	static const struct {
+		struct config_fields f;
+		const char *why;
+	} bad[] = {
+		{ { "../x", "app", "etc/a", "", 0, "F", 1 }, "cluster" },
+		{ { "demo", "", "etc/a", "", 0, "F", 1 }, "name" },
+		{ { "demo", "a\nb", "etc/a", "", 0, "F", 1 }, "name" },
+		{ { "demo", "app", "etc/../../x", "", 0, "F", 1 }, "path" },
+		{ { "demo", "app", "", "", 0, "F", 1 }, "path" },
+		{ { "demo", "app", "/", "", 0, "F", 1 }, "path" },
+		{ { "demo", "app", "etc/a\x01", "", 0, "F", 1 }, "path" },
+		{ { "demo", "app", "etc/a", "", 4, "F", 1 }, "strategy" },
+		{ { "demo", "app", "etc/a", "", 0, "", 1 }, "file" },
+		{ { "demo", "app", "etc/a", "", 0, "F\x1b[2J", 1 }, "file" },
+	};
+	struct buf p = BUF_INIT(1 << 20);
+	struct msg_config m;
+	struct errbuf err = ERRBUF_INIT;
+	(void)state;
+
+	put_config(&p, &good);
+	assert_int_equal(proto_validate(MSG_CONFIG, p.data, p.len), 0);
+	assert_int_equal(msg_config_decode(p.data, p.len, &m, &err), 0);
+	assert_string_equal(m.cluster, "demo");
+	assert_string_equal(m.doc.name, "app");
+	assert_string_equal(m.doc.path, "/etc/app.yaml");
+	assert_string_equal(m.doc.data, "a: 1\n");
+	assert_int_equal(m.doc.strategy, CONFIG_MERGE);
+	assert_string_equal(m.doc.file, "Clusterfile");
+	assert_int_equal(m.doc.line, 12);
+	msg_config_release(&m);
+	assert_string_equal(proto_msg_name(MSG_CONFIG), "CONFIG");
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		put_config(&p, &bad[i].f);
+		errbuf_clear(&err);
+		assert_int_equal(msg_config_decode(p.data, p.len, &m, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "malformed CONFIG"));
+		assert_non_null(strstr(err.msg, bad[i].why));
+	}
+
+	/* truncated at every byte, and a trailing byte */
+	put_config(&p, &good);
+	for (size_t n = 0; n < p.len; n++) {
+		assert_int_equal(msg_config_decode(p.data, n, &m, &err), -EBADMSG);
+		assert_int_equal(proto_validate(MSG_CONFIG, p.data, n), -EBADMSG);
+	}
+	proto_put_u32(&p, 0);
+	assert_int_equal(msg_config_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "trailing"));
+
+	/* data over its cap */
+	_cleanup_free_ char *big = xmalloc(MSG_MAX_CONFIG_DATA + 2);
+	memset(big, 'x', MSG_MAX_CONFIG_DATA + 1);
+	big[MSG_MAX_CONFIG_DATA + 1] = '\0';
+	struct config_fields huge = good;
+	huge.data = big;
+	put_config(&p, &huge);
+	assert_int_equal(msg_config_decode(p.data, p.len, &m, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "data"));
+	buf_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_setup_flags),
+		cmocka_unit_test(test_config_decode),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

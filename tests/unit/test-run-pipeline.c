@@ -47,6 +47,7 @@ static struct run_opts opts;
 static struct cluster_host specs[NHOSTS];
 static struct host_state hosts[NHOSTS];
 static struct run run;
+static struct cluster cluster;
 
 static int setup(void **state)
 {
@@ -70,7 +71,8 @@ static int setup(void **state)
 		hosts[i].spec = &specs[i];
 	}
 	opts = (struct run_opts){ .parallel = 4 };
-	run = (struct run){ .o = &opts, .hosts = hosts, .n = NHOSTS };
+	cluster = (struct cluster){ 0 };
+	run = (struct run){ .c = &cluster, .o = &opts, .hosts = hosts, .n = NHOSTS };
 	return 0;
 }
 
@@ -134,8 +136,8 @@ static bool ran_on(char phase, size_t host)
 
 static void test_table_order(void **state)
 {
-	static const char *const names[] = { "connect", "agent", "facts", "distribute", "setup",
-					     "init" };
+	static const char *const names[] = { "connect", "agent", "facts", "distribute", "config",
+					     "setup", "init" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -144,7 +146,8 @@ static void test_table_order(void **state)
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
 		assert_null(p->on); /* all of today's phases run on every host */
-		assert_null(p->skip);
+		/* config only when the cluster has Config documents */
+		assert_true(p->skip == (strcmp(p->name, "config") == 0 ? run_no_configs : NULL));
 		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
 		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
@@ -152,7 +155,8 @@ static void test_table_order(void **state)
 		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
-	assert_true(run_pipeline[5].run == phase_init);
+	assert_true(run_pipeline[4].run == phase_config);
+	assert_true(run_pipeline[6].run == phase_init);
 }
 
 static void test_table_plan_line(void **state)
@@ -163,6 +167,15 @@ static void test_table_plan_line(void **state)
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
 			    "distribute, setup, init");
+	/* with a Config document, config comes between distribute and setup */
+	struct config_doc cfg = { 0 };
+	cluster.configs = &cfg;
+	cluster.nconfigs = 1;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
+			    "distribute, config, setup, init");
+	cluster = (struct cluster){ 0 };
 }
 
 /* Every host goes through a, b, c in that order, and a phase ends on every host before
