@@ -135,7 +135,7 @@ static bool ran_on(char phase, size_t host)
 static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "distribute", "setup",
-					     "init" };
+					     "init", "cmd" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -143,7 +143,13 @@ static void test_table_order(void **state)
 		const struct phase *p = &run_pipeline[k];
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
-		assert_null(p->on); /* all of today's phases run on every host */
+		/* all of today's phases but cmd run on every host */
+		if (strcmp(p->name, "cmd") == 0) {
+			assert_ptr_equal(p->on, &phase_on_master0);
+			assert_true(p->skip == run_no_cmds);
+			continue;
+		}
+		assert_null(p->on);
 		assert_null(p->skip);
 		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
@@ -153,6 +159,7 @@ static void test_table_order(void **state)
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
 	assert_true(run_pipeline[5].run == phase_init);
+	assert_true(run_pipeline[6].run == phase_cmd);
 }
 
 static void test_table_plan_line(void **state)
@@ -163,6 +170,13 @@ static void test_table_plan_line(void **state)
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
 			    "distribute, setup, init");
+	/* an image with a CMD: the replay on master0 ends the list */
+	buf_reset(&b);
+	run.img.meta.ncmds = 1;
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	run.img.meta.ncmds = 0;
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, init, cmd (on master0)");
 }
 
 /* Every host goes through a, b, c in that order, and a phase ends on every host before
