@@ -60,20 +60,22 @@ static size_t reference(const char *p, const struct kv *args, size_t nargs,
 	return *value ? 1 + braced + len + braced : 0;
 }
 
-char *cmd_expand(const char *cmd, const struct kv *args, size_t nargs, const struct kv *over,
-		 size_t nover)
+int cmd_expand(const char *cmd, const struct kv *args, size_t nargs, const struct kv *over,
+	       size_t nover, char **ret)
 {
-	struct buf out = BUF_INIT(SIZE_MAX / 4);
+	_cleanup_buf_ struct buf out = BUF_INIT(CMD_EXPANDED_MAX);
 	bool single = false, dbl = false;
+	int r = 0;
 
-	for (const char *p = cmd; *p;) {
+	*ret = NULL;
+	for (const char *p = cmd; *p && r >= 0;) {
 		const char *value;
 		size_t n;
 
 		if (single) {
 			single = *p != '\'';
 		} else if (*p == '\\' && p[1]) {
-			buf_append(&out, p, 2); /* \$, \", \' stay as written for the shell */
+			r = buf_append(&out, p, 2); /* \$, \", \' stay as written for the shell */
 			p += 2;
 			continue;
 		} else if (*p == '\'' && !dbl) {
@@ -81,13 +83,16 @@ char *cmd_expand(const char *cmd, const struct kv *args, size_t nargs, const str
 		} else if (*p == '"') {
 			dbl = !dbl;
 		} else if (*p == '$' && (n = reference(p, args, nargs, over, nover, &value))) {
-			buf_puts(&out, value);
+			r = buf_puts(&out, value);
 			p += n;
 			continue;
 		}
-		buf_putc(&out, *p++);
+		r = buf_putc(&out, *p++);
 	}
-	return buf_detach(&out, NULL);
+	if (r < 0)
+		return r;
+	*ret = buf_detach(&out, NULL);
+	return 0;
 }
 
 void cmd_args_set(struct kv **list, size_t *n, const char *key, const char *value)

@@ -23,15 +23,21 @@
 
 #include "error.h"
 #include "kv.h"
+#include "proto-msg.h"
 
 /* The value of ARG `name` (len bytes) for CMD replay: the last of over[] with that key,
  * else args[]'s; NULL when neither has it. */
 const char *cmd_arg_value(const struct kv *args, size_t nargs, const struct kv *over,
 			  size_t nover, const char *name, size_t len);
 
-/* cmd with its ARG references expanded (see above); a string to free. */
-char *cmd_expand(const char *cmd, const struct kv *args, size_t nargs, const struct kv *over,
-		 size_t nover);
+/* The longest expanded CMD: what the agent takes as one command (a hostile image could
+ * otherwise multiply a long ARG by many references). */
+#define CMD_EXPANDED_MAX (MSG_MAX_COMMAND - 1)
+
+/* cmd with its ARG references expanded (see above) into *ret (to free); -E2BIG, *ret
+ * NULL, when the result would be longer than CMD_EXPANDED_MAX bytes. */
+int cmd_expand(const char *cmd, const struct kv *args, size_t nargs, const struct kv *over,
+	       size_t nover, char **ret);
 
 /* A --cmd-args value "K=V[,K=V…]" (sealer's string-slice flag: split on commas, so a
  * value with a comma goes into spec.cmd_args instead) appended to *list; a key already

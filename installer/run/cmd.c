@@ -23,20 +23,24 @@ bool run_no_cmds(const struct run *r)
 	return r->img.meta.ncmds == 0;
 }
 
-static char *expanded(const struct run *r, size_t i)
+static int expanded(const struct run *r, size_t i, char **ret)
 {
 	return cmd_expand(r->img.meta.cmds[i], r->img.meta.args, r->img.meta.nargs,
-			  r->c->cmd_args, r->c->ncmd_args);
+			  r->c->cmd_args, r->c->ncmd_args, ret);
 }
 
 static int run_one(struct run *r, struct host_state *h, size_t i, const char *cwd,
 		   unsigned timeout)
 {
-	_cleanup_free_ char *cmd = expanded(r, i);
+	_cleanup_free_ char *cmd = NULL;
 	struct agent_exit ex = { 0 };
 	size_t n = r->img.meta.ncmds;
-	int rc;
+	int rc = expanded(r, i, &cmd);
 
+	if (rc < 0)
+		return errbuf_set(&h->err, rc, "CMD %zu/%zu '%.200s…' with its ARGs expanded is "
+				  "longer than %u bytes; the later CMDs were not run", i + 1, n,
+				  r->img.meta.cmds[i], CMD_EXPANDED_MAX);
 	log_host(LOG_NOTICE, h->spec->ip, "CMD %zu/%zu: %s", i + 1, n, cmd);
 	buf_reset(&h->tail);
 	rc = agent_client_exec(h->ac, cmd, cwd, h->spec->env, h->spec->nenv, timeout,
@@ -77,7 +81,12 @@ void run_cmd_plan(struct run *r)
 	report_text("[%s] CMD replay on master0, in image order, in " REMOTE_ROOT
 		    "/data/%s/rootfs:", r->hosts[0].spec->ip, r->c->name);
 	for (size_t i = 0; i < r->img.meta.ncmds; i++) {
-		_cleanup_free_ char *cmd = expanded(r, i);
-		report_text("  CMD %zu/%zu: %s", i + 1, r->img.meta.ncmds, cmd);
+		_cleanup_free_ char *cmd = NULL;
+		if (expanded(r, i, &cmd) < 0)
+			report_text("  CMD %zu/%zu: %.200s… (longer than %u bytes expanded: the run "
+				    "will stop there)", i + 1, r->img.meta.ncmds, r->img.meta.cmds[i],
+				    CMD_EXPANDED_MAX);
+		else
+			report_text("  CMD %zu/%zu: %s", i + 1, r->img.meta.ncmds, cmd);
 	}
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include "buf.h"
 #include "cleanup.h"
 #include "cmd-replay.h"
 #include "macro.h"
@@ -16,8 +17,9 @@ static const struct kv image_args[] = {
 
 static void expect(const char *cmd, const struct kv *over, size_t nover, const char *want)
 {
-	_cleanup_free_ char *got = cmd_expand(cmd, image_args, ELEMENTSOF(image_args), over, nover);
+	_cleanup_free_ char *got = NULL;
 
+	assert_int_equal(cmd_expand(cmd, image_args, ELEMENTSOF(image_args), over, nover, &got), 0);
 	if (strcmp(got, want) != 0)
 		fail_msg("'%s' expanded to '%s', not '%s'", cmd, got, want);
 }
@@ -82,6 +84,30 @@ static void test_value_not_rescanned(void **state)
 	expect("echo $A $Version", over, 1, "echo $Version '${Msg} 1.0");
 }
 
+/* A hostile image: a long ARG referenced many times cannot make an unbounded command. */
+static void test_expansion_capped(void **state)
+{
+	_cleanup_free_ char *big = xmalloc(64 << 10), *cmd = NULL, *got = NULL;
+	struct kv over[] = { { (char *)"Big", big } };
+	struct buf b = BUF_INIT(1 << 20);
+	(void)state;
+
+	memset(big, 'x', (64 << 10) - 1);
+	big[(64 << 10) - 1] = '\0';
+	for (int i = 0; i < 4; i++)
+		buf_puts(&b, "$Big");
+	cmd = buf_detach(&b, NULL);
+	assert_int_equal(cmd_expand(cmd, NULL, 0, over, 1, &got), 0); /* 4 × 64 KiB - 4: fits */
+	assert_int_equal(strlen(got), 4 * ((64 << 10) - 1));
+	free(got);
+	got = NULL;
+	free(cmd);
+	buf_puts(&b, "$Big$Big$Big$Big$Big");
+	cmd = buf_detach(&b, NULL);
+	assert_int_equal(cmd_expand(cmd, NULL, 0, over, 1, &got), -E2BIG);
+	assert_null(got);
+}
+
 static void test_cmd_args_parse(void **state)
 {
 	struct kv *list = NULL;
@@ -120,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_value_literal),
 		cmocka_unit_test(test_left_to_shell),
 		cmocka_unit_test(test_value_not_rescanned),
+		cmocka_unit_test(test_expansion_capped),
 		cmocka_unit_test(test_cmd_args_parse),
 	};
 	return cmocka_run_group_tests_name("cmd-replay", tests, NULL, NULL);
