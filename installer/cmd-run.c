@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "cluster.h"
 #include "clusterfile.h"
+#include "cmd-replay.h"
 #include "image-store.h"
 #include "log.h"
 #include "macro.h"
@@ -35,6 +36,8 @@
 	"  --force                     a file cirun did not install (in /usr/local/bin, /usr/bin,\n" \
 	"                              units, drop-ins) is moved aside as NAME.cirun-backup\n" \
 	"                              instead of failing the host\n"                           \
+	"  --cmd-args K=V[,K=V]        values for the image's ARGs in its CMDs, over the image's\n" \
+	"                              and the Clusterfile's spec.cmd_args (repeatable)\n"     \
 	"  -h, --help                  this text\n\n"                                           \
 	"DUR: 90, 90s, 15m, 1h. Every flag and file is checked before the first connection\n"    \
 	"(exit 2). Exit 1 when a host failed; the run log is in $CIRUN_HOME/logs/."
@@ -44,10 +47,11 @@ static const struct cli_usage run_usage = {
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key]\n"
-	"       [--dry-run] [--output text|json] [--force]",
+	"       [--dry-run] [--output text|json] [--force] [--cmd-args K=V[,K=V]]",
 	"Installs the cluster image IMAGE from the local store onto the hosts over SSH: the\n"
 	"agent, a preflight of every host, the layers a host lacks, the rootfs, templates,\n"
-	"bin/, the CRI, units, then scripts/init.sh. Also: cirun -m IPS -p PASSWD IMAGE.\n\n"
+	"bin/, the CRI, units, then scripts/init.sh, then the image's CMDs on master0.\n"
+	"Also: cirun -m IPS -p PASSWD IMAGE.\n\n"
 	"options:\n"
 	"  -m, --masters IPS           master addresses (a,b, ranges a.b.c.1-9, ip:port);\n"
 	"                              the first is master0\n"
@@ -200,6 +204,7 @@ enum {
 	O_DRY,
 	O_OUTPUT,
 	O_FORCE,
+	O_CMD_ARGS,
 };
 #define RUN_OPTIONS                                                                            \
 	{ "parallel", required_argument, NULL, O_PARALLEL },                                   \
@@ -209,7 +214,8 @@ enum {
 	{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },                         \
 	{ "dry-run", no_argument, NULL, O_DRY },                                               \
 	{ "output", required_argument, NULL, O_OUTPUT },                                       \
-	{ "force", no_argument, NULL, O_FORCE }
+	{ "force", no_argument, NULL, O_FORCE },                                               \
+	{ "cmd-args", required_argument, NULL, O_CMD_ARGS }
 
 /* 1 when opt was one of RUN_OPTIONS, 0 when not, <0 (with err) when its value is bad. */
 static int run_option(int opt, const char *arg, struct run_opts *o, char **skip, struct errbuf *err)
@@ -476,6 +482,10 @@ int cmd_run(int argc, char **argv)
 		case O_NAME:
 			set_str(&c.name, optarg);
 			break;
+		case O_CMD_ARGS:
+			if (cmd_args_parse(optarg, &c.cmd_args, &c.ncmd_args, &err) < 0)
+				goto fail;
+			break;
 		case 'h':
 			r = cli_help(&run_usage);
 			goto out;
@@ -521,7 +531,7 @@ static const struct cli_usage apply_usage = {
 	"apply",
 	"-f Clusterfile [--parallel N] [--timeout DUR] [--connect-timeout DUR]\n"
 	"       [--skip-preflight=NAME,...] [--insecure-ignore-host-key] [--dry-run] [--output text|json]\n"
-	"       [--force]",
+	"       [--force] [--cmd-args K=V[,K=V]]",
 	"Installs what a Clusterfile's 'kind: Cluster' document (sealer.cloud/v2) describes:\n"
 	"its image, its hosts with roles, SSH settings and env per host over the global ones.\n\n"
 	"options:\n"
@@ -540,6 +550,8 @@ int cmd_apply(int argc, char **argv)
 	};
 	_cleanup_free_ char *file = NULL, *skip = NULL;
 	char *env_password = NULL;
+	struct kv *cmd_args = NULL;
+	size_t ncmd_args = 0;
 	struct cluster c = { 0 };
 	struct run_opts o = { 0 };
 	struct errbuf err = ERRBUF_INIT;
@@ -557,6 +569,9 @@ int cmd_apply(int argc, char **argv)
 			continue;
 		if (opt == 'f') {
 			set_str(&file, optarg);
+		} else if (opt == O_CMD_ARGS) {
+			if (cmd_args_parse(optarg, &cmd_args, &ncmd_args, &err) < 0)
+				goto fail;
 		} else if (opt == 'h') {
 			r = cli_help(&apply_usage);
 			goto out;
@@ -571,6 +586,8 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (load_clusterfile(file, &c, &err) < 0)
 		goto fail;
+	for (size_t i = 0; i < ncmd_args; i++) /* the flag over spec.cmd_args */
+		cmd_args_set(&c.cmd_args, &c.ncmd_args, cmd_args[i].key, cmd_args[i].value);
 	if (!c.ssh.password && !c.ssh.pk_file &&
 	    use_env_password(&c.ssh.password, &env_password, "ssh.passwd or ssh.pk in the "
 			     "Clusterfile", &err) < 0)
@@ -586,6 +603,11 @@ fail:
 	r = 2;
 out:
 	set_secret(&env_password, NULL);
+	for (size_t i = 0; i < ncmd_args; i++) {
+		free(cmd_args[i].key);
+		free(cmd_args[i].value);
+	}
+	free(cmd_args);
 	cluster_release(&c);
 	return r;
 }

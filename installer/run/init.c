@@ -27,7 +27,7 @@ static void keep_tail(struct host_state *h, const char *line)
 	buf_printf(&h->tail, "%s\n", line);
 }
 
-static void on_output(void *data, int stream, const char *buf, size_t n)
+void run_host_output(void *data, int stream, const char *buf, size_t n)
 {
 	struct host_state *h = data;
 
@@ -60,11 +60,11 @@ int phase_init(struct run *r, struct host_state *h)
 		env[i] = h->spec->env[i];
 	ssh_conn_set_timeout(h->conn, timeout + 60);
 	buf_reset(&h->tail);
-	rc = agent_client_exec(h->ac, script, cwd, env, h->spec->nenv, timeout, on_output, h, &ex,
-			       &h->err);
+	rc = agent_client_exec(h->ac, script, cwd, env, h->spec->nenv, timeout, run_host_output, h,
+			       &ex, &h->err);
 	free(env);
 	if (h->line.len)
-		on_output(h, 1, "\n", 1);
+		run_host_output(h, 1, "\n", 1);
 	if (rc < 0)
 		return rc;
 	if (ex.timed_out)

@@ -40,6 +40,9 @@ const struct phase run_pipeline[] = {
 	{ .name = "config", .run = phase_config, .skip = run_no_configs },
 	{ .name = "setup", .run = phase_setup },
 	{ .name = "init", .run = phase_init },
+	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
+	 * up when the CMDs run */
+	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },
 };
 const size_t run_pipeline_len = ELEMENTSOF(run_pipeline);
 

@@ -121,4 +121,5 @@ void run_plan(struct run *r)
 		report_text("  scripts/init.sh: %s, with %zu env variable(s)",
 			    has_init ? "runs" : "not in the image", h->spec->nenv);
 	}
+	run_cmd_plan(r);
 }

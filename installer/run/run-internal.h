@@ -135,6 +135,7 @@ int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
 int phase_config(struct run *r, struct host_state *h);	  /* config.c */
 int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */
 int phase_init(struct run *r, struct host_state *h);	  /* init.c */
+int phase_cmd(struct run *r, struct host_state *h);	  /* cmd.c */
 
 /* config.c: the skip of phase config (the cluster has no Config document). */
 bool run_no_configs(const struct run *r);
@@ -145,6 +146,15 @@ int run_preflight(struct run *r);
 
 /* agent.c: the cirun-agent to upload, as a path to free; NULL when there is none. */
 char *run_find_agent(const struct run_opts *o);
+
+/* init.c: an agent_output_fn (data: the host_state) that logs each line with the host's
+ * prefix and keeps the last lines in h->tail for the failure report. */
+void run_host_output(void *data, int stream, const char *buf, size_t n);
+
+/* cmd.c: true when the image has no CMD (the phase is skipped); the CMDs, expanded, in
+ * the dry-run plan. */
+bool run_no_cmds(const struct run *r);
+void run_cmd_plan(struct run *r);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);

@@ -137,7 +137,7 @@ static bool ran_on(char phase, size_t host)
 static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "distribute", "config",
-					     "setup", "init" };
+					     "setup", "init", "cmd" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -145,7 +145,13 @@ static void test_table_order(void **state)
 		const struct phase *p = &run_pipeline[k];
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
-		assert_null(p->on); /* all of today's phases run on every host */
+		/* all of today's phases but cmd run on every host */
+		if (strcmp(p->name, "cmd") == 0) {
+			assert_ptr_equal(p->on, &phase_on_master0);
+			assert_true(p->skip == run_no_cmds);
+			continue;
+		}
+		assert_null(p->on);
 		/* config only when the cluster has Config documents */
 		assert_true(p->skip == (strcmp(p->name, "config") == 0 ? run_no_configs : NULL));
 		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
@@ -157,6 +163,7 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[0].run == phase_connect);
 	assert_true(run_pipeline[4].run == phase_config);
 	assert_true(run_pipeline[6].run == phase_init);
+	assert_true(run_pipeline[7].run == phase_cmd);
 }
 
 static void test_table_plan_line(void **state)
@@ -176,6 +183,13 @@ static void test_table_plan_line(void **state)
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
 			    "distribute, config, setup, init");
 	cluster = (struct cluster){ 0 };
+	/* an image with a CMD: the replay on master0 ends the list */
+	buf_reset(&b);
+	run.img.meta.ncmds = 1;
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	run.img.meta.ncmds = 0;
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, init, cmd (on master0)");
 }
 
 /* Every host goes through a, b, c in that order, and a phase ends on every host before
