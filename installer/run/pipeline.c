@@ -23,7 +23,9 @@
  *
  * The phases still to come slot in as rows the same way, for instance
  *   { "registry", phase_registry, .on = &phase_on_registry },
- *   { "PreInit", phase_plugins_preinit, .skip = no_preinit_plugins },
+ *   { "PreInit", phase_plugins_pre_init, .skip = run_no_plugins_pre_init },   after init
+ *   { "PreJoin", ... }, { "PostJoin", ... } around the joins, { "PreGuest", ... } before the
+ *   CMDs (PostInstall then moves after them),
  *   { "kubeadm init", phase_kubeadm_init, .on = &phase_on_master0 },
  *   { "join masters", phase_join, .on = &phase_on_other_masters, .flags = PHASE_ONE_AT_A_TIME },
  *   { "join nodes", phase_join, .on = &phase_on_nodes },
@@ -35,9 +37,14 @@ const struct phase run_pipeline[] = {
 	{ .name = "agent", .run = phase_agent },
 	{ .name = "facts", .run = phase_facts, .after = run_preflight, .after_name = "preflight",
 	  .flags = PHASE_ALL_OR_NOTHING },
+	/* plugins before the rootfs is on the hosts */
+	{ .name = "Originally", .run = phase_plugins_originally, .skip = run_no_plugins_originally },
 	{ .name = "distribute", .run = phase_distribute },
 	{ .name = "setup", .run = phase_setup },
 	{ .name = "init", .run = phase_init },
+	/* the run's last point until kubeadm, joins and CMDs come before it */
+	{ .name = "PostInstall", .run = phase_plugins_post_install,
+	  .skip = run_no_plugins_post_install },
 };
 const size_t run_pipeline_len = ELEMENTSOF(run_pipeline);
 

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "image-store.h"
 #include "macro.h"
+#include "plugin.h"
 #include "run.h"
 
 #define REMOTE_ROOT "/var/lib/cirun"
@@ -55,6 +56,8 @@ struct run {
 	char **digests;	/* content layers, in order */
 	uint64_t *sizes;
 	size_t nlayers;
+	struct plugin_list plugins;	    /* plugins.c: the Clusterfile's, then the image's */
+	struct plugin_host *plugin_hosts; /* hosts[] as the plugins' `on` sees them */
 };
 
 int64_t run_now_ms(void);
@@ -141,6 +144,18 @@ int run_preflight(struct run *r);
 
 /* agent.c: the cirun-agent to upload, as a path to free; NULL when there is none. */
 char *run_find_agent(const struct run_opts *o);
+
+/* plugins.c: the plugins at their phase points. run_plugins_load collects the Clusterfile's
+ * and the image's, and refuses any that is invalid or that this version cannot run, before
+ * any host is touched (-EINVAL/-EOPNOTSUPP, "FILE:LINE: ..." in err). */
+int run_plugins_load(struct run *r, struct errbuf *err);
+void run_plugins_release(struct run *r);
+int phase_plugins_originally(struct run *r, struct host_state *h);
+int phase_plugins_post_install(struct run *r, struct host_state *h);
+bool run_no_plugins_originally(const struct run *r);
+bool run_no_plugins_post_install(const struct run *r);
+/* The plan's "  plugins at PHASE: NAME (TYPE), ..." lines for hosts[host]. */
+void run_plugins_plan(const struct run *r, size_t host);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);

@@ -134,8 +134,8 @@ static bool ran_on(char phase, size_t host)
 
 static void test_table_order(void **state)
 {
-	static const char *const names[] = { "connect", "agent", "facts", "distribute", "setup",
-					     "init" };
+	static const char *const names[] = { "connect", "agent", "facts", "Originally",
+					     "distribute", "setup", "init", "PostInstall" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -144,7 +144,10 @@ static void test_table_order(void **state)
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
 		assert_null(p->on); /* all of today's phases run on every host */
-		assert_null(p->skip);
+		/* the plugin points are there only when a plugin acts at them */
+		bool plugin_point = strcmp(p->name, "Originally") == 0 ||
+				    strcmp(p->name, "PostInstall") == 0;
+		assert_true(plugin_point ? p->skip != NULL : p->skip == NULL);
 		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
 		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
@@ -152,7 +155,9 @@ static void test_table_order(void **state)
 		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
-	assert_true(run_pipeline[5].run == phase_init);
+	assert_true(run_pipeline[3].run == phase_plugins_originally);
+	assert_true(run_pipeline[6].run == phase_init);
+	assert_true(run_pipeline[7].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)

@@ -1,0 +1,312 @@
+/* Plugins: loaded and validated before any host is touched (run_plugins_load), then run
+ * at their phase points (the rows "Originally" and "PostInstall" of the table).
+ *
+ * This version runs SHELL plugins at Originally and PostInstall with `on` empty, master,
+ * node, master0 or an address list. Everything else a valid plugin may ask for needs
+ * points of the run or a cluster that do not exist yet (kubeadm is not wired): the other
+ * types, the phases PreInit, PreJoin, PostJoin and PreGuest, and label selectors. Those
+ * are refused at validation, saying so, rather than passed over. PreClean and PostClean
+ * belong to a delete, not to a run. */
+#include "run-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent-client.h"
+#include "cleanup.h"
+#include "fs-util.h"
+#include "layer.h"
+#include "log.h"
+#include "plugin-dir.h"
+#include "report.h"
+#include "ssh.h"
+#include "ydoc.h"
+
+#define TAIL_LINES 20
+
+/* The points of a run this version has. */
+#define RUN_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_ORIGINALLY) | PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL))
+/* A delete's points: valid in an image, never reached by a run. */
+#define DELETE_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_PRE_CLEAN) | PLUGIN_PHASE_BIT(PLUGIN_POST_CLEAN))
+
+static bool image_plugin_path(const char *path, void *unused)
+{
+	(void)unused;
+	/* plugins/ and sealer 0.6's plugin/, and the whiteouts that may delete them */
+	return strncmp(path, "plugin", 6) == 0 || strncmp(path, ".wh.plugin", 10) == 0;
+}
+
+/* The image's plugins/ (and plugin/): the layers hold them, not a rootfs on this machine,
+ * so they are unpacked (filtered) into a private directory and read from there. */
+static int load_image_plugins(struct run *r, struct errbuf *err)
+{
+	_cleanup_free_ char *tmp = NULL, *parent = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int rc = 0;
+
+	tmp = xasprintf("%s/build/tmp/plugins-XXXXXX", image_store_home(r->st));
+	parent = xstrdup(tmp);
+	*strrchr(parent, '/') = '\0';
+	rc = mkdir_p(parent, 0700);
+	if (rc < 0 || !mkdtemp(tmp))
+		return errbuf_set(err, rc < 0 ? rc : -errno, "cannot create a directory under %s to "
+				  "read the image's plugins: %s", parent, strerror(rc < 0 ? -rc : errno));
+	for (size_t i = 0; i < r->nlayers && rc >= 0; i++) {
+		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
+		rc = layer_apply_file_filtered(tmp, blob, image_plugin_path, NULL, err);
+		if (rc < 0)
+			errbuf_prefix(err, "reading the plugins of image %s", r->c->image);
+	}
+	if (rc >= 0) {
+		fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = fd < 0 ? errbuf_set(err, -errno, "%s: %s", tmp, strerror(errno)) : 0;
+	}
+	if (rc >= 0) {
+		rc = plugin_load_image(fd, &r->plugins, err);
+		if (rc < 0)
+			errbuf_prefix(err, "image %s", r->c->image);
+	}
+	rm_rf_at(AT_FDCWD, tmp);
+	return rc;
+}
+
+/* The Clusterfile's plugins, parsed again from the files they came from so that every
+ * error names the file's line. */
+static int load_clusterfile_plugins(struct run *r, struct errbuf *err)
+{
+	const struct cluster *c = r->c;
+
+	for (size_t i = 0; i < c->nplugins; i++) {
+		_cleanup_(ydoc_freep) struct ydoc *docs = NULL;
+		bool seen = false;
+		int rc;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(c->plugins[k].file, c->plugins[i].file) == 0;
+		if (seen)
+			continue;
+		rc = ydoc_parse_file(c->plugins[i].file, NULL, &docs, err);
+		if (rc >= 0)
+			rc = plugin_list_add_stream(&r->plugins, docs, c->plugins[i].file, false, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int refuse(const struct plugin *p, struct errbuf *err, const char *what)
+{
+	return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): %s not supported yet in "
+			  "this version (kubeadm is not wired): remove it, or use a SHELL plugin at "
+			  "Originally or PostInstall", p->file, p->line, p->name,
+			  plugin_type_name(p->type), what);
+}
+
+/* What this version can run; anything else is refused now, never skipped later. */
+static int check_supported(const struct plugin *p, struct errbuf *err)
+{
+	unsigned later = p->phases & ~(RUN_PLUGIN_PHASES | DELETE_PLUGIN_PHASES);
+
+	if (p->type != PLUGIN_SHELL)
+		return refuse(p, err, "this type is");
+	if (later) {
+		for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++)
+			if (later & PLUGIN_PHASE_BIT(ph))
+				return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): phase %s "
+						  "is not supported yet in this version (kubeadm is "
+						  "not wired; plugins run at Originally and "
+						  "PostInstall)", p->file, p->line, p->name,
+						  plugin_type_name(p->type), plugin_phase_name(ph));
+	}
+	if (p->on.kind == PLUGIN_ON_LABEL)
+		return refuse(p, err, "a label selector in `on` is");
+	return 0;
+}
+
+int run_plugins_load(struct run *r, struct errbuf *err)
+{
+	int rc;
+
+	r->plugin_hosts = xcalloc(r->n ? r->n : 1, sizeof(*r->plugin_hosts));
+	for (size_t i = 0; i < r->n; i++)
+		r->plugin_hosts[i] = (struct plugin_host){ .ip = r->hosts[i].spec->ip,
+			.master = r->hosts[i].spec->role == ROLE_MASTER, .master0 = i == 0 };
+	rc = load_clusterfile_plugins(r, err);
+	if (rc >= 0)
+		rc = load_image_plugins(r, err);
+	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++) {
+		rc = plugin_check_hosts(&r->plugins.v[i], r->plugin_hosts, r->n, err);
+		if (rc >= 0)
+			rc = check_supported(&r->plugins.v[i], err);
+	}
+	return rc;
+}
+
+void run_plugins_release(struct run *r)
+{
+	plugin_list_release(&r->plugins);
+	free(r->plugin_hosts);
+	r->plugin_hosts = NULL;
+}
+
+static bool none_at(const struct run *r, enum plugin_phase ph)
+{
+	for (size_t i = 0; i < r->plugins.n; i++)
+		if (r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph))
+			return false;
+	return true;
+}
+
+bool run_no_plugins_originally(const struct run *r)
+{
+	return none_at(r, PLUGIN_ORIGINALLY);
+}
+
+bool run_no_plugins_post_install(const struct run *r)
+{
+	return none_at(r, PLUGIN_POST_INSTALL);
+}
+
+/* The action of p for host `me` at this phase, if any; *n_hosts for the log line. */
+static int plan_for(const struct run *r, const struct plugin *p, size_t me,
+		    struct plugin_plan *plan, const struct plugin_action **ret, struct errbuf *err)
+{
+	_cleanup_free_ bool *sel = xcalloc(r->n ? r->n : 1, sizeof(*sel));
+	int rc = plugin_select_hosts(p, r->plugin_hosts, r->n, sel, err);
+
+	if (rc >= 0)
+		rc = plugin_plan(p, r->plugin_hosts, r->n, sel, plan, err);
+	*ret = NULL;
+	for (size_t k = 0; rc >= 0 && k < plan->n_actions; k++)
+		if (plan->actions[k].host == me)
+			*ret = &plan->actions[k];
+	return rc;
+}
+
+static void keep_tail(struct host_state *h, const char *line)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < h->tail.len; i++)
+		lines += h->tail.data[i] == '\n';
+	if (lines >= TAIL_LINES) {
+		char *nl = strchr(h->tail.data, '\n');
+		size_t drop = (size_t)(nl - h->tail.data) + 1;
+		memmove(h->tail.data, h->tail.data + drop, h->tail.len - drop + 1);
+		h->tail.len -= drop;
+	}
+	buf_printf(&h->tail, "%s\n", line);
+}
+
+static void on_output(void *data, int stream, const char *buf, size_t n)
+{
+	struct host_state *h = data;
+
+	(void)stream;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n' && buf_putc(&h->line, buf[i]) == 0)
+			continue;
+		log_host(LOG_NOTICE, h->spec->ip, "%s", h->line.data);
+		keep_tail(h, h->line.data);
+		buf_reset(&h->line);
+	}
+}
+
+/* spec.data with bash, in the rootfs (in / at Originally: the rootfs is not there yet),
+ * the host's env exported, output streamed, --timeout. */
+static int run_shell(struct run *r, struct host_state *h, const struct plugin *p,
+		     enum plugin_phase ph, const char *script)
+{
+	_cleanup_free_ char *cwd = NULL;
+	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	struct agent_exit ex = { 0 };
+	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
+	int rc;
+
+	cwd = ph == PLUGIN_ORIGINALLY ? xstrdup("/")
+				      : xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		env[i] = h->spec->env[i];
+	ssh_conn_set_timeout(h->conn, timeout + 60);
+	buf_reset(&h->tail);
+	rc = agent_client_exec(h->ac, script, cwd, env, h->spec->nenv, timeout, on_output, h, &ex,
+			       &h->err);
+	if (h->line.len)
+		on_output(h, 1, "\n", 1);
+	if (rc < 0)
+		return errbuf_prefix(&h->err, "plugin '%s' at %s", p->name, plugin_phase_name(ph));
+	if (ex.timed_out)
+		return errbuf_set(&h->err, -ETIMEDOUT, "plugin '%s' (%s:%u) at %s did not finish "
+				  "within %us; its last lines:\n%s", p->name, p->file, p->line,
+				  plugin_phase_name(ph), timeout, h->tail.data);
+	if (ex.exit_code != 0)
+		return errbuf_set(&h->err, -EIO, "plugin '%s' (%s:%u) at %s exited with %d%s; its "
+				  "last lines:\n%s", p->name, p->file, p->line, plugin_phase_name(ph),
+				  ex.exit_code, ex.signal ? " (killed)" : "", h->tail.data);
+	return 0;
+}
+
+/* Each plugin of the phase in order (the Clusterfile's, then the image's) on this host
+ * when it is selected; the first failure stops the host. */
+static int run_at(struct run *r, struct host_state *h, enum plugin_phase ph)
+{
+	size_t me = (size_t)(h - r->hosts);
+
+	for (size_t i = 0; i < r->plugins.n; i++) {
+		const struct plugin *p = &r->plugins.v[i];
+		struct plugin_plan plan = { 0 };
+		const struct plugin_action *a;
+		int rc;
+
+		if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
+			continue;
+		rc = plan_for(r, p, me, &plan, &a, &h->err);
+		/* one line per plugin: the first host it acts on says it */
+		if (rc >= 0 && plan.n_actions && plan.actions[0].host == me)
+			log_info("plugin %s (%s) at %s on %zu host%s", p->name, plugin_type_name(p->type),
+				 plugin_phase_name(ph), plan.n_hosts, plan.n_hosts == 1 ? "" : "s");
+		if (rc >= 0 && a)
+			rc = run_shell(r, h, p, ph, a->script);
+		plugin_plan_release(&plan);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int phase_plugins_originally(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_ORIGINALLY);
+}
+
+int phase_plugins_post_install(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_POST_INSTALL);
+}
+
+void run_plugins_plan(const struct run *r, size_t host)
+{
+	for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++) {
+		_cleanup_buf_ struct buf names = BUF_INIT(4096);
+		struct errbuf err = ERRBUF_INIT;
+
+		if (!(RUN_PLUGIN_PHASES & PLUGIN_PHASE_BIT(ph)))
+			continue;
+		for (size_t i = 0; i < r->plugins.n; i++) {
+			const struct plugin *p = &r->plugins.v[i];
+			struct plugin_plan plan = { 0 };
+			const struct plugin_action *a = NULL;
+
+			if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
+				continue;
+			if (plan_for(r, p, host, &plan, &a, &err) >= 0 && a)
+				buf_printf(&names, "%s%s (%s)", names.len ? ", " : "", p->name,
+					   plugin_type_name(p->type));
+			plugin_plan_release(&plan);
+		}
+		if (names.len)
+			report_text("  plugins at %s: %s", plugin_phase_name(ph), names.data);
+	}
+}

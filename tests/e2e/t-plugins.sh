@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Plugins on 2 lab hosts (1 master, 1 node) through `cirun apply -f`: SHELL plugins from the
+# Clusterfile and from the image's plugins/ run where `on` selects and when their phase
+# says, relative to init.sh; an invalid plugin, or one this version cannot run, is refused
+# before any host is contacted.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunplg} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.16}
+T_NAME=e2e-plugins
+. "$top/tests/lib.sh"
+lab=$top/tests/lab/lab.sh
+cirun=$top/build/cirun
+work=$(mktemp -d /tmp/cirun-e2e-plugins.XXXXXX)
+export CIRUN_HOME=$work/home
+trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+log=/var/lib/cirun-plugins-test.log
+
+# the image: init.sh and a plugin of its own in plugins/, each appending to one log
+ctx=$work/ctx
+mkdir -p "$ctx/scripts" "$ctx/plugins"
+cat > "$ctx/scripts/init.sh" <<EOF
+echo "init \$(hostname)" >> $log
+EOF
+cat > "$ctx/plugins/image.yaml" <<EOF
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: from-image}
+spec:
+  type: SHELL
+  action: PostInstall
+  data: echo "image-plugin \$(hostname)" >> $log
+EOF
+printf 'FROM scratch\nCOPY . .\n' > "$ctx/Kubefile"
+check "build the test image" "$cirun" build -t plgtest:v1 "$ctx" || bail "no image"
+
+# cf NAME HOSTS-AND-PLUGINS: a Clusterfile for the two hosts, then the plugin documents
+ip1=$CIRUN_LAB_SUBNET.2 ip2=$CIRUN_LAB_SUBNET.3 # replaced by the lab's once it is up
+cf() {
+    cat > "$work/$1" <<EOF
+kind: Cluster
+metadata: {name: plg}
+spec:
+  image: plgtest:v1
+  ssh: {passwd: $pw}
+  hosts:
+  - {ips: [$ip1], roles: [master]}
+  - {ips: [$ip2], roles: [node]}
+EOF
+    cat >> "$work/$1"
+}
+
+# ---- refused before any connection: the lab is not even up yet ----
+have_strace=0
+if command -v strace >/dev/null && strace -f -qq -e trace=connect -o /dev/null true 2>/dev/null; then
+    have_strace=1
+fi
+# refused DESC PATTERN FILE: `apply -f FILE` exits 2 showing PATTERN, and tried no connection
+refused() {
+    local desc=$1 pat=$2 f=$3 rc=0
+    if [ $have_strace = 1 ]; then
+        strace -f -qq -e trace=connect -o "$work/r.trace" "$cirun" apply -f "$work/$f" >"$work/r" 2>&1 || rc=$?
+        grep -E 'AF_INET6?[,}]' "$work/r.trace" > "$work/r.connect"
+    else
+        "$cirun" apply -f "$work/$f" >"$work/r" 2>&1 || rc=$?
+        : > "$work/r.connect"
+    fi
+    if [ $rc = 2 ] && grep -Eq -- "$pat" "$work/r" && [ ! -s "$work/r.connect" ]; then
+        ok "$desc"
+    else
+        not_ok "$desc (exit $rc, $(wc -l < "$work/r.connect") connection(s) tried; wanted exit 2, /$pat/, none)"
+        sed 's/^/#   /' "$work/r" "$work/r.connect" | tail -n 12
+    fi
+}
+cf bad-phase.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: typo}
+spec:
+  type: SHELL
+  action: PostInstal
+  data: touch /tmp/never
+EOF
+refused "a misspelt phase, with file:line" "bad-phase\.yaml:1[0-9]:[0-9]+: .*PostInstal" bad-phase.yaml
+cf preinit-label.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: early}
+spec:
+  type: SHELL
+  action: PreInit
+  on: node-role.kubernetes.io/master=
+  data: touch /tmp/never
+EOF
+refused "a label selector at PreInit, with file:line" "preinit-label\.yaml:1[0-9]:[0-9]+: .*label selector" preinit-label.yaml
+cf label-type.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: lbl}
+spec:
+  type: LABEL
+  action: PostInstall
+  data: $ip2 a=b
+EOF
+refused "a type this version cannot run yet, said so" "label-type\.yaml:1[0-9]: plugin 'lbl' \(LABEL\): this type is not supported yet" label-type.yaml
+cf not-a-host.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: stray}
+spec:
+  type: SHELL
+  action: PostInstall
+  on: 10.99.99.99
+  data: touch /tmp/never
+EOF
+refused "an address in on that is not a host" "10\.99\.99\.99" not-a-host.yaml
+
+# ---- the run ----
+check "lab-up N=2" bash "$lab" up 2 || bail "the lab did not come up"
+ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p)
+h1=$(bash "$lab" ssh 1 hostname); h2=$(bash "$lab" ssh 2 hostname)
+cf good.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: on-nodes}
+spec:
+  type: SHELL
+  action: Originally
+  on: node
+  data: echo "Originally \$(hostname) \$(pwd)" >> $log
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: on-ip}
+spec:
+  type: SHELL
+  action: PostInstall
+  on: $ip1
+  data: |
+    echo "PostInstall \$(hostname) \$(pwd)" >> $log
+    echo "marker written on \$(hostname)"
+EOF
+out=$("$cirun" apply -f "$work/good.yaml" --dry-run 2>&1)
+check_out "the dry-run lists the phases" "phases on every host: connect, agent, facts and preflight, Originally, distribute, setup, init, PostInstall" printf '%s\n' "$out"
+check_out "the dry-run plan lists the node's Originally plugin" "^  plugins at Originally: on-nodes \(SHELL\)" printf '%s\n' "$out"
+check "the dry-run plan lists each host's PostInstall plugins" bash -c "printf '%s\n' \"\$1\" | grep -c '^  plugins at PostInstall: ' | grep -qx 2 && printf '%s\n' \"\$1\" | grep -q '^  plugins at PostInstall: on-ip (SHELL), from-image (SHELL)\$'" _ "$out"
+
+out=$("$cirun" apply -f "$work/good.yaml" 2>&1)
+printf '%s\n' "$out" | sed -n '/^HOST  *ROLE/,$p' | sed 's/^/# /'
+check_out "the run succeeds on both hosts" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "each plugin run is logged with its host count" "plugin on-nodes \(SHELL\) at Originally on 1 host$" printf '%s\n' "$out"
+check_out "the image's plugin is logged on 2 hosts" "plugin from-image \(SHELL\) at PostInstall on 2 hosts$" printf '%s\n' "$out"
+check_out "plugin output is streamed with a host prefix" "^\\[$ip1\\] marker written on $h1\$" printf '%s\n' "$out"
+rootfs=/var/lib/cirun/data/plg/rootfs
+check "master: init, then the IP-list plugin (in the rootfs), then the image's" \
+    bash -c "[ \"\$(bash '$lab' ssh 1 cat $log)\" = \"\$(printf 'init %s\nPostInstall %s %s\nimage-plugin %s' $h1 $h1 $rootfs $h1)\" ]"
+check "node: the node plugin before init (in /), then the image's" \
+    bash -c "[ \"\$(bash '$lab' ssh 2 cat $log)\" = \"\$(printf 'Originally %s /\ninit %s\nimage-plugin %s' $h2 $h2 $h2)\" ]"
+for i in 1 2; do echo "# host $i:"; bash "$lab" ssh $i cat $log | sed 's/^/#   /'; done
+
+# a failing plugin fails its host, naming the plugin and showing its output
+cf fail.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: broken}
+spec:
+  type: SHELL
+  action: PostInstall
+  on: node
+  data: |
+    echo "about to fail"
+    exit 7
+EOF
+out=$("$cirun" apply -f "$work/fail.yaml" 2>&1); rc=$?
+check "a failing plugin fails the run" test "$rc" != 0
+check_out "naming the plugin, its exit code and its last lines" "plugin 'broken' \(.*fail\.yaml:1[0-9]\) at PostInstall exited with 7.*" printf '%s\n' "$out"
+check_out "only the node failed" "^$ip1 +master0 +[0-9]+ +ok" printf '%s\n' "$out"
+
+summary
