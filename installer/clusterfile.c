@@ -655,9 +655,11 @@ static int read_others(struct ctx *x, const struct ydoc *d, struct cluster *c)
 		int r = 0;
 		if (!kind || strcmp(kind, "Cluster") == 0)
 			continue;
-		/* until the run path's phases take them (issue 8's later points) */
-		log_notice("%s:%u: kind %s is read and checked, not applied yet", x->name,
-			   ynode_line(doc), kind);
+		/* until the run path's phases take them (issue 8's later points); plugins run
+		 * (installer/run/plugins.c) */
+		if (strcmp(kind, "Plugin") != 0)
+			log_notice("%s:%u: kind %s is read and checked, not applied yet", x->name,
+				   ynode_line(doc), kind);
 		if (strcmp(kind, "Plugin") == 0)
 			r = read_plugin(x, doc, c);
 		else if (strcmp(kind, "Config") == 0)

@@ -42,7 +42,10 @@ const struct phase run_pipeline[] = {
 	{ .name = "distribute", .run = phase_distribute },
 	{ .name = "setup", .run = phase_setup },
 	{ .name = "init", .run = phase_init },
-	/* the run's last point until kubeadm, joins and CMDs come before it */
+	/* the run's last point until kubeadm, joins and CMDs come before it; its label
+	 * selectors are answered by master0 first */
+	{ .name = "PostInstall selectors", .run = phase_plugins_selectors, .on = &phase_on_master0,
+	  .skip = run_no_plugin_selectors },
 	{ .name = "PostInstall", .run = phase_plugins_post_install,
 	  .skip = run_no_plugins_post_install },
 };

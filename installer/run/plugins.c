@@ -2,11 +2,12 @@
  * at their phase points (the rows "Originally" and "PostInstall" of the table).
  *
  * This version runs SHELL plugins at Originally and PostInstall with `on` empty, master,
- * node, master0 or an address list. Everything else a valid plugin may ask for needs
- * points of the run or a cluster that do not exist yet (kubeadm is not wired): the other
- * types, the phases PreInit, PreJoin, PostJoin and PreGuest, and label selectors. Those
- * are refused at validation, saying so, rather than passed over. PreClean and PostClean
- * belong to a delete, not to a run. */
+ * node, master0 or an address list, and at PostInstall a label selector, resolved on
+ * master0 by its kubectl in the row "PostInstall selectors" just before. Everything else
+ * a valid plugin may ask for needs points of the run or a cluster that do not exist yet
+ * (kubeadm is not wired): the other types, the phases PreInit, PreJoin, PostJoin and
+ * PreGuest. Those are refused at validation, saying so, rather than passed over.
+ * PreClean and PostClean belong to a delete, not to a run. */
 #include "run-internal.h"
 
 #include <errno.h>
@@ -26,6 +27,15 @@
 #include "ydoc.h"
 
 #define TAIL_LINES 20
+#define SELECTOR_OUTPUT_MAX (256u << 10)
+
+/* What master0's kubectl answered for the label selector of plugin i (r->plugins.v[i]):
+ * the addresses of the nodes carrying the label. */
+struct plugin_selected {
+	bool resolved;
+	char **ips;
+	size_t n;
+};
 
 /* The points of a run this version has. */
 #define RUN_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_ORIGINALLY) | PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL))
@@ -121,8 +131,7 @@ static int check_supported(const struct plugin *p, struct errbuf *err)
 						  "PostInstall)", p->file, p->line, p->name,
 						  plugin_type_name(p->type), plugin_phase_name(ph));
 	}
-	if (p->on.kind == PLUGIN_ON_LABEL)
-		return refuse(p, err, "a label selector in `on` is");
+	/* plugin_parse allows a selector only where the cluster is up: here, PostInstall */
 	return 0;
 }
 
@@ -137,6 +146,7 @@ int run_plugins_load(struct run *r, struct errbuf *err)
 	rc = load_clusterfile_plugins(r, err);
 	if (rc >= 0)
 		rc = load_image_plugins(r, err);
+	r->plugin_selected = xcalloc(r->plugins.n ? r->plugins.n : 1, sizeof(*r->plugin_selected));
 	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++) {
 		rc = plugin_check_hosts(&r->plugins.v[i], r->plugin_hosts, r->n, err);
 		if (rc >= 0)
@@ -147,6 +157,13 @@ int run_plugins_load(struct run *r, struct errbuf *err)
 
 void run_plugins_release(struct run *r)
 {
+	for (size_t i = 0; r->plugin_selected && i < r->plugins.n; i++) {
+		for (size_t k = 0; k < r->plugin_selected[i].n; k++)
+			free(r->plugin_selected[i].ips[k]);
+		free(r->plugin_selected[i].ips);
+	}
+	free(r->plugin_selected);
+	r->plugin_selected = NULL;
 	plugin_list_release(&r->plugins);
 	free(r->plugin_hosts);
 	r->plugin_hosts = NULL;
@@ -170,16 +187,138 @@ bool run_no_plugins_post_install(const struct run *r)
 	return none_at(r, PLUGIN_POST_INSTALL);
 }
 
-/* The action of p for host `me` at this phase, if any; *n_hosts for the log line. */
+static bool selector_at_post_install(const struct plugin *p)
+{
+	return p->on.kind == PLUGIN_ON_LABEL && (p->phases & PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL));
+}
+
+bool run_no_plugin_selectors(const struct run *r)
+{
+	for (size_t i = 0; i < r->plugins.n; i++)
+		if (selector_at_post_install(&r->plugins.v[i]))
+			return false;
+	return true;
+}
+
+struct selector_out {
+	struct host_state *h;
+	struct buf out;
+	bool over; /* more than SELECTOR_OUTPUT_MAX */
+};
+
+static void on_output(void *data, int stream, const char *buf, size_t n);
+
+/* stdout is the answer; stderr goes to the log like any command's */
+static void on_selector_output(void *data, int stream, const char *buf, size_t n)
+{
+	struct selector_out *so = data;
+
+	if (stream == 1) {
+		if (buf_append(&so->out, buf, n) < 0)
+			so->over = true;
+		return;
+	}
+	on_output(so->h, stream, buf, n);
+}
+
+/* The hosts whose address the answer lists; other lines (nodes that are not hosts of
+ * this run) are left out. */
+static void keep_selected(const struct run *r, char *text, struct plugin_selected *sel)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		for (size_t i = 0; i < r->n; i++)
+			if (strcmp(line, r->plugin_hosts[i].ip) == 0) {
+				sel->ips = xreallocarray(sel->ips, sel->n + 1, sizeof(*sel->ips));
+				sel->ips[sel->n++] = xstrdup(line);
+				break;
+			}
+	sel->resolved = true;
+}
+
+/* `kubectl get nodes -l KEY=VALUE` on master0, answering the nodes' InternalIP; the
+ * selector goes in the environment, never through the shell's parser. */
+static int resolve_selector(struct run *r, struct host_state *h, const struct plugin *p,
+			    struct plugin_selected *sel)
+{
+	static const char script[] =
+		"command -v kubectl >/dev/null 2>&1 || { echo 'no kubectl on the PATH' >&2; exit 127; }\n"
+		"exec kubectl get nodes -l \"$CIRUN_PLUGIN_SELECTOR\" -o 'jsonpath={range .items[*]}"
+		"{.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}'\n";
+	_cleanup_free_ char *selector = xasprintf("%s=%s", p->on.label_key, p->on.label_value);
+	_cleanup_free_ char *name = xstrdup("CIRUN_PLUGIN_SELECTOR");
+	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	struct selector_out so = { .h = h };
+	struct agent_exit ex = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		env[i] = h->spec->env[i];
+	env[h->spec->nenv] = (struct kv){ name, selector };
+	buf_init(&so.out, SELECTOR_OUTPUT_MAX);
+	buf_reset(&h->tail);
+	log_info("plugin %s: the nodes labelled %s, from kubectl on master0", p->name, selector);
+	rc = agent_client_exec(h->ac, script, "/", env, h->spec->nenv + 1, 120,
+			       on_selector_output, &so, &ex, &h->err);
+	if (h->line.len)
+		on_output(h, 2, "\n", 1);
+	if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
+		rc = errbuf_set(&h->err, -EIO, "plugin '%s' (%s:%u): cannot resolve the label "
+				"selector '%s' at PostInstall: kubectl on master0 %s%s; this version "
+				"does not set up Kubernetes yet, so kubectl must come with the image "
+				"(bin/); its last lines:\n%s", p->name, p->file, p->line, selector,
+				ex.exit_code == 127 ? "is not there" : "failed",
+				ex.timed_out ? " (timed out)" : "", h->tail.data);
+	else if (rc >= 0 && so.over)
+		rc = errbuf_set(&h->err, -E2BIG, "plugin '%s': kubectl's answer for '%s' is over "
+				"%u bytes", p->name, selector, SELECTOR_OUTPUT_MAX);
+	if (rc >= 0)
+		keep_selected(r, so.out.data, sel);
+	buf_release(&so.out);
+	return rc;
+}
+
+int phase_plugins_selectors(struct run *r, struct host_state *h)
+{
+	for (size_t i = 0; i < r->plugins.n; i++) {
+		if (!selector_at_post_install(&r->plugins.v[i]))
+			continue;
+		int rc = resolve_selector(r, h, &r->plugins.v[i], &r->plugin_selected[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The action of p for host `me` at this phase, if any. A label selector picks the hosts
+ * master0 listed for it; unresolved (master0 failed before), the plugin fails here. */
 static int plan_for(const struct run *r, const struct plugin *p, size_t me,
 		    struct plugin_plan *plan, const struct plugin_action **ret, struct errbuf *err)
 {
 	_cleanup_free_ bool *sel = xcalloc(r->n ? r->n : 1, sizeof(*sel));
-	int rc = plugin_select_hosts(p, r->plugin_hosts, r->n, sel, err);
+	_cleanup_free_ struct plugin_host *hosts = xcalloc(r->n ? r->n : 1, sizeof(*hosts));
+	const struct plugin_selected *ps = &r->plugin_selected[p - r->plugins.v];
+	struct kv label = { p->on.label_key, p->on.label_value };
+	int rc = 0;
 
-	if (rc >= 0)
-		rc = plugin_plan(p, r->plugin_hosts, r->n, sel, plan, err);
 	*ret = NULL;
+	memcpy(hosts, r->plugin_hosts, r->n * sizeof(*hosts));
+	if (p->on.kind == PLUGIN_ON_LABEL && !ps->resolved)
+		return errbuf_set(err, -EIO, "plugin '%s' (%s:%u): its label selector %s=%s was not "
+				  "resolved: master0 failed before", p->name, p->file, p->line,
+				  p->on.label_key, p->on.label_value);
+	for (size_t i = 0; p->on.kind == PLUGIN_ON_LABEL && i < r->n; i++) {
+		hosts[i].labels_known = true;
+		for (size_t k = 0; k < ps->n; k++)
+			if (strcmp(ps->ips[k], hosts[i].ip) == 0) {
+				hosts[i].labels = &label;
+				hosts[i].n_labels = 1;
+			}
+	}
+	rc = plugin_select_hosts(p, hosts, r->n, sel, err);
+	if (rc >= 0)
+		rc = plugin_plan(p, hosts, r->n, sel, plan, err);
 	for (size_t k = 0; rc >= 0 && k < plan->n_actions; k++)
 		if (plan->actions[k].host == me)
 			*ret = &plan->actions[k];
@@ -301,6 +440,12 @@ void run_plugins_plan(const struct run *r, size_t host)
 
 			if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
 				continue;
+			if (p->on.kind == PLUGIN_ON_LABEL) {
+				buf_printf(&names, "%s%s (%s, if the node is labelled %s=%s)",
+					   names.len ? ", " : "", p->name, plugin_type_name(p->type),
+					   p->on.label_key, p->on.label_value);
+				continue;
+			}
 			if (plan_for(r, p, host, &plan, &a, &err) >= 0 && a)
 				buf_printf(&names, "%s%s (%s)", names.len ? ", " : "", p->name,
 					   plugin_type_name(p->type));

@@ -23,6 +23,7 @@ struct ssh_conn;
 struct ssh_chan;
 struct agent_client;
 struct ynode;
+struct plugin_selected;
 
 struct host_state {
 	struct cluster_host *spec;
@@ -58,6 +59,7 @@ struct run {
 	size_t nlayers;
 	struct plugin_list plugins;	    /* plugins.c: the Clusterfile's, then the image's */
 	struct plugin_host *plugin_hosts; /* hosts[] as the plugins' `on` sees them */
+	struct plugin_selected *plugin_selected; /* per plugin: its label selector's answer */
 };
 
 int64_t run_now_ms(void);
@@ -152,8 +154,11 @@ int run_plugins_load(struct run *r, struct errbuf *err);
 void run_plugins_release(struct run *r);
 int phase_plugins_originally(struct run *r, struct host_state *h);
 int phase_plugins_post_install(struct run *r, struct host_state *h);
+/* on master0, before PostInstall: the label selectors of its plugins, by kubectl */
+int phase_plugins_selectors(struct run *r, struct host_state *h);
 bool run_no_plugins_originally(const struct run *r);
 bool run_no_plugins_post_install(const struct run *r);
+bool run_no_plugin_selectors(const struct run *r);
 /* The plan's "  plugins at PHASE: NAME (TYPE), ..." lines for hosts[host]. */
 void run_plugins_plan(const struct run *r, size_t host);
 

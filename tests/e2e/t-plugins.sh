@@ -42,7 +42,7 @@ cf() {
 kind: Cluster
 metadata: {name: plg}
 spec:
-  image: plgtest:v1
+  image: ${img:-plgtest:v1}
   ssh: {passwd: $pw}
   hosts:
   - {ips: [$ip1], roles: [master]}
@@ -163,6 +163,46 @@ check "master: init, then the IP-list plugin (in the rootfs), then the image's" 
 check "node: the node plugin before init (in /), then the image's" \
     bash -c "[ \"\$(bash '$lab' ssh 2 cat $log)\" = \"\$(printf 'Originally %s /\ninit %s\nimage-plugin %s' $h2 $h2 $h2)\" ]"
 for i in 1 2; do echo "# host $i:"; bash "$lab" ssh $i cat $log | sed 's/^/#   /'; done
+
+# a label selector at PostInstall: master0's kubectl says which nodes carry the label
+cat > "$work/selector.plugins" <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: workers}
+spec:
+  type: SHELL
+  action: PostInstall
+  on: role=worker
+  data: echo "labelled \$(hostname)" >> $log
+EOF
+cf selector.yaml < "$work/selector.plugins"
+out=$("$cirun" apply -f "$work/selector.yaml" 2>&1); rc=$?
+check "without kubectl on master0, a label selector fails the run" test "$rc" != 0
+check_out "master0 says kubectl is not there" "plugin 'workers'.*cannot resolve the label selector 'role=worker' at PostInstall: kubectl on master0 is not there" printf '%s\n' "$out"
+check_out "master0 failed in the selectors row" "^$ip1 +master0 .*PostInstall selectors" printf '%s\n' "$out"
+check_out "the node fails the plugin, not passing it over" "its label selector role=worker was not resolved" printf '%s\n' "$out"
+check "and no marker was written" bash -c "! bash '$lab' ssh 2 grep -q labelled $log"
+# a stand-in kubectl in the image's bin/ (on PATH after setup), answering for role=worker
+mkdir -p "$ctx/bin"
+cat > "$ctx/bin/kubectl" <<EOF
+#!/bin/sh
+echo "\$*" >> /var/lib/cirun-plugins-kubectl.log
+[ "\$1 \$2 \$3 \$4" = "get nodes -l role=worker" ] && echo "$ip2"
+exit 0
+EOF
+chmod +x "$ctx/bin/kubectl"
+printf 'FROM plgtest:v1\nCOPY bin bin\n' > "$work/Kubefile.v2"
+check "build the image with a stand-in kubectl" "$cirun" build -t plgtest:v2 -f "$work/Kubefile.v2" "$ctx" || bail "no image"
+img=plgtest:v2 cf selector2.yaml < "$work/selector.plugins"
+out=$("$cirun" apply -f "$work/selector2.yaml" 2>&1)
+printf '%s\n' "$out" | sed -n '/^HOST  *ROLE/,$p' | sed 's/^/# /'
+check_out "with kubectl on master0, the run succeeds" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "the selector's plugin is logged on 1 host" "plugin workers \(SHELL\) at PostInstall on 1 host$" printf '%s\n' "$out"
+check_out "kubectl was asked on master0 with the selector" "^get nodes -l role=worker -o jsonpath=" bash "$lab" ssh 1 cat /var/lib/cirun-plugins-kubectl.log
+check "only master0 was asked" bash -c "! bash '$lab' ssh 2 test -e /var/lib/cirun-plugins-kubectl.log"
+check_out "the labelled node ran it" "^labelled $h2\$" bash "$lab" ssh 2 cat $log
+check "the master did not" bash -c "! bash '$lab' ssh 1 grep -q labelled $log"
 
 # a failing plugin fails its host, naming the plugin and showing its output
 cf fail.yaml <<EOF
