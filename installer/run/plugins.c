@@ -3,11 +3,12 @@
  *
  * This version runs SHELL plugins at Originally and PostInstall with `on` empty, master,
  * node, master0 or an address list, and at PostInstall a label selector, resolved on
- * master0 by its kubectl in the row "PostInstall selectors" just before. Everything else
- * a valid plugin may ask for needs points of the run or a cluster that do not exist yet
- * (kubeadm is not wired): the other types, the phases PreInit, PreJoin, PostJoin and
- * PreGuest. Those are refused at validation, saying so, rather than passed over.
- * PreClean and PostClean belong to a delete, not to a run. */
+ * master0 by its kubectl in the row "PostInstall selectors" just before; and HOSTNAME at
+ * Originally. Everything else a valid plugin may ask for needs points of the run or a
+ * cluster that do not exist yet (kubeadm is not wired): LABEL, TAINT and CLUSTERCHECK,
+ * and the phases PreInit, PreJoin, PostJoin and PreGuest. Those are refused at
+ * validation, saying so, rather than passed over. PreClean and PostClean belong to a
+ * delete, not to a run. */
 #include "run-internal.h"
 
 #include <errno.h>
@@ -120,7 +121,8 @@ static int check_supported(const struct plugin *p, struct errbuf *err)
 {
 	unsigned later = p->phases & ~(RUN_PLUGIN_PHASES | DELETE_PLUGIN_PHASES);
 
-	if (p->type != PLUGIN_SHELL)
+	/* HOSTNAME acts only before kubeadm (plugin_parse holds it to its phases) */
+	if (p->type != PLUGIN_SHELL && p->type != PLUGIN_HOSTNAME)
 		return refuse(p, err, "this type is");
 	if (later) {
 		for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++)
@@ -353,13 +355,14 @@ static void on_output(void *data, int stream, const char *buf, size_t n)
 	}
 }
 
-/* spec.data with bash, in the rootfs (in / at Originally: the rootfs is not there yet),
- * the host's env exported, output streamed, --timeout. */
+/* A script with bash, in the rootfs (in / at Originally: the rootfs is not there yet),
+ * the host's env exported (and extra, when not NULL), output streamed, --timeout. */
 static int run_shell(struct run *r, struct host_state *h, const struct plugin *p,
-		     enum plugin_phase ph, const char *script)
+		     enum plugin_phase ph, const char *script, const struct kv *extra)
 {
 	_cleanup_free_ char *cwd = NULL;
 	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	size_t nenv = h->spec->nenv;
 	struct agent_exit ex = { 0 };
 	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
 	int rc;
@@ -368,10 +371,11 @@ static int run_shell(struct run *r, struct host_state *h, const struct plugin *p
 				      : xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
 	for (size_t i = 0; i < h->spec->nenv; i++)
 		env[i] = h->spec->env[i];
+	if (extra)
+		env[nenv++] = *extra;
 	ssh_conn_set_timeout(h->conn, timeout + 60);
 	buf_reset(&h->tail);
-	rc = agent_client_exec(h->ac, script, cwd, env, h->spec->nenv, timeout, on_output, h, &ex,
-			       &h->err);
+	rc = agent_client_exec(h->ac, script, cwd, env, nenv, timeout, on_output, h, &ex, &h->err);
 	if (h->line.len)
 		on_output(h, 1, "\n", 1);
 	if (rc < 0)
@@ -385,6 +389,26 @@ static int run_shell(struct run *r, struct host_state *h, const struct plugin *p
 				  "last lines:\n%s", p->name, p->file, p->line, plugin_phase_name(ph),
 				  ex.exit_code, ex.signal ? " (killed)" : "", h->tail.data);
 	return 0;
+}
+
+/* HOSTNAME: the name goes in the environment, never through the shell's parser;
+ * hostnamectl where systemd-hostnamed answers, else hostname(1) and /etc/hostname
+ * replaced atomically. */
+static int run_hostname(struct run *r, struct host_state *h, const struct plugin *p,
+			enum plugin_phase ph, const char *name)
+{
+	static const char script[] =
+		"if command -v hostnamectl >/dev/null 2>&1 && "
+		"hostnamectl set-hostname \"$CIRUN_HOSTNAME\" 2>/dev/null; then exit 0; fi\n"
+		"set -e\n"
+		"hostname \"$CIRUN_HOSTNAME\"\n"
+		"printf '%s\\n' \"$CIRUN_HOSTNAME\" > /etc/.hostname.cirun\n"
+		"mv -f /etc/.hostname.cirun /etc/hostname\n";
+	_cleanup_free_ char *key = xstrdup("CIRUN_HOSTNAME"), *value = xstrdup(name);
+	struct kv kv = { key, value };
+
+	log_host(LOG_INFO, h->spec->ip, "plugin %s: hostname %s", p->name, name);
+	return run_shell(r, h, p, ph, script, &kv);
 }
 
 /* Each plugin of the phase in order (the Clusterfile's, then the image's) on this host
@@ -406,8 +430,10 @@ static int run_at(struct run *r, struct host_state *h, enum plugin_phase ph)
 		if (rc >= 0 && plan.n_actions && plan.actions[0].host == me)
 			log_info("plugin %s (%s) at %s on %zu host%s", p->name, plugin_type_name(p->type),
 				 plugin_phase_name(ph), plan.n_hosts, plan.n_hosts == 1 ? "" : "s");
-		if (rc >= 0 && a)
-			rc = run_shell(r, h, p, ph, a->script);
+		if (rc >= 0 && a && p->type == PLUGIN_HOSTNAME)
+			rc = run_hostname(r, h, p, ph, a->hostname);
+		else if (rc >= 0 && a)
+			rc = run_shell(r, h, p, ph, a->script, NULL);
 		plugin_plan_release(&plan);
 		if (rc < 0)
 			return rc;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Plugins on 2 lab hosts (1 master, 1 node) through `cirun apply -f`: SHELL plugins from the
-# Clusterfile and from the image's plugins/ run where `on` selects and when their phase
-# says, relative to init.sh; an invalid plugin, or one this version cannot run, is refused
+# Clusterfile and from the image's plugins/ run where `on` selects (a label selector through
+# a stand-in kubectl on master0) and when their phase says, relative to init.sh; HOSTNAME
+# renames at Originally; an invalid plugin, or one this version cannot run, is refused
 # before any host is contacted.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -222,5 +223,25 @@ out=$("$cirun" apply -f "$work/fail.yaml" 2>&1); rc=$?
 check "a failing plugin fails the run" test "$rc" != 0
 check_out "naming the plugin, its exit code and its last lines" "plugin 'broken' \(.*fail\.yaml:1[0-9]\) at PostInstall exited with 7.*" printf '%s\n' "$out"
 check_out "only the node failed" "^$ip1 +master0 +[0-9]+ +ok" printf '%s\n' "$out"
+
+# HOSTNAME at Originally: the node is renamed before the rootfs arrives, init.sh sees it
+cf hostname.yaml <<EOF
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: names}
+spec:
+  type: HOSTNAME
+  action: Originally
+  data: |
+    $ip2 plg-node-renamed
+EOF
+out=$("$cirun" apply -f "$work/hostname.yaml" 2>&1)
+check_out "a HOSTNAME plugin runs at Originally on 1 host" "plugin names \(HOSTNAME\) at Originally on 1 host$" printf '%s\n' "$out"
+check_out "and the run succeeds" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "the node has its new name" "^plg-node-renamed$" bash "$lab" ssh 2 hostname
+check_out "in /etc/hostname too" "^plg-node-renamed$" bash "$lab" ssh 2 cat /etc/hostname
+check_out "init.sh ran after it, under the new name" "^init plg-node-renamed$" bash -c "bash '$lab' ssh 2 cat $log | tail -n 2"
+check_out "the master kept its name" "^$h1$" bash "$lab" ssh 1 hostname
 
 summary
