@@ -84,28 +84,61 @@ static int load_image_plugins(struct run *r, struct errbuf *err)
 	return rc;
 }
 
-/* The Clusterfile's plugins, parsed again from the files they came from so that every
- * error names the file's line. */
+/* A source of the Clusterfile's plugins: the user's file, or the image's default
+ * Clusterfile (its annotation, laid under the user's file as a template), which is no
+ * file: clusterfile.c names it, and its text is in the image's config. */
+static int parse_source(const struct run *r, const char *file, struct ydoc **ret,
+			struct errbuf *err)
+{
+	const char *tmpl = r->img.meta.clusterfile;
+	int rc = ydoc_parse_file(file, NULL, ret, err);
+
+	if (rc == -ENOENT && tmpl) {
+		errbuf_clear(err);
+		rc = ydoc_parse(file, tmpl, strlen(tmpl), NULL, ret, err);
+	}
+	return rc;
+}
+
+/* The Clusterfile's plugins as the merge left them (c->plugins: the template's first, a
+ * user's one replacing the template's of its name), each parsed again from its document
+ * so that every error names the line in the file it came from. */
 static int load_clusterfile_plugins(struct run *r, struct errbuf *err)
 {
 	const struct cluster *c = r->c;
+	struct ydoc **docs = xcalloc(c->nplugins + 1, sizeof(*docs));
+	int rc = 0;
 
-	for (size_t i = 0; i < c->nplugins; i++) {
-		_cleanup_(ydoc_freep) struct ydoc *docs = NULL;
-		bool seen = false;
-		int rc;
+	for (size_t i = 0; i < c->nplugins && rc >= 0; i++) {
+		const struct cluster_plugin *cp = &c->plugins[i];
+		const struct ynode *doc = NULL;
+		size_t src = i;
+		struct plugin p;
 
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = strcmp(c->plugins[k].file, c->plugins[i].file) == 0;
-		if (seen)
-			continue;
-		rc = ydoc_parse_file(c->plugins[i].file, NULL, &docs, err);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(c->plugins[k].file, cp->file) == 0) {
+				src = k;
+				break;
+			}
+		if (src == i)
+			rc = parse_source(r, cp->file, &docs[i], err);
+		for (size_t d = 0; rc >= 0 && d < ydoc_count(docs[src]) && !doc; d++)
+			if (ynode_line(ydoc_root(docs[src], d)) == cp->line)
+				doc = ydoc_root(docs[src], d);
+		if (rc >= 0 && !doc)
+			rc = errbuf_set(err, -EIO, "%s:%u: plugin '%s': the document changed while read",
+					cp->file, cp->line, cp->name);
 		if (rc >= 0)
-			rc = plugin_list_add_stream(&r->plugins, docs, c->plugins[i].file, false, err);
-		if (rc < 0)
-			return rc;
+			rc = plugin_parse(doc, cp->file, &p, err);
+		if (rc >= 0) {
+			r->plugins.v = xreallocarray(r->plugins.v, r->plugins.n + 1, sizeof(p));
+			r->plugins.v[r->plugins.n++] = p;
+		}
 	}
-	return 0;
+	for (size_t i = 0; i < c->nplugins; i++)
+		ydoc_free(docs[i]);
+	free(docs);
+	return rc;
 }
 
 static int refuse(const struct plugin *p, struct errbuf *err, const char *what)
