@@ -23,13 +23,13 @@
  *
  * The phases still to come slot in as rows the same way, for instance
  *   { "registry", phase_registry, .on = &phase_on_registry },
- *   { "PreInit", phase_plugins_pre_init, .skip = run_no_plugins_pre_init },   after init
- *   { "PreJoin", ... }, { "PostJoin", ... } around the joins, { "PreGuest", ... } before the
- *   CMDs (PostInstall then moves after them),
+ *   { "PreInit", phase_plugins_pre_init, .skip = run_no_plugins_pre_init },
  *   { "kubeadm init", phase_kubeadm_init, .on = &phase_on_master0 },
  *   { "join masters", phase_join, .on = &phase_on_other_masters, .flags = PHASE_ONE_AT_A_TIME },
  *   { "join nodes", phase_join, .on = &phase_on_nodes },
- * and tests/unit/test-run-pipeline.c checks the order below. */
+ * with "PreJoin" before the joins, "PostJoin" after them, "PreGuest" before the CMDs, and
+ * the PostInstall rows after the CMDs (plugins.c: the plugin points). And
+ * tests/unit/test-run-pipeline.c checks the order below. */
 const struct phase run_pipeline[] = {
 	/* all or nothing until preflight passed: a host that cannot be reached or checked
 	 * stops the run before anything is changed anywhere */
