@@ -37,7 +37,9 @@ printf 'FROM scratch\nCOPY . .\n' > "$ctx/Kubefile"
 check "build the test image" "$cirun" build -t plgtest:v1 "$ctx" || bail "no image"
 
 # cf NAME HOSTS-AND-PLUGINS: a Clusterfile for the two hosts, then the plugin documents
-ip1=$CIRUN_LAB_SUBNET.2 ip2=$CIRUN_LAB_SUBNET.3 # replaced by the lab's once it is up
+# Until the lab is up the hosts are loopback addresses: a regression that connects
+# despite a refusal must never aim at a lab address while that lab is down.
+ip1=127.0.0.11 ip2=127.0.0.12
 cf() {
     cat > "$work/$1" <<EOF
 kind: Cluster
