@@ -656,8 +656,8 @@ static int read_others(struct ctx *x, const struct ydoc *d, struct cluster *c)
 		if (!kind || strcmp(kind, "Cluster") == 0)
 			continue;
 		/* until the run path's phases take them (issue 8's later points); Configs are
-		 * applied (installer/run/config.c) */
-		if (strcmp(kind, "Config") != 0)
+		 * applied (installer/run/config.c), plugins run (installer/run/plugins.c) */
+		if (strcmp(kind, "Config") != 0 && strcmp(kind, "Plugin") != 0)
 			log_notice("%s:%u: kind %s is read and checked, not applied yet", x->name,
 				   ynode_line(doc), kind);
 		if (strcmp(kind, "Plugin") == 0)

@@ -23,11 +23,13 @@
  *
  * The phases still to come slot in as rows the same way, for instance
  *   { "registry", phase_registry, .on = &phase_on_registry },
- *   { "PreInit", phase_plugins_preinit, .skip = no_preinit_plugins },
+ *   { "PreInit", phase_plugins_pre_init, .skip = run_no_plugins_pre_init },
  *   { "kubeadm init", phase_kubeadm_init, .on = &phase_on_master0 },
  *   { "join masters", phase_join, .on = &phase_on_other_masters, .flags = PHASE_ONE_AT_A_TIME },
  *   { "join nodes", phase_join, .on = &phase_on_nodes },
- * and tests/unit/test-run-pipeline.c checks the order below. */
+ * with "PreJoin" before the joins, "PostJoin" after them, "PreGuest" before the CMDs, and
+ * the PostInstall rows after the CMDs (plugins.c: the plugin points). And
+ * tests/unit/test-run-pipeline.c checks the order below. */
 const struct phase run_pipeline[] = {
 	/* all or nothing until preflight passed: a host that cannot be reached or checked
 	 * stops the run before anything is changed anywhere */
@@ -35,6 +37,8 @@ const struct phase run_pipeline[] = {
 	{ .name = "agent", .run = phase_agent },
 	{ .name = "facts", .run = phase_facts, .after = run_preflight, .after_name = "preflight",
 	  .flags = PHASE_ALL_OR_NOTHING },
+	/* plugins before the rootfs is on the hosts */
+	{ .name = "Originally", .run = phase_plugins_originally, .skip = run_no_plugins_originally },
 	{ .name = "distribute", .run = phase_distribute },
 	/* Configs go onto the rootfs distribute has just assembled, before setup renders */
 	{ .name = "config", .run = phase_config, .skip = run_no_configs },
@@ -43,6 +47,12 @@ const struct phase run_pipeline[] = {
 	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
 	 * up when the CMDs run */
 	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },
+	/* the run's last point (after the CMDs, as sealer's Guest then PostInstall); its
+	 * label selectors are answered by master0 first */
+	{ .name = "PostInstall selectors", .run = phase_plugins_selectors, .on = &phase_on_master0,
+	  .skip = run_no_plugin_selectors },
+	{ .name = "PostInstall", .run = phase_plugins_post_install,
+	  .skip = run_no_plugins_post_install },
 };
 const size_t run_pipeline_len = ELEMENTSOF(run_pipeline);
 

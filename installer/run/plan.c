@@ -120,6 +120,7 @@ void run_plan(struct run *r)
 			    strstr(units.data, "kubelet.service") ? " (kubelet.service enabled only)" : "");
 		report_text("  scripts/init.sh: %s, with %zu env variable(s)",
 			    has_init ? "runs" : "not in the image", h->spec->nenv);
+		run_plugins_plan(r, i);
 	}
 	run_cmd_plan(r);
 }

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "image-store.h"
 #include "macro.h"
+#include "plugin.h"
 #include "run.h"
 
 #define REMOTE_ROOT "/var/lib/cirun"
@@ -22,6 +23,7 @@ struct ssh_conn;
 struct ssh_chan;
 struct agent_client;
 struct ynode;
+struct plugin_selected;
 
 struct host_state {
 	struct cluster_host *spec;
@@ -55,6 +57,9 @@ struct run {
 	char **digests;	/* content layers, in order */
 	uint64_t *sizes;
 	size_t nlayers;
+	struct plugin_list plugins;	    /* plugins.c: the Clusterfile's, then the image's */
+	struct plugin_host *plugin_hosts; /* hosts[] as the plugins' `on` sees them */
+	struct plugin_selected *plugin_selected; /* per plugin: its label selector's answer */
 };
 
 int64_t run_now_ms(void);
@@ -155,6 +160,21 @@ void run_host_output(void *data, int stream, const char *buf, size_t n);
  * the dry-run plan. */
 bool run_no_cmds(const struct run *r);
 void run_cmd_plan(struct run *r);
+
+/* plugins.c: the plugins at their phase points. run_plugins_load collects the Clusterfile's
+ * and the image's, and refuses any that is invalid or that this version cannot run, before
+ * any host is touched (-EINVAL/-EOPNOTSUPP, "FILE:LINE: ..." in err). */
+int run_plugins_load(struct run *r, struct errbuf *err);
+void run_plugins_release(struct run *r);
+int phase_plugins_originally(struct run *r, struct host_state *h);
+int phase_plugins_post_install(struct run *r, struct host_state *h);
+/* on master0, before PostInstall: the label selectors of its plugins, by kubectl */
+int phase_plugins_selectors(struct run *r, struct host_state *h);
+bool run_no_plugins_originally(const struct run *r);
+bool run_no_plugins_post_install(const struct run *r);
+bool run_no_plugin_selectors(const struct run *r);
+/* The plan's "  plugins at PHASE: NAME (TYPE), ..." lines for hosts[host]. */
+void run_plugins_plan(const struct run *r, size_t host);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);

@@ -102,6 +102,7 @@ static void run_release(struct run *r)
 	free(r->sizes);
 	free(r->agent_path);
 	free(r->known_hosts);
+	run_plugins_release(r);
 	image_release(&r->img);
 }
 
@@ -140,6 +141,12 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		log_error("%s", errbuf_msg(err));
 		errbuf_clear(err);
 		return finish(&r, 1);
+	}
+	/* a plugin that cannot run is a usage error, found before any host is touched */
+	if (run_plugins_load(&r, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 2);
 	}
 	if (o->dry_run)
 		report_text("DRY RUN — nothing will be changed, and no host is contacted");

@@ -136,8 +136,9 @@ static bool ran_on(char phase, size_t host)
 
 static void test_table_order(void **state)
 {
-	static const char *const names[] = { "connect", "agent", "facts", "distribute", "config",
-					     "setup", "init", "cmd" };
+	static const char *const names[] = { "connect", "agent", "facts", "Originally",
+					     "distribute", "config", "setup", "init", "cmd",
+					     "PostInstall selectors", "PostInstall" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -145,15 +146,20 @@ static void test_table_order(void **state)
 		const struct phase *p = &run_pipeline[k];
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
-		/* all of today's phases but cmd run on every host */
-		if (strcmp(p->name, "cmd") == 0) {
-			assert_ptr_equal(p->on, &phase_on_master0);
+		/* every host, but master0 runs the CMDs and answers label selectors */
+		bool cmd = strcmp(p->name, "cmd") == 0;
+		bool selectors = strcmp(p->name, "PostInstall selectors") == 0;
+		assert_true(p->on == (cmd || selectors ? &phase_on_master0 : NULL));
+		/* config, cmd and the plugin points are there only when they have work */
+		if (strcmp(p->name, "config") == 0)
+			assert_true(p->skip == run_no_configs);
+		else if (cmd)
 			assert_true(p->skip == run_no_cmds);
-			continue;
-		}
-		assert_null(p->on);
-		/* config only when the cluster has Config documents */
-		assert_true(p->skip == (strcmp(p->name, "config") == 0 ? run_no_configs : NULL));
+		else if (selectors || strcmp(p->name, "Originally") == 0 ||
+			 strcmp(p->name, "PostInstall") == 0)
+			assert_non_null(p->skip);
+		else
+			assert_null(p->skip);
 		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
 		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
@@ -161,9 +167,12 @@ static void test_table_order(void **state)
 		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
-	assert_true(run_pipeline[4].run == phase_config);
-	assert_true(run_pipeline[6].run == phase_init);
-	assert_true(run_pipeline[7].run == phase_cmd);
+	assert_true(run_pipeline[3].run == phase_plugins_originally);
+	assert_true(run_pipeline[5].run == phase_config);
+	assert_true(run_pipeline[7].run == phase_init);
+	assert_true(run_pipeline[8].run == phase_cmd);
+	assert_true(run_pipeline[9].run == phase_plugins_selectors);
+	assert_true(run_pipeline[10].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)

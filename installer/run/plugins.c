@@ -1,0 +1,516 @@
+/* Plugins: loaded and validated before any host is touched (run_plugins_load), then run
+ * at their phase points (the rows "Originally" and "PostInstall" of the table).
+ *
+ * This version runs SHELL plugins at Originally and PostInstall with `on` empty, master,
+ * node, master0 or an address list, and at PostInstall a label selector, resolved on
+ * master0 by its kubectl in the row "PostInstall selectors" just before; and HOSTNAME at
+ * Originally. Everything else a valid plugin may ask for needs points of the run or a
+ * cluster that do not exist yet (kubeadm is not wired): LABEL, TAINT and CLUSTERCHECK,
+ * and the phases PreInit, PreJoin, PostJoin and PreGuest. Those are refused at
+ * validation, saying so, rather than passed over. PreClean and PostClean belong to a
+ * delete, not to a run. */
+#include "run-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent-client.h"
+#include "cleanup.h"
+#include "fs-util.h"
+#include "layer.h"
+#include "log.h"
+#include "plugin-dir.h"
+#include "report.h"
+#include "ssh.h"
+#include "ydoc.h"
+
+#define TAIL_LINES 20
+#define SELECTOR_OUTPUT_MAX (256u << 10)
+
+/* What master0's kubectl answered for the label selector of plugin i (r->plugins.v[i]):
+ * the addresses of the nodes carrying the label. */
+struct plugin_selected {
+	bool resolved;
+	char **ips;
+	size_t n;
+};
+
+/* The points of a run this version has. */
+#define RUN_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_ORIGINALLY) | PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL))
+/* A delete's points: valid in an image, never reached by a run. */
+#define DELETE_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_PRE_CLEAN) | PLUGIN_PHASE_BIT(PLUGIN_POST_CLEAN))
+
+static bool image_plugin_path(const char *path, void *unused)
+{
+	(void)unused;
+	/* plugins/ and sealer 0.6's plugin/, and the whiteouts that may delete them */
+	return strncmp(path, "plugin", 6) == 0 || strncmp(path, ".wh.plugin", 10) == 0;
+}
+
+/* The image's plugins/ (and plugin/): the layers hold them, not a rootfs on this machine,
+ * so they are unpacked (filtered) into a private directory and read from there. */
+static int load_image_plugins(struct run *r, struct errbuf *err)
+{
+	_cleanup_free_ char *tmp = NULL, *parent = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int rc = 0;
+
+	tmp = xasprintf("%s/build/tmp/plugins-XXXXXX", image_store_home(r->st));
+	parent = xstrdup(tmp);
+	*strrchr(parent, '/') = '\0';
+	rc = mkdir_p(parent, 0700);
+	if (rc < 0 || !mkdtemp(tmp))
+		return errbuf_set(err, rc < 0 ? rc : -errno, "cannot create a directory under %s to "
+				  "read the image's plugins: %s", parent, strerror(rc < 0 ? -rc : errno));
+	for (size_t i = 0; i < r->nlayers && rc >= 0; i++) {
+		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
+		rc = layer_apply_file_filtered(tmp, blob, image_plugin_path, NULL, err);
+		if (rc < 0)
+			errbuf_prefix(err, "reading the plugins of image %s", r->c->image);
+	}
+	if (rc >= 0) {
+		fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = fd < 0 ? errbuf_set(err, -errno, "%s: %s", tmp, strerror(errno)) : 0;
+	}
+	if (rc >= 0) {
+		rc = plugin_load_image(fd, &r->plugins, err);
+		if (rc < 0)
+			errbuf_prefix(err, "image %s", r->c->image);
+	}
+	rm_rf_at(AT_FDCWD, tmp);
+	return rc;
+}
+
+/* A source of the Clusterfile's plugins: the user's file, or the image's default
+ * Clusterfile (its annotation, laid under the user's file as a template), which is no
+ * file: clusterfile.c names it, and its text is in the image's config. */
+static int parse_source(const struct run *r, const char *file, struct ydoc **ret,
+			struct errbuf *err)
+{
+	const char *tmpl = r->img.meta.clusterfile;
+	int rc = ydoc_parse_file(file, NULL, ret, err);
+
+	if (rc == -ENOENT && tmpl) {
+		errbuf_clear(err);
+		rc = ydoc_parse(file, tmpl, strlen(tmpl), NULL, ret, err);
+	}
+	return rc;
+}
+
+/* The Clusterfile's plugins as the merge left them (c->plugins: the template's first, a
+ * user's one replacing the template's of its name), each parsed again from its document
+ * so that every error names the line in the file it came from. */
+static int load_clusterfile_plugins(struct run *r, struct errbuf *err)
+{
+	const struct cluster *c = r->c;
+	struct ydoc **docs = xcalloc(c->nplugins + 1, sizeof(*docs));
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nplugins && rc >= 0; i++) {
+		const struct cluster_plugin *cp = &c->plugins[i];
+		const struct ynode *doc = NULL;
+		size_t src = i;
+		struct plugin p;
+
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(c->plugins[k].file, cp->file) == 0) {
+				src = k;
+				break;
+			}
+		if (src == i)
+			rc = parse_source(r, cp->file, &docs[i], err);
+		for (size_t d = 0; rc >= 0 && d < ydoc_count(docs[src]) && !doc; d++)
+			if (ynode_line(ydoc_root(docs[src], d)) == cp->line)
+				doc = ydoc_root(docs[src], d);
+		if (rc >= 0 && !doc)
+			rc = errbuf_set(err, -EIO, "%s:%u: plugin '%s': the document changed while read",
+					cp->file, cp->line, cp->name);
+		if (rc >= 0)
+			rc = plugin_parse(doc, cp->file, &p, err);
+		if (rc >= 0) {
+			r->plugins.v = xreallocarray(r->plugins.v, r->plugins.n + 1, sizeof(p));
+			r->plugins.v[r->plugins.n++] = p;
+		}
+	}
+	for (size_t i = 0; i < c->nplugins; i++)
+		ydoc_free(docs[i]);
+	free(docs);
+	return rc;
+}
+
+static int refuse(const struct plugin *p, struct errbuf *err, const char *what)
+{
+	return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): %s not supported yet in "
+			  "this version (kubeadm is not wired): remove it, or use a SHELL plugin at "
+			  "Originally or PostInstall", p->file, p->line, p->name,
+			  plugin_type_name(p->type), what);
+}
+
+/* What this version can run; anything else is refused now, never skipped later. */
+static int check_supported(const struct plugin *p, struct errbuf *err)
+{
+	unsigned later = p->phases & ~(RUN_PLUGIN_PHASES | DELETE_PLUGIN_PHASES);
+
+	/* HOSTNAME acts only before kubeadm (plugin_parse holds it to its phases) */
+	if (p->type != PLUGIN_SHELL && p->type != PLUGIN_HOSTNAME)
+		return refuse(p, err, "this type is");
+	if (later) {
+		for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++)
+			if (later & PLUGIN_PHASE_BIT(ph))
+				return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): phase %s "
+						  "is not supported yet in this version (kubeadm is "
+						  "not wired; plugins run at Originally and "
+						  "PostInstall)", p->file, p->line, p->name,
+						  plugin_type_name(p->type), plugin_phase_name(ph));
+	}
+	/* plugin_parse allows a selector only where the cluster is up: here, PostInstall */
+	return 0;
+}
+
+int run_plugins_load(struct run *r, struct errbuf *err)
+{
+	int rc;
+
+	r->plugin_hosts = xcalloc(r->n ? r->n : 1, sizeof(*r->plugin_hosts));
+	for (size_t i = 0; i < r->n; i++)
+		r->plugin_hosts[i] = (struct plugin_host){ .ip = r->hosts[i].spec->ip,
+			.master = r->hosts[i].spec->role == ROLE_MASTER, .master0 = i == 0 };
+	rc = load_clusterfile_plugins(r, err);
+	if (rc >= 0)
+		rc = load_image_plugins(r, err);
+	r->plugin_selected = xcalloc(r->plugins.n ? r->plugins.n : 1, sizeof(*r->plugin_selected));
+	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++) {
+		rc = plugin_check_hosts(&r->plugins.v[i], r->plugin_hosts, r->n, err);
+		if (rc >= 0)
+			rc = check_supported(&r->plugins.v[i], err);
+	}
+	return rc;
+}
+
+void run_plugins_release(struct run *r)
+{
+	for (size_t i = 0; r->plugin_selected && i < r->plugins.n; i++) {
+		for (size_t k = 0; k < r->plugin_selected[i].n; k++)
+			free(r->plugin_selected[i].ips[k]);
+		free(r->plugin_selected[i].ips);
+	}
+	free(r->plugin_selected);
+	r->plugin_selected = NULL;
+	plugin_list_release(&r->plugins);
+	free(r->plugin_hosts);
+	r->plugin_hosts = NULL;
+}
+
+static bool none_at(const struct run *r, enum plugin_phase ph)
+{
+	for (size_t i = 0; i < r->plugins.n; i++)
+		if (r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph))
+			return false;
+	return true;
+}
+
+bool run_no_plugins_originally(const struct run *r)
+{
+	return none_at(r, PLUGIN_ORIGINALLY);
+}
+
+bool run_no_plugins_post_install(const struct run *r)
+{
+	return none_at(r, PLUGIN_POST_INSTALL);
+}
+
+static bool selector_at_post_install(const struct plugin *p)
+{
+	return p->on.kind == PLUGIN_ON_LABEL && (p->phases & PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL));
+}
+
+bool run_no_plugin_selectors(const struct run *r)
+{
+	for (size_t i = 0; i < r->plugins.n; i++)
+		if (selector_at_post_install(&r->plugins.v[i]))
+			return false;
+	return true;
+}
+
+struct selector_out {
+	struct host_state *h;
+	struct buf out;
+	bool over; /* more than SELECTOR_OUTPUT_MAX */
+};
+
+static void on_output(void *data, int stream, const char *buf, size_t n);
+
+/* stdout is the answer; stderr goes to the log like any command's */
+static void on_selector_output(void *data, int stream, const char *buf, size_t n)
+{
+	struct selector_out *so = data;
+
+	if (stream == 1) {
+		if (buf_append(&so->out, buf, n) < 0)
+			so->over = true;
+		return;
+	}
+	on_output(so->h, stream, buf, n);
+}
+
+/* The hosts whose address the answer lists; other lines (nodes that are not hosts of
+ * this run) are left out. */
+static void keep_selected(const struct run *r, char *text, struct plugin_selected *sel)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		for (size_t i = 0; i < r->n; i++)
+			if (strcmp(line, r->plugin_hosts[i].ip) == 0) {
+				sel->ips = xreallocarray(sel->ips, sel->n + 1, sizeof(*sel->ips));
+				sel->ips[sel->n++] = xstrdup(line);
+				break;
+			}
+	sel->resolved = true;
+}
+
+/* `kubectl get nodes -l KEY=VALUE` on master0, answering the nodes' InternalIP; the
+ * selector goes in the environment, never through the shell's parser. */
+static int resolve_selector(struct run *r, struct host_state *h, const struct plugin *p,
+			    struct plugin_selected *sel)
+{
+	static const char script[] =
+		"command -v kubectl >/dev/null 2>&1 || { echo 'no kubectl on the PATH' >&2; exit 127; }\n"
+		"exec kubectl get nodes -l \"$CIRUN_PLUGIN_SELECTOR\" -o 'jsonpath={range .items[*]}"
+		"{.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}'\n";
+	_cleanup_free_ char *selector = xasprintf("%s=%s", p->on.label_key, p->on.label_value);
+	_cleanup_free_ char *name = xstrdup("CIRUN_PLUGIN_SELECTOR");
+	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	struct selector_out so = { .h = h };
+	struct agent_exit ex = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		env[i] = h->spec->env[i];
+	env[h->spec->nenv] = (struct kv){ name, selector };
+	buf_init(&so.out, SELECTOR_OUTPUT_MAX);
+	buf_reset(&h->tail);
+	log_info("plugin %s: the nodes labelled %s, from kubectl on master0", p->name, selector);
+	rc = agent_client_exec(h->ac, script, "/", env, h->spec->nenv + 1, 120,
+			       on_selector_output, &so, &ex, &h->err);
+	if (h->line.len)
+		on_output(h, 2, "\n", 1);
+	if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
+		rc = errbuf_set(&h->err, -EIO, "plugin '%s' (%s:%u): cannot resolve the label "
+				"selector '%s' at PostInstall: kubectl on master0 %s%s; this version "
+				"does not set up Kubernetes yet, so kubectl must come with the image "
+				"(bin/); its last lines:\n%s", p->name, p->file, p->line, selector,
+				ex.exit_code == 127 ? "is not there" : "failed",
+				ex.timed_out ? " (timed out)" : "", h->tail.data);
+	else if (rc >= 0 && so.over)
+		rc = errbuf_set(&h->err, -E2BIG, "plugin '%s': kubectl's answer for '%s' is over "
+				"%u bytes", p->name, selector, SELECTOR_OUTPUT_MAX);
+	if (rc >= 0)
+		keep_selected(r, so.out.data, sel);
+	buf_release(&so.out);
+	return rc;
+}
+
+int phase_plugins_selectors(struct run *r, struct host_state *h)
+{
+	for (size_t i = 0; i < r->plugins.n; i++) {
+		if (!selector_at_post_install(&r->plugins.v[i]))
+			continue;
+		int rc = resolve_selector(r, h, &r->plugins.v[i], &r->plugin_selected[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The action of p for host `me` at this phase, if any. A label selector picks the hosts
+ * master0 listed for it; unresolved (master0 failed before), the plugin fails here. */
+static int plan_for(const struct run *r, const struct plugin *p, size_t me,
+		    struct plugin_plan *plan, const struct plugin_action **ret, struct errbuf *err)
+{
+	_cleanup_free_ bool *sel = xcalloc(r->n ? r->n : 1, sizeof(*sel));
+	_cleanup_free_ struct plugin_host *hosts = xcalloc(r->n ? r->n : 1, sizeof(*hosts));
+	const struct plugin_selected *ps = &r->plugin_selected[p - r->plugins.v];
+	struct kv label = { p->on.label_key, p->on.label_value };
+	int rc = 0;
+
+	*ret = NULL;
+	memcpy(hosts, r->plugin_hosts, r->n * sizeof(*hosts));
+	if (p->on.kind == PLUGIN_ON_LABEL && !ps->resolved)
+		return errbuf_set(err, -EIO, "plugin '%s' (%s:%u): its label selector %s=%s was not "
+				  "resolved: master0 failed before", p->name, p->file, p->line,
+				  p->on.label_key, p->on.label_value);
+	for (size_t i = 0; p->on.kind == PLUGIN_ON_LABEL && i < r->n; i++) {
+		hosts[i].labels_known = true;
+		for (size_t k = 0; k < ps->n; k++)
+			if (strcmp(ps->ips[k], hosts[i].ip) == 0) {
+				hosts[i].labels = &label;
+				hosts[i].n_labels = 1;
+			}
+	}
+	rc = plugin_select_hosts(p, hosts, r->n, sel, err);
+	if (rc >= 0)
+		rc = plugin_plan(p, hosts, r->n, sel, plan, err);
+	for (size_t k = 0; rc >= 0 && k < plan->n_actions; k++)
+		if (plan->actions[k].host == me)
+			*ret = &plan->actions[k];
+	return rc;
+}
+
+static void keep_tail(struct host_state *h, const char *line)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < h->tail.len; i++)
+		lines += h->tail.data[i] == '\n';
+	if (lines >= TAIL_LINES) {
+		char *nl = strchr(h->tail.data, '\n');
+		size_t drop = (size_t)(nl - h->tail.data) + 1;
+		memmove(h->tail.data, h->tail.data + drop, h->tail.len - drop + 1);
+		h->tail.len -= drop;
+	}
+	buf_printf(&h->tail, "%s\n", line);
+}
+
+static void on_output(void *data, int stream, const char *buf, size_t n)
+{
+	struct host_state *h = data;
+
+	(void)stream;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n' && buf_putc(&h->line, buf[i]) == 0)
+			continue;
+		log_host(LOG_NOTICE, h->spec->ip, "%s", h->line.data);
+		keep_tail(h, h->line.data);
+		buf_reset(&h->line);
+	}
+}
+
+/* A script with bash, in the rootfs (in / at Originally: the rootfs is not there yet),
+ * the host's env exported (and extra, when not NULL), output streamed, --timeout. */
+static int run_shell(struct run *r, struct host_state *h, const struct plugin *p,
+		     enum plugin_phase ph, const char *script, const struct kv *extra)
+{
+	_cleanup_free_ char *cwd = NULL;
+	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
+	size_t nenv = h->spec->nenv;
+	struct agent_exit ex = { 0 };
+	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
+	int rc;
+
+	cwd = ph == PLUGIN_ORIGINALLY ? xstrdup("/")
+				      : xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		env[i] = h->spec->env[i];
+	if (extra)
+		env[nenv++] = *extra;
+	ssh_conn_set_timeout(h->conn, timeout + 60);
+	buf_reset(&h->tail);
+	rc = agent_client_exec(h->ac, script, cwd, env, nenv, timeout, on_output, h, &ex, &h->err);
+	if (h->line.len)
+		on_output(h, 1, "\n", 1);
+	if (rc < 0)
+		return errbuf_prefix(&h->err, "plugin '%s' at %s", p->name, plugin_phase_name(ph));
+	if (ex.timed_out)
+		return errbuf_set(&h->err, -ETIMEDOUT, "plugin '%s' (%s:%u) at %s did not finish "
+				  "within %us; its last lines:\n%s", p->name, p->file, p->line,
+				  plugin_phase_name(ph), timeout, h->tail.data);
+	if (ex.exit_code != 0)
+		return errbuf_set(&h->err, -EIO, "plugin '%s' (%s:%u) at %s exited with %d%s; its "
+				  "last lines:\n%s", p->name, p->file, p->line, plugin_phase_name(ph),
+				  ex.exit_code, ex.signal ? " (killed)" : "", h->tail.data);
+	return 0;
+}
+
+/* HOSTNAME: the name goes in the environment, never through the shell's parser;
+ * hostnamectl where systemd-hostnamed answers, else hostname(1) and /etc/hostname
+ * replaced atomically. */
+static int run_hostname(struct run *r, struct host_state *h, const struct plugin *p,
+			enum plugin_phase ph, const char *name)
+{
+	static const char script[] =
+		"if command -v hostnamectl >/dev/null 2>&1 && "
+		"hostnamectl set-hostname \"$CIRUN_HOSTNAME\" 2>/dev/null; then exit 0; fi\n"
+		"set -e\n"
+		"hostname \"$CIRUN_HOSTNAME\"\n"
+		"printf '%s\\n' \"$CIRUN_HOSTNAME\" > /etc/.hostname.cirun\n"
+		"mv -f /etc/.hostname.cirun /etc/hostname\n";
+	_cleanup_free_ char *key = xstrdup("CIRUN_HOSTNAME"), *value = xstrdup(name);
+	struct kv kv = { key, value };
+
+	log_host(LOG_INFO, h->spec->ip, "plugin %s: hostname %s", p->name, name);
+	return run_shell(r, h, p, ph, script, &kv);
+}
+
+/* Each plugin of the phase in order (the Clusterfile's, then the image's) on this host
+ * when it is selected; the first failure stops the host. */
+static int run_at(struct run *r, struct host_state *h, enum plugin_phase ph)
+{
+	size_t me = (size_t)(h - r->hosts);
+
+	for (size_t i = 0; i < r->plugins.n; i++) {
+		const struct plugin *p = &r->plugins.v[i];
+		struct plugin_plan plan = { 0 };
+		const struct plugin_action *a;
+		int rc;
+
+		if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
+			continue;
+		rc = plan_for(r, p, me, &plan, &a, &h->err);
+		/* one line per plugin: the first host it acts on says it */
+		if (rc >= 0 && plan.n_actions && plan.actions[0].host == me)
+			log_info("plugin %s (%s) at %s on %zu host%s", p->name, plugin_type_name(p->type),
+				 plugin_phase_name(ph), plan.n_hosts, plan.n_hosts == 1 ? "" : "s");
+		if (rc >= 0 && a && p->type == PLUGIN_HOSTNAME)
+			rc = run_hostname(r, h, p, ph, a->hostname);
+		else if (rc >= 0 && a)
+			rc = run_shell(r, h, p, ph, a->script, NULL);
+		plugin_plan_release(&plan);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int phase_plugins_originally(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_ORIGINALLY);
+}
+
+int phase_plugins_post_install(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_POST_INSTALL);
+}
+
+void run_plugins_plan(const struct run *r, size_t host)
+{
+	for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++) {
+		_cleanup_buf_ struct buf names = BUF_INIT(4096);
+		struct errbuf err = ERRBUF_INIT;
+
+		if (!(RUN_PLUGIN_PHASES & PLUGIN_PHASE_BIT(ph)))
+			continue;
+		for (size_t i = 0; i < r->plugins.n; i++) {
+			const struct plugin *p = &r->plugins.v[i];
+			struct plugin_plan plan = { 0 };
+			const struct plugin_action *a = NULL;
+
+			if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
+				continue;
+			if (p->on.kind == PLUGIN_ON_LABEL) {
+				buf_printf(&names, "%s%s (%s, if the node is labelled %s=%s)",
+					   names.len ? ", " : "", p->name, plugin_type_name(p->type),
+					   p->on.label_key, p->on.label_value);
+				continue;
+			}
+			if (plan_for(r, p, host, &plan, &a, &err) >= 0 && a)
+				buf_printf(&names, "%s%s (%s)", names.len ? ", " : "", p->name,
+					   plugin_type_name(p->type));
+			plugin_plan_release(&plan);
+		}
+		if (names.len)
+			report_text("  plugins at %s: %s", plugin_phase_name(ph), names.data);
+	}
+}

@@ -1,0 +1,199 @@
+/* The run's plugin validation (installer/run/plugins.c, run_plugins_load): the
+ * Clusterfile's plugins in the merge's order, the image's default Clusterfile (its
+ * annotation, no file) among them, each error naming its source and line; what this
+ * version cannot run refused, never passed over; addresses that are not hosts refused. */
+#include "helpers.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "cleanup.h"
+#include "clusterfile.h"
+#include "log.h"
+#include "run/run-internal.h"
+
+#define TMPL_NAME "app:v1 (annotation sea.aliyun.com/ClusterFile)"
+
+static const char tmpl[] =
+	"kind: Cluster\n"
+	"metadata: {name: c}\n"
+	"spec: {image: app:v1}\n"
+	"---\n"
+	"apiVersion: sealer.aliyun.com/v1alpha1\n"
+	"kind: Plugin\n"
+	"metadata: {name: from-template}\n"
+	"spec:\n"
+	"  type: SHELL\n"
+	"  action: PostInstall\n"
+	"  on: master0\n"
+	"  data: echo t\n";
+
+static const char user_head[] =
+	"kind: Cluster\n"
+	"metadata: {name: c}\n"
+	"spec:\n"
+	"  image: app:v1\n"
+	"  ssh: {passwd: pw}\n"
+	"  hosts:\n"
+	"  - {ips: [10.0.0.1], roles: [master]}\n"
+	"  - {ips: [10.0.0.2], roles: [node]}\n"
+	"---\n"
+	"apiVersion: sealer.aliyun.com/v1alpha1\n"
+	"kind: Plugin\n"
+	"metadata: {name: p}\n"
+	"spec:\n"; /* the plugin's spec follows, from line 14 */
+
+struct fixture {
+	char *dir, *file;
+	struct image_store *st;
+	struct cluster c;
+	struct run_opts o;
+	struct run r;
+	struct errbuf err;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char tmpl_dir[] = "/tmp/cirun-unit-XXXXXX";
+
+	if (!f || !mkdtemp(tmpl_dir))
+		return -1;
+	f->dir = strdup(tmpl_dir);
+	f->file = tmp_path((void **)&f->dir, "Clusterfile");
+	f->err = (struct errbuf)ERRBUF_INIT;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	run_plugins_release(&f->r);
+	free(f->r.hosts);
+	free(f->r.img.meta.clusterfile);
+	cluster_release(&f->c);
+	image_store_close(f->st);
+	tmpdir_teardown((void **)&f->dir);
+	free(f->file);
+	free(f);
+	return 0;
+}
+
+/* The user's Clusterfile with spec (the plugin's, from line 14) over the template
+ * (with_tmpl), then run_plugins_load as the run does it. */
+static int load(struct fixture *f, const char *spec, bool with_tmpl)
+{
+	FILE *fp = fopen(f->file, "w");
+	_cleanup_free_ char *home = NULL;
+
+	assert_non_null(fp);
+	fprintf(fp, "%s%s", user_head, spec);
+	fclose(fp);
+	assert_int_equal(clusterfile_load_over(with_tmpl ? TMPL_NAME : NULL, with_tmpl ? tmpl : NULL,
+					       with_tmpl ? strlen(tmpl) : 0, f->file, &f->c, &f->err), 0);
+	assert_int_equal(cluster_finish(&f->c, &f->err), 0);
+	assert_int_equal(asprintf(&home, "%s/home", f->dir) > 0, true);
+	assert_int_equal(image_store_open(home, &f->st, &f->err), 0);
+	f->r.c = &f->c;
+	f->r.st = f->st;
+	f->r.o = &f->o;
+	f->r.n = f->c.nhosts;
+	f->r.hosts = calloc(f->r.n, sizeof(*f->r.hosts));
+	for (size_t i = 0; i < f->r.n; i++)
+		f->r.hosts[i].spec = &f->c.hosts[i];
+	if (with_tmpl)
+		f->r.img.meta.clusterfile = strdup(tmpl);
+	return run_plugins_load(&f->r, &f->err);
+}
+
+static void test_template_first_then_file(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: Originally|PostInstall\n  on: node\n"
+			      "  data: echo u\n", true), 0);
+	assert_int_equal(f->r.plugins.n, 2);
+	assert_string_equal(f->r.plugins.v[0].name, "from-template");
+	assert_string_equal(f->r.plugins.v[0].file, TMPL_NAME);
+	assert_int_equal(f->r.plugins.v[0].line, 5);
+	assert_string_equal(f->r.plugins.v[1].name, "p");
+	assert_string_equal(f->r.plugins.v[1].file, f->file);
+	assert_false(run_no_plugins_originally(&f->r));
+	assert_false(run_no_plugins_post_install(&f->r));
+	assert_true(run_no_plugin_selectors(&f->r));
+}
+
+static void test_misspelt_phase_names_file_line(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *want = NULL;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstal\n  data: x\n", false), -EINVAL);
+	assert_int_equal(asprintf(&want, "%s:15:", f->file) > 0, true);
+	assert_non_null(strstr(errbuf_msg(&f->err), want));
+	assert_non_null(strstr(errbuf_msg(&f->err), "unknown phase 'PostInstal'"));
+}
+
+static void test_selector_at_preinit_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_true(load(f, "  type: SHELL\n  action: PreInit\n  on: a=b\n  data: x\n", false) < 0);
+	assert_non_null(strstr(errbuf_msg(&f->err), "Clusterfile:16:"));
+	assert_non_null(strstr(errbuf_msg(&f->err), "label selector"));
+}
+
+static void test_not_supported_yet_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "  type: TAINT\n  action: PostInstall\n  data: 10.0.0.2 a=b:NoSchedule\n",
+			      false), -EOPNOTSUPP);
+	assert_non_null(strstr(errbuf_msg(&f->err), "Clusterfile:10: plugin 'p' (TAINT): this type is "
+			       "not supported yet"));
+}
+
+static void test_later_phase_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstall|PreJoin\n  data: x\n", false),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(errbuf_msg(&f->err), "phase PreJoin is not supported yet"));
+}
+
+static void test_delete_phases_accepted(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PreClean\n  data: x\n", false), 0);
+	assert_true(run_no_plugins_originally(&f->r));
+	assert_true(run_no_plugins_post_install(&f->r));
+}
+
+static void test_address_not_a_host(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_true(load(f, "  type: SHELL\n  action: PostInstall\n  on: 10.0.0.9\n  data: x\n",
+			 false) < 0);
+	assert_non_null(strstr(errbuf_msg(&f->err), "10.0.0.9"));
+}
+
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_template_first_then_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_misspelt_phase_names_file_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_selector_at_preinit_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_supported_yet_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_later_phase_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_phases_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_not_a_host, setup, teardown),
+	};
+	log_set_max_level(LOG_WARNING);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
