@@ -8,7 +8,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunbase} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.17}
+export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirbase} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.17}
 export T_NAME=e2e-base
 . "$top/tests/lib.sh"
 lab=$top/tests/lab/lab.sh

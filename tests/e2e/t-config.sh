@@ -9,7 +9,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunconf} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.14}
+export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-circonf} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.14}
 T_NAME=e2e-config
 . "$top/tests/lib.sh"
 lab=$top/tests/lab/lab.sh
