@@ -435,7 +435,9 @@ static int registry_import_beneath(struct agent *a, const struct msg_registry_im
 	r = rootfs_open_file(rootfd, rel, 0, &fd, err);
 	if (r < 0)
 		return r;
-	store = xasprintf("%s/registry", dir);
+	/* beside the rootfs, not in it: every ASSEMBLE replaces the rootfs, and the running
+	 * registry's bind mount would be left on the old, removed one */
+	store = xasprintf("%s/data/%s/registry", agent_root(), m->cluster);
 	path = xasprintf("/proc/self/fd/%d", fd);
 	log_info("importing images/%s into %s", m->archive, store);
 	r = registry_import(store, path, &rep, err);

@@ -44,7 +44,7 @@ enum proto_msg {
 			    * str file, u32 line; a→c: OK (after ASSEMBLE, before SETUP) */
 	MSG_REGISTRY_IMPORT, /* c→a: str cluster, str archive (a file name in the rootfs's
 			      * images/); a→c: OK "N images: name…" (distribution's layout in
-			      * ROOTFS/registry) */
+			      * data/CLUSTER/registry, beside the rootfs) */
 	_MSG_MAX,
 };
 

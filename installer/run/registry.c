@@ -1,7 +1,9 @@
 /* Phase "registry": on the registry host (spec.registry.host, else master0), the image's
  * scripts/init-registry.sh starts the registry from images/registry.tar, then the agent
- * imports every other archive of images/ into its storage (ROOTFS/registry), one after
- * another. Which archives there are is read from the layers' headers before any host is
+ * imports every other archive of images/ into its storage, one after another. The
+ * storage is data/CLUSTER/registry, beside the rootfs rather than sealer's rootfs/registry:
+ * every run assembles the rootfs afresh and swaps it in, which would leave the running
+ * registry serving the removed directory. Which archives there are is read from the layers' headers before any host is
  * touched, so the dry-run plan lists them and an image without images/ skips the phase. */
 #include "run-internal.h"
 
@@ -158,7 +160,7 @@ static int start_registry(struct host_state *h, const char *rootfs)
 	unsigned timeout = 300;
 	int rc;
 
-	cmd = xasprintf("cd scripts && exec bash init-registry.sh " REGISTRY_PORT " %s/registry "
+	cmd = xasprintf("cd scripts && exec bash init-registry.sh " REGISTRY_PORT " %s/../registry "
 			REGISTRY_DOMAIN, rootfs);
 	ssh_conn_set_timeout(h->conn, timeout + 60);
 	buf_reset(&h->tail);
@@ -186,8 +188,8 @@ int phase_registry(struct run *r, struct host_state *h)
 			return rc;
 	} else {
 		log_host(LOG_WARNING, h->spec->ip, "registry: the image has images/ but no "
-			 "images/" REGISTRY_TAR ": its archives go into %s/registry, and no registry "
-			 "serves them", rootfs);
+			 "images/" REGISTRY_TAR ": its archives go into " REMOTE_ROOT "/data/%s/registry, "
+			 "and no registry serves them", r->c->name);
 	}
 	ssh_conn_set_timeout(h->conn, 1800);
 	for (size_t i = 0; i < r->narchives; i++) {
@@ -210,7 +212,7 @@ void run_registry_plan(const struct run *r, size_t host)
 	for (size_t i = 0; i < r->narchives; i++)
 		buf_printf(&names, "%s%s", i ? " " : "", r->archives[i]);
 	report_text("  registry host: %s on port " REGISTRY_PORT " (" REGISTRY_DOMAIN "), data in "
-		    "rootfs/registry; imports %s", r->has_registry_tar ? "scripts/init-registry.sh "
+		    REMOTE_ROOT "/data/%s/registry; imports %s", r->has_registry_tar ? "scripts/init-registry.sh "
 		    "starts the registry" : "no images/" REGISTRY_TAR " (nothing serves the data)",
-		    names.len ? names.data : "no archive");
+		    r->c->name, names.len ? names.data : "no archive");
 }
