@@ -83,4 +83,42 @@ check_out "a re-run imports nothing new" \
 check "the registry task is the same one" test -n "$before" -a "$before" = "$(pid)"
 check_out "the registry still serves it" '\{"repositories":\["pause"\]\}' catalog
 
+# an image with images/ but no registry.tar, whose two archives serve pause:3.9 with other
+# content: imported all the same with a warning, the clash fails the host naming both
+mkdir -p "$work/ctx2/images"
+python3 - "$ctx/images/pause.tar" "$work/ctx2/images/b-other.tar" <<'PY' || bail "cannot make the clashing archive"
+import hashlib, io, json, sys, tarfile
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files:
+            i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 0
+            t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+layer = tar([("pause", b"another pause\n")])
+lh = hashlib.sha256(layer).hexdigest()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lh]}}).encode()
+ch = hashlib.sha256(cfg).hexdigest()
+man = json.dumps([{"Config": ch + ".json", "RepoTags": ["registry.k8s.io/pause:3.9"],
+                   "Layers": [lh + "/layer.tar"]}]).encode()
+open(sys.argv[2], "wb").write(tar([(ch + ".json", cfg), (lh + "/layer.tar", layer), ("manifest.json", man)]))
+PY
+cp "$ctx/images/pause.tar" "$work/ctx2/images/a-pause.tar"
+printf 'FROM scratch\nCOPY images images\n' > "$work/Kubefile2"
+check "build an image whose images/ has no registry.tar and two archives serving pause:3.9" \
+    "$cirun" build -t regclash:v1 -f "$work/Kubefile2" "$work/ctx2" || bail "no image"
+out=$("$cirun" run regclash:v1 -m "$ip" -p "$pw" --cluster-name clash 2>&1)
+printf '%s\n' "$out" | grep -E "^\\[$ip\\] .*regist|FAIL|fail" | sed 's/^/# /'
+check_out "no registry.tar: a warning that nothing serves the archives" \
+    "^\\[$ip\\] registry: the image has images/ but no images/registry\\.tar: its archives go into /var/lib/cirun/data/clash/registry, and no registry serves them" \
+    printf '%s\n' "$out"
+check_out "the first archive is imported all the same" \
+    "^\\[$ip\\] registry: images/a-pause\\.tar: 1 image: pause:3\\.9 " printf '%s\n' "$out"
+check_out "the clash fails the host naming both archives" \
+    "images/a-pause\\.tar and images/b-other\\.tar both serve pause:3\\.9, with different content" \
+    printf '%s\n' "$out"
+check_out "the run reports the host failed in registry" "^$ip +master0 +[0-9]+ +FAILED .* registry: images/a-pause" printf '%s\n' "$out"
+check_out "the first cluster's registry is untouched" '\{"repositories":\["pause"\]\}' catalog
+
 summary
