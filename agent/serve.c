@@ -11,6 +11,7 @@
 #include "config-apply.h"
 #include "exec.h"
 #include "facts.h"
+#include "fs-util.h"
 #include "layers.h"
 #include "log.h"
 #include "macro.h"
@@ -385,10 +386,26 @@ out:
 	return r;
 }
 
-/* Two archives serving one name with different content: the later one has just replaced
- * the earlier one's tag, which is refused naming both (the images/ of the image is wrong). */
-static int served_add(struct agent *a, const char *archive, const struct registry_image *img,
-		      struct errbuf *err)
+/* Points the tag NAME ("repo:tag", as served) back at digest: a clash is found only
+ * after the later archive published its tag, and the earlier archive's content (its blobs
+ * and revision links stay) is what the registry keeps serving. */
+static void tag_restore(const char *store, const char *name, const char *digest)
+{
+	const char *colon = strrchr(name, ':');
+	_cleanup_free_ char *path = NULL;
+
+	if (!colon || strchr(colon, '/') || strchr(name, '@'))
+		return; /* not repo:tag (a digest reference has no tag to point back) */
+	path = xasprintf("%s/docker/registry/v2/repositories/%.*s/_manifests/tags/%s/current/link",
+			 store, (int)(colon - name), name, colon + 1);
+	if (write_file_atomic(path, digest, strlen(digest), 0644) < 0)
+		log_warning("cannot point %s back at %s (%s)", name, digest, path);
+}
+
+/* Two archives serving one name with different content: refused naming both (the images/
+ * of the image is wrong), the name left on the earlier archive's content. */
+static int served_add(struct agent *a, const char *store, const char *archive,
+		      const struct registry_image *img, struct errbuf *err)
 {
 	for (size_t i = 0; i < a->n_served; i++) {
 		struct served *s = &a->served[i];
@@ -396,9 +413,11 @@ static int served_add(struct agent *a, const char *archive, const struct registr
 			continue;
 		if (strcmp(s->digest, img->manifest_digest) == 0 || strcmp(s->archive, archive) == 0)
 			return 0;
+		tag_restore(store, s->name, s->digest);
 		return errbuf_set(err, -EEXIST, "images/%s and images/%s both serve %s, with different "
-				  "content (%s, %s): remove one of them from the image's images/",
-				  s->archive, archive, img->name, s->digest, img->manifest_digest);
+				  "content (%s, %s; it stays on the first): remove one of them from "
+				  "the image's images/", s->archive, archive, img->name, s->digest,
+				  img->manifest_digest);
 	}
 	a->served = xreallocarray(a->served, a->n_served + 1, sizeof(*a->served));
 	a->served[a->n_served].name = xstrdup(img->name);
@@ -447,7 +466,7 @@ static int registry_import_beneath(struct agent *a, const struct msg_registry_im
 	}
 	buf_printf(detail, "%zu image%s:", rep.n_images, rep.n_images == 1 ? "" : "s");
 	for (size_t i = 0; r >= 0 && i < rep.n_images; i++) {
-		r = served_add(a, m->archive, &rep.images[i], err);
+		r = served_add(a, store, m->archive, &rep.images[i], err);
 		buf_printf(detail, " %s", rep.images[i].name);
 	}
 	buf_printf(detail, " (%zu new blobs, %zu kept)", rep.blobs_written, rep.blobs_existing);

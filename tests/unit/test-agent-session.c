@@ -632,8 +632,13 @@ static void test_registry_import(void **state)
 	assert_int_equal(agent_client_registry_import(s->ac, "demo", "same.tar", &again, &err), 0);
 	assert_string_equal(again, "1 image: pause:3.9 (0 new blobs, 3 kept)");
 
+	_cleanup_buf_ struct buf was = BUF_INIT(4096), now = BUF_INIT(4096);
+	assert_int_equal(buf_read_file(&was, p), 0);
 	assert_int_equal(agent_client_registry_import(s->ac, "demo", "two.tar", NULL, &err), -EEXIST);
 	assert_non_null(strstr(errbuf_msg(&err), "images/one.tar and images/two.tar both serve pause:3.9"));
+	/* the tag two.tar published is pointed back at one.tar's manifest */
+	assert_int_equal(buf_read_file(&now, p), 0);
+	assert_string_equal(now.data, was.data);
 
 	errbuf_clear(&err);
 	assert_true(agent_client_registry_import(s->ac, "demo", "evil.tar", NULL, &err) < 0);
