@@ -68,7 +68,7 @@ static void account_entry(struct run *r, const char *path, mode_t type)
 		return;
 	}
 	/* only plain files right under images/; the agent refuses any other name too */
-	if (type != AE_IFREG || !msg_archive_name_valid(name) || strchr(name, '/'))
+	if (type != AE_IFREG || !msg_archive_name_valid(name))
 		return;
 	drop_archive(r, name);
 	r->archives = xreallocarray(r->archives, r->narchives + 1, sizeof(*r->archives));
