@@ -11,13 +11,23 @@
 #include "config-apply.h"
 #include "exec.h"
 #include "facts.h"
+#include "fs-util.h"
 #include "layers.h"
 #include "log.h"
 #include "macro.h"
 #include "proto.h"
 #include "proto-msg.h"
+#include "registry.h"
+#include "rootfs-walk.h"
 #include "setup.h"
 #include "ydoc.h"
+
+/* A name an archive of this session put in the registry, and what it points at. */
+struct served {
+	char *name;
+	char *archive;
+	char digest[IMGREF_DIGEST_SIZE];
+};
 
 struct agent {
 	int fds[2];
@@ -26,6 +36,8 @@ struct agent {
 	struct layer_upload *upload;
 	struct errbuf upload_err; /* LAYER_BEGIN/DATA do not reply: LAYER_END reports this */
 	char *assembled; /* the cluster whose rootfs this session assembled, for CONFIG */
+	struct served *served; /* names REGISTRY_IMPORT served in this session, for clashes */
+	size_t n_served;
 	bool said_hello;
 	bool done;
 };
@@ -374,6 +386,110 @@ out:
 	return r;
 }
 
+/* Points the tag NAME ("repo:tag", as served) back at digest: a clash is found only
+ * after the later archive published its tag, and the earlier archive's content (its blobs
+ * and revision links stay) is what the registry keeps serving. */
+static void tag_restore(const char *store, const char *name, const char *digest)
+{
+	const char *colon = strrchr(name, ':');
+	_cleanup_free_ char *path = NULL;
+
+	if (!colon || strchr(colon, '/') || strchr(name, '@'))
+		return; /* not repo:tag (a digest reference has no tag to point back) */
+	path = xasprintf("%s/docker/registry/v2/repositories/%.*s/_manifests/tags/%s/current/link",
+			 store, (int)(colon - name), name, colon + 1);
+	if (write_file_atomic(path, digest, strlen(digest), 0644) < 0)
+		log_warning("cannot point %s back at %s (%s)", name, digest, path);
+}
+
+/* Two archives serving one name with different content: refused naming both (the images/
+ * of the image is wrong), the name left on the earlier archive's content. */
+static int served_add(struct agent *a, const char *store, const char *archive,
+		      const struct registry_image *img, struct errbuf *err)
+{
+	for (size_t i = 0; i < a->n_served; i++) {
+		struct served *s = &a->served[i];
+		if (strcmp(s->name, img->name) != 0)
+			continue;
+		if (strcmp(s->digest, img->manifest_digest) == 0 || strcmp(s->archive, archive) == 0)
+			return 0;
+		tag_restore(store, s->name, s->digest);
+		return errbuf_set(err, -EEXIST, "images/%s and images/%s both serve %s, with different "
+				  "content (%s, %s; it stays on the first): remove one of them from "
+				  "the image's images/", s->archive, archive, img->name, s->digest,
+				  img->manifest_digest);
+	}
+	a->served = xreallocarray(a->served, a->n_served + 1, sizeof(*a->served));
+	a->served[a->n_served].name = xstrdup(img->name);
+	a->served[a->n_served].archive = xstrdup(archive);
+	snprintf(a->served[a->n_served].digest, sizeof(a->served->digest), "%s", img->manifest_digest);
+	a->n_served++;
+	return 0;
+}
+
+static void served_release(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_served; i++) {
+		free(a->served[i].name);
+		free(a->served[i].archive);
+	}
+	free(a->served);
+}
+
+/* The archive is opened beneath the rootfs (no symlink followed, a regular file only) and
+ * read through /proc/self/fd, so what is imported is the image's file, never a host's. */
+static int registry_import_beneath(struct agent *a, const struct msg_registry_import *m,
+				   struct buf *detail, struct errbuf *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/data/%s/rootfs", agent_root(), m->cluster);
+	_cleanup_free_ char *rel = xasprintf("images/%s", m->archive);
+	_cleanup_free_ char *store = NULL, *path = NULL;
+	_cleanup_close_ int rootfd = -1, fd = -1;
+	struct registry_import_report rep = { 0 };
+	int r;
+
+	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rootfd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open the rootfs '%s': %m", dir);
+	r = rootfs_open_file(rootfd, rel, 0, &fd, err);
+	if (r < 0)
+		return r;
+	/* beside the rootfs, not in it: every ASSEMBLE replaces the rootfs, and the running
+	 * registry's bind mount would be left on the old, removed one */
+	store = xasprintf("%s/data/%s/registry", agent_root(), m->cluster);
+	path = xasprintf("/proc/self/fd/%d", fd);
+	log_info("importing images/%s into %s", m->archive, store);
+	r = registry_import(store, path, &rep, err);
+	if (r < 0) {
+		errbuf_prefix(err, "images/%s", m->archive);
+		goto out;
+	}
+	buf_printf(detail, "%zu image%s:", rep.n_images, rep.n_images == 1 ? "" : "s");
+	for (size_t i = 0; r >= 0 && i < rep.n_images; i++) {
+		r = served_add(a, store, m->archive, &rep.images[i], err);
+		buf_printf(detail, " %s", rep.images[i].name);
+	}
+	buf_printf(detail, " (%zu new blobs, %zu kept)", rep.blobs_written, rep.blobs_existing);
+out:
+	registry_import_report_release(&rep);
+	return r;
+}
+
+static int on_registry_import(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	struct msg_registry_import m;
+	_cleanup_(buf_release) struct buf detail = BUF_INIT(64u << 10);
+	int r = msg_registry_import_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	r = registry_import_beneath(a, &m, &detail, err);
+	if (r >= 0)
+		r = send_ok(a, detail.data, err);
+	msg_registry_import_release(&m);
+	return r;
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -391,6 +507,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_ASSEMBLE] = on_assemble,	  [MSG_EXEC] = on_exec,
 	[MSG_BYE] = on_bye,		  [MSG_SETUP] = on_setup,
 	[MSG_CONFIG] = on_config,
+	[MSG_REGISTRY_IMPORT] = on_registry_import,
 };
 
 int agent_serve(int in_fd, int out_fd)
@@ -432,6 +549,7 @@ int agent_serve(int in_fd, int out_fd)
 	}
 	layer_upload_abort(a.upload);
 	free(a.assembled);
+	served_release(&a);
 	frame_release(&f);
 	buf_release(&a.reply);
 	return r;

@@ -374,6 +374,34 @@ int msg_config_decode(const void *p, size_t n, struct msg_config *ret, struct er
 	return 0;
 }
 
+bool msg_archive_name_valid(const char *name)
+{
+	return *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/') &&
+	       printable(name);
+}
+
+int msg_registry_import_decode(const void *p, size_t n, struct msg_registry_import *ret,
+			       struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_REGISTRY_IMPORT, p, n, err);
+	struct msg_registry_import m = { 0 };
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_str(&d, "archive", MSG_MAX_ARCHIVE_NAME, &m.archive);
+	if (r >= 0 && !msg_archive_name_valid(m.archive))
+		r = bad(&d, -EBADMSG, "archive", "is not a plain file name (empty, '.', '..', a '/' "
+			"or control characters)");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_registry_import_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err)
 {
 	struct dec d = dec_of(type, p, n, err);
@@ -429,4 +457,11 @@ void msg_config_release(struct msg_config *m)
 	free(m->cluster);
 	config_doc_release(&m->doc);
 	*m = (struct msg_config){ 0 };
+}
+
+void msg_registry_import_release(struct msg_registry_import *m)
+{
+	free(m->cluster);
+	free(m->archive);
+	*m = (struct msg_registry_import){ 0 };
 }

@@ -19,6 +19,7 @@ static const char *const names[] = {
 	[MSG_EXEC] = "EXEC",		 [MSG_OUTPUT] = "OUTPUT",	[MSG_EXIT] = "EXIT",
 	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",		[MSG_LAYER_ERROR] = "LAYER_ERROR",
 	[MSG_CONFIG] = "CONFIG",
+	[MSG_REGISTRY_IMPORT] = "REGISTRY_IMPORT",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -363,6 +364,11 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 			r = skip_str(&c);
 		if (r >= 0)
 			r = cur_u32(&c, &u);
+		break;
+	case MSG_REGISTRY_IMPORT:
+		r = skip_str(&c); /* cluster */
+		if (r >= 0)
+			r = skip_str(&c); /* archive */
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

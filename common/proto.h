@@ -42,6 +42,9 @@ enum proto_msg {
 	MSG_LAYER_ERROR,   /* a→c: u32 code, str reason, u32 fault, str digest (ERROR of a layer) */
 	MSG_CONFIG,	   /* c→a: str cluster, str name, str path, str data, u32 strategy,
 			    * str file, u32 line; a→c: OK (after ASSEMBLE, before SETUP) */
+	MSG_REGISTRY_IMPORT, /* c→a: str cluster, str archive (a file name in the rootfs's
+			      * images/); a→c: OK "N images: name…" (distribution's layout in
+			      * data/CLUSTER/registry, beside the rootfs) */
 	_MSG_MAX,
 };
 

@@ -369,3 +369,14 @@ int agent_client_config(struct agent_client *ac, const char *cluster,
 	r = send_req(ac, MSG_CONFIG, err);
 	return r < 0 ? r : expect_ok(ac, NULL, err);
 }
+
+int agent_client_registry_import(struct agent_client *ac, const char *cluster,
+				 const char *archive, char **ret_detail, struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_str(ac, "archive name", archive);
+	r = send_req(ac, MSG_REGISTRY_IMPORT, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+}

@@ -66,4 +66,9 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 int agent_client_config(struct agent_client *ac, const char *cluster,
 			const struct config_doc *doc, struct errbuf *err);
 
+/* Imports the archive images/ARCHIVE of the cluster's rootfs into its registry storage
+ * (data/CLUSTER/registry, beside the rootfs); ret_detail: "N images: NAME... (W new blobs, K kept)". */
+int agent_client_registry_import(struct agent_client *ac, const char *cluster,
+				 const char *archive, char **ret_detail, struct errbuf *err);
+
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

@@ -44,6 +44,9 @@ const struct phase run_pipeline[] = {
 	{ .name = "config", .run = phase_config, .skip = run_no_configs },
 	{ .name = "setup", .run = phase_setup },
 	{ .name = "init", .run = phase_init },
+	/* the registry host only: its registry started, images/ imported, before the CMDs */
+	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
+	  .skip = run_no_registry },
 	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
 	 * up when the CMDs run */
 	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },

@@ -121,6 +121,7 @@ void run_plan(struct run *r)
 		report_text("  scripts/init.sh: %s, with %zu env variable(s)",
 			    has_init ? "runs" : "not in the image", h->spec->nenv);
 		run_plugins_plan(r, i);
+		run_registry_plan(r, i);
 	}
 	run_cmd_plan(r);
 }

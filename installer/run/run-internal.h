@@ -60,6 +60,12 @@ struct run {
 	struct plugin_list plugins;	    /* plugins.c: the Clusterfile's, then the image's */
 	struct plugin_host *plugin_hosts; /* hosts[] as the plugins' `on` sees them */
 	struct plugin_selected *plugin_selected; /* per plugin: its label selector's answer */
+	/* registry.c: the image's images/ (has_images), its archives but registry.tar in
+	 * name order, whether registry.tar is there, and the index of the registry host */
+	bool has_images, has_registry_tar;
+	char **archives;
+	size_t narchives;
+	size_t registry_host;
 };
 
 int64_t run_now_ms(void);
@@ -175,6 +181,16 @@ bool run_no_plugins_post_install(const struct run *r);
 bool run_no_plugin_selectors(const struct run *r);
 /* The plan's "  plugins at PHASE: NAME (TYPE), ..." lines for hosts[host]. */
 void run_plugins_plan(const struct run *r, size_t host);
+
+/* registry.c: the image's images/ listed from its layers (headers only, nothing unpacked)
+ * and the registry host picked, before any host is touched; the phase that starts the
+ * registry there and imports every archive; its skip (no images/), its plan line. */
+int run_registry_load(struct run *r, struct errbuf *err);
+void run_registry_release(struct run *r);
+bool run_no_registry(const struct run *r);
+int phase_registry(struct run *r, struct host_state *h);
+extern const struct phase_hosts phase_on_registry;
+void run_registry_plan(const struct run *r, size_t host);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);

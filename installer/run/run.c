@@ -103,6 +103,7 @@ static void run_release(struct run *r)
 	free(r->agent_path);
 	free(r->known_hosts);
 	run_plugins_release(r);
+	run_registry_release(r);
 	image_release(&r->img);
 }
 
@@ -147,6 +148,11 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		log_error("%s", errbuf_msg(err));
 		errbuf_clear(err);
 		return finish(&r, 2);
+	}
+	if (run_registry_load(&r, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 1);
 	}
 	if (o->dry_run)
 		report_text("DRY RUN — nothing will be changed, and no host is contacted");

@@ -109,6 +109,16 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		msg_config_release(&m);
 		return;
 	}
+	case MSG_REGISTRY_IMPORT: {
+		struct msg_registry_import m;
+		if ((r = msg_registry_import_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && msg_archive_name_valid(m.archive));
+		assert(!strchr(m.archive, '/') && strcmp(m.archive, "..") != 0);
+		assert(strlen(m.archive) <= MSG_MAX_ARCHIVE_NAME);
+		msg_registry_import_release(&m);
+		return;
+	}
 	case MSG_FACTS_REQ:
 	case MSG_LAYER_END:
 	case MSG_BYE:

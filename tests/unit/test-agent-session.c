@@ -549,6 +549,107 @@ static void test_config(void **state)
 	assert_int_equal(agent_client_bye(s->ac, &err), 0);
 }
 
+/* One entry of a tar written with its length (a layer blob holds NUL bytes). */
+static void tar_add(struct archive *a, const char *path, const void *data, size_t len)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)len);
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(a, data, len), (la_ssize_t)len);
+	archive_entry_free(e);
+}
+
+/* A docker-archive at path: one layer holding one file with content, tagged tag. */
+static void write_docker_archive(const char *root, const char *path, const char *content,
+				 const char *tag)
+{
+	_cleanup_buf_ struct buf layer = BUF_INIT(1 << 20);
+	_cleanup_free_ char *lpath = xasprintf("%s/layer-tmp.tar", root);
+	_cleanup_free_ char *config = NULL, *cname = NULL, *manifest = NULL;
+	char lhex[SHA256_HEX_SIZE], chex[SHA256_HEX_SIZE];
+	const struct tentry f[] = { { 'f', "hello", content } };
+	struct archive *a = archive_write_new();
+
+	assert_int_equal(write_layer(lpath, "none", f, 1), 0);
+	assert_int_equal(buf_read_file(&layer, lpath), 0);
+	assert_int_equal(sha256_buf(layer.data, layer.len, lhex), 0);
+	config = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":"
+			   "{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\"]}}", lhex);
+	assert_int_equal(sha256_buf(config, strlen(config), chex), 0);
+	cname = xasprintf("%s.json", chex);
+	manifest = xasprintf("[{\"Config\":\"%s\",\"RepoTags\":[\"%s\"],\"Layers\":[\"l/layer.tar\"]}]",
+			     cname, tag);
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	tar_add(a, "l/layer.tar", layer.data, layer.len);
+	tar_add(a, cname, config, strlen(config));
+	tar_add(a, "manifest.json", manifest, strlen(manifest));
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/* REGISTRY_IMPORT: an archive of the rootfs's images/ served under sealer's name; the
+ * same content under the same name again is fine; another archive serving that name with
+ * other content is refused naming both; a symlink in images/ is never followed (the file
+ * it names, outside the rootfs, is not imported). */
+static void test_registry_import(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	char da[80], p[4096];
+	uint64_t sa;
+	char *digests[1] = { da };
+	_cleanup_free_ char *images = xasprintf("%s/data/demo/rootfs/images", s->root);
+	_cleanup_free_ char *detail = NULL, *again = NULL;
+
+	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), da, &sa);
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	int fd = open_in(s->root, "a.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, da, sa, fd, NULL, NULL, &err), 0);
+	close(fd);
+	assert_int_equal(agent_client_assemble(s->ac, "demo", "img", digests, 1, NULL, NULL, &err), 0);
+	assert_int_equal(mkdir(images, 0755), 0);
+	snprintf(p, sizeof(p), "%s/one.tar", images);
+	write_docker_archive(s->root, p, "one", "registry.k8s.io/pause:3.9");
+	snprintf(p, sizeof(p), "%s/same.tar", images);
+	write_docker_archive(s->root, p, "one", "registry.k8s.io/pause:3.9");
+	snprintf(p, sizeof(p), "%s/two.tar", images);
+	write_docker_archive(s->root, p, "two", "registry.k8s.io/pause:3.9");
+	snprintf(p, sizeof(p), "%s/outside.tar", s->root);
+	write_docker_archive(s->root, p, "out", "docker.io/library/outside:1");
+	snprintf(p, sizeof(p), "%s/evil.tar", images);
+	assert_int_equal(symlink("../../../../outside.tar", p), 0);
+
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "one.tar", &detail, &err), 0);
+	assert_string_equal(detail, "1 image: pause:3.9 (3 new blobs, 0 kept)");
+	snprintf(p, sizeof(p), "%s/data/demo/registry/docker/registry/v2/repositories/pause/"
+		 "_manifests/tags/3.9/current/link", s->root);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "same.tar", &again, &err), 0);
+	assert_string_equal(again, "1 image: pause:3.9 (0 new blobs, 3 kept)");
+
+	_cleanup_buf_ struct buf was = BUF_INIT(4096), now = BUF_INIT(4096);
+	assert_int_equal(buf_read_file(&was, p), 0);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "two.tar", NULL, &err), -EEXIST);
+	assert_non_null(strstr(errbuf_msg(&err), "images/one.tar and images/two.tar both serve pause:3.9"));
+	/* the tag two.tar published is pointed back at one.tar's manifest */
+	assert_int_equal(buf_read_file(&now, p), 0);
+	assert_string_equal(now.data, was.data);
+
+	errbuf_clear(&err);
+	assert_true(agent_client_registry_import(s->ac, "demo", "evil.tar", NULL, &err) < 0);
+	assert_non_null(strstr(errbuf_msg(&err), "evil.tar"));
+	snprintf(p, sizeof(p), "%s/data/demo/registry/docker/registry/v2/repositories/outside", s->root);
+	assert_int_equal(access(p, F_OK), -1);
+	/* a name the decoder refuses never reaches the disk */
+	assert_true(agent_client_registry_import(s->ac, "demo", "../outside.tar", NULL, &err) < 0);
+	assert_non_null(strstr(errbuf_msg(&err), "plain file name"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -564,6 +665,7 @@ int main(void)
 		T(test_oversized_request),
 		T(test_setup_flags_do_not_fit),
 		T(test_config),
+		T(test_registry_import),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

@@ -255,6 +255,67 @@ static void test_config_decode(void **state)
 	buf_release(&p);
 }
 
+static void put_import(struct buf *p, const char *cluster, const char *archive)
+{
+	buf_reset(p);
+	proto_put_str(p, cluster);
+	proto_put_str(p, archive);
+}
+
+/* REGISTRY_IMPORT: the archive is one plain file name of images/, never a path. */
+static void test_registry_import_decode(void **state)
+{
+	static const struct {
+		const char *cluster, *archive, *why;
+	} bad[] = {
+		{ "Demo", "a.tar", "cluster" },	  { "demo", "", "archive" },
+		{ "demo", ".", "archive" },	  { "demo", "..", "archive" },
+		{ "demo", "../x.tar", "archive" }, { "demo", "sub/x.tar", "archive" },
+		{ "demo", "/etc/shadow", "archive" }, { "demo", "a\nb.tar", "archive" },
+	};
+	struct buf p = BUF_INIT(1 << 20);
+	struct msg_registry_import m;
+	struct errbuf err = ERRBUF_INIT;
+	char big[MSG_MAX_ARCHIVE_NAME + 2];
+	(void)state;
+
+	put_import(&p, "demo", "pause.tar");
+	assert_int_equal(proto_validate(MSG_REGISTRY_IMPORT, p.data, p.len), 0);
+	assert_int_equal(msg_registry_import_decode(p.data, p.len, &m, &err), 0);
+	assert_string_equal(m.cluster, "demo");
+	assert_string_equal(m.archive, "pause.tar");
+	msg_registry_import_release(&m);
+	assert_string_equal(proto_msg_name(MSG_REGISTRY_IMPORT), "REGISTRY_IMPORT");
+	/* "..x.tar" and ".hidden" are file names too */
+	put_import(&p, "demo", "..x.tar");
+	assert_int_equal(msg_registry_import_decode(p.data, p.len, &m, &err), 0);
+	msg_registry_import_release(&m);
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		put_import(&p, bad[i].cluster, bad[i].archive);
+		errbuf_clear(&err);
+		assert_int_equal(msg_registry_import_decode(p.data, p.len, &m, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "malformed REGISTRY_IMPORT"));
+		assert_non_null(strstr(err.msg, bad[i].why));
+	}
+
+	put_import(&p, "demo", "pause.tar");
+	for (size_t n = 0; n < p.len; n++) {
+		assert_int_equal(msg_registry_import_decode(p.data, n, &m, &err), -EBADMSG);
+		assert_int_equal(proto_validate(MSG_REGISTRY_IMPORT, p.data, n), -EBADMSG);
+	}
+	proto_put_u32(&p, 0);
+	assert_int_equal(msg_registry_import_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "trailing"));
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	put_import(&p, "demo", big);
+	assert_int_equal(msg_registry_import_decode(p.data, p.len, &m, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "archive"));
+	buf_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_setup_flags),
 		cmocka_unit_test(test_config_decode),
+		cmocka_unit_test(test_registry_import_decode),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

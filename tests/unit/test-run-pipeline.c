@@ -137,7 +137,8 @@ static bool ran_on(char phase, size_t host)
 static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
-					     "distribute", "config", "setup", "init", "cmd",
+					     "distribute", "config", "setup", "init", "registry",
+					     "cmd",
 					     "PostInstall selectors", "PostInstall" };
 	(void)state;
 
@@ -149,12 +150,16 @@ static void test_table_order(void **state)
 		/* every host, but master0 runs the CMDs and answers label selectors */
 		bool cmd = strcmp(p->name, "cmd") == 0;
 		bool selectors = strcmp(p->name, "PostInstall selectors") == 0;
-		assert_true(p->on == (cmd || selectors ? &phase_on_master0 : NULL));
+		bool registry = strcmp(p->name, "registry") == 0;
+		assert_true(p->on == (cmd || selectors ? &phase_on_master0 :
+				      registry ? &phase_on_registry : NULL));
 		/* config, cmd and the plugin points are there only when they have work */
 		if (strcmp(p->name, "config") == 0)
 			assert_true(p->skip == run_no_configs);
 		else if (cmd)
 			assert_true(p->skip == run_no_cmds);
+		else if (registry)
+			assert_true(p->skip == run_no_registry);
 		else if (selectors || strcmp(p->name, "Originally") == 0 ||
 			 strcmp(p->name, "PostInstall") == 0)
 			assert_non_null(p->skip);
@@ -170,9 +175,10 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[3].run == phase_plugins_originally);
 	assert_true(run_pipeline[5].run == phase_config);
 	assert_true(run_pipeline[7].run == phase_init);
-	assert_true(run_pipeline[8].run == phase_cmd);
-	assert_true(run_pipeline[9].run == phase_plugins_selectors);
-	assert_true(run_pipeline[10].run == phase_plugins_post_install);
+	assert_true(run_pipeline[8].run == phase_registry);
+	assert_true(run_pipeline[9].run == phase_cmd);
+	assert_true(run_pipeline[10].run == phase_plugins_selectors);
+	assert_true(run_pipeline[11].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)

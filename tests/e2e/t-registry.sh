@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The registry phase on a real lab host: an image with images/registry.tar (a real
+# registry), a small docker-archive and the project's scripts; `cirun run` starts the
+# registry on the registry host (master0 here) with scripts/init-registry.sh and the agent
+# imports the archive into its data dir, so the registry serves it under sealer's name
+# (registry.k8s.io/pause:3.9 as pause:3.9); a re-run (which assembles a new rootfs)
+# imports nothing new and leaves the registry running and serving (its data is beside the
+# rootfs, in data/CLUSTER/registry); the dry-run plan names the registry host and the archives.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirreg} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.19}
+export T_NAME=e2e-registry
+. "$top/tests/lib.sh"
+lab=$top/tests/lab/lab.sh
+cirun=$top/${BUILD:-build}/cirun
+work=$(mktemp -d /tmp/cirun-e2e-registry.XXXXXX)
+export CIRUN_HOME=$work/home
+trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+data=/var/lib/cirun/data/my-cluster
+
+make -s -C "$top" k8s-standin > /dev/null || bail "make k8s-standin failed"
+debs=$(bash "$top/tests/fixtures/run-image/debs.sh") || bail "cannot get the containerd and runc .debs"
+reg=$(bash "$top/tests/fixtures/registry-image/registry-tar.sh") || bail "cannot make a registry.tar"
+ctx=$work/ctx
+mkdir -p "$ctx/images"
+cp -r "$top/scripts" "$top/units" "$ctx/"
+cp -r "$top/${BUILD:-build}/k8s-standin/bin" "$ctx/bin"
+cp "$reg" "$ctx/images/registry.tar"
+# a tiny docker-archive: one layer with one file, named as kubeadm would pull it
+python3 - "$ctx/images/pause.tar" <<'PY' || bail "cannot make the small image archive"
+import hashlib, io, json, sys, tarfile
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files:
+            i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 0
+            t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+layer = tar([("pause", b"#!/bin/sh\nexec sleep 3600\n")])
+lh = hashlib.sha256(layer).hexdigest()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/pause"]},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lh]}}).encode()
+ch = hashlib.sha256(cfg).hexdigest()
+man = json.dumps([{"Config": ch + ".json", "RepoTags": ["registry.k8s.io/pause:3.9"],
+                   "Layers": [lh + "/layer.tar"]}]).encode()
+open(sys.argv[1], "wb").write(tar([(ch + ".json", cfg), (lh + "/layer.tar", layer), ("manifest.json", man)]))
+PY
+{ cat "$top/tests/fixtures/base-image/Kubefile"; echo "COPY images images"; } > "$work/Kubefile"
+check "build an image with images/registry.tar and images/pause.tar" "$cirun" build -t regtest:v1 \
+    --build-arg "DEBS=$debs" -f "$work/Kubefile" "$ctx" || bail "no image"
+
+check "lab-up N=1" bash "$lab" up 1 || bail "the lab did not come up"
+ip=$(bash "$lab" ips | sed -n 1p)
+hs() { bash "$lab" ssh 1 "$@"; }
+run() { "$cirun" run regtest:v1 -m "$ip" -p "$pw" "$@" 2>&1; }
+
+check_out "the plan names the registry host and the archives" \
+    "registry host: scripts/init-registry\\.sh starts the registry on port 5000 \\(sea\\.hub\\), data in /var/lib/cirun/data/my-cluster/registry; imports pause\\.tar" run --dry-run
+check_out "the plan lists the registry phase on the registry host" "init, registry \\(on the registry host\\)" run --dry-run
+
+out=$(run)
+printf '%s\n' "$out" | grep -E "^\\[$ip\\] .*regist" | sed 's/^/# /'
+check_out "the run succeeds" "^$ip +master0 +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "init-registry.sh started the registry" \
+    "^\\[$ip\\] registry cirun-registry runs docker\\.io/library/registry:2\\.8\\.2 on port 5000 \\(sea\\.hub:5000\\), data in $data/registry\$" \
+    printf '%s\n' "$out"
+check_out "the agent imported the archive and said what it serves" \
+    "^\\[$ip\\] registry: images/pause\\.tar: 1 image: pause:3\\.9 \\(3 new blobs, 0 kept\\)" printf '%s\n' "$out"
+catalog() { hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/_catalog HTTP/1.0\r\n\r\n' >&3 && cat <&3"; }
+check_out "the registry serves the imported image (/v2/_catalog)" '\{"repositories":\["pause"\]\}' catalog
+check_out "and its tag (/v2/pause/tags/list)" '"tags":\["3\.9"\]' \
+    hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/pause/tags/list HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+
+pid() { hs "ctr -n k8s.io tasks ls | awk '\$1 == \"cirun-registry\" {print \$2}'"; }
+before=$(pid)
+out=$(run)
+check_out "a re-run succeeds" "^$ip +master0 +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "a re-run leaves the registry running" "^\\[$ip\\] registry cirun-registry already runs" printf '%s\n' "$out"
+check_out "a re-run imports nothing new" \
+    "^\\[$ip\\] registry: images/pause\\.tar: 1 image: pause:3\\.9 \\(0 new blobs, 3 kept\\)" printf '%s\n' "$out"
+check "the registry task is the same one" test -n "$before" -a "$before" = "$(pid)"
+check_out "the registry still serves it" '\{"repositories":\["pause"\]\}' catalog
+
+# an image with images/ but no registry.tar, whose two archives serve pause:3.9 with other
+# content: imported all the same with a warning, the clash fails the host naming both
+mkdir -p "$work/ctx2/images"
+python3 - "$ctx/images/pause.tar" "$work/ctx2/images/b-other.tar" <<'PY' || bail "cannot make the clashing archive"
+import hashlib, io, json, sys, tarfile
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files:
+            i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 0
+            t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+layer = tar([("pause", b"another pause\n")])
+lh = hashlib.sha256(layer).hexdigest()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lh]}}).encode()
+ch = hashlib.sha256(cfg).hexdigest()
+man = json.dumps([{"Config": ch + ".json", "RepoTags": ["registry.k8s.io/pause:3.9"],
+                   "Layers": [lh + "/layer.tar"]}]).encode()
+open(sys.argv[2], "wb").write(tar([(ch + ".json", cfg), (lh + "/layer.tar", layer), ("manifest.json", man)]))
+PY
+cp "$ctx/images/pause.tar" "$work/ctx2/images/a-pause.tar"
+printf 'FROM scratch\nCOPY images images\n' > "$work/Kubefile2"
+check "build an image whose images/ has no registry.tar and two archives serving pause:3.9" \
+    "$cirun" build -t regclash:v1 -f "$work/Kubefile2" "$work/ctx2" || bail "no image"
+out=$("$cirun" run regclash:v1 -m "$ip" -p "$pw" --cluster-name clash 2>&1)
+printf '%s\n' "$out" | grep -E "^\\[$ip\\] .*regist|FAIL|fail" | sed 's/^/# /'
+check_out "no registry.tar: a warning that nothing serves the archives" \
+    "^\\[$ip\\] registry: the image has images/ but no images/registry\\.tar: its archives go into /var/lib/cirun/data/clash/registry, and no registry serves them" \
+    printf '%s\n' "$out"
+check_out "the first archive is imported all the same" \
+    "^\\[$ip\\] registry: images/a-pause\\.tar: 1 image: pause:3\\.9 " printf '%s\n' "$out"
+check_out "the clash fails the host naming both archives" \
+    "images/a-pause\\.tar and images/b-other\\.tar both serve pause:3\\.9, with different content" \
+    printf '%s\n' "$out"
+check_out "the run reports the host failed in registry" "^$ip +master0 +[0-9]+ +FAILED .* registry: images/a-pause" printf '%s\n' "$out"
+check_out "the first cluster's registry is untouched" '\{"repositories":\["pause"\]\}' catalog
+
+summary
