@@ -22,7 +22,7 @@ bool hosts_name_valid(const char *name)
 	return true;
 }
 
-static bool ip_valid(const char *ip)
+bool hosts_ip_valid(const char *ip)
 {
 	unsigned char a[sizeof(struct in6_addr)];
 
@@ -67,7 +67,7 @@ int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
 		return errbuf_set(err, -E2BIG, "hosts block: %zu entries, at most %d", n,
 				  HOSTS_MAX_ENTRIES);
 	for (size_t i = 0; i < n; i++) {
-		if (!ip_valid(e[i].ip))
+		if (!hosts_ip_valid(e[i].ip))
 			return errbuf_set(err, -EINVAL, "hosts block: '%s' is not an IP address",
 					  e[i].ip ? e[i].ip : "");
 		if (!hosts_name_valid(e[i].name))

@@ -25,6 +25,9 @@ struct hosts_entry {
 	const char *name; /* a host name: [A-Za-z0-9.-], not starting with '-' or '.' */
 };
 
+/* Whether ip is an IPv4 or IPv6 address. */
+bool hosts_ip_valid(const char *ip);
+
 /* Whether name may stand in a hosts line (and so in the block). */
 bool hosts_name_valid(const char *name);
 

@@ -18,7 +18,7 @@ static const char *const names[] = {
 	[MSG_LAYER_DATA] = "LAYER_DATA", [MSG_LAYER_END] = "LAYER_END", [MSG_ASSEMBLE] = "ASSEMBLE",
 	[MSG_EXEC] = "EXEC",		 [MSG_OUTPUT] = "OUTPUT",	[MSG_EXIT] = "EXIT",
 	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",		[MSG_LAYER_ERROR] = "LAYER_ERROR",
-	[MSG_CONFIG] = "CONFIG",
+	[MSG_CONFIG] = "CONFIG",	 [MSG_HOSTS] = "HOSTS",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -361,6 +361,17 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 			r = cur_u32(&c, &u);
 		if (r >= 0)
 			r = skip_str(&c);
+		if (r >= 0)
+			r = cur_u32(&c, &u);
+		break;
+	case MSG_HOSTS:
+		r = skip_str(&c);
+		if (r >= 0)
+			r = skip_list(&c, 2, false);
+		if (r >= 0)
+			r = skip_str(&c);
+		if (r >= 0)
+			r = skip_list(&c, 1, false);
 		if (r >= 0)
 			r = cur_u32(&c, &u);
 		break;

@@ -42,6 +42,8 @@ enum proto_msg {
 	MSG_LAYER_ERROR,   /* a→c: u32 code, str reason, u32 fault, str digest (ERROR of a layer) */
 	MSG_CONFIG,	   /* c→a: str cluster, str name, str path, str data, u32 strategy,
 			    * str file, u32 line; a→c: OK (after ASSEMBLE, before SETUP) */
+	MSG_HOSTS,	   /* c→a: str cluster, u32 n, n × (str ip, str name), str mirror,
+			    * u32 m, m × str upstream, u32 flags; a→c: OK (after SETUP) */
 	_MSG_MAX,
 };
 
@@ -55,6 +57,8 @@ enum proto_layer_fault {
 
 /* SETUP flags */
 #define PROTO_SETUP_FORCE (1u << 0) /* move files in the way aside (--force) */
+/* HOSTS flags: the same bit */
+#define PROTO_HOSTS_FORCE PROTO_SETUP_FORCE
 
 const char *proto_msg_name(unsigned type);
 

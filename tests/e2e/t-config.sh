@@ -106,7 +106,7 @@ out=$("$cirun" apply -f "$work/Clusterfile" --dry-run 2>&1)
 check_out "the plan lists the Configs: the image's" "^  Config from-image \\(cfgtest:v1 \\(annotation sea.aliyun.com/ClusterFile\\):[0-9]+\\): override into rootfs/etc/image-note.txt$" printf '%s\n' "$out"
 check_out "the plan lists the Configs: the Clusterfile's, with file:line" "^  Config app-port \\($work/Clusterfile:15\\): merge into rootfs/etc/app.yaml$" printf '%s\n' "$out"
 check "the plan lists them for each host" test "$(printf '%s\n' "$out" | grep -c '^  Config tmpl-tail .*: append into rootfs/etc/app.conf.tmpl$')" = 2
-check_out "the plan has a config phase before setup" '^phases on every host: .*distribute, config, setup, init$' printf '%s\n' "$out"
+check_out "the plan has a config phase before setup" '^phases on every host: .*distribute, config, setup, hosts, init$' printf '%s\n' "$out"
 
 out=$(apply "$work/Clusterfile")
 check_out "apply with Configs: master0 ok" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
