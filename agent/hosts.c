@@ -65,9 +65,9 @@ static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, siz
 	}
 	if (exists) {
 		_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || (r = buf_read_fd(&old, fd)) < 0)
-			return errbuf_set(err, fd < 0 ? negative_errno() : r, "cannot read '%s': %s",
-					  path, fd < 0 ? strerror(errno) : strerror(-r));
+		r = fd < 0 ? negative_errno() : buf_read_fd(&old, fd);
+		if (r < 0)
+			return errbuf_set(err, r, "cannot read '%s': %s", path, strerror(-r));
 	}
 	r = hosts_block_rewrite(old.data, old.len, cluster, e, n, &new, err);
 	if (r < 0)

@@ -125,6 +125,7 @@ static void test_too_large(void **state)
 
 	assert_int_equal(hosts_block_rewrite("x\n", 2, "a", two, 2, &out, &err), -E2BIG);
 	assert_int_equal(out.len, 0);
+	buf_release(&out);
 }
 
 int main(void)
