@@ -11,6 +11,7 @@
 #include "config-apply.h"
 #include "exec.h"
 #include "facts.h"
+#include "hosts.h"
 #include "fs-util.h"
 #include "layers.h"
 #include "log.h"
@@ -490,6 +491,32 @@ static int on_registry_import(struct agent *a, struct cursor *c, struct errbuf *
 	return r;
 }
 
+static int on_hosts(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	_cleanup_free_ struct hosts_entry *e = NULL;
+	struct hosts_report rep;
+	struct msg_hosts m;
+	char detail[256];
+	int r = msg_hosts_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	e = xcalloc(m.n ? m.n : 1, sizeof(*e));
+	for (uint32_t i = 0; i < m.n; i++)
+		e[i] = (struct hosts_entry){ m.entries[i].key, m.entries[i].value };
+	log_info("cluster %s: %u name(s) in /etc/hosts, mirror %s for %u registr%s", m.cluster,
+		 m.n, m.mirror, m.nup, m.nup == 1 ? "y" : "ies");
+	r = host_hosts(m.cluster, e, m.n, m.mirror, m.upstreams, m.nup,
+		       m.flags & PROTO_HOSTS_FORCE ? HOSTS_FORCE : 0, &rep, err);
+	if (r >= 0) {
+		snprintf(detail, sizeof(detail), "/etc/hosts %s, %u mirror file(s) written",
+			 rep.hosts_changed ? "updated" : "unchanged", rep.mirrors_written);
+		r = send_ok(a, detail, err);
+	}
+	msg_hosts_release(&m);
+	return r;
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -506,7 +533,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_LAYER_DATA] = on_layer_data, [MSG_LAYER_END] = on_layer_end,
 	[MSG_ASSEMBLE] = on_assemble,	  [MSG_EXEC] = on_exec,
 	[MSG_BYE] = on_bye,		  [MSG_SETUP] = on_setup,
-	[MSG_CONFIG] = on_config,
+	[MSG_CONFIG] = on_config,	  [MSG_HOSTS] = on_hosts,
 	[MSG_REGISTRY_IMPORT] = on_registry_import,
 };
 

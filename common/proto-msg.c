@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "hosts-block.h"
 #include "macro.h"
 #include "name.h"
 #include "proto.h"
@@ -402,6 +403,74 @@ int msg_registry_import_decode(const void *p, size_t n, struct msg_registry_impo
 	return 0;
 }
 
+static int get_host_name(struct dec *d, const char *field, char **ret)
+{
+	int r = get_str(d, field, HOSTS_MAX_NAME, ret);
+
+	if (r >= 0 && !hosts_name_valid(*ret))
+		r = bad(d, -EBADMSG, field, "is not a host name ([A-Za-z0-9.-])");
+	return r;
+}
+
+/* "NAME:PORT", the port 1-65535 in decimal. */
+static int get_mirror(struct dec *d, char **ret)
+{
+	int r = get_str(d, "mirror", HOSTS_MAX_NAME + 6, ret);
+	char *colon = r >= 0 ? strrchr(*ret, ':') : NULL;
+
+	if (r < 0)
+		return r;
+	if (!colon || strspn(colon + 1, "0123456789") != strlen(colon + 1) || !colon[1] ||
+	    strlen(colon + 1) > 5 || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
+		return bad(d, -EBADMSG, "mirror", "is not NAME:PORT");
+	*colon = '\0';
+	bool ok = hosts_name_valid(*ret);
+	*colon = ':';
+	return ok ? 0 : bad(d, -EBADMSG, "mirror", "is not NAME:PORT");
+}
+
+int msg_hosts_decode(const void *p, size_t n, struct msg_hosts *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_HOSTS, p, n, err);
+	struct msg_hosts m = { 0 };
+	uint32_t count = 0;
+	int r = get_cluster(&d, &m.cluster);
+
+	/* an entry is at least two empty strings, an upstream one */
+	if (r >= 0)
+		r = get_count(&d, "entries", HOSTS_MAX_ENTRIES, 8, &count);
+	if (r >= 0)
+		m.entries = xcalloc(count ? count : 1, sizeof(*m.entries));
+	for (; r >= 0 && m.n < count; m.n++) {
+		struct kv *e = &m.entries[m.n];
+		r = get_str(&d, "entry address", 64, &e->key);
+		if (r >= 0 && !hosts_ip_valid(e->key))
+			r = bad(&d, -EBADMSG, "entry address", "is not an IP address");
+		if (r >= 0)
+			r = get_host_name(&d, "entry name", &e->value);
+	}
+	if (r >= 0)
+		r = get_mirror(&d, &m.mirror);
+	if (r >= 0)
+		r = get_count(&d, "upstreams", MSG_MAX_MIRRORS, 4, &count);
+	if (r >= 0)
+		m.upstreams = xcalloc(count ? count : 1, sizeof(*m.upstreams));
+	for (; r >= 0 && m.nup < count; m.nup++)
+		r = get_host_name(&d, "upstream", &m.upstreams[m.nup]);
+	if (r >= 0)
+		r = get_u32(&d, "flags", &m.flags);
+	if (r >= 0 && (m.flags & ~PROTO_HOSTS_FORCE))
+		r = bad(&d, -EBADMSG, "flags", "has unknown bits");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_hosts_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err)
 {
 	struct dec d = dec_of(type, p, n, err);
@@ -450,6 +519,22 @@ void msg_setup_release(struct msg_setup *m)
 	free(m->cluster);
 	env_release(m->env, m->nenv);
 	*m = (struct msg_setup){ 0 };
+}
+
+void msg_hosts_release(struct msg_hosts *m)
+{
+	/* n and nup count the items a decode touched, the one it failed on included */
+	for (uint32_t i = 0; m->entries && i < m->n; i++) {
+		free(m->entries[i].key);
+		free(m->entries[i].value);
+	}
+	free(m->entries);
+	free(m->mirror);
+	for (uint32_t i = 0; m->upstreams && i < m->nup; i++)
+		free(m->upstreams[i]);
+	free(m->upstreams);
+	free(m->cluster);
+	*m = (struct msg_hosts){ 0 };
 }
 
 void msg_config_release(struct msg_config *m)

@@ -27,6 +27,7 @@
 #define MSG_MAX_CONFIG_NAME 253		   /* CONFIG name (a Kubernetes object name) */
 #define MSG_MAX_CONFIG_DATA (960u << 10)   /* CONFIG data: what a frame holds, less the rest */
 #define MSG_MAX_ARCHIVE_NAME 255	   /* REGISTRY_IMPORT archive: one file name */
+#define MSG_MAX_MIRRORS 16		   /* HOSTS upstream registries */
 
 struct msg_hello {
 	uint32_t version;
@@ -92,6 +93,18 @@ struct msg_registry_import {
 /* Whether name is a plain file name for REGISTRY_IMPORT's archive. */
 bool msg_archive_name_valid(const char *name);
 
+/* The cluster's /etc/hosts block and registry mirror (agent/hosts.h): entries as
+ * common/hosts-block.h wants them, mirror "NAME:PORT", upstreams host names. */
+struct msg_hosts {
+	char *cluster;
+	uint32_t n;
+	struct kv *entries; /* key: IP, value: name */
+	char *mirror;
+	uint32_t nup;
+	char **upstreams;
+	uint32_t flags; /* PROTO_HOSTS_* */
+};
+
 int msg_hello_decode(const void *p, size_t n, struct msg_hello *ret, struct errbuf *err);
 int msg_layers_req_decode(const void *p, size_t n, struct msg_layers_req *ret, struct errbuf *err);
 int msg_layer_begin_decode(const void *p, size_t n, struct msg_layer_begin *ret,
@@ -103,6 +116,7 @@ int msg_setup_decode(const void *p, size_t n, struct msg_setup *ret, struct errb
 int msg_config_decode(const void *p, size_t n, struct msg_config *ret, struct errbuf *err);
 int msg_registry_import_decode(const void *p, size_t n, struct msg_registry_import *ret,
 			       struct errbuf *err);
+int msg_hosts_decode(const void *p, size_t n, struct msg_hosts *ret, struct errbuf *err);
 /* FACTS_REQ, LAYER_END and BYE carry nothing: any byte is refused. */
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err);
 
@@ -114,6 +128,7 @@ void msg_exec_release(struct msg_exec *m);
 void msg_setup_release(struct msg_setup *m);
 void msg_config_release(struct msg_config *m);
 void msg_registry_import_release(struct msg_registry_import *m);
+void msg_hosts_release(struct msg_hosts *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);

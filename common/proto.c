@@ -20,6 +20,7 @@ static const char *const names[] = {
 	[MSG_BYE] = "BYE",		 [MSG_SETUP] = "SETUP",		[MSG_LAYER_ERROR] = "LAYER_ERROR",
 	[MSG_CONFIG] = "CONFIG",
 	[MSG_REGISTRY_IMPORT] = "REGISTRY_IMPORT",
+	[MSG_HOSTS] = "HOSTS",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -369,6 +370,17 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c); /* cluster */
 		if (r >= 0)
 			r = skip_str(&c); /* archive */
+		break;
+	case MSG_HOSTS:
+		r = skip_str(&c);
+		if (r >= 0)
+			r = skip_list(&c, 2, false);
+		if (r >= 0)
+			r = skip_str(&c);
+		if (r >= 0)
+			r = skip_list(&c, 1, false);
+		if (r >= 0)
+			r = cur_u32(&c, &u);
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

@@ -45,6 +45,8 @@ enum proto_msg {
 	MSG_REGISTRY_IMPORT, /* c→a: str cluster, str archive (a file name in the rootfs's
 			      * images/); a→c: OK "N images: name…" (distribution's layout in
 			      * data/CLUSTER/registry, beside the rootfs) */
+	MSG_HOSTS,	   /* c→a: str cluster, u32 n, n × (str ip, str name), str mirror,
+			    * u32 m, m × str upstream, u32 flags; a→c: OK (after SETUP) */
 	_MSG_MAX,
 };
 
@@ -58,6 +60,8 @@ enum proto_layer_fault {
 
 /* SETUP flags */
 #define PROTO_SETUP_FORCE (1u << 0) /* move files in the way aside (--force) */
+/* HOSTS flags: the same bit */
+#define PROTO_HOSTS_FORCE PROTO_SETUP_FORCE
 
 const char *proto_msg_name(unsigned type);
 

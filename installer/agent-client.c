@@ -354,6 +354,28 @@ int agent_client_setup(struct agent_client *ac, const char *cluster, const struc
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }
 
+int agent_client_hosts(struct agent_client *ac, const char *cluster,
+		       const struct hosts_entry *entries, size_t n, const char *mirror,
+		       const char *const *upstreams, size_t nup, uint32_t flags,
+		       char **ret_detail, struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_count(ac, "hosts entries", n);
+	for (size_t i = 0; i < n; i++) {
+		req_str(ac, "hosts address", entries[i].ip);
+		req_str(ac, "hosts name", entries[i].name);
+	}
+	req_str(ac, "mirror", mirror);
+	req_count(ac, "upstreams", nup);
+	for (size_t i = 0; i < nup; i++)
+		req_str(ac, "upstream", upstreams[i]);
+	req_u32(ac, "flags", flags);
+	r = send_req(ac, MSG_HOSTS, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+}
+
 int agent_client_config(struct agent_client *ac, const char *cluster,
 			const struct config_doc *doc, struct errbuf *err)
 {

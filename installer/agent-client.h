@@ -9,6 +9,7 @@
 
 #include "config-apply.h"
 #include "error.h"
+#include "hosts-block.h"
 #include "kv.h"
 #include "proto.h"
 
@@ -70,5 +71,12 @@ int agent_client_config(struct agent_client *ac, const char *cluster,
  * (data/CLUSTER/registry, beside the rootfs); ret_detail: "N images: NAME... (W new blobs, K kept)". */
 int agent_client_registry_import(struct agent_client *ac, const char *cluster,
 				 const char *archive, char **ret_detail, struct errbuf *err);
+/* Writes the cluster's block of /etc/hosts (entries[i].ip → .name), the mirror's
+ * containerd hosts.toml ("NAME:PORT") and one per upstream registry that points at it;
+ * after SETUP. flags: PROTO_HOSTS_*. */
+int agent_client_hosts(struct agent_client *ac, const char *cluster,
+		       const struct hosts_entry *entries, size_t n, const char *mirror,
+		       const char *const *upstreams, size_t nup, uint32_t flags,
+		       char **ret_detail, struct errbuf *err);
 
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

@@ -43,6 +43,9 @@ const struct phase run_pipeline[] = {
 	/* Configs go onto the rootfs distribute has just assembled, before setup renders */
 	{ .name = "config", .run = phase_config, .skip = run_no_configs },
 	{ .name = "setup", .run = phase_setup },
+	/* sea.hub and apiserver.cluster.local resolve, and containerd pulls through the
+	 * cluster's registry, before kubeadm pulls anything */
+	{ .name = "hosts", .run = phase_hosts },
 	{ .name = "init", .run = phase_init },
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,

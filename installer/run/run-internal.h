@@ -144,9 +144,14 @@ int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */
 int phase_facts(struct run *r, struct host_state *h);	  /* facts.c */
 int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
 int phase_config(struct run *r, struct host_state *h);	  /* config.c */
+int phase_hosts(struct run *r, struct host_state *h);	  /* hosts.c */
 int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */
 int phase_init(struct run *r, struct host_state *h);	  /* init.c */
 int phase_cmd(struct run *r, struct host_state *h);	  /* cmd.c */
+
+/* hosts.c: the registries whose pulls go through the cluster's registry (*ret, the
+ * count returned); a fixed list until the registry import hands over its sources. */
+size_t run_mirror_upstreams(const struct run *r, const char *const **ret);
 
 /* config.c: the skip of phase config (the cluster has no Config document). */
 bool run_no_configs(const struct run *r);

@@ -106,11 +106,11 @@ out=$("$cirun" apply -f "$work/Clusterfile" --dry-run 2>&1)
 check_out "the plan lists the Configs: the image's" "^  Config from-image \\(cfgtest:v1 \\(annotation sea.aliyun.com/ClusterFile\\):[0-9]+\\): override into rootfs/etc/image-note.txt$" printf '%s\n' "$out"
 check_out "the plan lists the Configs: the Clusterfile's, with file:line" "^  Config app-port \\($work/Clusterfile:15\\): merge into rootfs/etc/app.yaml$" printf '%s\n' "$out"
 check "the plan lists them for each host" test "$(printf '%s\n' "$out" | grep -c '^  Config tmpl-tail .*: append into rootfs/etc/app.conf.tmpl$')" = 2
-check_out "the plan has a config phase before setup" '^phases on every host: .*distribute, config, setup, init$' printf '%s\n' "$out"
+check_out "the plan has a config phase before setup" '^phases on every host: .*distribute, config, setup, hosts, init$' printf '%s\n' "$out"
 
 out=$(apply "$work/Clusterfile")
-check_out "apply with Configs: master0 ok" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
-check_out "apply with Configs: the node ok" "^$ip2 +node +7 +ok" printf '%s\n' "$out"
+check_out "apply with Configs: master0 ok" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "apply with Configs: the node ok" "^$ip2 +node +8 +ok" printf '%s\n' "$out"
 check_out "each host says how many Configs it applied" "^\\[$ip2\\] 5 Configs applied to the rootfs$" printf '%s\n' "$out"
 check "Config documents are no longer announced as not applied" bash -c "! printf '%s\n' '$out' | grep -q 'kind Config is read and checked'"
 for n in 1 2; do
@@ -125,16 +125,16 @@ done
 first1=$(files 1); first2=$(files 2)
 check "the files are there" test -n "$first1"
 out=$(apply "$work/Clusterfile")
-check_out "a second run: ok" "^$ip2 +node +7 +ok" printf '%s\n' "$out"
+check_out "a second run: ok" "^$ip2 +node +8 +ok" printf '%s\n' "$out"
 out=$(apply "$work/Clusterfile")
-check_out "a third run: ok" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "a third run: ok" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check "after three runs host 1's files are those of the first (append and insert landed once)" test "$first1" = "$(files 1)"
 check "after three runs host 2's files are those of the first" test "$first2" = "$(files 2)"
 check_out "one appended line, not three" '^1$' bash -c "bash '$lab' ssh 2 grep -c appended= $rootfs/etc/app.conf"
 
 # cirun run: the image's annotation Configs too
 out=$("$cirun" run cfgtest:v1 -m "$ip1" -p "$pw" -e HostRole=master --cluster-name cfgrun 2>&1)
-check_out "cirun run: ok with the image's Config" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "cirun run: ok with the image's Config" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check_out "cirun run: the image's Config applied" '^from the image$' hostssh 1 cat /var/lib/cirun/data/cfgrun/rootfs/etc/image-note.txt
 
 # a symlink out of the rootfs on the Config's path

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "hosts-block.h"
 #include "name.h"
 #include "proto-msg.h"
 #include "proto.h"
@@ -117,6 +118,21 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		assert(!strchr(m.archive, '/') && strcmp(m.archive, "..") != 0);
 		assert(strlen(m.archive) <= MSG_MAX_ARCHIVE_NAME);
 		msg_registry_import_release(&m);
+		return;
+	}
+	case MSG_HOSTS: {
+		struct msg_hosts m;
+		if ((r = msg_hosts_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && m.n <= HOSTS_MAX_ENTRIES);
+		for (uint32_t i = 0; i < m.n; i++)
+			assert(hosts_ip_valid(m.entries[i].key) && hosts_name_valid(m.entries[i].value));
+		assert(strchr(m.mirror, ':') && !strchr(m.mirror, '/') && m.mirror[0] != '.');
+		assert(m.nup <= MSG_MAX_MIRRORS);
+		for (uint32_t i = 0; i < m.nup; i++)
+			assert(hosts_name_valid(m.upstreams[i]));
+		assert((m.flags & ~PROTO_HOSTS_FORCE) == 0);
+		msg_hosts_release(&m);
 		return;
 	}
 	case MSG_FACTS_REQ:

@@ -137,8 +137,8 @@ static bool ran_on(char phase, size_t host)
 static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
-					     "distribute", "config", "setup", "init", "registry",
-					     "cmd",
+					     "distribute", "config", "setup", "hosts", "init",
+					     "registry", "cmd",
 					     "PostInstall selectors", "PostInstall" };
 	(void)state;
 
@@ -174,11 +174,14 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[0].run == phase_connect);
 	assert_true(run_pipeline[3].run == phase_plugins_originally);
 	assert_true(run_pipeline[5].run == phase_config);
-	assert_true(run_pipeline[7].run == phase_init);
-	assert_true(run_pipeline[8].run == phase_registry);
-	assert_true(run_pipeline[9].run == phase_cmd);
-	assert_true(run_pipeline[10].run == phase_plugins_selectors);
-	assert_true(run_pipeline[11].run == phase_plugins_post_install);
+	/* /etc/hosts and the mirrors after setup, before init pulls anything */
+	assert_true(run_pipeline[6].run == phase_setup);
+	assert_true(run_pipeline[7].run == phase_hosts);
+	assert_true(run_pipeline[8].run == phase_init);
+	assert_true(run_pipeline[9].run == phase_registry);
+	assert_true(run_pipeline[10].run == phase_cmd);
+	assert_true(run_pipeline[11].run == phase_plugins_selectors);
+	assert_true(run_pipeline[12].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)
@@ -188,7 +191,7 @@ static void test_table_plan_line(void **state)
 
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
-			    "distribute, setup, init");
+			    "distribute, setup, hosts, init");
 	/* with a Config document, config comes between distribute and setup */
 	struct config_doc cfg = { 0 };
 	cluster.configs = &cfg;
@@ -196,7 +199,7 @@ static void test_table_plan_line(void **state)
 	buf_reset(&b);
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
-			    "distribute, config, setup, init");
+			    "distribute, config, setup, hosts, init");
 	cluster = (struct cluster){ 0 };
 	/* an image with a CMD: the replay on master0 ends the list */
 	buf_reset(&b);
@@ -204,7 +207,7 @@ static void test_table_plan_line(void **state)
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	run.img.meta.ncmds = 0;
 	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
-			    "setup, init, cmd (on master0)");
+			    "setup, hosts, init, cmd (on master0)");
 }
 
 /* Every host goes through a, b, c in that order, and a phase ends on every host before

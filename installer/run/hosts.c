@@ -1,0 +1,53 @@
+/* Phase "hosts": on every host, /etc/hosts gets the cluster's block (sea.hub → the registry
+ * host: spec.registry.host, else master0; apiserver.cluster.local → master0) and containerd
+ * gets certs.d hosts.toml files that send pulls of the upstream registries to the
+ * cluster's registry at sea.hub:5000 (agent/hosts.h). After setup (containerd's config,
+ * from the image, is in place) and before init (kubeadm pulls through it). */
+#include "run-internal.h"
+
+#include <stdlib.h>
+
+#include "agent-client.h"
+#include "cleanup.h"
+#include "hosts-block.h"
+#include "log.h"
+#include "proto.h"
+#include "ssh.h"
+
+#define REGISTRY_NAME "sea.hub"
+#define REGISTRY_MIRROR REGISTRY_NAME ":5000"
+#define APISERVER_NAME "apiserver.cluster.local"
+
+/* The registries whose pulls go to the cluster's registry first. Fixed for now: the
+ * registry import (issue 8) will hand over the source registries of the image's
+ * images/ archives, and this becomes that list; neither the Clusterfile nor the
+ * environment can add one yet. */
+static const char *const default_upstreams[] = { "registry.k8s.io", "docker.io", "quay.io" };
+
+size_t run_mirror_upstreams(const struct run *r, const char *const **ret)
+{
+	(void)r;
+	*ret = default_upstreams;
+	return ELEMENTSOF(default_upstreams);
+}
+
+int phase_hosts(struct run *r, struct host_state *h)
+{
+	const struct cluster *c = r->c;
+	const char *registry = c->registry_host ? c->registry_host : c->hosts[0].ip;
+	const struct hosts_entry entries[] = {
+		{ registry, REGISTRY_NAME },
+		{ c->hosts[0].ip, APISERVER_NAME },
+	};
+	const char *const *up;
+	size_t nup = run_mirror_upstreams(r, &up);
+	_cleanup_free_ char *detail = NULL;
+	int rc;
+
+	ssh_conn_set_timeout(h->conn, 60);
+	rc = agent_client_hosts(h->ac, c->name, entries, ELEMENTSOF(entries), REGISTRY_MIRROR, up,
+				nup, r->o->force ? PROTO_HOSTS_FORCE : 0, &detail, &h->err);
+	if (rc >= 0)
+		log_host(LOG_INFO, h->spec->ip, "%s", detail);
+	return rc;
+}

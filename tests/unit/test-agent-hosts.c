@@ -1,0 +1,189 @@
+#include "helpers.h"
+
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "cleanup.h"
+#include "fs-util.h"
+#include "hosts.h"
+#include "macro.h"
+#include "proto-msg.h"
+#include "proto.h"
+
+static char etc_hosts[4096], certs[4096];
+
+static const struct hosts_entry entries[] = {
+	{ "10.0.0.2", "sea.hub" },
+	{ "10.0.0.1", "apiserver.cluster.local" },
+};
+static char up1[] = "registry.k8s.io", up2[] = "docker.io";
+static char *const ups[] = { up1, up2 };
+
+static int tree_setup(void **state)
+{
+	if (tmpdir_setup(state) < 0)
+		return -1;
+	setenv("CIRUN_AGENT_ROOT", *state, 1);
+	snprintf(etc_hosts, sizeof(etc_hosts), "%s/hosts", (char *)*state);
+	snprintf(certs, sizeof(certs), "%s/certs.d", (char *)*state);
+	_cleanup_free_ char *data = xasprintf("%s/data/demo", (char *)*state);
+	if (mkdir_p(data, 0755) < 0)
+		return -1;
+	const struct hosts_paths p = { etc_hosts, certs };
+	hosts_set_paths(&p);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	if (buf_read_file(&b, path) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
+static int run(unsigned flags, struct hosts_report *rep, struct errbuf *err)
+{
+	return host_hosts("demo", entries, ELEMENTSOF(entries), "sea.hub:5000", ups, 2, flags, rep,
+			  err);
+}
+
+static void test_hosts_and_mirrors(void **state)
+{
+	struct hosts_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct stat a, b;
+	const char *old = "127.0.0.1 localhost\n";
+
+	assert_int_equal(write_file_atomic(etc_hosts, old, strlen(old), 0640), 0);
+	assert_int_equal(run(0, &rep, &err), 0);
+	assert_true(rep.hosts_changed);
+	assert_int_equal(rep.mirrors_written, 3);
+	_cleanup_free_ char *text = slurp(etc_hosts);
+	assert_string_equal(text, "127.0.0.1 localhost\n# BEGIN cirun demo\n10.0.0.2\tsea.hub\n"
+			    "10.0.0.1\tapiserver.cluster.local\n# END cirun demo\n");
+	assert_int_equal(stat(etc_hosts, &a), 0);
+	assert_int_equal(a.st_mode & 07777, 0640); /* the mode kept */
+
+	_cleanup_free_ char *mirror = xasprintf("%s/sea.hub:5000/hosts.toml", certs);
+	_cleanup_free_ char *k8s = xasprintf("%s/registry.k8s.io/hosts.toml", certs);
+	_cleanup_free_ char *m = slurp(mirror), *k = slurp(k8s);
+	assert_string_equal(m, "server = \"http://sea.hub:5000\"\n\n[host.\"http://sea.hub:5000\"]\n"
+			    "  capabilities = [\"pull\", \"resolve\"]\n");
+	assert_string_equal(k, "server = \"https://registry.k8s.io\"\n\n[host.\"http://sea.hub:5000\"]\n"
+			    "  capabilities = [\"pull\", \"resolve\"]\n");
+	_cleanup_free_ char *list = xasprintf("%s/data/demo/installed", (char *)*state);
+	_cleanup_free_ char *rec = slurp(list);
+	assert_non_null(strstr(rec, mirror));
+	assert_non_null(strstr(rec, k8s));
+	assert_non_null(strstr(rec, "/certs.d/docker.io/hosts.toml\n"));
+
+	/* a re-run: nothing rewritten, the same file (inode) and record */
+	assert_int_equal(run(0, &rep, &err), 0);
+	assert_false(rep.hosts_changed);
+	assert_int_equal(rep.mirrors_written, 0);
+	assert_int_equal(stat(etc_hosts, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	_cleanup_free_ char *rec2 = slurp(list);
+	assert_string_equal(rec, rec2);
+}
+
+static void test_symlink_refused(void **state)
+{
+	struct hosts_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *target = xasprintf("%s/real-hosts", (char *)*state);
+
+	assert_int_equal(write_file_atomic(target, "x\n", 2, 0644), 0);
+	assert_int_equal(symlink(target, etc_hosts), 0);
+	assert_int_equal(run(0, &rep, &err), -ELOOP);
+	assert_non_null(strstr(err.msg, "symlink"));
+	_cleanup_free_ char *t = slurp(target);
+	assert_string_equal(t, "x\n");
+}
+
+static void test_foreign_toml(void **state)
+{
+	struct hosts_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *dir = xasprintf("%s/docker.io", certs);
+	_cleanup_free_ char *file = xasprintf("%s/hosts.toml", dir);
+	(void)state;
+
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	assert_int_equal(write_file_atomic(file, "mine\n", 5, 0644), 0);
+	assert_int_equal(run(0, &rep, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "--force"));
+	_cleanup_free_ char *t = slurp(file);
+	assert_string_equal(t, "mine\n");
+	errbuf_clear(&err);
+	assert_int_equal(run(HOSTS_FORCE, &rep, &err), 0);
+	_cleanup_free_ char *backup = xasprintf("%s.cirun-backup", file);
+	_cleanup_free_ char *b = slurp(backup);
+	assert_string_equal(b, "mine\n");
+	_cleanup_free_ char *list = xasprintf("%s/data/demo/installed", (char *)*state);
+	_cleanup_free_ char *rec = slurp(list);
+	assert_non_null(strstr(rec, backup));
+}
+
+/* The HOSTS request as agent-client builds it, and the decoder's refusals. */
+static void put_msg(struct buf *b, const char *ip, const char *name, const char *mirror,
+		    const char *up, uint32_t flags)
+{
+	assert_int_equal(proto_put_str(b, "demo"), 0);
+	assert_int_equal(proto_put_u32(b, 1), 0);
+	assert_int_equal(proto_put_str(b, ip), 0);
+	assert_int_equal(proto_put_str(b, name), 0);
+	assert_int_equal(proto_put_str(b, mirror), 0);
+	assert_int_equal(proto_put_u32(b, 1), 0);
+	assert_int_equal(proto_put_str(b, up), 0);
+	assert_int_equal(proto_put_u32(b, flags), 0);
+}
+
+static int decode(const char *ip, const char *name, const char *mirror, const char *up,
+		  uint32_t flags)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(4096);
+	struct errbuf err = ERRBUF_INIT;
+	struct msg_hosts m;
+
+	put_msg(&b, ip, name, mirror, up, flags);
+	int r = msg_hosts_decode(b.data, b.len, &m, &err);
+	if (r >= 0) {
+		assert_int_equal(m.n, 1);
+		assert_string_equal(m.entries[0].key, ip);
+		assert_string_equal(m.upstreams[0], up);
+		msg_hosts_release(&m);
+	} else {
+		assert_non_null(strstr(err.msg, "HOSTS"));
+	}
+	return r;
+}
+
+static void test_decode(void **state)
+{
+	(void)state;
+	assert_int_equal(decode("10.0.0.1", "sea.hub", "sea.hub:5000", "docker.io", 1), 0);
+	assert_int_equal(decode("fd00::1", "sea.hub", "sea.hub:5000", "docker.io", 0), 0);
+	assert_int_equal(decode("10.0.0.256", "sea.hub", "sea.hub:5000", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x\n1.2.3.4 y", "sea.hub:5000", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "../x:5000", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "a/b:5000", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:99999", "docker.io", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "../../etc", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "docker.io", 4), -EBADMSG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_hosts_and_mirrors, tree_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_refused, tree_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_toml, tree_setup, tmpdir_teardown),
+		cmocka_unit_test(test_decode),
+	};
+	return cmocka_run_group_tests_name("agent-hosts", tests, NULL, NULL);
+}
