@@ -273,6 +273,40 @@ void report_phase(const char *name, size_t hosts)
 		emit_json("phase", fill_phase, &e);
 }
 
+struct host_phase_event {
+	const char *host, *phase;
+	bool ok;
+	int64_t duration_ms;
+};
+
+static void fill_host_phase(struct jsonw *w, void *data)
+{
+	struct host_phase_event *e = data;
+	jsonw_key(w, "host");
+	jsonw_string(w, e->host);
+	jsonw_key(w, "phase");
+	jsonw_string(w, e->phase);
+	jsonw_key(w, "ok");
+	jsonw_bool(w, e->ok);
+	jsonw_key(w, "duration_ms");
+	jsonw_int(w, e->duration_ms);
+}
+
+/* Not on a terminal: the header lines already say where the run is, and a line per host
+ * per phase would drown the hosts' own output. The log file and JSON get every one, so
+ * that each host's path through the phases can be read back. */
+void report_host_phase(const char *host, const char *phase, bool ok, int64_t duration_ms)
+{
+	struct host_phase_event e = { host, phase, ok, duration_ms };
+	char line[512];
+
+	snprintf(line, sizeof(line), "[%s] phase %s %s in %" PRId64 " ms", host, phase,
+		 ok ? "done" : "FAILED", duration_ms);
+	to_file(line);
+	if (json_mode)
+		emit_json("host-phase", fill_host_phase, &e);
+}
+
 void report_preflight_header(void)
 {
 	human("%-16s %-20s %-6s %-8s %-10s %-8s %s", "HOST", "HOSTNAME", "ARCH", "SYSTEMD", "FREE",

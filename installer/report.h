@@ -15,6 +15,9 @@ const char *report_log_path(void);
 void report_run_start(const char *image, const char *id, size_t layers, const char *cluster,
 		      size_t hosts, bool dry_run);
 void report_phase(const char *name, size_t hosts);
+/* One host finished one phase (ok or failed): a "host-phase" event in JSON and a line in
+ * the log file, in the order the host went through them. */
+void report_host_phase(const char *host, const char *phase, bool ok, int64_t duration_ms);
 void report_preflight_header(void);
 void report_preflight(const char *host, const char *hostname, const char *arch, bool systemd,
 		      int64_t free_mb, double skew_s, const char *problems);

@@ -105,12 +105,14 @@ static void phase_one(void *data, size_t i)
 
 	if (!takes_part(job->r, job->p, i))
 		return;
+	int64_t t0 = run_now_ms();
 	if (job->p->run(job->r, h) < 0) {
 		if (!h->failed)
 			host_fail(h, job->p->name, h->err.code, NULL);
 	} else {
 		h->phases_done++;
 	}
+	report_host_phase(h->spec->ip, job->p->name, !h->failed, run_now_ms() - t0);
 }
 
 /* No thread could start: each live host fails (a host never silently skips a phase). */

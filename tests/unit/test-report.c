@@ -80,6 +80,28 @@ static void test_summary_masks_before_cutting(void **state)
 	assert_null(strstr(captured, "SECR"));
 }
 
+static void host_phase_run(const char *home)
+{
+	struct errbuf err = ERRBUF_INIT;
+
+	assert_int_equal(report_open(home, "demo", true, &err), 0);
+	report_host_phase("10.0.0.2", "setup", true, 1234);
+	report_host_phase("10.0.0.2", "init", false, 5);
+	report_close();
+}
+
+/* Each host's path through the phases, in order, in JSON (and the run log). */
+static void test_host_phase_events(void **state)
+{
+	capture_stdout(host_phase_run, *state);
+	const char *a = strstr(captured, "\"event\":\"host-phase\",\"host\":\"10.0.0.2\","
+				"\"phase\":\"setup\",\"ok\":true,\"duration_ms\":1234");
+	const char *b = strstr(captured, "\"phase\":\"init\",\"ok\":false,\"duration_ms\":5");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -87,6 +109,7 @@ int main(void)
 						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_summary_masks_before_cutting, tmpdir_setup,
 						tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_host_phase_events, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
