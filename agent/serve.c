@@ -471,6 +471,9 @@ static int registry_import_beneath(struct agent *a, const struct msg_registry_im
 		buf_printf(detail, " %s", rep.images[i].name);
 	}
 	buf_printf(detail, " (%zu new blobs, %zu kept)", rep.blobs_written, rep.blobs_existing);
+	if (rep.blobs_replaced)
+		buf_printf(detail, ", %zu replaced: they no longer had their digest in %s",
+			   rep.blobs_replaced, store);
 out:
 	registry_import_report_release(&rep);
 	return r;
