@@ -60,8 +60,11 @@ static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, siz
 		return errbuf_set(err, -EINVAL, "'%s' is not a regular file", path);
 	}
 	if (exists) {
-		_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		r = fd < 0 ? negative_errno() : buf_read_fd(&old, fd);
+		/* what was checked above may have been swapped since: a FIFO would block */
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat now;
+		r = fd < 0 || fstat(fd, &now) < 0 ? negative_errno() :
+		    !S_ISREG(now.st_mode) ? -EINVAL : buf_read_fd(&old, fd);
 		if (r < 0)
 			return errbuf_set(err, r, "cannot read '%s': %s", path, strerror(-r));
 	}
@@ -71,6 +74,11 @@ static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, siz
 	if (exists && new.len == old.len && memcmp(new.data, old.data, old.len) == 0)
 		return 0;
 	r = write_file_atomic(path, new.data, new.len, st.st_mode & 07777);
+	if (r == -EBUSY)
+		return errbuf_set(err, r, "cannot replace '%s': it is a mount point (a container "
+				  "runtime bind-mounts it?), which a file renamed over it cannot "
+				  "replace; add the cluster's names where that file comes from, or give "
+				  "the host a plain %s", path, path);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot write '%s': %s", path, strerror(-r));
 	/* the new file is the agent's (root's): give it the owner the old one had */
