@@ -1307,6 +1307,33 @@ static int open_storage(struct import *imp, const char *root, struct errbuf *err
 	return 0;
 }
 
+int registry_tag_set(const char *storage_root, const char *name, const char *digest,
+		     struct errbuf *err)
+{
+	const char *colon = strrchr(name, ':');
+	_cleanup_free_ char *repo = colon ? xstrndup(name, (size_t)(colon - name)) : NULL;
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int rootfd = -1, dfd = -1;
+	int r;
+
+	if (!repo || !imgref_path_valid(repo) || !imgref_tag_valid(colon + 1) ||
+	    !digest_ref_valid(digest))
+		return errbuf_set(err, -EINVAL, "'%s' is not repo:tag, or '%s' not a digest", name,
+				  digest);
+	rootfd = open(storage_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open registry storage '%s': %m",
+				  storage_root);
+	rel = xasprintf(V2_DIR "/repositories/%s/_manifests/tags/%s/current", repo, colon + 1);
+	r = dir_open_beneath(rootfd, rel, false, &dfd);
+	if (r >= 0)
+		r = write_file_atomic_at(dfd, "link", digest, strlen(digest), 0644);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot write %s/%s/link: %s", storage_root, rel,
+				  strerror(-r));
+	return 0;
+}
+
 void registry_import_report_release(struct registry_import_report *rep)
 {
 	for (size_t i = 0; i < rep->n_images; i++) {

@@ -85,6 +85,11 @@ int registry_import(const char *storage_root, const char *archive_path,
 		    struct registry_import_report *rep, struct errbuf *err);
 void registry_import_report_release(struct registry_import_report *rep);
 
+/* Points the tag of name ("repo:tag", as served) at digest ("sha256:<hex>") in the store,
+ * walking beneath storage_root without following any symlink; the tag must exist. */
+int registry_tag_set(const char *storage_root, const char *name, const char *digest,
+		     struct errbuf *err);
+
 /* Tests: the cap on what one archive unpacks to and the free space left (defaults
  * REGISTRY_UNPACKED_MAX, REGISTRY_FREE_RESERVE). */
 void registry_set_limits(uint64_t unpacked_max, uint64_t free_reserve);

@@ -930,6 +930,51 @@ static void test_unpacked_capped(void **state)
 	free(tar);
 }
 
+/* Pointing a tag back (after a clash) walks beneath the store: a symlinked directory on
+ * the way is refused, never written through; names that are not repo:tag are refused. */
+static void test_tag_set(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "a.tar");
+	char *outside = tmp_path(state, "outside/tags/1/current");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct dimg d;
+	char other[80];
+
+	dimg_make(&d, "hello", "[\"a.io/one:1\"]");
+	dimg_write(&d, tar);
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	registry_import_report_release(&rep);
+	snprintf(other, sizeof(other), "sha256:%064d", 7);
+	if (registry_tag_set(root, "one:1", other, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_link(root, "one", "_manifests/tags/1/current", other + 7);
+	assert_int_equal(registry_tag_set(root, "one", other, &err), -EINVAL);
+	assert_int_equal(registry_tag_set(root, "../x:1", other, &err), -EINVAL);
+	assert_int_equal(registry_tag_set(root, "one:1", "sha256:zz", &err), -EINVAL);
+
+	/* _manifests swapped for a symlink to a tree outside the store */
+	char *man = xasprintf("%s/" V2 "/repositories/one/_manifests", root);
+	char *out_top = tmp_path(state, "outside");
+	assert_int_equal(mkdir_p(outside, 0755), 0);
+	char *cmd = xasprintf("rm -rf '%s'", man);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(symlink(out_top, man), 0);
+	assert_true(registry_tag_set(root, "one:1", other, &err) < 0);
+	assert_non_null(strstr(err.msg, "current"));
+	char *link = xasprintf("%s/link", outside);
+	assert_int_equal(access(link, F_OK), -1);
+	free(link);
+	free(cmd);
+	free(man);
+	free(out_top);
+	dimg_free(&d);
+	free(outside);
+	free(root);
+	free(tar);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -945,6 +990,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_tar, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_blob_replaced, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_unpacked_capped, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_tag_set, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
