@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -18,6 +19,7 @@
 #include "digest.h"
 #include "fs-util.h"
 #include "json-writer.h"
+#include "log.h"
 #include "macro.h"
 #include "ydoc.h"
 
@@ -32,6 +34,15 @@
 #define ENTRY_NAME_MAX 4096
 #define INDEX_DEPTH_MAX 4
 #define SIZE_MAX_ACCEPTED (UINT64_C(1) << 50)
+
+static uint64_t unpacked_max = REGISTRY_UNPACKED_MAX;
+static uint64_t free_reserve = REGISTRY_FREE_RESERVE;
+
+void registry_set_limits(uint64_t max, uint64_t reserve)
+{
+	unpacked_max = max;
+	free_reserve = reserve;
+}
 
 static const struct ydoc_limits json_limits = {
 	.max_bytes = REGISTRY_JSON_MAX,
@@ -334,6 +345,7 @@ struct alias {
 };
 
 struct import {
+	const char *root;
 	const char *archive;
 	int v2fd, stagefd;
 	char stage_name[48];
@@ -345,6 +357,9 @@ struct import {
 	size_t n_blobs;
 	struct image *imgs;
 	size_t n_imgs;
+	uint64_t unpacked;   /* bytes staged so far */
+	uint64_t limit;	     /* what they may come to */
+	const char *limit_why;
 };
 
 /* "./a//b/c" → "a/b/c"; "..", absolute names and empty results are refused. */
@@ -477,6 +492,19 @@ static struct staged *find_blob(struct import *imp, const char *digest)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct sha256 *, sha256_free)
 
+static int over_limit(const struct import *imp, const struct staged *st, struct errbuf *err)
+{
+	if (imp->limit_why)
+		return errbuf_set(err, -ENOSPC, "%s: unpacks to more than the %llu bytes free in '%s' "
+				  "(%llu MiB kept free), at entry '%s': free space on the host",
+				  imp->archive, (unsigned long long)imp->limit, imp->limit_why,
+				  (unsigned long long)(free_reserve >> 20), st->path);
+	return errbuf_set(err, -EFBIG, "%s: unpacks to more than %llu bytes, the most one image "
+			  "archive may, at entry '%s': the archive is wrong, or split its images "
+			  "into several archives", imp->archive, (unsigned long long)imp->limit,
+			  st->path);
+}
+
 static int copy_entry(struct import *imp, struct archive *a, struct staged *st,
 		      struct errbuf *err)
 {
@@ -498,6 +526,9 @@ static int copy_entry(struct import *imp, struct archive *a, struct staged *st,
 		if (got < 0)
 			return errbuf_set(err, -EBADMSG, "%s: entry '%s' is truncated or unreadable: %s",
 					  imp->archive, st->path, archive_error_string(a));
+		if ((uint64_t)got > imp->limit - imp->unpacked)
+			return over_limit(imp, st, err);
+		imp->unpacked += (uint64_t)got;
 		r = sha256_update(h, block, (size_t)got);
 		if (r < 0)
 			return errbuf_set(err, r, "cannot hash: %s", strerror(-r));
@@ -1026,22 +1057,52 @@ static int publish_staged(struct import *imp, const struct staged *st, int dfd)
 	return 0;
 }
 
+/* 1 when dfd's "data" is a regular file with b's digest, 0 when it is missing or is not
+ * (a size alone proves nothing: an altered blob of the same size would be served). */
+static int stored_blob_ok(int dfd, const struct blob *b, bool *ret_exists)
+{
+	_cleanup_close_ int fd = openat(dfd, "data", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	char hex[SHA256_HEX_SIZE];
+	struct stat sb;
+	uint64_t n;
+	int r;
+
+	*ret_exists = fd >= 0 || errno != ENOENT;
+	if (fd < 0)
+		return errno == ENOENT || errno == ELOOP ? 0 : negative_errno();
+	if (fstat(fd, &sb) < 0)
+		return negative_errno();
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != b->size)
+		return 0;
+	r = sha256_fd(fd, hex, &n);
+	if (r < 0)
+		return r;
+	return n == b->size && strcmp(hex, b->hex) == 0;
+}
+
 static int publish_blob(struct import *imp, struct blob *b, struct registry_import_report *rep,
 			struct errbuf *err)
 {
 	char rel[64 + SHA256_HEX_SIZE];
 	_cleanup_close_ int dfd = -1;
-	struct stat sb;
+	bool exists;
 	int r;
 
 	snprintf(rel, sizeof(rel), "blobs/sha256/%.2s/%s", b->hex, b->hex);
 	r = dir_open_beneath(imp->v2fd, rel, true, &dfd);
 	if (r < 0)
 		return errbuf_set(err, r, "cannot open %s/%s: %s", V2_DIR, rel, strerror(-r));
-	if (fstatat(dfd, "data", &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
-	    (uint64_t)sb.st_size == b->size) {
+	r = stored_blob_ok(dfd, b, &exists);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot check %s/%s/data: %s", V2_DIR, rel, strerror(-r));
+	if (r > 0) {
 		rep->blobs_existing++;
 		return 0;
+	}
+	if (exists) {
+		log_warning("%s/%s/%s/data does not have digest sha256:%s (altered in the store?): "
+			    "replaced by the archive's", imp->root, V2_DIR, rel, b->hex);
+		rep->blobs_replaced++;
 	}
 	if (b->data)
 		r = write_file_atomic_at(dfd, "data", b->data, b->size, 0644);
@@ -1187,6 +1248,26 @@ static void remove_stale_staging(int v2fd)
 	closedir(d);
 }
 
+/* What the archive may unpack to: the fixed cap, or the store's free space less a reserve
+ * when that is less (staged files and published blobs are on that file system). */
+static int import_limit(struct import *imp, const char *root, struct errbuf *err)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(imp->v2fd, &sv) < 0)
+		return errbuf_set(err, negative_errno(), "cannot read the free space of '%s': %m",
+				  root);
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	imp->limit = unpacked_max;
+	imp->limit_why = NULL;
+	if (avail < free_reserve || avail - free_reserve < unpacked_max) {
+		imp->limit = avail < free_reserve ? 0 : avail - free_reserve;
+		imp->limit_why = root;
+	}
+	return 0;
+}
+
 static int open_storage(struct import *imp, const char *root, struct errbuf *err)
 {
 	_cleanup_close_ int rootfd = -1;
@@ -1210,6 +1291,9 @@ static int open_storage(struct import *imp, const char *root, struct errbuf *err
 	remove_stale_staging(imp->v2fd);
 	snprintf(imp->stage_name, sizeof(imp->stage_name), STAGE_PREFIX "%d-%016llx",
 		 (int)getpid(), (unsigned long long)rnd);
+	r = import_limit(imp, root, err);
+	if (r < 0)
+		return r;
 	if (mkdirat(imp->v2fd, imp->stage_name, 0700) < 0)
 		return errbuf_set(err, negative_errno(), "cannot create '%s/%s/%s': %m", root,
 				  V2_DIR, imp->stage_name);
@@ -1220,6 +1304,33 @@ static int open_storage(struct import *imp, const char *root, struct errbuf *err
 		rm_rf_at(imp->v2fd, imp->stage_name);
 		return errbuf_set(err, r, "cannot open the staging directory: %s", strerror(-r));
 	}
+	return 0;
+}
+
+int registry_tag_set(const char *storage_root, const char *name, const char *digest,
+		     struct errbuf *err)
+{
+	const char *colon = strrchr(name, ':');
+	_cleanup_free_ char *repo = colon ? xstrndup(name, (size_t)(colon - name)) : NULL;
+	_cleanup_free_ char *rel = NULL;
+	_cleanup_close_ int rootfd = -1, dfd = -1;
+	int r;
+
+	if (!repo || !imgref_path_valid(repo) || !imgref_tag_valid(colon + 1) ||
+	    !digest_ref_valid(digest))
+		return errbuf_set(err, -EINVAL, "'%s' is not repo:tag, or '%s' not a digest", name,
+				  digest);
+	rootfd = open(storage_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return errbuf_set(err, negative_errno(), "cannot open registry storage '%s': %m",
+				  storage_root);
+	rel = xasprintf(V2_DIR "/repositories/%s/_manifests/tags/%s/current", repo, colon + 1);
+	r = dir_open_beneath(rootfd, rel, false, &dfd);
+	if (r >= 0)
+		r = write_file_atomic_at(dfd, "link", digest, strlen(digest), 0644);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot write %s/%s/link: %s", storage_root, rel,
+				  strerror(-r));
 	return 0;
 }
 
@@ -1236,7 +1347,8 @@ void registry_import_report_release(struct registry_import_report *rep)
 int registry_import(const char *storage_root, const char *archive_path,
 		    struct registry_import_report *rep, struct errbuf *err)
 {
-	struct import imp = { .archive = archive_path, .v2fd = -1, .stagefd = -1 };
+	struct import imp = { .root = storage_root, .archive = archive_path, .v2fd = -1,
+			      .stagefd = -1 };
 	struct staged *index, *manifest;
 	int r;
 

@@ -38,8 +38,13 @@
  * without touching the disk; one that points outside is refused when something refers to
  * it. The whole archive is staged in docker/registry/v2/.cirun-import-PID-RANDOM and
  * checked before anything is
- * published. Blobs are written to temporary names and renamed into place; a blob already in
- * the store with the right size is kept, not rewritten (dedup by digest); the links come
+ * published. What an archive unpacks to is capped (REGISTRY_UNPACKED_MAX, and the free space
+ * of the store's file system less REGISTRY_FREE_RESERVE), counted while it streams, so a
+ * compressed archive that expands without bound fails with that reason instead of filling
+ * the disk. Blobs are written to temporary names and renamed into place; a blob already in
+ * the store is kept, not rewritten (dedup by digest), only once it is hashed again and still
+ * has its digest: one with other content (altered in the store, or torn by some other
+ * writer) is replaced by the archive's, never served; the links come
  * last, a tag's current/link the very last, so a registry never sees a tag whose content is
  * not all there. */
 #pragma once
@@ -52,6 +57,11 @@
 
 #define REGISTRY_JSON_MAX (4u << 20)
 #define REGISTRY_ENTRIES_MAX 8192 /* a docker save of 100 layers has ~400 */
+/* A Kubernetes base image's images/ holds a few GiB; 64 GiB unpacked is an archive that
+ * is wrong, or hostile. */
+#define REGISTRY_UNPACKED_MAX (UINT64_C(64) << 30)
+/* left free on the store's file system: the host runs on it */
+#define REGISTRY_FREE_RESERVE (UINT64_C(512) << 20)
 
 struct registry_image {
 	char *name;   /* as served: "kube-apiserver:v1.28.7" */
@@ -65,6 +75,8 @@ struct registry_import_report {
 	size_t blobs_written;  /* new blobs */
 	size_t blobs_existing; /* already in the store, kept */
 	uint64_t bytes_written;
+	size_t blobs_replaced; /* in the store with other content than their digest: rewritten
+				* (counted in blobs_written too) */
 };
 
 /* storage_root is the registry's rootdirectory (created if missing). rep is filled on
@@ -72,6 +84,15 @@ struct registry_import_report {
 int registry_import(const char *storage_root, const char *archive_path,
 		    struct registry_import_report *rep, struct errbuf *err);
 void registry_import_report_release(struct registry_import_report *rep);
+
+/* Points the tag of name ("repo:tag", as served) at digest ("sha256:<hex>") in the store,
+ * walking beneath storage_root without following any symlink; the tag must exist. */
+int registry_tag_set(const char *storage_root, const char *name, const char *digest,
+		     struct errbuf *err);
+
+/* Tests: the cap on what one archive unpacks to and the free space left (defaults
+ * REGISTRY_UNPACKED_MAX, REGISTRY_FREE_RESERVE). */
+void registry_set_limits(uint64_t unpacked_max, uint64_t free_reserve);
 
 /* The decoders, public for tests and the fuzz target. name is used in messages. */
 struct registry_desc {

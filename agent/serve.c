@@ -392,15 +392,12 @@ out:
  * and revision links stay) is what the registry keeps serving. */
 static void tag_restore(const char *store, const char *name, const char *digest)
 {
-	const char *colon = strrchr(name, ':');
-	_cleanup_free_ char *path = NULL;
+	struct errbuf err = ERRBUF_INIT;
 
-	if (!colon || strchr(colon, '/') || strchr(name, '@'))
-		return; /* not repo:tag (a digest reference has no tag to point back) */
-	path = xasprintf("%s/docker/registry/v2/repositories/%.*s/_manifests/tags/%s/current/link",
-			 store, (int)(colon - name), name, colon + 1);
-	if (write_file_atomic(path, digest, strlen(digest), 0644) < 0)
-		log_warning("cannot point %s back at %s (%s)", name, digest, path);
+	if (strchr(name, '@'))
+		return; /* a digest reference has no tag to point back */
+	if (registry_tag_set(store, name, digest, &err) < 0)
+		log_warning("cannot point %s back at %s: %s", name, digest, errbuf_msg(&err));
 }
 
 /* Two archives serving one name with different content: refused naming both (the images/
@@ -471,6 +468,9 @@ static int registry_import_beneath(struct agent *a, const struct msg_registry_im
 		buf_printf(detail, " %s", rep.images[i].name);
 	}
 	buf_printf(detail, " (%zu new blobs, %zu kept)", rep.blobs_written, rep.blobs_existing);
+	if (rep.blobs_replaced)
+		buf_printf(detail, ", %zu replaced: they no longer had their digest in %s",
+			   rep.blobs_replaced, store);
 out:
 	registry_import_report_release(&rep);
 	return r;

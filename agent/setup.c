@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "digest.h"
 #include "fs-util.h"
+#include "install-record.h"
 #include "layers.h"
 #include "log.h"
 #include "layer.h"
@@ -38,16 +39,11 @@ void setup_set_paths(const struct setup_paths *p)
 	paths = *p;
 }
 
-#define BACKUP_SUFFIX ".cirun-backup"
-
 struct setup {
 	char *rootfs;
 	int rootfd;
 	unsigned flags;
-	const char *list;
-	struct buf installed;	  /* the record: what was there, then what this run added */
-	struct strset *seen;	  /* the same, as a set */
-	struct strset *others;	  /* what runs of the host's other clusters installed */
+	struct install_record *rec; /* what runs put outside the rootfs */
 	struct buf sums;	  /* "hex  path" of what this run installed (sha256sum's format) */
 	struct strset *old_sums;  /* those lines: what each unit's content was when it last started */
 	struct strset *old_paths; /* the paths they name */
@@ -58,103 +54,14 @@ struct setup {
 	size_t nenv;
 	struct setup_report *rep;
 	struct errbuf *err;
-	bool record_full;	  /* a line did not fit the record or the digests: fail, never drop */
+	bool record_full;	  /* a line did not fit the digests: fail, never drop */
 };
-
-static void record(struct setup *s, const char *path)
-{
-	if (strset_add(s->seen, path) == 1 && buf_printf(&s->installed, "%s\n", path) < 0)
-		s->record_full = true;
-}
-
-/* The record holds one path per line: a name with a newline would forge a line
- * ("bin/tool\nx" recording /usr/local/bin/tool, which the next run would then replace
- * as its own), other control characters garble it and messages. Names the setup installs
- * outside the rootfs must not have any. */
-static bool has_control(const char *name)
-{
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
-}
-
-/* name with control characters and backslashes escaped, for a message (malloc'd) */
-static char *escaped(const char *name)
-{
-	_cleanup_buf_ struct buf b = BUF_INIT(16384);
-
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p == '\n')
-			buf_puts(&b, "\\n");
-		else if (*p == '\t')
-			buf_puts(&b, "\\t");
-		else if (*p == '\\')
-			buf_puts(&b, "\\\\");
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_printf(&b, "\\x%02x", *p);
-		else
-			buf_putc(&b, (char)*p);
-	}
-	return buf_detach(&b, NULL);
-}
 
 static int refuse_control(struct errbuf *err, const char *what, const char *name)
 {
-	_cleanup_free_ char *shown = escaped(name);
+	_cleanup_free_ char *shown = install_record_escaped(name);
 	return errbuf_set(err, -EINVAL, "%s '%s' has a control character in its name: refused (the "
 			  "install record lists one path per line)", what, shown);
-}
-
-/* A line of a record an earlier run wrote: an absolute path without control characters;
- * anything else is not trusted to say a file is cirun's. */
-static bool record_line_ok(const char *file, const char *line)
-{
-	if (line[0] == '/' && !has_control(line))
-		return true;
-	_cleanup_free_ char *shown = escaped(line);
-	log_warning("%s: ignoring the line '%s' (not an absolute path without control characters)",
-		    file, shown);
-	return false;
-}
-
-/* Loads the record of earlier runs, so each path is listed once however often a
- * cluster is re-run. */
-static void record_load(struct setup *s, const char *list)
-{
-	_cleanup_buf_ struct buf old = BUF_INIT(16u << 20);
-	char *save = NULL;
-
-	if (buf_read_file(&old, list) < 0)
-		return;
-	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (record_line_ok(list, line))
-			record(s, line);
-}
-
-/* Files a run of another cluster on this host installed are cirun's too (two clusters
- * of one image share /usr/local/bin/kubeadm): they are not someone else's. */
-static void others_load(struct setup *s, const char *cluster)
-{
-	_cleanup_free_ char *data = xasprintf("%s/data", agent_root());
-	struct dirent **names;
-	int n = scandir(data, &names, NULL, alphasort);
-
-	for (int i = 0; i < n; i++) {
-		const char *nm = names[i]->d_name;
-		if (cluster_name_valid(nm) && strcmp(nm, cluster) != 0) {
-			_cleanup_buf_ struct buf b = BUF_INIT(16u << 20);
-			_cleanup_free_ char *list = xasprintf("%s/%s/installed", data, nm);
-			char *save = NULL;
-			if (buf_read_file(&b, list) >= 0)
-				for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-					if (record_line_ok(list, l))
-						strset_add(s->others, l);
-		}
-		free(names[i]);
-	}
-	if (n >= 0)
-		free(names);
 }
 
 /* The digests of what the units last started with: what a unit's restart is decided on. */
@@ -167,7 +74,7 @@ static void sums_load(struct setup *s, const char *file)
 		return;
 	for (char *line = strtok_r(old.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strlen(line) < 67 || line[64] != ' ' || line[65] != ' ' ||
-		    !record_line_ok(file, line + 66))
+		    !install_record_line_ok(file, line + 66))
 			continue;
 		strset_add(s->old_sums, line);
 		strset_add(s->old_paths, line + 66);
@@ -182,61 +89,21 @@ static void installed(struct setup *s, const char *path, const char *hex)
 {
 	_cleanup_free_ char *line = xasprintf("%s  %s", hex, path);
 
-	record(s, path);
+	install_record_add(s->rec, path);
 	if (buf_printf(&s->sums, "%s\n", line) < 0)
 		s->record_full = true;
 	if (!strset_contains(s->old_sums, line))
 		strset_add(s->changed, path);
 }
 
-/* Before writing path outside the rootfs: something there that no run of this cluster
- * installed belongs to someone else. It is refused, or with --force moved beside (the
- * backup recorded, so a clean can put it back). */
 static int claim(struct setup *s, const char *path)
 {
-	_cleanup_free_ char *backup = NULL;
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : errbuf_set(s->err, negative_errno(), "cannot check '%s': %m", path);
-	if (strset_contains(s->seen, path) || strset_contains(s->others, path))
-		return 0;
-	backup = xasprintf("%s" BACKUP_SUFFIX, path);
-	if (!(s->flags & SETUP_FORCE))
-		return errbuf_set(s->err, -EEXIST, "'%s' exists and cirun did not install it (it is not in "
-				  "%s): remove it, or run with --force to replace it (it is then kept "
-				  "as '%s')", path, s->list, backup);
-	if (lstat(backup, &st) == 0)
-		return errbuf_set(s->err, -EEXIST, "'%s' is in the way and its backup '%s' exists too: move "
-				  "one of them away", path, backup);
-	if (rename(path, backup) < 0)
-		return errbuf_set(s->err, negative_errno(), "cannot move '%s' to '%s': %m", path, backup);
-	log_warning("'%s' was not installed by cirun: moved to '%s' (--force)", path, backup);
-	record(s, backup);
-	return 0;
+	return install_record_claim(s->rec, path, s->err);
 }
 
-/* mkdir -p that records each directory it creates. */
 static int ensure_dir(struct setup *s, const char *path)
 {
-	_cleanup_free_ char *p = xstrdup(path);
-	size_t n = strlen(p);
-
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		p[i] = '\0';
-		if (mkdir(p, 0755) == 0)
-			record(s, p);
-		else if (errno != EEXIST)
-			return errbuf_set(s->err, negative_errno(), "cannot create '%s': %m", p);
-		if (i < n)
-			p[i] = '/';
-	}
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return errbuf_set(s->err, -ENOTDIR, "'%s' is not a directory", path);
-	return 0;
+	return install_record_ensure_dir(s->rec, path, s->err);
 }
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -313,7 +180,7 @@ static int link_entry(const struct rootfs_entry *e, void *data, struct errbuf *e
 
 	if (e->name[0] == '.')
 		return 0;
-	if (has_control(e->name))
+	if (install_record_has_control(e->name))
 		return refuse_control(err, "the rootfs file", e->rel);
 	if (!S_ISREG(e->st.st_mode) && !S_ISLNK(e->st.st_mode))
 		return errbuf_set(err, -EINVAL, "'%s' is %s: bin/ holds the programs put on PATH",
@@ -573,7 +440,7 @@ static int cri_entry(struct cri *c, struct archive *a, struct archive_entry *e)
 
 	if (!name)
 		return errbuf_set(c->s->err, -EBADMSG, "an entry of '%s' has no name", c->shown);
-	if (has_control(name)) {
+	if (install_record_has_control(name)) {
 		_cleanup_free_ char *shown = xasprintf("in '%s' the entry", c->shown);
 		return refuse_control(c->s->err, shown, name);
 	}
@@ -805,7 +672,7 @@ static int unit_entry(const struct rootfs_entry *e, void *data, struct errbuf *e
 
 	if (!has_suffix(e->name, ".service") || S_ISDIR(e->st.st_mode))
 		return 0;
-	if (has_control(e->name))
+	if (install_record_has_control(e->name))
 		return refuse_control(err, "the unit file", e->rel);
 	if (!S_ISREG(e->st.st_mode))
 		return errbuf_set(err, -EINVAL, "'%s' is %s: a unit file must be a regular file", e->rel,
@@ -904,17 +771,15 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	       struct setup_report *rep, struct errbuf *err)
 {
 	struct setup s = { .env = env, .nenv = nenv, .flags = flags, .rep = rep, .err = err,
-			   .installed = BUF_INIT(16u << 20), .sums = BUF_INIT(16u << 20),
+			   .sums = BUF_INIT(16u << 20),
 			   .old_text = BUF_INIT(16u << 20) };
-	_cleanup_free_ char *list = NULL, *sums = NULL;
+	_cleanup_free_ char *sums = NULL;
 	int r, q;
 
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
 	s.rootfs = xasprintf("%s/data/%s/rootfs", agent_root(), cluster);
-	list = xasprintf("%s/data/%s/installed", agent_root(), cluster);
-	sums = xasprintf("%s.sha256", list);
-	s.list = list;
+	sums = xasprintf("%s/data/%s/installed.sha256", agent_root(), cluster);
 	/* the agent made the rootfs itself; from here on only its content is the image's */
 	s.rootfd = open(s.rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s.rootfd < 0) {
@@ -923,14 +788,11 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 		return errbuf_set(err, r, "no rootfs for cluster %s yet", cluster);
 	}
 	/* a later clean removes what any run of this cluster installed */
-	s.seen = strset_new();
+	s.rec = install_record_open(cluster, flags & SETUP_FORCE ? INSTALL_RECORD_FORCE : 0);
 	s.old_sums = strset_new();
 	s.old_paths = strset_new();
 	s.changed = strset_new();
 	s.started = strset_new();
-	record_load(&s, list);
-	s.others = strset_new();
-	others_load(&s, cluster);
 	sums_load(&s, sums);
 	r = render_all(&s);
 	if (r >= 0)
@@ -942,10 +804,7 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	if (r >= 0 && s.record_full)
 		r = errbuf_set(err, -E2BIG, "the install record of cluster %s is over 16 MiB; "
 			       "what was installed is recorded up to there", cluster);
-	/* written even after a failure: what was installed before it must be recorded */
-	q = write_file_atomic(list, s.installed.data, s.installed.len, 0600);
-	if (q < 0 && r >= 0)
-		r = errbuf_set(err, q, "cannot record the installed files in '%s': %s", list, strerror(-q));
+	r = install_record_write(s.rec, r, err);
 	/* all digests after a whole success; after a failure only those of what started */
 	if (r >= 0) {
 		q = write_file_atomic(sums, s.sums.data, s.sums.len, 0600);
@@ -955,12 +814,10 @@ int host_setup(const char *cluster, const struct kv *env, size_t nenv, unsigned 
 	} else if (strset_size(s.started) > 0) {
 		sums_write_started(&s, sums);
 	}
-	buf_release(&s.installed);
 	buf_release(&s.sums);
 	buf_release(&s.old_text);
 	strset_free(s.started);
-	strset_free(s.seen);
-	strset_free(s.others);
+	install_record_free(s.rec);
 	strset_free(s.old_sums);
 	strset_free(s.old_paths);
 	strset_free(s.changed);

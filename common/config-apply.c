@@ -175,6 +175,9 @@ int config_merge_yaml(const char *base_name, const char *base, size_t base_len,
 	for (size_t i = 0; i < ydoc_count(b); i++)
 		docs[i] = ydoc_root(b, i);
 	r = ydoc_emit(docs, ydoc_count(b), out);
+	if (r == -E2BIG)
+		return errbuf_set(err, r, "%s merged with %s would be larger than %zu bytes",
+				  base_name, overlay_name, out->cap);
 	if (r < 0)
 		return errbuf_set(err, r, "%s: cannot write the merged YAML: %s", base_name,
 				  strerror(-r));

@@ -31,3 +31,32 @@ summary() {
     echo "$t_name: $t_pass passed, $t_fail failed"
     [ "$t_fail" -eq 0 ]
 }
+
+# lab_env NAME PREFIX SUBNET: what every e2e file on a lab starts with ($top set first):
+# its name for the summary, its lab (CIRUN_LAB_PREFIX/SUBNET when exported, else the
+# file's own defaults PREFIX and SUBNET), $lab, $cirun (of $BUILD, default build), a
+# private $work with CIRUN_HOME in it, the lab password $pw, and at exit the lab brought
+# down and $work removed.
+lab_env() {
+    t_name=$1
+    export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-$2} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-$3}
+    lab=$top/tests/lab/lab.sh
+    cirun=$top/${BUILD:-build}/cirun
+    work=$(mktemp -d "/tmp/cirun-$t_name.XXXXXX") || bail "cannot make a work directory"
+    export CIRUN_HOME=$work/home
+    trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
+    pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+}
+
+# lab_begin N: brings up N lab hosts (bails when they do not come up) and sets ip1..ipN.
+lab_begin() {
+    local n=$1 i ips
+    check "lab-up N=$n" bash "$lab" up "$n" || bail "the lab did not come up"
+    ips=$(bash "$lab" ips)
+    for ((i = 1; i <= n; i++)); do
+        printf -v "ip$i" '%s' "$(printf '%s\n' "$ips" | sed -n "${i}p")"
+    done
+}
+
+# hostssh I CMD…: runs CMD on lab host I.
+hostssh() { bash "$lab" ssh "$@"; }

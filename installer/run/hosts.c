@@ -31,6 +31,21 @@ size_t run_mirror_upstreams(const struct run *r, const char *const **ret)
 	return ELEMENTSOF(default_upstreams);
 }
 
+int run_hosts_check(const struct run *r, struct errbuf *err)
+{
+	const struct cluster *c = r->c;
+
+	if (c->nhosts && !hosts_ip_valid(c->hosts[0].ip))
+		return errbuf_set(err, -EINVAL, "master0 '%s' is a host name, not an IP address: "
+				  "every host's /etc/hosts maps " APISERVER_NAME " to master0's "
+				  "address; give the masters by IP address (-m)", c->hosts[0].ip);
+	if (c->registry_host && !hosts_ip_valid(c->registry_host))
+		return errbuf_set(err, -EINVAL, "spec.registry.host '%s' is a host name, not an IP "
+				  "address: every host's /etc/hosts maps " REGISTRY_NAME " to it; give "
+				  "the registry host's IP address", c->registry_host);
+	return 0;
+}
+
 int phase_hosts(struct run *r, struct host_state *h)
 {
 	const struct cluster *c = r->c;

@@ -202,3 +202,8 @@ void run_plan(struct run *r);
 
 /* summary.c: the per-host table that ends a run. */
 void run_summary(struct run *r);
+
+/* hosts.c: the addresses the hosts phase writes into /etc/hosts (the registry host's for
+ * sea.hub, master0's for apiserver.cluster.local) must be IP addresses: checked before any
+ * host is touched (-EINVAL, naming the host and what to give instead). */
+int run_hosts_check(const struct run *r, struct errbuf *err);

@@ -154,6 +154,11 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		errbuf_clear(err);
 		return finish(&r, 1);
 	}
+	if (run_hosts_check(&r, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 2);
+	}
 	if (o->dry_run)
 		report_text("DRY RUN — nothing will be changed, and no host is contacted");
 	report_run_start(c->image, r.img.id, r.nlayers, c->name, r.n, o->dry_run);

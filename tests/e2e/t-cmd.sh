@@ -5,17 +5,9 @@
 # a failing CMD stops the run naming it and its exit code, the later CMDs not run;
 # --dry-run lists the CMDs expanded.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-ciruncmd} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.15}
-T_NAME=e2e-cmd
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-cmd.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-cmd ciruncmd 10.213.15
 
 # ---- the images: no lab needed ----
 mkdir -p "$work/ctx/etc"
@@ -49,9 +41,7 @@ check_out "--cmd-args: a bad item is refused before anything" '--cmd-args.*b c' 
     bash -c "! '$cirun' run cmdchild:v1 -m 10.0.0.9 -p x --cmd-args 'A=1,b c=2' --dry-run 2>&1"
 
 # ---- on a host ----
-check "lab-up N=1" bash "$lab" up 1 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 1
 record() { hostssh 1 cat "/var/lib/cirun/data/$1/rootfs/record"; }
 
 out=$("$cirun" run cmdchild:v1 -m "$ip1" -p "$pw" -e Who=operator --cmd-args Version=2.0 2>&1)

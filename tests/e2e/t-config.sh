@@ -7,21 +7,11 @@
 # Config's file:line and the path, and writes nothing outside; the dry-run plan lists the
 # Configs per host.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-circonf} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.14}
-T_NAME=e2e-config
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-config.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-config circonf 10.213.14
 
-check "lab-up N=2" bash "$lab" up 2 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 2
 
 # the image: a YAML file, a plain file, a template using the host's env, and a default
 # Clusterfile (its annotation) with a Config of its own

@@ -5,21 +5,11 @@
 # kept, a second run leaves /etc/hosts byte-identical, and containerd's certs.d holds the
 # mirror's hosts.toml and one per upstream registry, all in the install record.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirhosts} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.18}
-T_NAME=e2e-hosts
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-hosts.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-hosts cirhosts 10.213.18
 
-check "lab-up N=2" bash "$lab" up 2 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 2
 
 mkdir -p "$work/img/etc"
 printf 'x\n' > "$work/img/etc/note.txt"

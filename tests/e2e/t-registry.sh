@@ -7,17 +7,9 @@
 # imports nothing new and leaves the registry running and serving (its data is beside the
 # rootfs, in data/CLUSTER/registry); the dry-run plan names the registry host and the archives.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirreg} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.19}
-export T_NAME=e2e-registry
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/${BUILD:-build}/cirun
-work=$(mktemp -d /tmp/cirun-e2e-registry.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-registry cirreg 10.213.19
 data=/var/lib/cirun/data/my-cluster
 
 make -s -C "$top" k8s-standin > /dev/null || bail "make k8s-standin failed"
@@ -51,8 +43,8 @@ PY
 check "build an image with images/registry.tar and images/pause.tar" "$cirun" build -t regtest:v1 \
     --build-arg "DEBS=$debs" -f "$work/Kubefile" "$ctx" || bail "no image"
 
-check "lab-up N=1" bash "$lab" up 1 || bail "the lab did not come up"
-ip=$(bash "$lab" ips | sed -n 1p)
+lab_begin 1
+ip=$ip1
 hs() { bash "$lab" ssh 1 "$@"; }
 run() { "$cirun" run regtest:v1 -m "$ip" -p "$pw" "$@" 2>&1; }
 
@@ -82,6 +74,15 @@ check_out "a re-run imports nothing new" \
     "^\\[$ip\\] registry: images/pause\\.tar: 1 image: pause:3\\.9 \\(0 new blobs, 3 kept\\)" printf '%s\n' "$out"
 check "the registry task is the same one" test -n "$before" -a "$before" = "$(pid)"
 check_out "the registry still serves it" '\{"repositories":\["pause"\]\}' catalog
+
+# a blob altered in the store, its size kept: the next run hashes it and puts it back
+blob=$(hs "find $data/registry/docker/registry/v2/blobs -name data -type f | sort | head -n 1")
+hs "n=\$(stat -c %s '$blob') && head -c \$n /dev/zero | tr '\\0' X > '$blob.x' && mv '$blob.x' '$blob'"
+out=$(run)
+check_out "a blob altered in the store is replaced, and said so" \
+    "^\\[$ip\\] registry: images/pause\\.tar: 1 image: pause:3\\.9 \\(1 new blobs, 2 kept\\), 1 replaced: they no longer had their digest" \
+    printf '%s\n' "$out"
+check "the blob has its digest again" hs "test \"\$(sha256sum < '$blob' | cut -c1-64)\" = \"\$(basename \$(dirname '$blob'))\""
 
 # an image with images/ but no registry.tar, whose two archives serve pause:3.9 with other
 # content: imported all the same with a warning, the clash fails the host naming both

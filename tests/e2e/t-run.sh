@@ -4,21 +4,11 @@
 # failures (wrong password, changed host key or key type) name the host, sudo users work, --dry-run
 # changes nothing, and a layer corrupted in a host's cache is re-sent, not used.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunrun} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.10}
-T_NAME=e2e-run
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-run.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-run cirunrun 10.213.10
 
-check "lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p); ip3=$(bash "$lab" ips | sed -n 3p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 3
 
 # the test image: tests/fixtures/run-image (real containerd + runc from Debian's .debs in
 # cri/, units, templates, init.sh; kubelet/kubeadm are stand-ins)

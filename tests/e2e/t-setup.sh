@@ -5,21 +5,11 @@
 # image whose symlinks point out of the rootfs (statics -> /etc, etc/x.service ->
 # /etc/shadow) fails naming the path and leaves /etc as it was.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunset} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.11}
-T_NAME=e2e-setup
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-setup.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-setup cirunset 10.213.11
 
-check "lab-up N=2" bash "$lab" up 2 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 2
 run() { "$cirun" run "$@" -p "$pw" -e HostRole=worker -e Version=1 2>&1; }
 
 debs=$(bash "$top/tests/fixtures/run-image/debs.sh") || bail "cannot get the containerd and runc .debs"

@@ -6,22 +6,12 @@
 # asks while no password was given says how to give one; a sudo that never starts the
 # command ends within the connect timeout.
 set -u
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-export CIRUN_LAB_PREFIX=${CIRUN_LAB_PREFIX:-cirunsu} CIRUN_LAB_SUBNET=${CIRUN_LAB_SUBNET:-10.213.13}
-T_NAME=e2e-sudo
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab=$top/tests/lab/lab.sh
-cirun=$top/build/cirun
-work=$(mktemp -d /tmp/cirun-e2e-sudo.XXXXXX)
-export CIRUN_HOME=$work/home
-trap 'bash "$lab" down >/dev/null 2>&1; rm -rf "$work"' EXIT
-pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
+lab_env e2e-sudo cirunsu 10.213.13
 unset CIRUN_SSH_PASSWORD
 
-check "lab-up N=2" bash "$lab" up 2 || bail "the lab did not come up"
-ip1=$(bash "$lab" ips | sed -n 1p); ip2=$(bash "$lab" ips | sed -n 2p)
-hostssh() { bash "$lab" ssh "$@"; }
+lab_begin 2
 run() { "$cirun" run "$@" -u deploy -e HostRole=worker -e Version=1 --insecure-ignore-host-key 2>&1; }
 sudo_fails() { hostssh 2 'journalctl --no-pager -t sudo | grep -c "incorrect password attempt"'; }
 

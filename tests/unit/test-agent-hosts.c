@@ -1,6 +1,9 @@
 #include "helpers.h"
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -104,6 +107,39 @@ static void test_symlink_refused(void **state)
 	assert_string_equal(t, "x\n");
 }
 
+/* A bind-mounted /etc/hosts (container runtimes do that) cannot be renamed over: the
+ * failure says so and what to do, and the file is left as it was. In a private mount
+ * namespace of a child; skipped where mounting is not allowed. */
+static void test_mount_point(void **state)
+{
+	_cleanup_free_ char *src = xasprintf("%s/mounted-hosts", (char *)*state);
+	int status;
+	pid_t pid;
+
+	assert_int_equal(write_file_atomic(src, "x\n", 2, 0644), 0);
+	assert_int_equal(write_file_atomic(etc_hosts, "y\n", 2, 0644), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct hosts_report rep;
+		struct errbuf err = ERRBUF_INIT;
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(src, etc_hosts, NULL, MS_BIND, NULL) < 0)
+			_exit(77);
+		if (run(0, &rep, &err) != -EBUSY)
+			_exit(1);
+		if (!strstr(err.msg, "mount point") || !strstr(err.msg, etc_hosts))
+			_exit(2);
+		_cleanup_free_ char *t = slurp(etc_hosts);
+		_exit(t && strcmp(t, "x\n") == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_foreign_toml(void **state)
 {
 	struct hosts_report rep;
@@ -183,6 +219,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hosts_and_mirrors, tree_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_refused, tree_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_toml, tree_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_mount_point, tree_setup, tmpdir_teardown),
 		cmocka_unit_test(test_decode),
 	};
 	return cmocka_run_group_tests_name("agent-hosts", tests, NULL, NULL);

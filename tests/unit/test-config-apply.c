@@ -191,6 +191,22 @@ static void test_hostile_paths(void **state)
 	expect(s, "outside/secret", "secret\n");
 }
 
+/* A merge whose result passes the output's cap says so, naming both sides. */
+static void test_merge_too_large(void **state)
+{
+	struct buf out = BUF_INIT(64);
+	struct errbuf err = ERRBUF_INIT;
+	const char *base = "kind: A\nx: 1\n";
+	const char *ov = "kind: A\ny: 'a value long enough to pass the sixty-four bytes of the cap'\n";
+
+	(void)state;
+	assert_int_equal(config_merge_yaml("etc/a.yml", base, strlen(base), "spec.data", ov,
+					   strlen(ov), &out, &err), -E2BIG);
+	assert_non_null(strstr(errbuf_msg(&err), "etc/a.yml merged with spec.data would be larger "
+				   "than 64 bytes"));
+	buf_release(&out);
+}
+
 static void test_strategy_names(void **state)
 {
 	enum config_strategy st;
@@ -210,6 +226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_refusals, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_paths, scratch_setup, scratch_teardown),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_merge_too_large),
 	};
 	return cmocka_run_group_tests_name("config-apply", tests, NULL, NULL);
 }

@@ -838,6 +838,143 @@ static void test_not_a_tar(void **state)
 	free(f);
 }
 
+/* A blob in the store with its digest's size but other content (altered there) is not
+ * served: the re-import hashes it, finds it wrong and puts the archive's back. */
+static void test_tampered_blob_replaced(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "a.tar");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct dimg d;
+
+	dimg_make(&d, "hello", "[\"a.io/one:1\"]");
+	dimg_write(&d, tar);
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	registry_import_report_release(&rep);
+	char *layer = xasprintf("%s/" V2 "/blobs/sha256/%.2s/%s/data", root, d.lhex, d.lhex);
+	char *evil = xmalloc(d.llen);
+	memset(evil, 'X', d.llen);
+	assert_int_equal(write_file_atomic(layer, evil, d.llen, 0644), 0);
+
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rep.blobs_replaced, 1);
+	assert_int_equal(rep.blobs_written, 1);
+	assert_int_equal(rep.blobs_existing, 2); /* config and manifest still hash right */
+	assert_blob(root, d.lhex, d.layer, d.llen);
+	registry_import_report_release(&rep);
+
+	/* a symlink where the blob is: replaced, never followed */
+	assert_int_equal(unlink(layer), 0);
+	assert_int_equal(symlink(tar, layer), 0);
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(rep.blobs_replaced, 1);
+	assert_blob(root, d.lhex, d.layer, d.llen);
+	registry_import_report_release(&rep);
+	free(evil);
+	free(layer);
+	dimg_free(&d);
+	free(root);
+	free(tar);
+}
+
+/* What an archive unpacks to is capped while it streams: a small gzip that expands past the
+ * cap (or past the free space) fails with that reason, leaving nothing behind. */
+static void test_unpacked_capped(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "bomb.tar.gz");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct archive *a = archive_write_new();
+	struct archive_entry *ae = archive_entry_new();
+	size_t big = 8u << 20;
+	char *zeros = xcalloc(1, big);
+	struct stat st;
+
+	archive_write_set_format_pax_restricted(a);
+	archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_filename(a, tar), ARCHIVE_OK);
+	archive_entry_set_pathname(ae, "manifest.json");
+	archive_entry_set_filetype(ae, AE_IFREG);
+	archive_entry_set_perm(ae, 0644);
+	archive_entry_set_size(ae, (la_int64_t)big);
+	assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(a, zeros, big), (la_ssize_t)big);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	archive_entry_free(ae);
+	assert_int_equal(stat(tar, &st), 0);
+	assert_true(st.st_size < (off_t)(big / 100));
+
+	registry_set_limits(1u << 20, 0);
+	assert_int_equal(registry_import(root, tar, &rep, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "unpacks to more than 1048576 bytes"));
+	assert_non_null(strstr(err.msg, "manifest.json"));
+	registry_import_report_release(&rep);
+	char *v2 = xasprintf("%s/" V2, root);
+	assert_int_equal(count_dir(v2), 0); /* the staging is gone */
+
+	/* the free space, less what is kept free, is the limit when it is lower */
+	registry_set_limits(REGISTRY_UNPACKED_MAX, UINT64_MAX / 2);
+	assert_int_equal(registry_import(root, tar, &rep, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "free"));
+	assert_non_null(strstr(err.msg, root));
+	registry_import_report_release(&rep);
+	assert_int_equal(count_dir(v2), 0);
+	registry_set_limits(REGISTRY_UNPACKED_MAX, REGISTRY_FREE_RESERVE);
+	free(v2);
+	free(zeros);
+	free(root);
+	free(tar);
+}
+
+/* Pointing a tag back (after a clash) walks beneath the store: a symlinked directory on
+ * the way is refused, never written through; names that are not repo:tag are refused. */
+static void test_tag_set(void **state)
+{
+	char *root = tmp_path(state, "reg"), *tar = tmp_path(state, "a.tar");
+	char *outside = tmp_path(state, "outside/tags/1/current");
+	struct registry_import_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct dimg d;
+	char other[80];
+
+	dimg_make(&d, "hello", "[\"a.io/one:1\"]");
+	dimg_write(&d, tar);
+	if (registry_import(root, tar, &rep, &err) < 0)
+		fail_msg("%s", err.msg);
+	registry_import_report_release(&rep);
+	snprintf(other, sizeof(other), "sha256:%064d", 7);
+	if (registry_tag_set(root, "one:1", other, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_link(root, "one", "_manifests/tags/1/current", other + 7);
+	assert_int_equal(registry_tag_set(root, "one", other, &err), -EINVAL);
+	assert_int_equal(registry_tag_set(root, "../x:1", other, &err), -EINVAL);
+	assert_int_equal(registry_tag_set(root, "one:1", "sha256:zz", &err), -EINVAL);
+
+	/* _manifests swapped for a symlink to a tree outside the store */
+	char *man = xasprintf("%s/" V2 "/repositories/one/_manifests", root);
+	char *out_top = tmp_path(state, "outside");
+	assert_int_equal(mkdir_p(outside, 0755), 0);
+	char *cmd = xasprintf("rm -rf '%s'", man);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(symlink(out_top, man), 0);
+	assert_true(registry_tag_set(root, "one:1", other, &err) < 0);
+	assert_non_null(strstr(err.msg, "current"));
+	char *link = xasprintf("%s/link", outside);
+	assert_int_equal(access(link, F_OK), -1);
+	free(link);
+	free(cmd);
+	free(man);
+	free(out_top);
+	dimg_free(&d);
+	free(outside);
+	free(root);
+	free(tar);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,6 +988,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_oci, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_entries, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_tar, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_blob_replaced, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_unpacked_capped, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_tag_set, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
