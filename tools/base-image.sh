@@ -101,10 +101,13 @@ path_tag() {
     printf '%s\n' "$n"
 }
 declare -A want=() have=()
-if lst=$(timeout 60 "$dir/bin/kubeadm" config images list --kubernetes-version "$ver" 2>/dev/null) && [ -n "$lst" ]; then
-    while read -r n; do [ -n "$n" ] && want[$(path_tag "$n")]=$n; done <<< "$lst"
+# every line must be an image reference with a registry and a tag, or the list is not used
+ref_re='^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+$'
+if lst=$(timeout 60 "$dir/bin/kubeadm" config images list --kubernetes-version "$ver" 2>/dev/null) &&
+    [ -n "$lst" ] && ! grep -qvE "$ref_re" <<< "$lst"; then
+    while read -r n; do want[$(path_tag "$n")]=$n; done <<< "$lst"
 else
-    warn "'kubeadm config images list --kubernetes-version $ver' gave no list: archives named kube-*-ARCH are renamed without checking"
+    warn "'kubeadm config images list --kubernetes-version $ver' gave no list of image names: images/ is not checked against it, and archives named kube-*-ARCH are renamed to kube-*"
 fi
 arch_re='^(.*)-(amd64|arm64|arm|ppc64le|s390x)(:[^/]*)$'
 # NAME -> the name kubeadm asks for, or empty: upstream's server tarball names its archives

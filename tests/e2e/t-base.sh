@@ -86,8 +86,15 @@ tar -czf "$work/cri/containerd.tar.gz" -C "$work/cri/x" containerd
 check_out "CRI_DIR without runc is refused" 'no runc in the archives of' \
     bash -c "! CRI_DIR='$work/cri' make -s -C '$top' base-image K8S_DIR='$bad' TAG=old:v1 2>&1"
 cp "$work/cri/x/containerd" "$work/cri/x/runc" && tar -czf "$work/cri/runc.tar.gz" -C "$work/cri/x" runc
-check "a 1.22 dir with CRI_DIR and REGISTRY_TAR builds" env CRI_DIR="$work/cri" REGISTRY_TAR="$standin/images/pause.tar" \
-    make -s -C "$top" base-image K8S_DIR="$bad" TAG=old:v1
+mkdir -p "$bad/images"
+skopeo copy -q "docker-archive:$standin/images/kube-scheduler.tar" \
+    "docker-archive:$bad/images/kube-scheduler.tar:k8s.gcr.io/kube-scheduler-amd64:v1.22.17"
+out=$(CRI_DIR="$work/cri" REGISTRY_TAR="$standin/images/pause.tar" make -s -C "$top" base-image K8S_DIR="$bad" TAG=old:v1 2>&1)
+printf '%s\n' "$out" | grep '^base-image:' | sed 's/^/# /'
+check_out "a 1.22 dir with CRI_DIR and REGISTRY_TAR builds" '^base-image: built old:v1: Kubernetes v1\.22\.17' printf '%s\n' "$out"
+check_out "a kubeadm whose image list is not one is said so" "gave no list of image names" printf '%s\n' "$out"
+check_out "without kubeadm's list, a kube-*-amd64 name is still renamed" \
+    '^base-image: renamed k8s\.gcr\.io/kube-scheduler-amd64:v1\.22\.17 to k8s\.gcr\.io/kube-scheduler:v1\.22\.17' printf '%s\n' "$out"
 tree old:v1 "$work/t2" || bail "cannot read old:v1 back"
 check_out "1.22: etc/kubeadm.yml is kubeadm.k8s.io/v1beta2" '^apiVersion: kubeadm\.k8s\.io/v1beta2$' cat "$work/t2/root/etc/kubeadm.yml"
 check "1.22: cri/ is CRI_DIR's archives" test -f "$work/t2/root/cri/runc.tar.gz" -a -f "$work/t2/root/cri/containerd.tar.gz"
