@@ -94,10 +94,13 @@ fi
 
 # --- images/: names as kubeadm asks for them
 # the path of a reference without its registry host, and its tag: what sea.hub:5000 serves
+# (docs/registry.md: registry.k8s.io/pause:3.9 is pause:3.9, busybox:1.36 library/busybox:1.36)
 path_tag() {
-    local n=$1 first=${1%%/*}
-    if [[ $n == */* ]] && { [[ $first == *[.:]* ]] || [ "$first" = localhost ]; }; then n=${n#*/}; fi
-    [[ $n == */* ]] || n=library/$n
+    local n=$1 first=${1%%/*} host=docker.io
+    if [[ $n == */* ]] && { [[ $first == *[.:]* ]] || [ "$first" = localhost ]; }; then
+        host=$first n=${n#*/}
+    fi
+    if [[ $n != */* ]] && { [ "$host" = docker.io ] || [ "$host" = index.docker.io ]; }; then n=library/$n; fi
     printf '%s\n' "$n"
 }
 declare -A want=() have=()

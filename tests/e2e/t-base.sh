@@ -100,6 +100,33 @@ check_out "1.22: etc/kubeadm.yml is kubeadm.k8s.io/v1beta2" '^apiVersion: kubead
 check "1.22: cri/ is CRI_DIR's archives" test -f "$work/t2/root/cri/runc.tar.gz" -a -f "$work/t2/root/cri/containerd.tar.gz"
 check "1.22: images/registry.tar is REGISTRY_TAR" cmp "$standin/images/pause.tar" "$work/t2/root/images/registry.tar"
 
+# --- images/ that is not what it should be: each refused before anything is built
+hos=$work/hostile
+mkdir -p "$hos/images" "$work/h"
+cp -r "$standin/bin" "$hos/"
+refused() {  # NAME REGEX: the build of $hos is refused with REGEX
+    check_out "$1" "$2" bash -c "! make -s -C '$top' base-image K8S_DIR='$hos' TAG=hostile:v1 2>&1"
+    rm -f "$hos"/images/*
+}
+printf 'x\n' > "$work/h/hello" && tar -cf "$hos/images/junk.tar" -C "$work/h" hello
+refused "a tar that is no image archive is refused" 'junk\.tar: neither a docker-archive \(manifest\.json\) nor an OCI image layout'
+printf '[{"Config": ' > "$work/h/manifest.json" && tar -cf "$hos/images/bad.tar" -C "$work/h" manifest.json
+refused "a manifest.json that is not JSON is refused" 'bad\.tar: its image index is not the JSON of an image archive'
+printf '{"Config": "x"}' > "$work/h/manifest.json" && tar -cf "$hos/images/bad.tar" -C "$work/h" manifest.json
+refused "a manifest.json of the wrong shape is refused" 'bad\.tar: its image index is not the JSON of an image archive'
+ln -sf /etc/passwd "$work/h/manifest.json" && tar -cf "$hos/images/link.tar" -C "$work/h" manifest.json
+refused "a manifest.json that is a symlink is not read" 'link\.tar: neither a docker-archive'
+printf '[{"Config": "c.json", "RepoTags": null, "Layers": []}]' > "$work/h/m.json"
+rm -f "$work/h/manifest.json" && cp "$work/h/m.json" "$work/h/manifest.json" && tar -cf "$hos/images/anon.tar" -C "$work/h" manifest.json
+refused "an image without a name is refused" 'anon\.tar: an image in it has no name'
+cp "$standin/images/pause.tar" "$hos/images/a.tar" && cp "$standin/images/pause.tar" "$hos/images/b.tar"
+refused "two archives with one name are refused" '(a|b)\.tar and .* both name pause:3\.9'
+skopeo copy -q "docker-archive:$standin/images/etcd.tar" "docker-archive:$work/h/etcd.tar:registry.k8s.io/etcd-amd64:3.5.10-0"
+zstd -q "$work/h/etcd.tar" -o "$hos/images/etcd.tar.zst"
+out=$(make -s -C "$top" base-image K8S_DIR="$hos" TAG=hostile:v1 2>&1)
+check_out "a zstd docker-archive named -amd64 is decompressed and renamed" \
+    '^base-image: renamed registry\.k8s\.io/etcd-amd64:3\.5\.10-0 to registry\.k8s\.io/etcd:3\.5\.10-0 \(kubeadm.s name\) in etcd\.tar$' printf '%s\n' "$out"
+
 # --- upstream's server tarball names: registry.k8s.io/kube-apiserver-amd64:vX, renamed to
 # kubeadm's name; gzip'd docker-archive and an OCI archive; a missing image is warned about
 amd=$work/amd
