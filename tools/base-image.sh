@@ -126,6 +126,8 @@ plain_name() {
     fi
     return 0
 }
+# image archives are big: a hard link into the build context where the file system allows
+put() { ln -- "$1" "$2" 2>/dev/null || cp -- "$1" "$2"; }
 decompress() {  # FILE COMPRESSION OUT
     case $2 in
         gzip) gzip -dc -- "$1" > "$3" ;; bzip2) bzip2 -dc -- "$1" > "$3" ;;
@@ -180,7 +182,7 @@ for f in "$dir"/images/*; do
         nretag=$((nretag + 1))
     else
         [ ! -e "$dst" ] || die "$f: two archives named ${base}"
-        cp -- "$f" "$dst"
+        put "$f" "$dst"
     fi
     for n in "${new[@]}" "${keep[@]}"; do
         k=$(path_tag "$n")
@@ -203,7 +205,7 @@ if [ -z "$reg" ]; then
 fi
 [ -f "$reg" ] || die "REGISTRY_TAR '$reg' is not a file"
 out=$(names_of "$reg" 2>&1) || die "registry image $reg: ${out:0:400}"
-cp -- "$reg" "$ctx/images/registry.tar"
+put "$reg" "$ctx/images/registry.tar"
 
 # --- cri/: containerd and runc
 cri=${CRI_DIR:-}
