@@ -65,6 +65,8 @@ help:
 	@echo "make lab-up N=3 | lab-down | lab-status"
 	@echo "make k8s-standin   the STAND-IN kubeadm/kubelet/kubectl release dir (K8S_STANDIN_VERSION=v1.28.7)"
 	@echo "make install PREFIX=/usr/local DESTDIR="
+	@echo "make base-image K8S_DIR=DIR [TAG=kubernetes:vX.Y.Z]  the base cluster image from a release dir"
+	@echo "make standin-base-image  the same from the STAND-IN release dir (make k8s-standin)"
 
 deps:
 	@bash tests/deps.sh
@@ -176,5 +178,18 @@ install: all
 
 clean:
 	rm -rf build
+
+# The base cluster image kubernetes:vX.Y.Z from a Kubernetes release directory (bin/ cni/
+# images/, as upstream ships the files; docs/base-image.md). REGISTRY_TAR= and CRI_DIR= pass
+# through the environment. standin-base-image builds it from the STAND-IN release directory.
+.PHONY: base-image standin-base-image
+K8S_DIR ?=
+TAG ?=
+base-image: all
+	@test -n "$(K8S_DIR)" || { echo "usage: make base-image K8S_DIR=DIR [TAG=name:tag] (docs/base-image.md)" >&2; exit 1; }
+	@CIRUN=$(abspath $(BUILD))/cirun bash tools/base-image.sh "$(K8S_DIR)" $(TAG)
+
+standin-base-image: all k8s-standin
+	@$(MAKE) --no-print-directory base-image K8S_DIR=$(abspath $(BUILD))/k8s-standin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

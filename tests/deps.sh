@@ -16,6 +16,8 @@ packages=(
     skopeo zstd python3
     # t-base.sh checks the base image scripts with it
     shellcheck
+    # make base-image / the stand-in images: umoci builds them, jq reads them back in t-base.sh
+    umoci jq
 )
 
 missing=()

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: boots 3 lab hosts, builds the demo cluster image (tests/fixtures/run-image:
-# Debian's containerd and runc in cri/, units, templates, init.sh; kubelet and kubeadm are
-# stand-ins, no Kubernetes binaries offline) and installs it onto them with cirun run.
-# The cluster stops at what the run path does so far: rootfs, CRI and units, init.sh.
+# `make demo`: boots 3 lab hosts, builds the STAND-IN base image kubernetes:v1.28.7 with
+# `make standin-base-image` (the same `make base-image` a user runs on upstream's files;
+# stand-in kubeadm/kubelet/kubectl and stand-in control-plane images, no Kubernetes binaries
+# offline; real registry, containerd, runc and busybox workload) and an app image on it
+# (tests/fixtures/demo-app), installs it with cirun run, then shows the registry's catalog
+# seen from a node, the busybox workload pulled and run on a node, and the recorded kubeadm
+# calls.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 lab=$top/tests/lab/lab.sh
@@ -21,20 +24,27 @@ bash "$lab" put 1 "$top/build/cirun-agent" /usr/local/bin/cirun-agent
 bash "$lab" ssh 1 cirun-agent facts | head -12
 
 echo
-echo "---- building the demo cluster image"
-debs=$(bash "$top/tests/fixtures/run-image/debs.sh")
-"$cirun" build -t demo-cluster:v1 --build-arg "DEBS=$debs" "$top/tests/fixtures/run-image"
+echo "---- building the STAND-IN base image (make standin-base-image) and the demo app on it"
+make -s -C "$top" standin-base-image
+"$cirun" build -t demo-app:v1 "$top/tests/fixtures/demo-app"
 "$cirun" images
 
 echo
-echo "---- cirun run demo-cluster:v1 -m $master -n $nodes -p …"
+echo "---- cirun run demo-app:v1 -m $master -n $nodes -p …"
 # the lab's hosts get new host keys whenever they are re-created
 rm -f "$CIRUN_HOME/known_hosts"
-CIRUN_SSH_PASSWORD=${CIRUN_LAB_PASSWORD:-cirun-lab} "$cirun" run demo-cluster:v1 -m "$master" -n "$nodes" \
-    -e HostRole=worker -e Version=1.0.0 -e 'DnsServers=10.96.0.10'
+CIRUN_SSH_PASSWORD=${CIRUN_LAB_PASSWORD:-cirun-lab} "$cirun" run demo-app:v1 -m "$master" -n "$nodes" \
+    --cmd-args Greeting=hi
 
 echo
-echo "---- on $master after the run"
-bash "$lab" ssh 1 'systemctl is-active containerd; ctr version | sed -n 1,3p; cat /var/lib/cirun/data/my-cluster/rootfs/etc/cluster.yaml'
+echo "---- the cluster's registry (sea.hub:5000) seen from node ${nodes%%,*}"
+bash "$lab" ssh 2 "exec 3<>/dev/tcp/sea.hub/5000 && printf 'GET /v2/_catalog HTTP/1.0\r\nHost: sea.hub:5000\r\n\r\n' >&3 && sed -n '\$p' <&3"
+echo
+echo "---- node ${nodes%%,*} pulls docker.io/library/busybox:1.35.0 by its original name (through sea.hub:5000) and runs it"
+bash "$lab" ssh 2 'ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d docker.io/library/busybox:1.35.0 | tail -n 1 &&
+    ctr -n k8s.io run --rm --net-host docker.io/library/busybox:1.35.0 demo-bb sh -c "echo busybox \$(busybox | head -n 1 | cut -d\" \" -f2) runs in a container on the node"'
+echo
+echo "---- the STAND-IN kubeadm calls recorded on $master"
+bash "$lab" ssh 1 'cat /var/log/k8s-standin/calls.log 2>/dev/null | grep " kubeadm " || echo "(none recorded)"'
 echo
 echo "The lab stays up: 'make lab-status' shows it, 'make lab-down' removes it."
