@@ -7,7 +7,10 @@
 # imported into containerd's k8s.io namespace; the container "cirun-registry" runs it with
 # the host's network, DATA_DIR mounted at /var/lib/registry (where the agent writes the
 # images of images/ in distribution's layout) and, when the image has one,
-# etc/registry_config.yml as its config. Idempotent: a registry already running from the
+# etc/registry_config.yml as its config. It serves, never takes: the agent writes the
+# images into DATA_DIR itself, so the registry runs read-only (distribution's maintenance
+# readonly mode, the data mounted ro) and nobody who reaches port PORT, with no auth and
+# no TLS, can replace an image every node pulls through sea.hub. Idempotent: a registry already running from the
 # same image and data dir is left alone; containerd restarts it after a reboot.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -39,8 +42,9 @@ answers() {
     [[ $reply == HTTP/1.?\ 200* ]]
 }
 
-# what the running container was started with, to leave an identical one alone
-want="$image $data $port"
+# what the running container was started with, to leave an identical one alone ("ro":
+# started read-only, so one started by an older script that took pushes is replaced)
+want="$image $data $port ro"
 have=$(ctr "${ns[@]}" containers info "$name" 2>/dev/null |
     sed -n 's/.*"cirun.registry": "\(.*\)".*/\1/p' | head -n 1) || true
 if [ "$have" = "$want" ] && ctr "${ns[@]}" tasks ls 2>/dev/null | awk -v n="$name" '$1 == n {print $3}' | grep -qx RUNNING; then
@@ -64,7 +68,8 @@ fi
 
 args=(--net-host --label "cirun.registry=$want" --label containerd.io/restart.status=running
     --env "REGISTRY_HTTP_ADDR=:$port" --env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry
-    --mount "type=bind,src=$data,dst=/var/lib/registry,options=rbind:rw")
+    --env 'REGISTRY_STORAGE_MAINTENANCE_READONLY={"enabled": true}'
+    --mount "type=bind,src=$data,dst=/var/lib/registry,options=rbind:ro")
 if [ -f "$CIRUN_ROOTFS/etc/registry_config.yml" ]; then
     args+=(--mount "type=bind,src=$CIRUN_ROOTFS/etc/registry_config.yml,dst=/etc/docker/registry/config.yml,options=rbind:ro")
 fi

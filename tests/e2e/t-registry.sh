@@ -64,6 +64,11 @@ catalog() { hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/_catalog HTTP
 check_out "the registry serves the imported image (/v2/_catalog)" '\{"repositories":\["pause"\]\}' catalog
 check_out "and its tag (/v2/pause/tags/list)" '"tags":\["3\.9"\]' \
     hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /v2/pause/tags/list HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+# nobody may push: a blob upload is refused, and the data is not writable from the container
+check_out "the registry refuses a push (blob upload POST)" '^HTTP/1\.[01] (405|503) ' \
+    hs "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'POST /v2/pause/blobs/uploads/ HTTP/1.0\r\nContent-Length: 0\r\n\r\n' >&3 && head -n 1 <&3"
+check_out "its storage is mounted read-only" '"options":\["rbind","ro"\]' \
+    hs "ctr -n k8s.io containers info cirun-registry | grep -A8 '/var/lib/registry' | tr -d ' \n'"
 
 pid() { hs "ctr -n k8s.io tasks ls | awk '\$1 == \"cirun-registry\" {print \$2}'"; }
 before=$(pid)
