@@ -83,6 +83,7 @@ static void test_empty_answers(void **state)
 			       "\"metadata\": {\"resourceVersion\": \"\"}}", &n, &err), 0);
 	assert_int_equal(n.n, 0);
 	assert_int_equal(kube_nodes_find_ip(&n, "10.0.0.1", &err), -ENOENT);
+	kube_nodes_release(&n);
 	assert_int_equal(parse(LIST("{\"metadata\": {\"name\": \"x\"}}"), &n, &err), 0);
 	assert_int_equal(n.n, 1);
 	assert_null(n.v[0].ip);
