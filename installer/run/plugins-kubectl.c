@@ -173,7 +173,8 @@ static int nodes_of_hosts(struct run *r, struct host_state *h, const struct plug
 		if (rc < 0)
 			return rc;
 		for (size_t k = 0; k < plan->n_actions && !missing; k++)
-			missing = kube_nodes_find_ip(ret, r->hosts[plan->actions[k].host].spec->ip,
+			missing = !r->hosts[plan->actions[k].host].failed &&
+				  kube_nodes_find_ip(ret, r->hosts[plan->actions[k].host].spec->ip,
 						     &err) == -ENOENT;
 		if (!missing || waited >= NODE_APPEAR_WAIT_S)
 			return 0;

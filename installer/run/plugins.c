@@ -465,11 +465,18 @@ static void plan_entry(const struct run *r, const struct plugin *p, enum plugin_
 	}
 	if (run_plugin_plan_for(r, p, ph, host, &plan, &a, &err) >= 0 && a) {
 		if (p->type == PLUGIN_LABEL || p->type == PLUGIN_TAINT) {
-			_cleanup_free_ char *arg = p->type == PLUGIN_LABEL
-							   ? plugin_label_arg(a->key, a->value)
-							   : plugin_taint_arg(a);
-			buf_printf(names, "%s%s (%s %s, by kubectl on master0)", sep, p->name,
-				   plugin_type_name(p->type), arg);
+			buf_printf(names, "%s%s (%s", sep, p->name, plugin_type_name(p->type));
+			/* every data line for this host's node, in order */
+			for (size_t k = 0; k < plan.n_actions; k++) {
+				const struct plugin_action *x = &plan.actions[k];
+				_cleanup_free_ char *arg = NULL;
+				if (x->host != host)
+					continue;
+				arg = p->type == PLUGIN_LABEL ? plugin_label_arg(x->key, x->value)
+							      : plugin_taint_arg(x);
+				buf_printf(names, " %s", arg);
+			}
+			buf_printf(names, ", by kubectl on master0)");
 		} else if (p->type == PLUGIN_CLUSTERCHECK) {
 			buf_printf(names, "%s%s (CLUSTERCHECK: waits until every node is Ready and "
 				   "every kube-system pod runs, at most %us)", sep, p->name,

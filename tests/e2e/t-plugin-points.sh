@@ -161,7 +161,8 @@ out=$("$cirun" apply -f "$work/points.yaml" --dry-run 2>&1)
 check_out "the dry-run lists the points, each kubectl row on master0" \
     "phases: connect, agent, facts and preflight, distribute, setup, hosts, init, PreInit, PreJoin \(on the hosts that join\), PostJoin kubectl \(on master0\), PostJoin, PreGuest kubectl \(on master0\), PreGuest, cmd \(on master0\), PostInstall kubectl \(on master0\), PostInstall" \
     printf '%s\n' "$out"
-check_out "the plan: the node's LABEL lines" "^  plugins at PostJoin: label-nodes \(LABEL .*by kubectl on master0\), post-join \(SHELL, if the node is labelled tier=worker\)" printf '%s\n' "$out"
+check_out "the plan: the node's LABEL lines" "^  plugins at PostJoin: label-nodes \(LABEL cirun.test/joined=yes tier=worker cirun.test/empty=, by kubectl on master0\), post-join \(SHELL, if the node is labelled tier=worker\)\$" printf '%s\n' "$out"
+check_out "the plan: the master's TAINT lines" "^  plugins at PostInstall: taint \(TAINT, if the node is labelled node-role.kubernetes.io/master=\), post-install \(SHELL\)\$" printf '%s\n' "$out"
 check_out "the plan: the CLUSTERCHECK on master0" "^  plugins at PreGuest: healthy \(CLUSTERCHECK: waits until every node is Ready" printf '%s\n' "$out"
 check "the plan: PreJoin for the node only" bash -c "printf '%s\n' \"\$1\" | grep -c '^  plugins at PreJoin: pre-join (SHELL)\$' | grep -qx 1" _ "$out"
 
@@ -242,5 +243,38 @@ check_out "naming the plugin, its type, the data line in the file and the point"
 check_out "with kubectl's own words" "error: injected failure for $n2" printf '%s\n' "$out"
 check_out "master0 went on and is fine" "^$ip1 +master0 +[0-9]+ +ok" printf '%s\n' "$out"
 check_out "master0's node was labelled" "^$n1 .*again=1" h 1 kubectl get nodes --show-labels
+
+# ---- CLUSTERCHECK: a host that is no node (its kubelet stopped, its node deleted) ----
+h 2 systemctl stop kubelet
+h 1 kubectl delete nodes "$n2" > /dev/null
+cat > "$work/check.yaml" <<EOF
+kind: Cluster
+metadata: {name: points}
+spec:
+  image: pointstest:v1
+  ssh: {passwd: $pw}
+  hosts:
+  - {ips: [$ip1], roles: [master]}
+  - {ips: [$ip2], roles: [node]}
+---
+apiVersion: sealer.aliyun.com/v1alpha1
+kind: Plugin
+metadata: {name: healthy}
+spec:
+  type: CLUSTERCHECK
+  action: PreGuest
+EOF
+start=$(date +%s)
+out=$("$cirun" apply -f "$work/check.yaml" --timeout 3s 2>&1); rc=$?
+took=$(( $(date +%s) - start ))
+h 2 systemctl start kubelet
+printf '%s\n' "$out" | sed -n '/^HOST  *ROLE/,$p' | sed 's/^/# /'
+check "an unhealthy cluster fails the run" test "$rc" != 0
+check_out "CLUSTERCHECK waited, saying why" "plugin healthy: waiting for the cluster: no node has InternalIP $ip2" printf '%s\n' "$out"
+check_out "master0 failed in PreGuest kubectl at the timeout, naming the plugin and what was wrong" \
+    "PreGuest kubectl failed: plugin 'healthy' \(CLUSTERCHECK, $work/check.yaml:[0-9]+\) at PreGuest: the cluster was not healthy within 3s: no node has InternalIP $ip2" \
+    printf '%s\n' "$out"
+check "within the timeout, not sealer's 15 minutes ($took s)" test "$took" -lt 30
+check_out "master0 failed there" "^$ip1 +master0 .*FAILED .*PreGuest kubectl: plugin 'healthy'" printf '%s\n' "$out"
 
 summary
