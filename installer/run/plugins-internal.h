@@ -17,6 +17,7 @@ struct plugin_selected {
 	size_t n;
 	bool done;	 /* its LABEL/TAINT/CLUSTERCHECK actions went through master0's kubectl */
 	char **host_err; /* r->n entries: why its action on that host's node failed, or NULL */
+	int point;	 /* the point the fields above are for (enum plugin_phase), -1: none */
 };
 
 /* Whether hosts[i] is one the point acts on: every host, but at PreJoin only the hosts

@@ -143,8 +143,10 @@ int run_plugins_load(struct run *r, struct errbuf *err)
 	if (rc >= 0)
 		rc = load_image_plugins(r, err);
 	r->plugin_selected = xcalloc(r->plugins.n ? r->plugins.n : 1, sizeof(*r->plugin_selected));
-	for (size_t i = 0; i < r->plugins.n; i++)
+	for (size_t i = 0; i < r->plugins.n; i++) {
 		r->plugin_selected[i].host_err = xcalloc(r->n ? r->n : 1, sizeof(char *));
+		r->plugin_selected[i].point = -1;
+	}
 	/* plugin_parse held each type to its phases and each label selector to the points
 	 * where the cluster is up; what is left is whether the addresses are hosts */
 	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++)
@@ -169,6 +171,7 @@ void run_plugin_point_reset(struct run *r, enum plugin_phase ph)
 			free(ps->host_err[k]);
 			ps->host_err[k] = NULL;
 		}
+		ps->point = ph;
 	}
 }
 
@@ -258,7 +261,9 @@ int run_plugin_plan_for(const struct run *r, const struct plugin *p, enum plugin
 
 	*ret = NULL;
 	memcpy(hosts, r->plugin_hosts, r->n * sizeof(*hosts));
-	if (p->on.kind == PLUGIN_ON_LABEL && !ps->resolved)
+	/* what master0 answered at an earlier point (a plugin at PostJoin|PostInstall, master0
+	 * failed since) is not this point's answer */
+	if (p->on.kind == PLUGIN_ON_LABEL && (!ps->resolved || ps->point != (int)ph))
 		return errbuf_set(err, -EIO, "plugin '%s' (%s:%u): its label selector %s=%s was not "
 				  "resolved at %s: master0 failed before", p->name, p->file, p->line,
 				  p->on.label_key, p->on.label_value, plugin_phase_name(ph));
@@ -373,9 +378,9 @@ static int kubectl_outcome(const struct run *r, struct host_state *h, const stru
 			   enum plugin_phase ph)
 {
 	const struct plugin_selected *ps = &r->plugin_selected[p - r->plugins.v];
-	const char *why = ps->host_err[h - r->hosts];
+	const char *why = ps->point == (int)ph ? ps->host_err[h - r->hosts] : NULL;
 
-	if (!ps->done && !why)
+	if ((!ps->done || ps->point != (int)ph) && !why)
 		return errbuf_set(&h->err, -EIO, "plugin '%s' (%s, %s:%u) at %s was not applied to "
 				  "this host's node: master0, where kubectl runs, failed before",
 				  p->name, plugin_type_name(p->type), p->file, p->line,

@@ -233,6 +233,28 @@ static void test_selector_unresolved_fails(void **state)
 	plugin_plan_release(&plan);
 }
 
+/* A plugin at two points: master0's answer at PostJoin is not PostInstall's (master0 may
+ * have failed in between, never reaching the row that answers again). */
+static void test_answer_is_per_point(void **state)
+{
+	struct fixture *f = *state;
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostJoin|PostInstall\n  on: a=b\n"
+			      "  data: x\n", false), 0);
+	run_plugin_point_reset(&f->r, PLUGIN_POST_JOIN);
+	f->r.plugin_selected[0].resolved = true; /* no node carries a=b */
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_POST_JOIN, 1, &plan,
+					     &a, &f->err), 0);
+	assert_int_equal(plan.n_hosts, 0);
+	plugin_plan_release(&plan);
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_POST_INSTALL, 1,
+					     &plan, &a, &f->err), -EIO);
+	assert_non_null(strstr(errbuf_msg(&f->err), "was not resolved at PostInstall"));
+	plugin_plan_release(&plan);
+}
+
 static void test_selector_at_prejoin_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -270,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clustercheck_on_master0_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_run_phase_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_unresolved_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answer_is_per_point, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_at_prejoin_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_phases_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_not_a_host, setup, teardown),
