@@ -115,8 +115,10 @@ static int get_nodes(struct host_state *h, const char *selector, struct kube_nod
 	_cleanup_buf_ struct buf answer = BUF_INIT(KUBE_ANSWER_MAX);
 	const char *words[] = { "get", "nodes", "-o", "json", "-l", selector };
 	struct agent_exit ex;
-	int rc = kubectl(h, words, selector ? 6 : 4, &answer, &ex);
+	int rc;
 
+	*ret = (struct kube_nodes){ 0 };
+	rc = kubectl(h, words, selector ? 6 : 4, &answer, &ex);
 	if (rc < 0)
 		return rc;
 	if (ex.exit_code != 0 || ex.timed_out)
@@ -178,6 +180,9 @@ static int nodes_of_hosts(struct run *r, struct host_state *h, const struct plug
 						     &err) == -ENOENT;
 		if (!missing || waited >= NODE_APPEAR_WAIT_S)
 			return 0;
+		if (waited == 0)
+			log_host(LOG_INFO, h->spec->ip, "waiting up to %us for the node of each host to "
+				 "register: %s", NODE_APPEAR_WAIT_S, err.msg);
 		kube_nodes_release(ret);
 		sleep(2);
 	}
@@ -195,8 +200,8 @@ static int apply_action(struct host_state *h, const struct plugin *p, enum plugi
 	struct agent_exit ex;
 	int k = kube_nodes_find_ip(nodes, ip, &err), rc = 0;
 
-	if (k >= 0)
-		k = kube_action_argv(p->type, a, nodes->v[k].name, &argv, &argc, &err) < 0 ? -EINVAL : k;
+	if (k >= 0 && kube_action_argv(p->type, a, nodes->v[k].name, &argv, &argc, &err) < 0)
+		k = -EINVAL;
 	if (k < 0) {
 		*ret_why = xasprintf("plugin '%s' (%s, %s) at %s: %s", p->name,
 				     plugin_type_name(p->type), at, plugin_phase_name(ph), err.msg);
