@@ -98,7 +98,7 @@ static int kubectl(struct host_state *h, const char *const *words, size_t n, str
 	return rc;
 }
 
-/* "exited with 1", "is not there", "timed out" */
+/* How kubectl ended, for "kubectl … on master0 %s": failed, is not there, timed out */
 static const char *how(const struct agent_exit *ex)
 {
 	if (ex->timed_out)
