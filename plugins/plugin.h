@@ -180,10 +180,11 @@ struct plugin_action {
 	unsigned line;	      /* the spec.data line it came from, 0 for SHELL/CLUSTERCHECK */
 };
 
-/* CLUSTERCHECK waits as sealer's does: every kube-system pod running, checked every
- * interval, for at most the timeout. */
+/* CLUSTERCHECK waits as sealer's does, every kube-system pod running (and here every node
+ * Ready), for at most sealer's timeout; checked every 10 s rather than sealer's 30, a
+ * cluster being seconds from healthy as often as minutes. */
 #define PLUGIN_CLUSTERCHECK_TIMEOUT_S (15 * 60)
-#define PLUGIN_CLUSTERCHECK_INTERVAL_S 30
+#define PLUGIN_CLUSTERCHECK_INTERVAL_S 10
 
 struct plugin_plan {
 	struct plugin_action *actions; /* in data order; SHELL: host order */

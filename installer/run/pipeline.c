@@ -50,12 +50,26 @@ const struct phase run_pipeline[] = {
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
 	  .skip = run_no_registry },
+	/* plugins.c: the plugin points. kubeadm's rows go between them: "kubeadm init" (and
+	 * the join data) after PreInit, "join masters" and "join nodes" after PreJoin, "wait
+	 * Ready" after PostJoin. A "PHASE kubectl" row (on master0) comes just before its
+	 * point where a plugin there needs the cluster: label selectors, LABEL, TAINT,
+	 * CLUSTERCHECK */
+	{ .name = "PreInit", .run = phase_plugins_pre_init, .skip = run_no_plugins_pre_init },
+	{ .name = "PreJoin", .run = phase_plugins_pre_join, .on = &phase_on_joining,
+	  .skip = run_no_plugins_pre_join },
+	{ .name = "PostJoin kubectl", .run = phase_plugins_post_join_kubectl,
+	  .on = &phase_on_master0, .skip = run_no_plugins_post_join_kubectl },
+	{ .name = "PostJoin", .run = phase_plugins_post_join, .skip = run_no_plugins_post_join },
+	{ .name = "PreGuest kubectl", .run = phase_plugins_pre_guest_kubectl,
+	  .on = &phase_on_master0, .skip = run_no_plugins_pre_guest_kubectl },
+	{ .name = "PreGuest", .run = phase_plugins_pre_guest, .skip = run_no_plugins_pre_guest },
 	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
 	 * up when the CMDs run */
 	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },
-	/* the run's last point (after the CMDs, as sealer's Guest then PostInstall); its
-	 * label selectors are answered by master0 first */
-	{ .name = "PostInstall selectors", .run = phase_plugins_selectors, .on = &phase_on_master0,
+	/* the run's last point (after the CMDs, as sealer's Guest then PostInstall); what
+	 * its plugins need from the cluster is done by master0's kubectl first */
+	{ .name = "PostInstall kubectl", .run = phase_plugins_selectors, .on = &phase_on_master0,
 	  .skip = run_no_plugin_selectors },
 	{ .name = "PostInstall", .run = phase_plugins_post_install,
 	  .skip = run_no_plugins_post_install },

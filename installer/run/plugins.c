@@ -1,15 +1,13 @@
 /* Plugins: loaded and validated before any host is touched (run_plugins_load), then run
- * at their phase points (the rows "Originally" and "PostInstall" of the table).
+ * at their phase points, the rows Originally, PreInit, PreJoin, PostJoin, PreGuest and
+ * PostInstall of the table. PreClean and PostClean belong to a delete, not to a run.
  *
- * This version runs SHELL plugins at Originally and PostInstall with `on` empty, master,
- * node, master0 or an address list, and at PostInstall a label selector, resolved on
- * master0 by its kubectl in the row "PostInstall selectors" just before; and HOSTNAME at
- * Originally. Everything else a valid plugin may ask for needs points of the run or a
- * cluster that do not exist yet (kubeadm is not wired): LABEL, TAINT and CLUSTERCHECK,
- * and the phases PreInit, PreJoin, PostJoin and PreGuest. Those are refused at
- * validation, saying so, rather than passed over. PreClean and PostClean belong to a
- * delete, not to a run. */
-#include "run-internal.h"
+ * At a point, the plugins that act through kubectl (LABEL, TAINT, CLUSTERCHECK) and the
+ * label selectors go first, in the row "PHASE kubectl" on master0 (plugins-kubectl.c);
+ * then, in the row "PHASE", each host takes the point's SHELL and HOSTNAME plugins in
+ * order, and fails with the message master0 left for it when its node's LABEL or TAINT
+ * failed there. */
+#include "plugins-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,20 +26,12 @@
 #include "ydoc.h"
 
 #define TAIL_LINES 20
-#define SELECTOR_OUTPUT_MAX (256u << 10)
 
-/* What master0's kubectl answered for the label selector of plugin i (r->plugins.v[i]):
- * the addresses of the nodes carrying the label. */
-struct plugin_selected {
-	bool resolved;
-	char **ips;
-	size_t n;
-};
-
-/* The points of a run this version has. */
-#define RUN_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_ORIGINALLY) | PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL))
-/* A delete's points: valid in an image, never reached by a run. */
-#define DELETE_PLUGIN_PHASES (PLUGIN_PHASE_BIT(PLUGIN_PRE_CLEAN) | PLUGIN_PHASE_BIT(PLUGIN_POST_CLEAN))
+/* The points of a run. */
+#define RUN_PLUGIN_PHASES                                                                      \
+	(PLUGIN_PHASE_BIT(PLUGIN_ORIGINALLY) | PLUGIN_PHASE_BIT(PLUGIN_PRE_INIT) |             \
+	 PLUGIN_PHASE_BIT(PLUGIN_PRE_JOIN) | PLUGIN_PHASE_BIT(PLUGIN_POST_JOIN) |              \
+	 PLUGIN_PHASE_BIT(PLUGIN_PRE_GUEST) | PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL))
 
 static bool image_plugin_path(const char *path, void *unused)
 {
@@ -141,35 +131,6 @@ static int load_clusterfile_plugins(struct run *r, struct errbuf *err)
 	return rc;
 }
 
-static int refuse(const struct plugin *p, struct errbuf *err, const char *what)
-{
-	return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): %s not supported yet in "
-			  "this version (kubeadm is not wired): remove it, or use a SHELL plugin at "
-			  "Originally or PostInstall", p->file, p->line, p->name,
-			  plugin_type_name(p->type), what);
-}
-
-/* What this version can run; anything else is refused now, never skipped later. */
-static int check_supported(const struct plugin *p, struct errbuf *err)
-{
-	unsigned later = p->phases & ~(RUN_PLUGIN_PHASES | DELETE_PLUGIN_PHASES);
-
-	/* HOSTNAME acts only before kubeadm (plugin_parse holds it to its phases) */
-	if (p->type != PLUGIN_SHELL && p->type != PLUGIN_HOSTNAME)
-		return refuse(p, err, "this type is");
-	if (later) {
-		for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++)
-			if (later & PLUGIN_PHASE_BIT(ph))
-				return errbuf_set(err, -EOPNOTSUPP, "%s:%u: plugin '%s' (%s): phase %s "
-						  "is not supported yet in this version (kubeadm is "
-						  "not wired; plugins run at Originally and "
-						  "PostInstall)", p->file, p->line, p->name,
-						  plugin_type_name(p->type), plugin_phase_name(ph));
-	}
-	/* plugin_parse allows a selector only where the cluster is up: here, PostInstall */
-	return 0;
-}
-
 int run_plugins_load(struct run *r, struct errbuf *err)
 {
 	int rc;
@@ -182,21 +143,44 @@ int run_plugins_load(struct run *r, struct errbuf *err)
 	if (rc >= 0)
 		rc = load_image_plugins(r, err);
 	r->plugin_selected = xcalloc(r->plugins.n ? r->plugins.n : 1, sizeof(*r->plugin_selected));
-	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++) {
-		rc = plugin_check_hosts(&r->plugins.v[i], r->plugin_hosts, r->n, err);
-		if (rc >= 0)
-			rc = check_supported(&r->plugins.v[i], err);
+	for (size_t i = 0; i < r->plugins.n; i++) {
+		r->plugin_selected[i].host_err = xcalloc(r->n ? r->n : 1, sizeof(char *));
+		r->plugin_selected[i].point = -1;
 	}
+	/* plugin_parse held each type to its phases and each label selector to the points
+	 * where the cluster is up; what is left is whether the addresses are hosts */
+	for (size_t i = 0; i < r->plugins.n && rc >= 0; i++)
+		rc = plugin_check_hosts(&r->plugins.v[i], r->plugin_hosts, r->n, err);
 	return rc;
+}
+
+void run_plugin_point_reset(struct run *r, enum plugin_phase ph)
+{
+	for (size_t i = 0; r->plugin_selected && i < r->plugins.n; i++) {
+		struct plugin_selected *ps = &r->plugin_selected[i];
+
+		if (!(r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph)))
+			continue;
+		for (size_t k = 0; k < ps->n; k++)
+			free(ps->ips[k]);
+		free(ps->ips);
+		ps->ips = NULL;
+		ps->n = 0;
+		ps->resolved = ps->done = false;
+		for (size_t k = 0; k < r->n; k++) {
+			free(ps->host_err[k]);
+			ps->host_err[k] = NULL;
+		}
+		ps->point = ph;
+	}
 }
 
 void run_plugins_release(struct run *r)
 {
-	for (size_t i = 0; r->plugin_selected && i < r->plugins.n; i++) {
-		for (size_t k = 0; k < r->plugin_selected[i].n; k++)
-			free(r->plugin_selected[i].ips[k]);
-		free(r->plugin_selected[i].ips);
-	}
+	for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++)
+		run_plugin_point_reset(r, (enum plugin_phase)ph);
+	for (size_t i = 0; r->plugin_selected && i < r->plugins.n; i++)
+		free(r->plugin_selected[i].host_err);
 	free(r->plugin_selected);
 	r->plugin_selected = NULL;
 	plugin_list_release(&r->plugins);
@@ -204,10 +188,18 @@ void run_plugins_release(struct run *r)
 	r->plugin_hosts = NULL;
 }
 
+bool run_plugin_through_kubectl(const struct plugin *p)
+{
+	return p->type == PLUGIN_LABEL || p->type == PLUGIN_TAINT || p->type == PLUGIN_CLUSTERCHECK;
+}
+
+/* The row on the hosts has work at ph: a plugin there that runs on its hosts, or a LABEL
+ * or TAINT whose failure master0 may hand to a host (CLUSTERCHECK stays on master0). */
 static bool none_at(const struct run *r, enum plugin_phase ph)
 {
 	for (size_t i = 0; i < r->plugins.n; i++)
-		if (r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph))
+		if ((r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph)) &&
+		    r->plugins.v[i].type != PLUGIN_CLUSTERCHECK)
 			return false;
 	return true;
 }
@@ -222,114 +214,44 @@ bool run_no_plugins_post_install(const struct run *r)
 	return none_at(r, PLUGIN_POST_INSTALL);
 }
 
-static bool selector_at_post_install(const struct plugin *p)
+bool run_no_plugins_pre_init(const struct run *r)
 {
-	return p->on.kind == PLUGIN_ON_LABEL && (p->phases & PLUGIN_PHASE_BIT(PLUGIN_POST_INSTALL));
+	return none_at(r, PLUGIN_PRE_INIT);
 }
 
-bool run_no_plugin_selectors(const struct run *r)
+bool run_no_plugins_pre_join(const struct run *r)
 {
-	for (size_t i = 0; i < r->plugins.n; i++)
-		if (selector_at_post_install(&r->plugins.v[i]))
-			return false;
-	return true;
+	return none_at(r, PLUGIN_PRE_JOIN);
 }
 
-struct selector_out {
-	struct host_state *h;
-	struct buf out;
-	bool over; /* more than SELECTOR_OUTPUT_MAX */
-};
-
-static void on_output(void *data, int stream, const char *buf, size_t n);
-
-/* stdout is the answer; stderr goes to the log like any command's */
-static void on_selector_output(void *data, int stream, const char *buf, size_t n)
+bool run_no_plugins_post_join(const struct run *r)
 {
-	struct selector_out *so = data;
-
-	if (stream == 1) {
-		if (buf_append(&so->out, buf, n) < 0)
-			so->over = true;
-		return;
-	}
-	on_output(so->h, stream, buf, n);
+	return none_at(r, PLUGIN_POST_JOIN);
 }
 
-/* The hosts whose address the answer lists; other lines (nodes that are not hosts of
- * this run) are left out. */
-static void keep_selected(const struct run *r, char *text, struct plugin_selected *sel)
+bool run_no_plugins_pre_guest(const struct run *r)
 {
-	char *save = NULL;
-
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		for (size_t i = 0; i < r->n; i++)
-			if (strcmp(line, r->plugin_hosts[i].ip) == 0) {
-				sel->ips = xreallocarray(sel->ips, sel->n + 1, sizeof(*sel->ips));
-				sel->ips[sel->n++] = xstrdup(line);
-				break;
-			}
-	sel->resolved = true;
+	return none_at(r, PLUGIN_PRE_GUEST);
 }
 
-/* `kubectl get nodes -l KEY=VALUE` on master0, answering the nodes' InternalIP; the
- * selector goes in the environment, never through the shell's parser. */
-static int resolve_selector(struct run *r, struct host_state *h, const struct plugin *p,
-			    struct plugin_selected *sel)
+bool run_plugin_phase_host(const struct run *r, enum plugin_phase ph, size_t i)
 {
-	static const char script[] =
-		"command -v kubectl >/dev/null 2>&1 || { echo 'no kubectl on the PATH' >&2; exit 127; }\n"
-		"exec kubectl get nodes -l \"$CIRUN_PLUGIN_SELECTOR\" -o 'jsonpath={range .items[*]}"
-		"{.status.addresses[?(@.type==\"InternalIP\")].address}{\"\\n\"}{end}'\n";
-	_cleanup_free_ char *selector = xasprintf("%s=%s", p->on.label_key, p->on.label_value);
-	_cleanup_free_ char *name = xstrdup("CIRUN_PLUGIN_SELECTOR");
-	_cleanup_free_ struct kv *env = xcalloc(h->spec->nenv + 1, sizeof(*env));
-	struct selector_out so = { .h = h };
-	struct agent_exit ex = { 0 };
-	int rc;
-
-	for (size_t i = 0; i < h->spec->nenv; i++)
-		env[i] = h->spec->env[i];
-	env[h->spec->nenv] = (struct kv){ name, selector };
-	buf_init(&so.out, SELECTOR_OUTPUT_MAX);
-	buf_reset(&h->tail);
-	log_info("plugin %s: the nodes labelled %s, from kubectl on master0", p->name, selector);
-	rc = agent_client_exec(h->ac, script, "/", env, h->spec->nenv + 1, 120,
-			       on_selector_output, &so, &ex, &h->err);
-	if (h->line.len)
-		on_output(h, 2, "\n", 1);
-	if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
-		rc = errbuf_set(&h->err, -EIO, "plugin '%s' (%s:%u): cannot resolve the label "
-				"selector '%s' at PostInstall: kubectl on master0 %s%s; this version "
-				"does not set up Kubernetes yet, so kubectl must come with the image "
-				"(bin/); its last lines:\n%s", p->name, p->file, p->line, selector,
-				ex.exit_code == 127 ? "is not there" : "failed",
-				ex.timed_out ? " (timed out)" : "", h->tail.data);
-	else if (rc >= 0 && so.over)
-		rc = errbuf_set(&h->err, -E2BIG, "plugin '%s': kubectl's answer for '%s' is over "
-				"%u bytes", p->name, selector, SELECTOR_OUTPUT_MAX);
-	if (rc >= 0)
-		keep_selected(r, so.out.data, sel);
-	buf_release(&so.out);
-	return rc;
+	(void)r;
+	return ph != PLUGIN_PRE_JOIN || i != 0;
 }
 
-int phase_plugins_selectors(struct run *r, struct host_state *h)
+static bool pick_joining(const struct run *r, size_t i)
 {
-	for (size_t i = 0; i < r->plugins.n; i++) {
-		if (!selector_at_post_install(&r->plugins.v[i]))
-			continue;
-		int rc = resolve_selector(r, h, &r->plugins.v[i], &r->plugin_selected[i]);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return run_plugin_phase_host(r, PLUGIN_PRE_JOIN, i);
 }
+
+const struct phase_hosts phase_on_joining = { "on the hosts that join", pick_joining };
 
 /* The action of p for host `me` at this phase, if any. A label selector picks the hosts
  * master0 listed for it; unresolved (master0 failed before), the plugin fails here. */
-static int plan_for(const struct run *r, const struct plugin *p, size_t me,
-		    struct plugin_plan *plan, const struct plugin_action **ret, struct errbuf *err)
+int run_plugin_plan_for(const struct run *r, const struct plugin *p, enum plugin_phase ph,
+			size_t me, struct plugin_plan *plan, const struct plugin_action **ret,
+			struct errbuf *err)
 {
 	_cleanup_free_ bool *sel = xcalloc(r->n ? r->n : 1, sizeof(*sel));
 	_cleanup_free_ struct plugin_host *hosts = xcalloc(r->n ? r->n : 1, sizeof(*hosts));
@@ -339,10 +261,12 @@ static int plan_for(const struct run *r, const struct plugin *p, size_t me,
 
 	*ret = NULL;
 	memcpy(hosts, r->plugin_hosts, r->n * sizeof(*hosts));
-	if (p->on.kind == PLUGIN_ON_LABEL && !ps->resolved)
+	/* what master0 answered at an earlier point (a plugin at PostJoin|PostInstall, master0
+	 * failed since) is not this point's answer */
+	if (p->on.kind == PLUGIN_ON_LABEL && (!ps->resolved || ps->point != (int)ph))
 		return errbuf_set(err, -EIO, "plugin '%s' (%s:%u): its label selector %s=%s was not "
-				  "resolved: master0 failed before", p->name, p->file, p->line,
-				  p->on.label_key, p->on.label_value);
+				  "resolved at %s: master0 failed before", p->name, p->file, p->line,
+				  p->on.label_key, p->on.label_value, plugin_phase_name(ph));
 	for (size_t i = 0; p->on.kind == PLUGIN_ON_LABEL && i < r->n; i++) {
 		hosts[i].labels_known = true;
 		for (size_t k = 0; k < ps->n; k++)
@@ -352,6 +276,8 @@ static int plan_for(const struct run *r, const struct plugin *p, size_t me,
 			}
 	}
 	rc = plugin_select_hosts(p, hosts, r->n, sel, err);
+	for (size_t i = 0; i < r->n; i++)
+		sel[i] = sel[i] && run_plugin_phase_host(r, ph, i);
 	if (rc >= 0)
 		rc = plugin_plan(p, hosts, r->n, sel, plan, err);
 	for (size_t k = 0; rc >= 0 && k < plan->n_actions; k++)
@@ -359,7 +285,6 @@ static int plan_for(const struct run *r, const struct plugin *p, size_t me,
 			*ret = &plan->actions[k];
 	return rc;
 }
-
 static void keep_tail(struct host_state *h, const char *line)
 {
 	size_t lines = 0;
@@ -374,7 +299,7 @@ static void keep_tail(struct host_state *h, const char *line)
 	buf_printf(&h->tail, "%s\n", line);
 }
 
-static void on_output(void *data, int stream, const char *buf, size_t n)
+void run_plugin_output(void *data, int stream, const char *buf, size_t n)
 {
 	struct host_state *h = data;
 
@@ -408,9 +333,9 @@ static int run_shell(struct run *r, struct host_state *h, const struct plugin *p
 		env[nenv++] = *extra;
 	ssh_conn_set_timeout(h->conn, timeout + 60);
 	buf_reset(&h->tail);
-	rc = agent_client_exec(h->ac, script, cwd, env, nenv, timeout, on_output, h, &ex, &h->err);
+	rc = agent_client_exec(h->ac, script, cwd, env, nenv, timeout, run_plugin_output, h, &ex, &h->err);
 	if (h->line.len)
-		on_output(h, 1, "\n", 1);
+		run_plugin_output(h, 1, "\n", 1);
 	if (rc < 0)
 		return errbuf_prefix(&h->err, "plugin '%s' at %s", p->name, plugin_phase_name(ph));
 	if (ex.timed_out)
@@ -446,6 +371,26 @@ static int run_hostname(struct run *r, struct host_state *h, const struct plugin
 
 /* Each plugin of the phase in order (the Clusterfile's, then the image's) on this host
  * when it is selected; the first failure stops the host. */
+
+/* Where master0 left this host's LABEL or TAINT of p: not reached (master0 failed
+ * before), failed (its message), or done. */
+static int kubectl_outcome(const struct run *r, struct host_state *h, const struct plugin *p,
+			   enum plugin_phase ph)
+{
+	const struct plugin_selected *ps = &r->plugin_selected[p - r->plugins.v];
+	const char *why = ps->point == (int)ph ? ps->host_err[h - r->hosts] : NULL;
+
+	if ((!ps->done || ps->point != (int)ph) && !why)
+		return errbuf_set(&h->err, -EIO, "plugin '%s' (%s, %s:%u) at %s was not applied to "
+				  "this host's node: master0, where kubectl runs, failed before",
+				  p->name, plugin_type_name(p->type), p->file, p->line,
+				  plugin_phase_name(ph));
+	return why ? errbuf_set(&h->err, -EIO, "%s", why) : 0;
+}
+
+/* Each plugin of the phase in order (the Clusterfile's, then the image's) on this host
+ * when it is selected; the first failure stops the host. LABEL and TAINT ran on master0
+ * in the row before: here the host takes their outcome for its node. */
 static int run_at(struct run *r, struct host_state *h, enum plugin_phase ph)
 {
 	size_t me = (size_t)(h - r->hosts);
@@ -456,14 +401,18 @@ static int run_at(struct run *r, struct host_state *h, enum plugin_phase ph)
 		const struct plugin_action *a;
 		int rc;
 
-		if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
+		if (!(p->phases & PLUGIN_PHASE_BIT(ph)) || p->type == PLUGIN_CLUSTERCHECK)
 			continue;
-		rc = plan_for(r, p, me, &plan, &a, &h->err);
-		/* one line per plugin: the first host it acts on says it */
-		if (rc >= 0 && plan.n_actions && plan.actions[0].host == me)
+		rc = run_plugin_plan_for(r, p, ph, me, &plan, &a, &h->err);
+		/* one line per plugin: the first host it acts on says it (master0 said it for
+		 * LABEL and TAINT, when it ran them) */
+		if (rc >= 0 && plan.n_actions && plan.actions[0].host == me &&
+		    !run_plugin_through_kubectl(p))
 			log_info("plugin %s (%s) at %s on %zu host%s", p->name, plugin_type_name(p->type),
 				 plugin_phase_name(ph), plan.n_hosts, plan.n_hosts == 1 ? "" : "s");
-		if (rc >= 0 && a && p->type == PLUGIN_HOSTNAME)
+		if (rc >= 0 && a && run_plugin_through_kubectl(p))
+			rc = kubectl_outcome(r, h, p, ph);
+		else if (rc >= 0 && a && p->type == PLUGIN_HOSTNAME)
 			rc = run_hostname(r, h, p, ph, a->hostname);
 		else if (rc >= 0 && a)
 			rc = run_shell(r, h, p, ph, a->script, NULL);
@@ -479,37 +428,81 @@ int phase_plugins_originally(struct run *r, struct host_state *h)
 	return run_at(r, h, PLUGIN_ORIGINALLY);
 }
 
+int phase_plugins_pre_init(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_PRE_INIT);
+}
+
+int phase_plugins_pre_join(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_PRE_JOIN);
+}
+
+int phase_plugins_post_join(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_POST_JOIN);
+}
+
+int phase_plugins_pre_guest(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_PRE_GUEST);
+}
+
 int phase_plugins_post_install(struct run *r, struct host_state *h)
 {
 	return run_at(r, h, PLUGIN_POST_INSTALL);
+}
+
+/* "NAME (TYPE)" and what it does on this host, for the plan. */
+static void plan_entry(const struct run *r, const struct plugin *p, enum plugin_phase ph,
+		       size_t host, struct buf *names)
+{
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	const char *sep = names->len ? ", " : "";
+
+	if (p->on.kind == PLUGIN_ON_LABEL) {
+		if (run_plugin_phase_host(r, ph, host))
+			buf_printf(names, "%s%s (%s, if the node is labelled %s=%s)", sep, p->name,
+				   plugin_type_name(p->type), p->on.label_key, p->on.label_value);
+		return;
+	}
+	if (run_plugin_plan_for(r, p, ph, host, &plan, &a, &err) >= 0 && a) {
+		if (p->type == PLUGIN_LABEL || p->type == PLUGIN_TAINT) {
+			buf_printf(names, "%s%s (%s", sep, p->name, plugin_type_name(p->type));
+			/* every data line for this host's node, in order */
+			for (size_t k = 0; k < plan.n_actions; k++) {
+				const struct plugin_action *x = &plan.actions[k];
+				_cleanup_free_ char *arg = NULL;
+				if (x->host != host)
+					continue;
+				arg = p->type == PLUGIN_LABEL ? plugin_label_arg(x->key, x->value)
+							      : plugin_taint_arg(x);
+				buf_printf(names, " %s", arg);
+			}
+			buf_printf(names, ", by kubectl on master0)");
+		} else if (p->type == PLUGIN_CLUSTERCHECK) {
+			buf_printf(names, "%s%s (CLUSTERCHECK: waits until every node is Ready and "
+				   "every kube-system pod runs, at most %us)", sep, p->name,
+				   r->o->timeout_s ? r->o->timeout_s : PLUGIN_CLUSTERCHECK_TIMEOUT_S);
+		} else {
+			buf_printf(names, "%s%s (%s)", sep, p->name, plugin_type_name(p->type));
+		}
+	}
+	plugin_plan_release(&plan);
 }
 
 void run_plugins_plan(const struct run *r, size_t host)
 {
 	for (int ph = 0; ph < _PLUGIN_PHASE_MAX; ph++) {
 		_cleanup_buf_ struct buf names = BUF_INIT(4096);
-		struct errbuf err = ERRBUF_INIT;
 
 		if (!(RUN_PLUGIN_PHASES & PLUGIN_PHASE_BIT(ph)))
 			continue;
-		for (size_t i = 0; i < r->plugins.n; i++) {
-			const struct plugin *p = &r->plugins.v[i];
-			struct plugin_plan plan = { 0 };
-			const struct plugin_action *a = NULL;
-
-			if (!(p->phases & PLUGIN_PHASE_BIT(ph)))
-				continue;
-			if (p->on.kind == PLUGIN_ON_LABEL) {
-				buf_printf(&names, "%s%s (%s, if the node is labelled %s=%s)",
-					   names.len ? ", " : "", p->name, plugin_type_name(p->type),
-					   p->on.label_key, p->on.label_value);
-				continue;
-			}
-			if (plan_for(r, p, host, &plan, &a, &err) >= 0 && a)
-				buf_printf(&names, "%s%s (%s)", names.len ? ", " : "", p->name,
-					   plugin_type_name(p->type));
-			plugin_plan_release(&plan);
-		}
+		for (size_t i = 0; i < r->plugins.n; i++)
+			if (r->plugins.v[i].phases & PLUGIN_PHASE_BIT(ph))
+				plan_entry(r, &r->plugins.v[i], (enum plugin_phase)ph, host, &names);
 		if (names.len)
 			report_text("  plugins at %s: %s", plugin_phase_name(ph), names.data);
 	}

@@ -173,19 +173,38 @@ bool run_no_cmds(const struct run *r);
 void run_cmd_plan(struct run *r);
 
 /* plugins.c: the plugins at their phase points. run_plugins_load collects the Clusterfile's
- * and the image's, and refuses any that is invalid or that this version cannot run, before
- * any host is touched (-EINVAL/-EOPNOTSUPP, "FILE:LINE: ..." in err). */
+ * and the image's, and refuses any that is invalid, before any host is touched (-EINVAL,
+ * "FILE:LINE: ..." in err). */
 int run_plugins_load(struct run *r, struct errbuf *err);
 void run_plugins_release(struct run *r);
 int phase_plugins_originally(struct run *r, struct host_state *h);
 int phase_plugins_post_install(struct run *r, struct host_state *h);
-/* on master0, before PostInstall: the label selectors of its plugins, by kubectl */
+/* on master0, before PostInstall: its label selectors, LABEL, TAINT and CLUSTERCHECK, by
+ * kubectl (the row "PostInstall kubectl") */
 int phase_plugins_selectors(struct run *r, struct host_state *h);
 bool run_no_plugins_originally(const struct run *r);
 bool run_no_plugins_post_install(const struct run *r);
 bool run_no_plugin_selectors(const struct run *r);
 /* The plan's "  plugins at PHASE: NAME (TYPE), ..." lines for hosts[host]. */
 void run_plugins_plan(const struct run *r, size_t host);
+/* The points PreInit (every host, before kubeadm init), PreJoin (the hosts that join),
+ * PostJoin, PreGuest (every host): each a row on the hosts and, where a plugin needs the
+ * cluster (a label selector, LABEL, TAINT, CLUSTERCHECK), a row "PHASE kubectl" on master0
+ * just before it (plugins-kubectl.c; phase_plugins_selectors is PostInstall's). */
+int phase_plugins_pre_init(struct run *r, struct host_state *h);
+int phase_plugins_pre_join(struct run *r, struct host_state *h);
+int phase_plugins_post_join(struct run *r, struct host_state *h);
+int phase_plugins_pre_guest(struct run *r, struct host_state *h);
+int phase_plugins_post_join_kubectl(struct run *r, struct host_state *h);
+int phase_plugins_pre_guest_kubectl(struct run *r, struct host_state *h);
+bool run_no_plugins_pre_init(const struct run *r);
+bool run_no_plugins_pre_join(const struct run *r);
+bool run_no_plugins_post_join(const struct run *r);
+bool run_no_plugins_pre_guest(const struct run *r);
+bool run_no_plugins_post_join_kubectl(const struct run *r);
+bool run_no_plugins_pre_guest_kubectl(const struct run *r);
+/* every host but master0: the hosts PreJoin acts on */
+extern const struct phase_hosts phase_on_joining;
 
 /* registry.c: the image's images/ listed from its layers (headers only, nothing unpacked)
  * and the registry host picked, before any host is touched; the phase that starts the

@@ -138,8 +138,9 @@ static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
 					     "distribute", "config", "setup", "hosts", "init",
-					     "registry", "cmd",
-					     "PostInstall selectors", "PostInstall" };
+					     "registry", "PreInit", "PreJoin", "PostJoin kubectl",
+					     "PostJoin", "PreGuest kubectl", "PreGuest", "cmd",
+					     "PostInstall kubectl", "PostInstall" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -147,12 +148,16 @@ static void test_table_order(void **state)
 		const struct phase *p = &run_pipeline[k];
 		assert_string_equal(p->name, names[k]);
 		assert_non_null(p->run);
-		/* every host, but master0 runs the CMDs and answers label selectors */
+		/* every host, but master0 runs the CMDs and the plugins' kubectl (label
+		 * selectors, LABEL, TAINT, CLUSTERCHECK), and PreJoin acts on the hosts that join */
 		bool cmd = strcmp(p->name, "cmd") == 0;
-		bool selectors = strcmp(p->name, "PostInstall selectors") == 0;
+		bool selectors = strstr(p->name, " kubectl") != NULL;
 		bool registry = strcmp(p->name, "registry") == 0;
+		bool point = strcmp(p->name, "PreInit") == 0 || strcmp(p->name, "PreJoin") == 0 ||
+			     strcmp(p->name, "PostJoin") == 0 || strcmp(p->name, "PreGuest") == 0;
 		assert_true(p->on == (cmd || selectors ? &phase_on_master0 :
-				      registry ? &phase_on_registry : NULL));
+				      registry ? &phase_on_registry :
+				      strcmp(p->name, "PreJoin") == 0 ? &phase_on_joining : NULL));
 		/* config, cmd and the plugin points are there only when they have work */
 		if (strcmp(p->name, "config") == 0)
 			assert_true(p->skip == run_no_configs);
@@ -160,7 +165,7 @@ static void test_table_order(void **state)
 			assert_true(p->skip == run_no_cmds);
 		else if (registry)
 			assert_true(p->skip == run_no_registry);
-		else if (selectors || strcmp(p->name, "Originally") == 0 ||
+		else if (selectors || point || strcmp(p->name, "Originally") == 0 ||
 			 strcmp(p->name, "PostInstall") == 0)
 			assert_non_null(p->skip);
 		else
@@ -179,9 +184,24 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[7].run == phase_hosts);
 	assert_true(run_pipeline[8].run == phase_init);
 	assert_true(run_pipeline[9].run == phase_registry);
-	assert_true(run_pipeline[10].run == phase_cmd);
-	assert_true(run_pipeline[11].run == phase_plugins_selectors);
-	assert_true(run_pipeline[12].run == phase_plugins_post_install);
+	/* the plugin points in create order, each point's kubectl row just before it; the
+	 * cluster's points (PostJoin on) after the registry, PreGuest before the CMDs */
+	assert_true(run_pipeline[10].run == phase_plugins_pre_init);
+	assert_true(run_pipeline[10].skip == run_no_plugins_pre_init);
+	assert_true(run_pipeline[11].run == phase_plugins_pre_join);
+	assert_true(run_pipeline[11].skip == run_no_plugins_pre_join);
+	assert_true(run_pipeline[12].run == phase_plugins_post_join_kubectl);
+	assert_true(run_pipeline[12].skip == run_no_plugins_post_join_kubectl);
+	assert_true(run_pipeline[13].run == phase_plugins_post_join);
+	assert_true(run_pipeline[13].skip == run_no_plugins_post_join);
+	assert_true(run_pipeline[14].run == phase_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[14].skip == run_no_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[15].run == phase_plugins_pre_guest);
+	assert_true(run_pipeline[15].skip == run_no_plugins_pre_guest);
+	assert_true(run_pipeline[16].run == phase_cmd);
+	assert_true(run_pipeline[17].run == phase_plugins_selectors);
+	assert_true(run_pipeline[17].skip == run_no_plugin_selectors);
+	assert_true(run_pipeline[18].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)

@@ -1,7 +1,8 @@
 /* The run's plugin validation (installer/run/plugins.c, run_plugins_load): the
  * Clusterfile's plugins in the merge's order, the image's default Clusterfile (its
- * annotation, no file) among them, each error naming its source and line; what this
- * version cannot run refused, never passed over; addresses that are not hosts refused. */
+ * annotation, no file) among them, each error naming its source and line; every point of
+ * a run and every type accepted, with the rows each needs; addresses that are not hosts
+ * refused. */
 #include "helpers.h"
 
 #include <errno.h>
@@ -10,7 +11,7 @@
 #include "cleanup.h"
 #include "clusterfile.h"
 #include "log.h"
-#include "run/run-internal.h"
+#include "run/plugins-internal.h"
 
 #define TMPL_NAME "app:v1 (annotation sea.aliyun.com/ClusterFile)"
 
@@ -145,23 +146,121 @@ static void test_selector_at_preinit_refused(void **state)
 	assert_non_null(strstr(errbuf_msg(&f->err), "label selector"));
 }
 
-static void test_not_supported_yet_refused(void **state)
+/* LABEL, TAINT and CLUSTERCHECK run now (through master0's kubectl): accepted, with the
+ * row "PHASE kubectl" on master0, and the row on the hosts for LABEL and TAINT (a node's
+ * failure is its host's); the old code refused them as not supported yet. */
+static void test_kubectl_types_accepted(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(load(f, "  type: TAINT\n  action: PostInstall\n  data: 10.0.0.2 a=b:NoSchedule\n",
-			      false), -EOPNOTSUPP);
-	assert_non_null(strstr(errbuf_msg(&f->err), "Clusterfile:10: plugin 'p' (TAINT): this type is "
-			       "not supported yet"));
+	assert_int_equal(load(f, "  type: TAINT\n  action: PostInstall|PostJoin\n"
+			      "  data: 10.0.0.2 a=b:NoSchedule\n", false), 0);
+	assert_false(run_no_plugin_selectors(&f->r));
+	assert_false(run_no_plugins_post_install(&f->r));
+	assert_false(run_no_plugins_post_join_kubectl(&f->r));
+	assert_false(run_no_plugins_post_join(&f->r));
+	assert_true(run_no_plugins_pre_guest_kubectl(&f->r));
+	assert_true(run_no_plugins_pre_guest(&f->r));
 }
 
-static void test_later_phase_refused(void **state)
+/* CLUSTERCHECK is master0's alone: no row on the hosts for it. */
+static void test_clustercheck_on_master0_only(void **state)
+{
+	struct fixture *f = *state;
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+
+	assert_int_equal(load(f, "  type: CLUSTERCHECK\n  action: PreGuest\n", false), 0);
+	assert_false(run_no_plugins_pre_guest_kubectl(&f->r));
+	assert_true(run_no_plugins_pre_guest(&f->r));
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_PRE_GUEST, 0, &plan,
+					     &a, &f->err), 0);
+	assert_int_equal(plan.n_hosts, 1);
+	assert_non_null(a);
+	plugin_plan_release(&plan);
+}
+
+/* The points PreInit, PreJoin, PostJoin and PreGuest are run points now (the old code
+ * refused them as not supported yet); PreJoin acts on the hosts that join, not master0. */
+static void test_every_run_phase_accepted(void **state)
+{
+	struct fixture *f = *state;
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PreInit|PreJoin|PostJoin|PreGuest\n"
+			      "  data: x\n", false), 0);
+	assert_false(run_no_plugins_pre_init(&f->r));
+	assert_false(run_no_plugins_pre_join(&f->r));
+	assert_false(run_no_plugins_post_join(&f->r));
+	assert_false(run_no_plugins_pre_guest(&f->r));
+	/* no selector, no kubectl type: no row on master0 */
+	assert_true(run_no_plugins_post_join_kubectl(&f->r));
+	assert_true(run_no_plugins_pre_guest_kubectl(&f->r));
+	assert_true(run_no_plugin_selectors(&f->r));
+	assert_true(run_no_plugins_originally(&f->r));
+	assert_true(run_no_plugins_post_install(&f->r));
+
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_PRE_JOIN, 0, &plan,
+					     &a, &f->err), 0);
+	assert_int_equal(plan.n_hosts, 1);
+	assert_null(a); /* master0 does not join */
+	assert_int_equal(plan.actions[0].host, 1);
+	plugin_plan_release(&plan);
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_PRE_INIT, 0, &plan,
+					     &a, &f->err), 0);
+	assert_int_equal(plan.n_hosts, 2);
+	assert_non_null(a);
+	plugin_plan_release(&plan);
+	assert_true(phase_on_joining.pick(&f->r, 1));
+	assert_false(phase_on_joining.pick(&f->r, 0));
+}
+
+/* A label selector at PostJoin is answered by master0 first; unanswered, it is an error
+ * on the hosts, never an empty selection. */
+static void test_selector_unresolved_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostJoin\n  on: a=b\n  data: x\n",
+			      false), 0);
+	assert_false(run_no_plugins_post_join_kubectl(&f->r));
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_POST_JOIN, 1, &plan,
+					     &a, &f->err), -EIO);
+	assert_non_null(strstr(errbuf_msg(&f->err), "was not resolved at PostJoin"));
+	plugin_plan_release(&plan);
+}
+
+/* A plugin at two points: master0's answer at PostJoin is not PostInstall's (master0 may
+ * have failed in between, never reaching the row that answers again). */
+static void test_answer_is_per_point(void **state)
+{
+	struct fixture *f = *state;
+	struct plugin_plan plan = { 0 };
+	const struct plugin_action *a = NULL;
+
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostJoin|PostInstall\n  on: a=b\n"
+			      "  data: x\n", false), 0);
+	run_plugin_point_reset(&f->r, PLUGIN_POST_JOIN);
+	f->r.plugin_selected[0].resolved = true; /* no node carries a=b */
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_POST_JOIN, 1, &plan,
+					     &a, &f->err), 0);
+	assert_int_equal(plan.n_hosts, 0);
+	plugin_plan_release(&plan);
+	assert_int_equal(run_plugin_plan_for(&f->r, &f->r.plugins.v[0], PLUGIN_POST_INSTALL, 1,
+					     &plan, &a, &f->err), -EIO);
+	assert_non_null(strstr(errbuf_msg(&f->err), "was not resolved at PostInstall"));
+	plugin_plan_release(&plan);
+}
+
+static void test_selector_at_prejoin_refused(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstall|PreJoin\n  data: x\n", false),
-			 -EOPNOTSUPP);
-	assert_non_null(strstr(errbuf_msg(&f->err), "phase PreJoin is not supported yet"));
+	assert_true(load(f, "  type: SHELL\n  action: PreJoin\n  on: a=b\n  data: x\n", false) < 0);
+	assert_non_null(strstr(errbuf_msg(&f->err), "label selector"));
 }
 
 static void test_delete_phases_accepted(void **state)
@@ -189,8 +288,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_template_first_then_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misspelt_phase_names_file_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selector_at_preinit_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_supported_yet_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_later_phase_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubectl_types_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clustercheck_on_master0_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_run_phase_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_selector_unresolved_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answer_is_per_point, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_selector_at_prejoin_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_phases_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_not_a_host, setup, teardown),
 	};
