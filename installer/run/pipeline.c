@@ -50,6 +50,18 @@ const struct phase run_pipeline[] = {
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
 	  .skip = run_no_registry },
+	/* kubeadm (kubeadm.c; skipped for an image without bin/kubeadm): init on master0, the
+	 * join data it hands out, the other masters one at a time, the nodes, then every node
+	 * Ready (a node that is not fails with its kubelet's journal, and the run stops) */
+	{ .name = "kubeadm init", .run = phase_kubeadm_init, .on = &phase_on_master0,
+	  .skip = run_no_kubeadm },
+	{ .name = "join data", .run = phase_join_data, .on = &phase_on_master0,
+	  .skip = run_no_joins },
+	{ .name = "join masters", .run = phase_join, .on = &phase_on_other_masters,
+	  .skip = run_no_master_joins, .flags = PHASE_ONE_AT_A_TIME },
+	{ .name = "join nodes", .run = phase_join, .on = &phase_on_nodes, .skip = run_no_node_joins },
+	{ .name = "wait Ready", .run = phase_wait_ready, .on = &phase_on_master0,
+	  .after = run_ready_after, .skip = run_no_kubeadm },
 	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
 	 * up when the CMDs run */
 	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },

@@ -1,0 +1,160 @@
+/* Phase "wait Ready", on master0 after the joins: `kubectl get nodes -o wide` every 2 s
+ * until the node of every live host (matched by its INTERNAL-IP) is Ready, within
+ * --ready-timeout (default 5 min); then the masters get the legacy label
+ * node-role.kubernetes.io/master= (kubeadm >= 1.24 sets only …/control-plane; the selectors
+ * of images made for older versions, like the seed's, look for it). On timeout, the `after`
+ * hook fails each host whose node was not Ready with the last lines of its kubelet's
+ * journal, fetched from that host, and the run stops there. */
+#include "run-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "agent-client.h"
+#include "log.h"
+
+#define POLL_MS 2000
+#define NODES_OUTPUT_MAX (4u << 20)
+#define JOURNAL_LINES 15
+#define JOURNAL_IN_ERROR 600 /* bytes of the journal's end in the host's error */
+
+static unsigned ready_timeout(const struct run *r)
+{
+	return r->o->ready_timeout_s ? r->o->ready_timeout_s : 300;
+}
+
+static const struct kube_node *node_of(const struct kube_node *v, size_t n, const char *ip)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].ip && strcmp(v[i].ip, ip) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* One look: 1 every live host's node Ready, 0 not yet (r->not_ready, node_names set),
+ * < 0 kubectl did not answer as kubectl does (h->err says why). */
+static int look(struct run *r, struct host_state *h)
+{
+	_cleanup_buf_ struct buf out = BUF_INIT(NODES_OUTPUT_MAX);
+	struct kube_node *v = NULL;
+	size_t n = 0;
+	struct agent_exit ex;
+	bool all = true;
+	int rc = run_host_exec(h, "exec kubectl get nodes -o wide", 30, &out, &ex);
+
+	if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
+		rc = errbuf_set(&h->err, -EIO, "kubectl get nodes %s; its last lines:\n%s",
+				ex.timed_out ? "did not answer in time" : "failed", h->tail.data);
+	if (rc >= 0)
+		rc = kubectl_parse_nodes(out.data, out.len, &v, &n, &h->err);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct kube_node *k = node_of(v, n, r->hosts[i].spec->ip);
+		r->not_ready[i] = !r->hosts[i].failed && (!k || !k->ready);
+		all &= !r->not_ready[i];
+		free(r->node_names[i]);
+		r->node_names[i] = k ? xstrdup(k->name) : NULL;
+	}
+	kube_nodes_free(v, n);
+	return all;
+}
+
+static int label_masters(struct run *r, struct host_state *h)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		_cleanup_free_ char *cmd = NULL;
+		struct agent_exit ex;
+		int rc;
+
+		if (r->hosts[i].spec->role != ROLE_MASTER || !r->node_names[i])
+			continue;
+		/* node names passed kubectl_parse_nodes' DNS-1123 check: no quote can be in one */
+		cmd = xasprintf("exec kubectl label --overwrite node '%s' " PLUGIN_LEGACY_MASTER_LABEL,
+				r->node_names[i]);
+		rc = run_host_exec(h, cmd, 60, NULL, &ex);
+		if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
+			rc = errbuf_set(&h->err, -EIO, "labelling node %s " PLUGIN_LEGACY_MASTER_LABEL
+					" failed; its last lines:\n%s", r->node_names[i], h->tail.data);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int phase_wait_ready(struct run *r, struct host_state *h)
+{
+	int64_t deadline = run_now_ms() + (int64_t)ready_timeout(r) * 1000;
+	int rc;
+
+	log_host(LOG_INFO, h->spec->ip, "kubeadm: waiting up to %us for every node to be Ready",
+		 ready_timeout(r));
+	for (;;) {
+		errbuf_clear(&h->err);
+		rc = look(r, h);
+		if (rc > 0)
+			break;
+		if (run_now_ms() >= deadline) {
+			if (rc < 0)
+				return errbuf_prefix(&h->err, "no node list within %us", ready_timeout(r));
+			return 0; /* the after hook fails the hosts that are not Ready */
+		}
+		sleep_ms(POLL_MS);
+	}
+	log_host(LOG_NOTICE, h->spec->ip, "kubeadm: every node is Ready");
+	return label_masters(r, h);
+}
+
+/* The journal's end, the bytes that fit the error; the whole of it goes to the log. */
+static void journal_of(struct host_state *h, struct buf *out)
+{
+	_cleanup_free_ char *cmd = xasprintf("exec journalctl -u kubelet --no-pager -o cat -n %d",
+					     JOURNAL_LINES);
+	struct agent_exit ex;
+	char *save = NULL;
+
+	if (run_host_exec(h, cmd, 30, out, &ex) < 0 || ex.exit_code != 0) {
+		buf_reset(out);
+		buf_printf(out, "(its journal could not be read: %s)", errbuf_msg(&h->err));
+		return;
+	}
+	_cleanup_free_ char *copy = xstrdup(out->data);
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		log_host(LOG_ERR, h->spec->ip, "kubelet: %s", l);
+}
+
+int run_ready_after(struct run *r)
+{
+	_cleanup_buf_ struct buf names = BUF_INIT(64u << 10);
+	size_t failed = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct host_state *h = &r->hosts[i];
+		_cleanup_buf_ struct buf j = BUF_INIT(1u << 20);
+		const char *name = r->node_names[i] ? r->node_names[i] : "(not registered)";
+		const char *tail;
+
+		if (!r->not_ready[i] || h->failed)
+			continue;
+		journal_of(h, &j);
+		tail = j.data + (j.len > JOURNAL_IN_ERROR ? j.len - JOURNAL_IN_ERROR : 0);
+		host_fail(h, "wait Ready", -ETIMEDOUT, "node %s (%s) was not Ready within %us; the last "
+			  "lines of its kubelet's journal:\n%s%s", name, h->spec->ip, ready_timeout(r),
+			  tail > j.data ? "…" : "", tail);
+		buf_printf(&names, "%s%s (%s)", failed++ ? ", " : "", name, h->spec->ip);
+	}
+	if (!failed)
+		return 0;
+	log_error("not Ready within %us: %s", ready_timeout(r), names.data);
+	return -ETIMEDOUT;
+}
