@@ -138,7 +138,8 @@ static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
 					     "distribute", "config", "setup", "hosts", "init",
-					     "registry", "cmd",
+					     "registry", "kubeadm init", "join data",
+					     "join masters", "join nodes", "wait Ready", "cmd",
 					     "PostInstall selectors", "PostInstall" };
 	(void)state;
 
@@ -151,8 +152,15 @@ static void test_table_order(void **state)
 		bool cmd = strcmp(p->name, "cmd") == 0;
 		bool selectors = strcmp(p->name, "PostInstall selectors") == 0;
 		bool registry = strcmp(p->name, "registry") == 0;
-		assert_true(p->on == (cmd || selectors ? &phase_on_master0 :
-				      registry ? &phase_on_registry : NULL));
+		/* kubeadm: init, its join data and the wait on master0, joins on the others */
+		bool on_master0 = p->run == phase_kubeadm_init || p->run == phase_join_data ||
+				  p->run == phase_wait_ready;
+		bool join_masters = strcmp(p->name, "join masters") == 0;
+		bool join_nodes = strcmp(p->name, "join nodes") == 0;
+		assert_true(p->on == (cmd || selectors || on_master0 ? &phase_on_master0 :
+				      registry ? &phase_on_registry :
+				      join_masters ? &phase_on_other_masters :
+				      join_nodes ? &phase_on_nodes : NULL));
 		/* config, cmd and the plugin points are there only when they have work */
 		if (strcmp(p->name, "config") == 0)
 			assert_true(p->skip == run_no_configs);
@@ -160,16 +168,26 @@ static void test_table_order(void **state)
 			assert_true(p->skip == run_no_cmds);
 		else if (registry)
 			assert_true(p->skip == run_no_registry);
+		/* every kubeadm phase is skipped for an image without bin/kubeadm */
+		else if (p->run == phase_kubeadm_init || p->run == phase_wait_ready)
+			assert_true(p->skip == run_no_kubeadm);
+		else if (p->run == phase_join_data)
+			assert_true(p->skip == run_no_joins);
+		else if (join_masters)
+			assert_true(p->skip == run_no_master_joins && p->run == phase_join);
+		else if (join_nodes)
+			assert_true(p->skip == run_no_node_joins && p->run == phase_join);
 		else if (selectors || strcmp(p->name, "Originally") == 0 ||
 			 strcmp(p->name, "PostInstall") == 0)
 			assert_non_null(p->skip);
 		else
 			assert_null(p->skip);
-		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
+		assert_int_equal(!!(p->flags & PHASE_ONE_AT_A_TIME), join_masters);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
 		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
 		assert_int_equal(!!(p->flags & PHASE_ALL_OR_NOTHING), gate);
-		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight : NULL));
+		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight :
+					 p->run == phase_wait_ready ? run_ready_after : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
 	assert_true(run_pipeline[3].run == phase_plugins_originally);
@@ -179,9 +197,13 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[7].run == phase_hosts);
 	assert_true(run_pipeline[8].run == phase_init);
 	assert_true(run_pipeline[9].run == phase_registry);
-	assert_true(run_pipeline[10].run == phase_cmd);
-	assert_true(run_pipeline[11].run == phase_plugins_selectors);
-	assert_true(run_pipeline[12].run == phase_plugins_post_install);
+	/* kubeadm after the registry serves its images, the joins after init, the wait last */
+	assert_true(run_pipeline[10].run == phase_kubeadm_init);
+	assert_true(run_pipeline[11].run == phase_join_data);
+	assert_true(run_pipeline[14].run == phase_wait_ready);
+	assert_true(run_pipeline[15].run == phase_cmd);
+	assert_true(run_pipeline[16].run == phase_plugins_selectors);
+	assert_true(run_pipeline[17].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)
