@@ -31,11 +31,16 @@ static int kubeadm_join(struct run *r, struct host_state *h, bool master)
 	log_host(LOG_NOTICE, h->spec->ip, "kubeadm join --config %s (as %s)", path,
 		 master ? "a control-plane node" : "a node");
 	rc = run_host_exec(h, cmd, timeout, NULL, &ex);
-	if (rc >= 0 && (ex.timed_out || ex.exit_code != 0))
-		rc = errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm join %s; its last "
-				"lines:\n%s", ex.timed_out ? "did not finish in time" : "failed",
-				h->tail.data);
-	return rc;
+	if (rc < 0 || (!ex.timed_out && ex.exit_code == 0))
+		return rc;
+	/* a join fails mostly by its kubelet: its journal is logged (kubelet: …) */
+	_cleanup_buf_ struct buf tail = BUF_INIT(64u << 10);
+	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
+	buf_printf(&tail, "%s", h->tail.data);
+	run_kubelet_journal(h, &journal);
+	return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm join %s (its kubelet's "
+			  "journal is logged above); its last lines:\n%s",
+			  ex.timed_out ? "did not finish in time" : "failed", tail.data);
 }
 
 int phase_join(struct run *r, struct host_state *h)

@@ -115,8 +115,7 @@ int phase_wait_ready(struct run *r, struct host_state *h)
 	return label_masters(r, h);
 }
 
-/* The journal's end, the bytes that fit the error; the whole of it goes to the log. */
-static void journal_of(struct host_state *h, struct buf *out)
+void run_kubelet_journal(struct host_state *h, struct buf *out)
 {
 	_cleanup_free_ char *cmd = xasprintf("exec journalctl -u kubelet --no-pager -o cat -n %d",
 					     JOURNAL_LINES);
@@ -146,7 +145,7 @@ int run_ready_after(struct run *r)
 
 		if (!r->not_ready[i] || h->failed)
 			continue;
-		journal_of(h, &j);
+		run_kubelet_journal(h, &j);
 		tail = j.data + (j.len > JOURNAL_IN_ERROR ? j.len - JOURNAL_IN_ERROR : 0);
 		host_fail(h, "wait Ready", -ETIMEDOUT, "node %s (%s) was not Ready within %us; the last "
 			  "lines of its kubelet's journal:\n%s%s", name, h->spec->ip, ready_timeout(r),

@@ -251,6 +251,9 @@ int phase_wait_ready(struct run *r, struct host_state *h);	/* ready.c */
 /* ready.c: after the wait, each host whose node is not Ready fails with its kubelet's
  * journal; < 0 then (the run stops). */
 int run_ready_after(struct run *r);
+/* ready.c: the last lines of h's `journalctl -u kubelet` into out, each also logged with
+ * the host's prefix ("kubelet: …"); what went wrong reading it, instead, when it failed. */
+void run_kubelet_journal(struct host_state *h, struct buf *out);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);
