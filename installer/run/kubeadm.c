@@ -6,8 +6,12 @@
  * bin/kubeadm (an application image, every test image before issue 8) skips every kubeadm
  * phase, as sealer's app images did.
  *
- * The image's etc/kubeadm.yml is the contract with the base-image builder (BRIEF9): a
- * ClusterConfiguration with kubernetesVersion vX.Y.Z; it is also the config's image layer. */
+ * The image's etc/kubeadm.yml is the contract with the base-image builder: a
+ * ClusterConfiguration with kubernetesVersion vX.Y.Z; it is also the config's image layer.
+ * An etc/kubeadm.yml without that version is refused before any host is touched; an image
+ * with bin/kubeadm but no etc/kubeadm.yml is not taken as a base image (a warning says so):
+ * the images that test the phases before kubeadm carry a kubeadm that only records its
+ * arguments. */
 #include "run-internal.h"
 
 #include <archive.h>
@@ -99,11 +103,6 @@ static int read_version(struct run *r, struct errbuf *err)
 	_cleanup_free_ char *name = xasprintf("%s:" KUBEADM_YML, r->c->image);
 	int rc;
 
-	if (!r->kubeadm_yml)
-		return errbuf_set(err, -EINVAL, "image %s has bin/kubeadm but no " KUBEADM_YML ": a "
-				  "Kubernetes base image states its version there (a ClusterConfiguration "
-				  "with kubernetesVersion: vX.Y.Z); rebuild it with make base-image",
-				  r->c->image);
 	rc = ydoc_parse(name, r->kubeadm_yml, r->kubeadm_yml_len, NULL, &d, err);
 	if (rc < 0)
 		return rc;
@@ -162,8 +161,22 @@ int run_kubeadm_load(struct run *r, struct errbuf *err)
 			return errbuf_prefix(err, "reading bin/kubeadm and " KUBEADM_YML " of image %s",
 					     r->c->image);
 	}
-	if (!r->has_kubeadm)
+	/* The test images of the phases before kubeadm carry a recording kubeadm and no
+	 * version: they keep their phases. A base image that lost its etc/kubeadm.yml would
+	 * then install no Kubernetes, so it is said loudly, before any host is touched. */
+	if (r->has_kubeadm && !r->kubeadm_yml) {
+		log_warning("image %s has bin/kubeadm but no " KUBEADM_YML ", where a Kubernetes base "
+			    "image states its version (a ClusterConfiguration with kubernetesVersion: "
+			    "vX.Y.Z): it is not taken as one, and the kubeadm phases are skipped; "
+			    "rebuild it with make base-image if it is one", r->c->image);
+		r->has_kubeadm = false;
+	}
+	if (!r->has_kubeadm) {
+		if (r->c->nkubeadm)
+			log_notice("image %s has no kubeadm: the Clusterfile's kubeadm documents are "
+				   "not used", r->c->image);
 		return 0;
+	}
 	rc = read_version(r, err);
 	if (rc < 0)
 		return rc;

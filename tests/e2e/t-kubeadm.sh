@@ -39,6 +39,46 @@ YML
 check "build the stand-in base image" "$cirun" build -t k8stest:v1 --build-arg "DEBS=$debs" \
     -f "$ctx/Kubefile" "$ctx" || bail "no image"
 
+# before any host: the plan lists the kubeadm phases; a version missing from etc/kubeadm.yml
+# is refused (exit 2); an image with bin/kubeadm but no etc/kubeadm.yml keeps the phases of
+# an image without kubeadm, with a warning
+out=$("$cirun" run k8stest:v1 -m $CIRUN_LAB_SUBNET.11,$CIRUN_LAB_SUBNET.12 -n $CIRUN_LAB_SUBNET.13 -p "$pw" --dry-run 2>&1)
+check_out "the plan lists the kubeadm phases" ', init, kubeadm init \(on master0\), join data \(on master0\), join masters \(on the other masters, one at a time\), join nodes \(on the nodes\), wait Ready \(on master0\)$' printf '%s\n' "$out"
+check_out "the plan says what master0 runs" 'kubeadm init \(Kubernetes v1\.28\.7\) with /var/lib/cirun/data/my-cluster/kubeadm-init\.yaml' printf '%s\n' "$out"
+mkdir -p "$work/nover/etc" "$work/nokadm"
+cp -r "$top/${BUILD:-build}/k8s-standin/bin" "$work/nover/bin"
+cp -r "$top/${BUILD:-build}/k8s-standin/bin" "$work/nokadm/bin"
+printf 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nimageRepository: x\n' > "$work/nover/etc/kubeadm.yml"
+printf 'FROM scratch\nCOPY bin bin\nCOPY etc etc\n' > "$work/nover/Kubefile"
+printf 'FROM scratch\nCOPY bin bin\n' > "$work/nokadm/Kubefile"
+"$cirun" build -t nover:v1 "$work/nover" > /dev/null 2>&1 || bail "cannot build nover:v1"
+"$cirun" build -t nokadm:v1 "$work/nokadm" > /dev/null 2>&1 || bail "cannot build nokadm:v1"
+out=$("$cirun" run nover:v1 -m $CIRUN_LAB_SUBNET.11 -p "$pw" --dry-run 2>&1)
+rc=$?
+check "etc/kubeadm.yml without a version: refused, exit 2" test "$rc" = 2
+check_out "naming the file and what it lacks" 'nover:v1:etc/kubeadm\.yml: no ClusterConfiguration with a kubernetesVersion' printf '%s\n' "$out"
+out=$("$cirun" run nokadm:v1 -m $CIRUN_LAB_SUBNET.11 -n $CIRUN_LAB_SUBNET.12 -p "$pw" --dry-run 2>&1)
+check_out "bin/kubeadm without etc/kubeadm.yml: a warning" 'has bin/kubeadm but no etc/kubeadm\.yml.*kubeadm phases are skipped' printf '%s\n' "$out"
+check "and no kubeadm phase in its plan" bash -c "! printf '%s\n' \"\$1\" | grep -q 'kubeadm init\|join\|wait Ready'" _ "$out"
+cat > "$work/bad.yaml" <<CF
+apiVersion: sealer.cloud/v2
+kind: Cluster
+metadata: {name: bad}
+spec:
+  image: k8stest:v1
+  ssh: {passwd: x}
+  hosts:
+  - {ips: [$CIRUN_LAB_SUBNET.11], roles: [master]}
+---
+apiVersion: kubeadm.k8s.io/v1beta2
+kind: ClusterConfiguration
+useHyperKubeImage: true
+CF
+out=$("$cirun" apply -f "$work/bad.yaml" --dry-run 2>&1)
+rc=$?
+check "a kubeadm document kubeadm would refuse: exit 2 before any host" test "$rc" = 2
+check_out "naming the file, line and field" 'bad\.yaml:[0-9]+.*useHyperKubeImage' printf '%s\n' "$out"
+
 check "lab-up N=3" bash "$lab" up 3 || bail "the lab did not come up"
 mapfile -t ips < <(bash "$lab" ips)
 hs() { local i=$1; shift; bash "$lab" ssh "$i" "$@"; }
@@ -100,10 +140,41 @@ check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)"
 
 # 2 masters + 1 node on the same hosts, reset first
 for i in 1 2 3; do hs "$i" 'kubeadm reset -f >/dev/null 2>&1; : > /var/log/k8s-standin/calls.log'; done
-out=$("$cirun" run k8stest:v1 -m "${ips[0]},${ips[1]}" -n "${ips[2]}" -p "$pw" --ready-timeout 90 2>&1)
+cat > "$work/Clusterfile" <<CF
+apiVersion: sealer.cloud/v2
+kind: Cluster
+metadata:
+  name: my-cluster
+spec:
+  image: k8stest:v1
+  ssh: {passwd: "$pw"}
+  hosts:
+    - ips: [${ips[0]}, ${ips[1]}]
+      roles: [master]
+    - ips: [${ips[2]}]
+      roles: [node]
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+apiServer:
+  certSANs: [extra.example.org]
+networking:
+  serviceSubnet: 10.96.8.0/22
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+maxPods: 50
+CF
+out=$("$cirun" apply -f "$work/Clusterfile" --ready-timeout 90 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -E "kubeadm|join|failed" | sed 's/^/# /' | head -n 30
-check "2 masters + 1 node: the run succeeds" test "$rc" = 0
+check "2 masters + 1 node by apply -f Clusterfile: the run succeeds" test "$rc" = 0
+cfg=$(hs 1 cat /var/lib/cirun/data/my-cluster/kubeadm-init.yaml)
+check_out "config: the Clusterfile's serviceSubnet over the image's" 'serviceSubnet: 10\.96\.8\.0/22' printf '%s\n' "$cfg"
+check_out "config: the Clusterfile's certSAN added to the forced ones" 'extra\.example\.org' printf '%s\n' "$cfg"
+check_out "config: both masters in certSANs" "${ips[1]//./\\.}" bash -c "printf '%s\n' \"\$1\" | sed -n '/certSANs:/,/^[a-z]/p'" _ "$cfg"
+check_out "config: the Clusterfile's KubeletConfiguration field" '^maxPods: 50$' printf '%s\n' "$cfg"
+check_out "config: still the forced endpoint" '^controlPlaneEndpoint: apiserver\.cluster\.local:6443$' printf '%s\n' "$cfg"
 check_out "the second master's join config carries controlPlane and the certificate key" \
     '^ +certificateKey: <key>$' bash -c "bash '$lab' ssh 2 cat /var/lib/cirun/data/my-cluster/kubeadm-join.yaml | sed -E \"s/certificateKey: '?[0-9a-f]{64}'?\\\$/certificateKey: <key>/\""
 check_out "the key is the one master0 uploaded" "$(hs 1 'cat /var/lib/etcd/k8s-standin/certificate-key' 2>/dev/null || echo none)" \
