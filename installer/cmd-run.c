@@ -49,7 +49,8 @@ static const struct cli_usage run_usage = {
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key]\n"
-	"       [--dry-run] [--output text|json] [--force] [--cmd-args K=V[,K=V]]",
+	"       [--dry-run] [--output text|json] [--force] [--cmd-args K=V[,K=V]]\n"
+	"       [--ready-timeout DUR]",
 	"Installs the cluster image IMAGE from the local store onto the hosts over SSH: the\n"
 	"agent, a preflight of every host, the layers a host lacks, the rootfs, templates,\n"
 	"bin/, the CRI, units, then scripts/init.sh, then the image's CMDs on master0.\n"

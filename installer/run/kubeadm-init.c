@@ -110,11 +110,16 @@ static int kubeadm_init(struct run *r, struct host_state *h)
 	buf_release(&m.line);
 	if (rc < 0)
 		return rc;
-	if (ex.timed_out || ex.exit_code != 0)
-		return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm init %s; its last "
-				  "lines:\n%s", ex.timed_out ? "did not finish in time" : "failed",
-				  h->tail.data);
-	return 0;
+	if (!ex.timed_out && ex.exit_code == 0)
+		return 0;
+	/* init fails mostly waiting for the kubelet: its journal is logged (kubelet: …) */
+	_cleanup_buf_ struct buf tail = BUF_INIT(64u << 10);
+	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
+	buf_printf(&tail, "%s", h->tail.data);
+	run_kubelet_journal(h, &journal);
+	return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm init %s (its kubelet's "
+			  "journal is logged above); its last lines:\n%s",
+			  ex.timed_out ? "did not finish in time" : "failed", tail.data);
 }
 
 int run_kube_config(struct host_state *h)

@@ -100,7 +100,7 @@ out:
 static int read_version(struct run *r, struct errbuf *err)
 {
 	_cleanup_(ydoc_freep) struct ydoc *d = NULL;
-	_cleanup_free_ char *name = xasprintf("%s:" KUBEADM_YML, r->c->image);
+	const char *name = r->kubeadm_yml_name;
 	int rc;
 
 	rc = ydoc_parse(name, r->kubeadm_yml, r->kubeadm_yml_len, NULL, &d, err);
@@ -137,7 +137,7 @@ void run_kubeadm_in(const struct run *r, const struct host_state *h, struct kube
 		.cgroup_driver = r->cgroup_driver,
 		.image_yml = r->kubeadm_yml,
 		.image_yml_len = r->kubeadm_yml_len,
-		.image_yml_name = r->c->image,
+		.image_yml_name = r->kubeadm_yml_name,
 		.user_docs = r->kubeadm_docs,
 		.n_user_docs = r->c->nkubeadm,
 		.warn = warn_config,
@@ -177,6 +177,7 @@ int run_kubeadm_load(struct run *r, struct errbuf *err)
 				   "not used", r->c->image);
 		return 0;
 	}
+	r->kubeadm_yml_name = xasprintf("%s:" KUBEADM_YML, r->c->image);
 	rc = read_version(r, err);
 	if (rc < 0)
 		return rc;
@@ -202,6 +203,7 @@ void run_kubeadm_release(struct run *r)
 {
 	free(r->k8s_version);
 	free(r->kubeadm_yml);
+	free(r->kubeadm_yml_name);
 	free(r->master_ips);
 	free(r->kubeadm_docs);
 	free(r->not_ready);

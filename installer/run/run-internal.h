@@ -77,6 +77,7 @@ struct run {
 	char *k8s_version;
 	char *kubeadm_yml;
 	size_t kubeadm_yml_len;
+	char *kubeadm_yml_name; /* "IMAGE:etc/kubeadm.yml", for messages */
 	const char **master_ips;
 	size_t n_masters;
 	struct kubeadm_user_doc *kubeadm_docs;
