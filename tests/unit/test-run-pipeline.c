@@ -455,6 +455,41 @@ static void test_no_thread_fails_only_picked(void **state)
 	}
 }
 
+/* The kubeadm rows: none without bin/kubeadm (the test images of the earlier phases keep
+ * their phases); with it, init, the join data and the wait on master0, the joins only when
+ * there is someone to join. The fake run has three masters and two nodes. */
+static void test_kubeadm_rows_plan(void **state)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(4096);
+	(void)state;
+
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_null(strstr(b.data, "kubeadm"));
+	run.has_kubeadm = true;
+	run.n_masters = 3;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, hosts, init, kubeadm init (on master0), join data (on master0), "
+			    "join masters (on the other masters, one at a time), join nodes (on the "
+			    "nodes), wait Ready (on master0)");
+	/* master0 alone: no join data, no joins */
+	run.n = 1;
+	run.n_masters = 1;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, hosts, init, kubeadm init (on master0), wait Ready (on master0)");
+	/* one master and nodes: no master joins */
+	run.n = NHOSTS;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_non_null(strstr(b.data, "join data (on master0), join nodes (on the nodes)"));
+	assert_null(strstr(b.data, "join masters"));
+	run.has_kubeadm = false;
+	run.n_masters = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup(test_skip, setup),
 		cmocka_unit_test_setup(test_plan_line_with_selections, setup),
 		cmocka_unit_test_setup(test_no_thread_fails_only_picked, setup),
+		cmocka_unit_test_setup(test_kubeadm_rows_plan, setup),
 	};
 	return cmocka_run_group_tests_name("run-pipeline", tests, NULL, NULL);
 }
