@@ -256,6 +256,7 @@ int run_kubeadm_write(struct run *r, struct host_state *h, enum kubeadm_role rol
 		      const char *name, char **ret_path)
 {
 	_cleanup_buf_ struct buf cfg = BUF_INIT(MSG_MAX_KUBEADM_CONFIG);
+	_cleanup_free_ char *path = NULL, *want = NULL;
 	struct kubeadm_config_in in;
 	int rc;
 
@@ -264,9 +265,17 @@ int run_kubeadm_write(struct run *r, struct host_state *h, enum kubeadm_role rol
 	if (rc < 0)
 		return errbuf_prefix(&h->err, "rendering the kubeadm config");
 	ssh_conn_set_timeout(h->conn, 60);
-	rc = agent_client_kubeadm_config(h->ac, r->c->name, name, cfg.data, ret_path, &h->err);
+	rc = agent_client_kubeadm_config(h->ac, r->c->name, name, cfg.data, &path, &h->err);
 	explicit_bzero(cfg.data, cfg.len);
-	return rc;
+	if (rc < 0)
+		return rc;
+	/* the path goes into a command line: it must be the one asked for, whatever came back */
+	want = xasprintf(REMOTE_ROOT "/data/%s/%s", r->c->name, name);
+	if (!path || strcmp(path, want) != 0)
+		return errbuf_set(&h->err, -EPROTO, "the agent wrote the kubeadm config to '%.200s', "
+				  "not %s", path ? path : "", want);
+	*ret_path = TAKE_PTR(want);
+	return 0;
 }
 
 struct capture {
