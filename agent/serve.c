@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "facts.h"
 #include "hosts.h"
+#include "kubeadm-file.h"
 #include "fs-util.h"
 #include "layers.h"
 #include "log.h"
@@ -517,6 +518,24 @@ static int on_hosts(struct agent *a, struct cursor *c, struct errbuf *err)
 	return r;
 }
 
+static int on_kubeadm_config(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct msg_kubeadm_config m;
+	int r = msg_kubeadm_config_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	/* the content is never logged: it holds the join token and the certificate key */
+	r = kubeadm_file_write(agent_root(), m.cluster, m.name, m.data, strlen(m.data), &path, err);
+	if (r >= 0) {
+		log_info("cluster %s: wrote %s (0600)", m.cluster, path);
+		r = send_ok(a, path, err);
+	}
+	msg_kubeadm_config_release(&m);
+	return r;
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -535,6 +554,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_BYE] = on_bye,		  [MSG_SETUP] = on_setup,
 	[MSG_CONFIG] = on_config,	  [MSG_HOSTS] = on_hosts,
 	[MSG_REGISTRY_IMPORT] = on_registry_import,
+	[MSG_KUBEADM_CONFIG] = on_kubeadm_config,
 };
 
 int agent_serve(int in_fd, int out_fd)

@@ -550,3 +550,64 @@ void msg_registry_import_release(struct msg_registry_import *m)
 	free(m->archive);
 	*m = (struct msg_registry_import){ 0 };
 }
+
+bool msg_kubeadm_name_valid(const char *name)
+{
+	size_t n = strlen(name), stem;
+
+	if (n <= strlen("kubeadm-.yaml") || strncmp(name, "kubeadm-", 8) != 0 ||
+	    strcmp(name + n - 5, ".yaml") != 0)
+		return false;
+	stem = n - strlen("kubeadm-.yaml");
+	if (stem > 32)
+		return false;
+	for (size_t i = 8; i < 8 + stem; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '-'))
+			return false;
+	return true;
+}
+
+/* YAML text: no control character but tab, newline and carriage return */
+static bool yaml_text(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r') || *s == 0x7f)
+			return false;
+	return true;
+}
+
+int msg_kubeadm_config_decode(const void *p, size_t n, struct msg_kubeadm_config *ret,
+			      struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_KUBEADM_CONFIG, p, n, err);
+	struct msg_kubeadm_config m = { 0 };
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_str(&d, "name", 64, &m.name);
+	if (r >= 0 && !msg_kubeadm_name_valid(m.name))
+		r = bad(&d, -EBADMSG, "name", "is not kubeadm-NAME.yaml (NAME of [a-z0-9-], 1-32 bytes)");
+	if (r >= 0)
+		r = get_str(&d, "data", MSG_MAX_KUBEADM_CONFIG, &m.data);
+	if (r >= 0 && !yaml_text(m.data))
+		r = bad(&d, -EBADMSG, "data", "holds control characters");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_kubeadm_config_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void msg_kubeadm_config_release(struct msg_kubeadm_config *m)
+{
+	free(m->cluster);
+	free(m->name);
+	if (m->data)
+		explicit_bzero(m->data, strlen(m->data)); /* the join token, the certificate key */
+	free(m->data);
+	*m = (struct msg_kubeadm_config){ 0 };
+}

@@ -28,6 +28,7 @@
 #define MSG_MAX_CONFIG_DATA (960u << 10)   /* CONFIG data: what a frame holds, less the rest */
 #define MSG_MAX_ARCHIVE_NAME 255	   /* REGISTRY_IMPORT archive: one file name */
 #define MSG_MAX_MIRRORS 16		   /* HOSTS upstream registries */
+#define MSG_MAX_KUBEADM_CONFIG (256u << 10) /* KUBEADM_CONFIG data */
 
 struct msg_hello {
 	uint32_t version;
@@ -129,6 +130,20 @@ void msg_setup_release(struct msg_setup *m);
 void msg_config_release(struct msg_config *m);
 void msg_registry_import_release(struct msg_registry_import *m);
 void msg_hosts_release(struct msg_hosts *m);
+
+/* A kubeadm config file for the cluster (installer/kubeadm-config.h): name is
+ * kubeadm-NAME.yaml (NAME of [a-z0-9-], 1-32 bytes), a file name and never a path; data is
+ * YAML text (no control characters but tab, CR, LF). It holds secrets: the release wipes it. */
+struct msg_kubeadm_config {
+	char *cluster;
+	char *name;
+	char *data;
+};
+
+bool msg_kubeadm_name_valid(const char *name);
+int msg_kubeadm_config_decode(const void *p, size_t n, struct msg_kubeadm_config *ret,
+			      struct errbuf *err);
+void msg_kubeadm_config_release(struct msg_kubeadm_config *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);

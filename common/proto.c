@@ -21,6 +21,7 @@ static const char *const names[] = {
 	[MSG_CONFIG] = "CONFIG",
 	[MSG_REGISTRY_IMPORT] = "REGISTRY_IMPORT",
 	[MSG_HOSTS] = "HOSTS",
+	[MSG_KUBEADM_CONFIG] = "KUBEADM_CONFIG",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -381,6 +382,13 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 			r = skip_list(&c, 1, false);
 		if (r >= 0)
 			r = cur_u32(&c, &u);
+		break;
+	case MSG_KUBEADM_CONFIG:
+		r = skip_str(&c); /* cluster */
+		if (r >= 0)
+			r = skip_str(&c); /* name */
+		if (r >= 0)
+			r = skip_str(&c); /* data */
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

@@ -47,6 +47,8 @@ enum proto_msg {
 			      * data/CLUSTER/registry, beside the rootfs) */
 	MSG_HOSTS,	   /* c→a: str cluster, u32 n, n × (str ip, str name), str mirror,
 			    * u32 m, m × str upstream, u32 flags; a→c: OK (after SETUP) */
+	MSG_KUBEADM_CONFIG, /* c→a: str cluster, str name (kubeadm-NAME.yaml), str data; a→c:
+			     * OK "PATH" (written 0600 in data/CLUSTER, beside the rootfs) */
 	_MSG_MAX,
 };
 

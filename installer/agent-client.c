@@ -402,3 +402,19 @@ int agent_client_registry_import(struct agent_client *ac, const char *cluster,
 	r = send_req(ac, MSG_REGISTRY_IMPORT, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }
+
+int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
+				const char *data, char **ret_path, struct errbuf *err)
+{
+	size_t len;
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_str(ac, "kubeadm config name", name);
+	req_str(ac, "kubeadm config", data);
+	len = ac->req.len;
+	r = send_req(ac, MSG_KUBEADM_CONFIG, err);
+	/* the request held the join token and the certificate key */
+	explicit_bzero(ac->req.data, len);
+	return r < 0 ? r : expect_ok(ac, ret_path, err);
+}

@@ -79,4 +79,9 @@ int agent_client_hosts(struct agent_client *ac, const char *cluster,
 		       const char *const *upstreams, size_t nup, uint32_t flags,
 		       char **ret_detail, struct errbuf *err);
 
+/* Writes a kubeadm config (data, a secret: never logged) as data/CLUSTER/NAME, 0600, on the
+ * host; after ASSEMBLE. ret_path: where the agent wrote it. */
+int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
+				const char *data, char **ret_path, struct errbuf *err);
+
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

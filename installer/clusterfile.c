@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "kubeadm-config.h"
 #include "log.h"
 #include "macro.h"
 #include "ydoc.h"
@@ -656,8 +657,10 @@ static int read_others(struct ctx *x, const struct ydoc *d, struct cluster *c)
 		if (!kind || strcmp(kind, "Cluster") == 0)
 			continue;
 		/* until the run path's phases take them (issue 8's later points); Configs are
-		 * applied (installer/run/config.c), plugins run (installer/run/plugins.c) */
-		if (strcmp(kind, "Config") != 0 && strcmp(kind, "Plugin") != 0)
+		 * applied (installer/run/config.c), plugins run (installer/run/plugins.c), the
+		 * kubeadm kinds go into the kubeadm config (installer/run/kubeadm.c) */
+		if (strcmp(kind, "Config") != 0 && strcmp(kind, "Plugin") != 0 &&
+		    !kubeadm_is_config_kind(kind))
 			log_notice("%s:%u: kind %s is read and checked, not applied yet", x->name,
 				   ynode_line(doc), kind);
 		if (strcmp(kind, "Plugin") == 0)

@@ -38,6 +38,8 @@
 	"                              instead of failing the host\n"                           \
 	"  --cmd-args K=V[,K=V]        values for the image's ARGs in its CMDs, over the image's\n" \
 	"                              and the Clusterfile's spec.cmd_args (repeatable)\n"     \
+	"  --ready-timeout DUR         bound on waiting for every node to be Ready after the\n" \
+	"                              kubeadm joins (default 5m)\n"                            \
 	"  -h, --help                  this text\n\n"                                           \
 	"DUR: 90, 90s, 15m, 1h. Every flag and file is checked before the first connection\n"    \
 	"(exit 2). Exit 1 when a host failed; the run log is in $CIRUN_HOME/logs/."
@@ -47,7 +49,8 @@ static const struct cli_usage run_usage = {
 	"IMAGE -m IPS [-n IPS] [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
 	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
 	"       [--connect-timeout DUR] [--skip-preflight=NAME,...] [--insecure-ignore-host-key]\n"
-	"       [--dry-run] [--output text|json] [--force] [--cmd-args K=V[,K=V]]",
+	"       [--dry-run] [--output text|json] [--force] [--cmd-args K=V[,K=V]]\n"
+	"       [--ready-timeout DUR]",
 	"Installs the cluster image IMAGE from the local store onto the hosts over SSH: the\n"
 	"agent, a preflight of every host, the layers a host lacks, the rootfs, templates,\n"
 	"bin/, the CRI, units, then scripts/init.sh, then the image's CMDs on master0.\n"
@@ -205,6 +208,7 @@ enum {
 	O_OUTPUT,
 	O_FORCE,
 	O_CMD_ARGS,
+	O_READY_TIMEOUT,
 };
 #define RUN_OPTIONS                                                                            \
 	{ "parallel", required_argument, NULL, O_PARALLEL },                                   \
@@ -215,7 +219,8 @@ enum {
 	{ "dry-run", no_argument, NULL, O_DRY },                                               \
 	{ "output", required_argument, NULL, O_OUTPUT },                                       \
 	{ "force", no_argument, NULL, O_FORCE },                                               \
-	{ "cmd-args", required_argument, NULL, O_CMD_ARGS }
+	{ "cmd-args", required_argument, NULL, O_CMD_ARGS },                                   \
+	{ "ready-timeout", required_argument, NULL, O_READY_TIMEOUT }
 
 /* 1 when opt was one of RUN_OPTIONS, 0 when not, <0 (with err) when its value is bad. */
 static int run_option(int opt, const char *arg, struct run_opts *o, char **skip, struct errbuf *err)
@@ -256,6 +261,10 @@ static int run_option(int opt, const char *arg, struct run_opts *o, char **skip,
 	case O_OUTPUT:
 		if (parse_output(arg, &o->json) < 0)
 			return errbuf_set(err, -EINVAL, "--output '%s': text or json", arg);
+		return 1;
+	case O_READY_TIMEOUT:
+		if (parse_duration(arg, &o->ready_timeout_s) < 0 || o->ready_timeout_s == 0)
+			return errbuf_set(err, -EINVAL, "--ready-timeout '%s': use 90, 90s, 5m or 1h", arg);
 		return 1;
 	default:
 		return 0;

@@ -30,6 +30,7 @@ struct run_opts {
 	bool force;		   /* replace files cirun did not install, keeping a backup */
 	const char *skip_preflight; /* comma list of check names */
 	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */
+	unsigned ready_timeout_s;   /* every node Ready after the joins; 0: 300 */
 };
 
 /* Checks a --skip-preflight list (comma-separated check names) before anything runs:

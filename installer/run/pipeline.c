@@ -21,14 +21,7 @@
  *   flags   PHASE_ALL_OR_NOTHING: the run stops here unless every host got through
  *           (only before the first phase that changes a host); PHASE_ONE_AT_A_TIME
  *
- * The phases still to come slot in as rows the same way, for instance
- *   { "registry", phase_registry, .on = &phase_on_registry },
- *   { "PreInit", phase_plugins_pre_init, .skip = run_no_plugins_pre_init },
- *   { "kubeadm init", phase_kubeadm_init, .on = &phase_on_master0 },
- *   { "join masters", phase_join, .on = &phase_on_other_masters, .flags = PHASE_ONE_AT_A_TIME },
- *   { "join nodes", phase_join, .on = &phase_on_nodes },
- * with "PreJoin" before the joins, "PostJoin" after them, "PreGuest" before the CMDs, and
- * the PostInstall rows after the CMDs (plugins.c: the plugin points). And
+ * A new phase is a file and a row in its place;
  * tests/unit/test-run-pipeline.c checks the order below. */
 const struct phase run_pipeline[] = {
 	/* all or nothing until preflight passed: a host that cannot be reached or checked
@@ -50,23 +43,38 @@ const struct phase run_pipeline[] = {
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
 	  .skip = run_no_registry },
-	/* plugins.c: the plugin points. kubeadm's rows go between them: "kubeadm init" (and
-	 * the join data) after PreInit, "join masters" and "join nodes" after PreJoin, "wait
-	 * Ready" after PostJoin. A "PHASE kubectl" row (on master0) comes just before its
+	/* plugins.c: the plugin points, kubeadm's rows (kubeadm.c; skipped for an image without
+	 * bin/kubeadm) between them. A "PHASE kubectl" row (on master0) comes just before its
 	 * point where a plugin there needs the cluster: label selectors, LABEL, TAINT,
-	 * CLUSTERCHECK */
+	 * CLUSTERCHECK. kubeadm: init on master0, the join data it hands out, the other
+	 * masters one at a time, the nodes; then the masters' legacy label, once their nodes
+	 * are registered, so that the selectors of PostJoin and later find them */
 	{ .name = "PreInit", .run = phase_plugins_pre_init, .skip = run_no_plugins_pre_init },
+	{ .name = "kubeadm init", .run = phase_kubeadm_init, .on = &phase_on_master0,
+	  .skip = run_no_kubeadm },
+	{ .name = "join data", .run = phase_join_data, .on = &phase_on_master0,
+	  .skip = run_no_joins },
 	{ .name = "PreJoin", .run = phase_plugins_pre_join, .on = &phase_on_joining,
 	  .skip = run_no_plugins_pre_join },
+	{ .name = "join masters", .run = phase_join, .on = &phase_on_other_masters,
+	  .skip = run_no_master_joins, .flags = PHASE_ONE_AT_A_TIME },
+	{ .name = "join nodes", .run = phase_join, .on = &phase_on_nodes, .skip = run_no_node_joins },
+	{ .name = "label masters", .run = phase_label_masters, .on = &phase_on_master0,
+	  .skip = run_no_kubeadm },
 	{ .name = "PostJoin kubectl", .run = phase_plugins_post_join_kubectl,
 	  .on = &phase_on_master0, .skip = run_no_plugins_post_join_kubectl },
 	{ .name = "PostJoin", .run = phase_plugins_post_join, .skip = run_no_plugins_post_join },
 	{ .name = "PreGuest kubectl", .run = phase_plugins_pre_guest_kubectl,
 	  .on = &phase_on_master0, .skip = run_no_plugins_pre_guest_kubectl },
 	{ .name = "PreGuest", .run = phase_plugins_pre_guest, .skip = run_no_plugins_pre_guest },
-	/* last for now: the kubeadm phases (init, joins) slot in before it, the cluster being
-	 * up when the CMDs run */
+	/* the cluster is up (every host joined) when the CMDs run */
 	{ .name = "cmd", .run = phase_cmd, .on = &phase_on_master0, .skip = run_no_cmds },
+	/* every node Ready, after the CMDs: a node is Ready only once a CNI is configured,
+	 * and an image's CMD is where sealer-format images install theirs (kubectl apply -f
+	 * calico.yaml); before them, such a run could only time out. A node that is not Ready
+	 * fails with its kubelet's journal, and the run stops before PostInstall */
+	{ .name = "wait Ready", .run = phase_wait_ready, .on = &phase_on_master0,
+	  .after = run_ready_after, .skip = run_no_kubeadm },
 	/* the run's last point (after the CMDs, as sealer's Guest then PostInstall); what
 	 * its plugins need from the cluster is done by master0's kubectl first */
 	{ .name = "PostInstall kubectl", .run = phase_plugins_selectors, .on = &phase_on_master0,

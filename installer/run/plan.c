@@ -122,6 +122,7 @@ void run_plan(struct run *r)
 			    has_init ? "runs" : "not in the image", h->spec->nenv);
 		run_plugins_plan(r, i);
 		run_registry_plan(r, i);
+		run_kubeadm_plan(r, i);
 	}
 	run_cmd_plan(r);
 }

@@ -12,6 +12,8 @@
 #include "digest.h"
 #include "error.h"
 #include "image-store.h"
+#include "kubeadm-config.h"
+#include "kubeadm-output.h"
 #include "macro.h"
 #include "plugin.h"
 #include "run.h"
@@ -24,6 +26,7 @@ struct ssh_chan;
 struct agent_client;
 struct ynode;
 struct plugin_selected;
+struct agent_exit;
 
 struct host_state {
 	struct cluster_host *spec;
@@ -66,6 +69,24 @@ struct run {
 	char **archives;
 	size_t narchives;
 	size_t registry_host;
+	/* kubeadm.c: the image's bin/kubeadm (none: every kubeadm phase is skipped), its
+	 * version and etc/kubeadm.yml, the masters' IPs; master0's cgroup driver (kubeadm
+	 * init) and join data (join data), read by the joins after; which hosts' nodes were
+	 * not Ready when the wait timed out (ready.c), for its after hook */
+	bool has_kubeadm;
+	char *k8s_version;
+	char *kubeadm_yml;
+	size_t kubeadm_yml_len;
+	char *kubeadm_yml_name; /* "IMAGE:etc/kubeadm.yml", for messages */
+	const char **master_ips;
+	size_t n_masters;
+	struct kubeadm_user_doc *kubeadm_docs;
+	const char *cgroup_driver;
+	bool have_join;
+	struct kubeadm_join_cmd join;
+	char cert_key[KUBEADM_CERT_KEY_LEN + 1];
+	bool *not_ready;
+	char **node_names; /* per host, its node's name as kubectl listed it (NULL: not listed) */
 };
 
 int64_t run_now_ms(void);
@@ -215,6 +236,45 @@ bool run_no_registry(const struct run *r);
 int phase_registry(struct run *r, struct host_state *h);
 extern const struct phase_hosts phase_on_registry;
 void run_registry_plan(const struct run *r, size_t host);
+
+/* kubeadm.c: the image's bin/kubeadm and etc/kubeadm.yml read from its layers and every
+ * kubeadm input validated (kubeadm_config_validate) before any host is touched; an image
+ * with bin/kubeadm but no kubernetesVersion is refused. The skip of every kubeadm phase
+ * (no bin/kubeadm), the plan's line. */
+int run_kubeadm_load(struct run *r, struct errbuf *err);
+void run_kubeadm_release(struct run *r);
+bool run_no_kubeadm(const struct run *r);
+bool run_no_joins(const struct run *r);	      /* no kubeadm, or master0 alone */
+bool run_no_master_joins(const struct run *r); /* no kubeadm, or one master */
+bool run_no_node_joins(const struct run *r);   /* no kubeadm, or no node */
+void run_kubeadm_plan(const struct run *r, size_t host);
+/* The render's inputs for host h (join fields from r when r->have_join). */
+void run_kubeadm_in(const struct run *r, const struct host_state *h,
+		    struct kubeadm_config_in *in);
+/* Renders the config of role for h and has the agent write it as
+ * data/CLUSTER/kubeadm-NAME.yaml (0600); *ret_path: its path on the host. */
+int run_kubeadm_write(struct run *r, struct host_state *h, enum kubeadm_role role,
+		      const char *name, char **ret_path);
+/* Runs script on h (in /, the host's env), stdout into out (capped, never logged) when
+ * out is set, else streamed like stderr (run_host_output, h->tail). */
+int run_host_exec(struct host_state *h, const char *script, unsigned timeout_s,
+		  struct buf *out, struct agent_exit *ex);
+/* Whether path exists on h: 1 yes, 0 no, < 0 the check failed. */
+int run_host_test(struct host_state *h, const char *path);
+
+int phase_kubeadm_init(struct run *r, struct host_state *h);	/* kubeadm-init.c */
+/* kubeadm-init.c: /root/.kube/config from /etc/kubernetes/admin.conf (masters) */
+int run_kube_config(struct host_state *h);
+int phase_join_data(struct run *r, struct host_state *h);	/* join-data.c */
+int phase_join(struct run *r, struct host_state *h);		/* join.c */
+int phase_label_masters(struct run *r, struct host_state *h); /* ready.c */
+int phase_wait_ready(struct run *r, struct host_state *h);	/* ready.c */
+/* ready.c: after the wait, each host whose node is not Ready fails with its kubelet's
+ * journal; < 0 then (the run stops). */
+int run_ready_after(struct run *r);
+/* ready.c: the last lines of h's `journalctl -u kubelet` into out, each also logged with
+ * the host's prefix ("kubelet: …"); what went wrong reading it, instead, when it failed. */
+void run_kubelet_journal(struct host_state *h, struct buf *out);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);

@@ -104,6 +104,7 @@ static void run_release(struct run *r)
 	free(r->known_hosts);
 	run_plugins_release(r);
 	run_registry_release(r);
+	run_kubeadm_release(r);
 	image_release(&r->img);
 }
 
@@ -155,6 +156,12 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		return finish(&r, 1);
 	}
 	if (run_hosts_check(&r, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 2);
+	}
+	/* a kubeadm input that kubeadm would refuse is a usage error, before any host */
+	if (run_kubeadm_load(&r, err) < 0) {
 		log_error("%s", errbuf_msg(err));
 		errbuf_clear(err);
 		return finish(&r, 2);

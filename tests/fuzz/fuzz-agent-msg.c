@@ -135,6 +135,18 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		msg_hosts_release(&m);
 		return;
 	}
+	case MSG_KUBEADM_CONFIG: {
+		struct msg_kubeadm_config m;
+		if ((r = msg_kubeadm_config_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && msg_kubeadm_name_valid(m.name));
+		assert(!strchr(m.name, '/') && strncmp(m.name, "kubeadm-", 8) == 0);
+		assert(strlen(m.data) <= MSG_MAX_KUBEADM_CONFIG);
+		for (const char *c = m.data; *c; c++)
+			assert((unsigned char)*c >= 0x20 || *c == '\t' || *c == '\n' || *c == '\r');
+		msg_kubeadm_config_release(&m);
+		return;
+	}
 	case MSG_FACTS_REQ:
 	case MSG_LAYER_END:
 	case MSG_BYE:

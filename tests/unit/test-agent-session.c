@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "image-store.h"
 #include "layer-helpers.h"
 #include "serve.h"
@@ -650,6 +651,40 @@ static void test_registry_import(void **state)
 	assert_non_null(strstr(errbuf_msg(&err), "plain file name"));
 }
 
+/* KUBEADM_CONFIG through a session: the agent answers where it wrote the file (0600 in
+ * data/CLUSTER), and refuses a path for a name without touching the disk. */
+static void test_kubeadm_config(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_free_ char *dir = xasprintf("%s/data/demo", s->root);
+	_cleanup_free_ char *want = xasprintf("%s/data/demo/kubeadm-join.yaml", s->root);
+	_cleanup_free_ char *path = NULL;
+	_cleanup_buf_ struct buf got = BUF_INIT(4096);
+	struct stat st;
+
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	/* no data/demo yet (no ASSEMBLE): refused, nothing created */
+	assert_true(agent_client_kubeadm_config(s->ac, "demo", "kubeadm-join.yaml", "a: 1\n", NULL,
+						&err) < 0);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	errbuf_clear(&err);
+	assert_int_equal(agent_client_kubeadm_config(s->ac, "demo", "kubeadm-join.yaml",
+						     "kind: JoinConfiguration\n", &path, &err), 0);
+	assert_string_equal(path, want);
+	assert_int_equal(stat(want, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(buf_read_file(&got, want), 0);
+	assert_string_equal(got.data, "kind: JoinConfiguration\n");
+	assert_true(agent_client_kubeadm_config(s->ac, "demo", "../kubeadm-x.yaml", "x", NULL,
+						&err) < 0);
+	assert_non_null(strstr(errbuf_msg(&err), "malformed KUBEADM_CONFIG: name"));
+	/* the session goes on after a refusal */
+	assert_int_equal(agent_client_kubeadm_config(s->ac, "demo", "kubeadm-init.yaml", "b: 2\n",
+						     NULL, &err), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -666,6 +701,7 @@ int main(void)
 		T(test_setup_flags_do_not_fit),
 		T(test_config),
 		T(test_registry_import),
+		T(test_kubeadm_config),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

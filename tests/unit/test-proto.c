@@ -316,6 +316,73 @@ static void test_registry_import_decode(void **state)
 	buf_release(&p);
 }
 
+static void put_kubeadm(struct buf *p, const char *cluster, const char *name, const char *data)
+{
+	buf_reset(p);
+	proto_put_str(p, cluster);
+	proto_put_str(p, name);
+	proto_put_str(p, data);
+}
+
+/* KUBEADM_CONFIG: a kubeadm-NAME.yaml file name (never a path) and YAML text */
+static void test_kubeadm_config_decode(void **state)
+{
+	static const struct {
+		const char *cluster, *name, *data, *why;
+	} bad[] = {
+		{ "Demo", "kubeadm-init.yaml", "a: 1\n", "cluster" },
+		{ "demo", "", "a: 1\n", "name" },
+		{ "demo", "init.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-init.yml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-../x.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-a/b.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-INIT.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-init.yaml/", "a: 1\n", "name" },
+		{ "demo", "kubeadm-0123456789012345678901234567890123.yaml", "a: 1\n", "name" },
+		{ "demo", "kubeadm-init.yaml", "a: \x1b[2J\n", "data" },
+	};
+	struct buf p = BUF_INIT(1 << 20);
+	struct msg_kubeadm_config m;
+	struct errbuf err = ERRBUF_INIT;
+	char *big = malloc(MSG_MAX_KUBEADM_CONFIG + 2);
+	(void)state;
+
+	put_kubeadm(&p, "demo", "kubeadm-init.yaml", "kind: InitConfiguration\n\tx: \"\xc3\xa9\"\r\n");
+	assert_int_equal(proto_validate(MSG_KUBEADM_CONFIG, p.data, p.len), 0);
+	assert_int_equal(msg_kubeadm_config_decode(p.data, p.len, &m, &err), 0);
+	assert_string_equal(m.cluster, "demo");
+	assert_string_equal(m.name, "kubeadm-init.yaml");
+	assert_non_null(strstr(m.data, "InitConfiguration"));
+	msg_kubeadm_config_release(&m);
+	assert_string_equal(proto_msg_name(MSG_KUBEADM_CONFIG), "KUBEADM_CONFIG");
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		put_kubeadm(&p, bad[i].cluster, bad[i].name, bad[i].data);
+		errbuf_clear(&err);
+		assert_int_equal(msg_kubeadm_config_decode(p.data, p.len, &m, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "malformed KUBEADM_CONFIG"));
+		if (!strstr(err.msg, bad[i].why))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].why);
+	}
+	put_kubeadm(&p, "demo", "kubeadm-join.yaml", "a: 1\n");
+	for (size_t n = 0; n < p.len; n++) {
+		assert_int_equal(msg_kubeadm_config_decode(p.data, n, &m, &err), -EBADMSG);
+		assert_int_equal(proto_validate(MSG_KUBEADM_CONFIG, p.data, n), -EBADMSG);
+	}
+	proto_put_u32(&p, 0);
+	assert_int_equal(msg_kubeadm_config_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "trailing"));
+
+	memset(big, 'x', MSG_MAX_KUBEADM_CONFIG + 1);
+	big[MSG_MAX_KUBEADM_CONFIG + 1] = '\0';
+	put_kubeadm(&p, "demo", "kubeadm-init.yaml", big);
+	assert_int_equal(msg_kubeadm_config_decode(p.data, p.len, &m, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "data"));
+	free(big);
+	buf_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_setup_flags),
 		cmocka_unit_test(test_config_decode),
 		cmocka_unit_test(test_registry_import_decode),
+		cmocka_unit_test(test_kubeadm_config_decode),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

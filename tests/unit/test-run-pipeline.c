@@ -138,9 +138,11 @@ static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
 					     "distribute", "config", "setup", "hosts", "init",
-					     "registry", "PreInit", "PreJoin", "PostJoin kubectl",
-					     "PostJoin", "PreGuest kubectl", "PreGuest", "cmd",
-					     "PostInstall kubectl", "PostInstall" };
+					     "registry", "PreInit", "kubeadm init", "join data",
+					     "PreJoin", "join masters", "join nodes", "label masters",
+					     "PostJoin kubectl", "PostJoin", "PreGuest kubectl",
+					     "PreGuest", "cmd", "wait Ready", "PostInstall kubectl",
+					     "PostInstall" };
 	(void)state;
 
 	assert_int_equal(run_pipeline_len, ELEMENTSOF(names));
@@ -155,8 +157,16 @@ static void test_table_order(void **state)
 		bool registry = strcmp(p->name, "registry") == 0;
 		bool point = strcmp(p->name, "PreInit") == 0 || strcmp(p->name, "PreJoin") == 0 ||
 			     strcmp(p->name, "PostJoin") == 0 || strcmp(p->name, "PreGuest") == 0;
-		assert_true(p->on == (cmd || selectors ? &phase_on_master0 :
+		/* kubeadm: init, its join data, the labels and the wait on master0, joins on
+		 * the others */
+		bool on_master0 = p->run == phase_kubeadm_init || p->run == phase_join_data ||
+				  p->run == phase_label_masters || p->run == phase_wait_ready;
+		bool join_masters = strcmp(p->name, "join masters") == 0;
+		bool join_nodes = strcmp(p->name, "join nodes") == 0;
+		assert_true(p->on == (cmd || selectors || on_master0 ? &phase_on_master0 :
 				      registry ? &phase_on_registry :
+				      join_masters ? &phase_on_other_masters :
+				      join_nodes ? &phase_on_nodes :
 				      strcmp(p->name, "PreJoin") == 0 ? &phase_on_joining : NULL));
 		/* config, cmd and the plugin points are there only when they have work */
 		if (strcmp(p->name, "config") == 0)
@@ -165,16 +175,27 @@ static void test_table_order(void **state)
 			assert_true(p->skip == run_no_cmds);
 		else if (registry)
 			assert_true(p->skip == run_no_registry);
+		/* every kubeadm phase is skipped for an image without bin/kubeadm */
+		else if (p->run == phase_kubeadm_init || p->run == phase_label_masters ||
+			 p->run == phase_wait_ready)
+			assert_true(p->skip == run_no_kubeadm);
+		else if (p->run == phase_join_data)
+			assert_true(p->skip == run_no_joins);
+		else if (join_masters)
+			assert_true(p->skip == run_no_master_joins && p->run == phase_join);
+		else if (join_nodes)
+			assert_true(p->skip == run_no_node_joins && p->run == phase_join);
 		else if (selectors || point || strcmp(p->name, "Originally") == 0 ||
 			 strcmp(p->name, "PostInstall") == 0)
 			assert_non_null(p->skip);
 		else
 			assert_null(p->skip);
-		assert_false(p->flags & PHASE_ONE_AT_A_TIME);
+		assert_int_equal(!!(p->flags & PHASE_ONE_AT_A_TIME), join_masters);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
 		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
 		assert_int_equal(!!(p->flags & PHASE_ALL_OR_NOTHING), gate);
-		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight : NULL));
+		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight :
+					 p->run == phase_wait_ready ? run_ready_after : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
 	assert_true(run_pipeline[3].run == phase_plugins_originally);
@@ -184,24 +205,32 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[7].run == phase_hosts);
 	assert_true(run_pipeline[8].run == phase_init);
 	assert_true(run_pipeline[9].run == phase_registry);
-	/* the plugin points in create order, each point's kubectl row just before it; the
-	 * cluster's points (PostJoin on) after the registry, PreGuest before the CMDs */
+	/* PreInit, then kubeadm after the registry serves its images; PreJoin before the
+	 * joins, after the join data; the masters' label once joined, before the points
+	 * whose selectors look for it; PreGuest before the CMDs; the wait after them (a CNI
+	 * comes from a CMD), before PostInstall */
 	assert_true(run_pipeline[10].run == phase_plugins_pre_init);
 	assert_true(run_pipeline[10].skip == run_no_plugins_pre_init);
-	assert_true(run_pipeline[11].run == phase_plugins_pre_join);
-	assert_true(run_pipeline[11].skip == run_no_plugins_pre_join);
-	assert_true(run_pipeline[12].run == phase_plugins_post_join_kubectl);
-	assert_true(run_pipeline[12].skip == run_no_plugins_post_join_kubectl);
-	assert_true(run_pipeline[13].run == phase_plugins_post_join);
-	assert_true(run_pipeline[13].skip == run_no_plugins_post_join);
-	assert_true(run_pipeline[14].run == phase_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[14].skip == run_no_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[15].run == phase_plugins_pre_guest);
-	assert_true(run_pipeline[15].skip == run_no_plugins_pre_guest);
-	assert_true(run_pipeline[16].run == phase_cmd);
-	assert_true(run_pipeline[17].run == phase_plugins_selectors);
-	assert_true(run_pipeline[17].skip == run_no_plugin_selectors);
-	assert_true(run_pipeline[18].run == phase_plugins_post_install);
+	assert_true(run_pipeline[11].run == phase_kubeadm_init);
+	assert_true(run_pipeline[12].run == phase_join_data);
+	assert_true(run_pipeline[13].run == phase_plugins_pre_join);
+	assert_true(run_pipeline[13].skip == run_no_plugins_pre_join);
+	assert_true(run_pipeline[14].flags & PHASE_ONE_AT_A_TIME);
+	assert_true(run_pipeline[16].run == phase_label_masters);
+	assert_true(run_pipeline[17].run == phase_plugins_post_join_kubectl);
+	assert_true(run_pipeline[17].skip == run_no_plugins_post_join_kubectl);
+	assert_true(run_pipeline[18].run == phase_plugins_post_join);
+	assert_true(run_pipeline[18].skip == run_no_plugins_post_join);
+	assert_true(run_pipeline[19].run == phase_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[19].skip == run_no_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[20].run == phase_plugins_pre_guest);
+	assert_true(run_pipeline[20].skip == run_no_plugins_pre_guest);
+	assert_true(run_pipeline[21].run == phase_cmd);
+	assert_true(run_pipeline[22].run == phase_wait_ready);
+	assert_true(run_pipeline[22].after == run_ready_after);
+	assert_true(run_pipeline[23].run == phase_plugins_selectors);
+	assert_true(run_pipeline[23].skip == run_no_plugin_selectors);
+	assert_true(run_pipeline[24].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)
@@ -453,6 +482,42 @@ static void test_no_thread_fails_only_picked(void **state)
 	}
 }
 
+/* The kubeadm rows: none without bin/kubeadm (the test images of the earlier phases keep
+ * their phases); with it, init, the join data, the labels and the wait on master0, the
+ * joins only when there is someone to join. The fake run has three masters and two nodes. */
+static void test_kubeadm_rows_plan(void **state)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(4096);
+	(void)state;
+
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_null(strstr(b.data, "kubeadm"));
+	run.has_kubeadm = true;
+	run.n_masters = 3;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, hosts, init, kubeadm init (on master0), join data (on master0), "
+			    "join masters (on the other masters, one at a time), join nodes (on the "
+			    "nodes), label masters (on master0), wait Ready (on master0)");
+	/* master0 alone: no join data, no joins */
+	run.n = 1;
+	run.n_masters = 1;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, hosts, init, kubeadm init (on master0), label masters (on master0), "
+			    "wait Ready (on master0)");
+	/* one master and nodes: no master joins */
+	run.n = NHOSTS;
+	buf_reset(&b);
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	assert_non_null(strstr(b.data, "join data (on master0), join nodes (on the nodes)"));
+	assert_null(strstr(b.data, "join masters"));
+	run.has_kubeadm = false;
+	run.n_masters = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup(test_skip, setup),
 		cmocka_unit_test_setup(test_plan_line_with_selections, setup),
 		cmocka_unit_test_setup(test_no_thread_fails_only_picked, setup),
+		cmocka_unit_test_setup(test_kubeadm_rows_plan, setup),
 	};
 	return cmocka_run_group_tests_name("run-pipeline", tests, NULL, NULL);
 }
