@@ -47,7 +47,7 @@ p1=$(phases_of my-cluster "$ip1") p2=$(phases_of my-cluster "$ip2")
 echo "# master0: $p1"
 echo "# node:    $p2"
 check_out "master0's phases in order" \
-    '^connect,agent,facts,distribute,setup,hosts,init,registry,kubeadm init,join data,wait Ready,cmd,PostInstall kubectl,PostInstall$' echo "$p1"
+    '^connect,agent,facts,distribute,setup,hosts,init,registry,kubeadm init,join data,label masters,cmd,wait Ready,PostInstall kubectl,PostInstall$' echo "$p1"
 check_out "a node's phases in order" \
     '^connect,agent,facts,distribute,setup,hosts,init,join nodes,PostInstall$' echo "$p2"
 
@@ -65,7 +65,7 @@ printf '%s\n' "$nodes" | sed 's/^/# /'
 check "every node Ready" test "$(printf '%s\n' "$nodes" | grep -c ' Ready ')" = 3
 
 check_out "the CMDs ran on master0 in order, the ARG overridden" \
-    '^cmd 1: hi world in rootfs,cmd 2: 3 nodes Ready$' bash -c "bash '$lab' ssh 1 cat /var/log/cirun-cluster-app.log | paste -sd,"
+    '^cmd 1: hi world in my-cluster,cmd 2: 3 nodes joined$' bash -c "bash '$lab' ssh 1 cat /var/log/cirun-cluster-app.log | paste -sd,"
 check "the CMDs ran on master0 only" bash -c "! bash '$lab' ssh 2 test -e /var/log/cirun-cluster-app.log"
 check_out "the seed's taint plugin ran on the master (its legacy label)" "^taint plugin on $(hs 1 hostname)\$" \
     hs 1 cat /var/log/cirun-cluster-plugins.log
@@ -145,6 +145,15 @@ spec:
   on: app=web
   data: echo "on-web plugin on \$(hostname)" >> /var/log/cirun-cluster-plugins.log
 ---
+apiVersion: sealer.cloud/v2
+kind: Plugin
+metadata: {name: before-join}
+spec:
+  type: SHELL
+  action: PreJoin
+  on: master
+  data: echo "before-join plugin on \$(hostname), \$(test -e /etc/kubernetes/kubelet.conf && echo joined || echo not joined yet)" >> /var/log/cirun-cluster-plugins.log
+---
 apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
 networking:
@@ -187,8 +196,11 @@ check "every node Ready" test "$(printf '%s\n' "$nodes" | grep -c ' Ready ')" = 
 check_out "control-plane nodes: 2" '^2$' bash -c "bash '$lab' ssh 4 kubectl get nodes -l node-role.kubernetes.io/control-plane -o name | wc -l"
 check_out "the Config merged into the app's file" '^  replicas: 3$' hs 6 cat $data/apply-cluster/rootfs/etc/app.yaml
 check_out "and kept the image's fields" '^  name: cluster-app$' hs 6 cat $data/apply-cluster/rootfs/etc/app.yaml
-check_out "the CMDs took the Clusterfile's cmd_args" '^cmd 1: hello apply in rootfs,cmd 2: 4 nodes Ready$' \
+check_out "the CMDs took the Clusterfile's cmd_args" '^cmd 1: hello apply in apply-cluster,cmd 2: 4 nodes joined$' \
     bash -c "bash '$lab' ssh 4 cat /var/log/cirun-cluster-app.log | paste -sd,"
+check_out "PreJoin ran on the joining master before its join" "^before-join plugin on $(hs 5 hostname), not joined yet\$" \
+    hs 5 cat /var/log/cirun-cluster-plugins.log
+check "and not on master0, which does not join" bash -c "! bash '$lab' ssh 4 grep -q before-join /var/log/cirun-cluster-plugins.log"
 check_out "the plugin on an IP ran there" "on-ip plugin on $(hs 7 hostname)" hs 7 cat /var/log/cirun-cluster-plugins.log
 check "and nowhere else" bash -c "! bash '$lab' ssh 6 grep -q on-ip /var/log/cirun-cluster-plugins.log"
 check_out "the LABEL at PostJoin labelled the node" "^$(hs 6 hostname) " hs 4 kubectl get nodes -l app=web

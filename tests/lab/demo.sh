@@ -33,8 +33,14 @@ echo
 echo "---- cirun run demo-app:v1 -m $master -n $nodes -p …"
 # the lab's hosts get new host keys whenever they are re-created
 rm -f "$CIRUN_HOME/known_hosts"
-CIRUN_SSH_PASSWORD=${CIRUN_LAB_PASSWORD:-cirun-lab} "$cirun" run demo-app:v1 -m "$master" -n "$nodes" \
+start=$(date +%s)
+"$cirun" run demo-app:v1 -m "$master" -n "$nodes" -p "${CIRUN_LAB_PASSWORD:-cirun-lab}" \
     --cmd-args Greeting=hi
+echo "(the install of the 3 hosts took $(($(date +%s) - start)) s)"
+
+echo
+echo "---- the cluster's nodes, as the STAND-IN kubectl on $master lists them"
+bash "$lab" ssh 1 kubectl get nodes -o wide
 
 echo
 echo "---- the cluster's registry (sea.hub:5000) seen from node ${nodes%%,*}"
@@ -44,7 +50,10 @@ echo "---- node ${nodes%%,*} pulls docker.io/library/busybox:1.35.0 by its origi
 bash "$lab" ssh 2 'ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d docker.io/library/busybox:1.35.0 | tail -n 1 &&
     ctr -n k8s.io run --rm --net-host docker.io/library/busybox:1.35.0 demo-bb sh -c "echo busybox \$(busybox | head -n 1 | cut -d\" \" -f2) runs in a container on the node"'
 echo
-echo "---- the STAND-IN kubeadm calls recorded on $master"
-bash "$lab" ssh 1 'cat /var/log/k8s-standin/calls.log 2>/dev/null | grep " kubeadm " || echo "(none recorded)"'
+echo "---- the STAND-IN kubeadm calls recorded on each host (/var/log/k8s-standin/calls.log)"
+for i in 1 2 3; do
+    echo "host $i:"
+    bash "$lab" ssh "$i" 'grep " kubeadm " /var/log/k8s-standin/calls.log 2>/dev/null | sed "s/^/  /" || echo "  (none recorded)"'
+done
 echo
 echo "The lab stays up: 'make lab-status' shows it, 'make lab-down' removes it."
