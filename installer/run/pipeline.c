@@ -42,7 +42,7 @@ const struct phase run_pipeline[] = {
 	{ .name = "init", .run = phase_init },
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
-	  .skip = run_no_registry },
+	  .skip = run_no_registry, .flags = PHASE_NEEDED_BY_ALL },
 	/* plugins.c: the plugin points, kubeadm's rows (kubeadm.c; skipped for an image without
 	 * bin/kubeadm) between them. A "PHASE kubectl" row (on master0) comes just before its
 	 * point where a plugin there needs the cluster: label selectors, LABEL, TAINT,
@@ -175,12 +175,15 @@ static bool run_phase(struct run *r, const struct phase *p)
 }
 
 /* An all-or-nothing phase (gate) stops the run when a host did not get through it, and
- * when its `after` hook fails; a later phase's hook stops it when it fails. */
-static bool must_stop(struct run *r, const struct phase *p, bool ran)
+ * when its `after` hook fails; a later phase's hook stops it when it fails; a phase the
+ * others need stops it when a host failed in it (live_before: the live hosts before it). */
+static bool must_stop(struct run *r, const struct phase *p, bool ran, size_t live_before)
 {
 	bool gate = p->flags & PHASE_ALL_OR_NOTHING;
 
 	if (gate && live_hosts(r) != r->n)
+		return true;
+	if ((p->flags & PHASE_NEEDED_BY_ALL) && live_hosts(r) != live_before)
 		return true;
 	if (ran && p->after && p->after(r) < 0)
 		return true;
@@ -194,7 +197,8 @@ bool pipeline_run(struct run *r, const struct phase *phases, size_t n)
 
 		if (p->skip && p->skip(r))
 			continue;
-		if (must_stop(r, p, run_phase(r, p))) {
+		size_t live_before = live_hosts(r);
+		if (must_stop(r, p, run_phase(r, p), live_before)) {
 			if (p->flags & PHASE_ALL_OR_NOTHING)
 				log_error("stopped before changing any host");
 			else

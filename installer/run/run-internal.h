@@ -126,6 +126,11 @@ enum phase_flags {
 	PHASE_ALL_OR_NOTHING = 1u << 0,
 	/* The hosts one at a time, in the order of hosts[] (masters joining), not in parallel. */
 	PHASE_ONE_AT_A_TIME = 1u << 1,
+	/* The others cannot do without it: when a host taking part fails here, the run stops
+	 * after this phase ("stopped after NAME") instead of going on with the rest (the
+	 * registry: every host would pull through a registry that is not there, and fail
+	 * late, or quietly fall back to the public registries). */
+	PHASE_NEEDED_BY_ALL = 1u << 2,
 };
 
 struct phase {

@@ -179,7 +179,7 @@ check_out "the CNI bridge config rendered with the default pod subnet" '"subnet"
     hs cat /etc/cni/net.d/10-cirun-bridge.conflist
 check_out "sysctls kept for the next boot" '^net\.ipv4\.ip_forward = 1$' hs cat /etc/sysctl.d/90-cirun-k8s.conf
 check_out "ip_forward is on" '^1$' hs cat /proc/sys/net/ipv4/ip_forward
-check_out "kubelet.service is enabled, not started" '^enabled inactive$' \
+check_out "kubelet.service is enabled, and active once kubeadm init started it" '^enabled active$' \
     hs 'echo $(systemctl is-enabled kubelet) $(systemctl is-active kubelet)'
 kcat=$(hs systemctl cat kubelet)
 check_out "kubelet: kubeadm's drop-in in place" 'kubelet\.service\.d/10-kubeadm\.conf' printf '%s\n' "$kcat"

@@ -43,7 +43,7 @@ check "build the stand-in base image" "$cirun" build -t k8stest:v1 --build-arg "
 # is refused (exit 2); an image with bin/kubeadm but no etc/kubeadm.yml keeps the phases of
 # an image without kubeadm, with a warning
 out=$("$cirun" run k8stest:v1 -m $CIRUN_LAB_SUBNET.11,$CIRUN_LAB_SUBNET.12 -n $CIRUN_LAB_SUBNET.13 -p "$pw" --dry-run 2>&1)
-check_out "the plan lists the kubeadm phases" ', init, kubeadm init \(on master0\), join data \(on master0\), join masters \(on the other masters, one at a time\), join nodes \(on the nodes\), wait Ready \(on master0\)$' printf '%s\n' "$out"
+check_out "the plan lists the kubeadm phases" ', init, kubeadm init \(on master0\), join data \(on master0\), join masters \(on the other masters, one at a time\), join nodes \(on the nodes\), label masters \(on master0\), wait Ready \(on master0\)$' printf '%s\n' "$out"
 check_out "the plan says what master0 runs" 'kubeadm init \(Kubernetes v1\.28\.7\) with /var/lib/cirun/data/my-cluster/kubeadm-init\.yaml' printf '%s\n' "$out"
 mkdir -p "$work/nover/etc" "$work/nokadm"
 cp -r "$top/${BUILD:-build}/k8s-standin/bin" "$work/nover/bin"

@@ -174,7 +174,7 @@ static void test_table_order(void **state)
 		else if (cmd)
 			assert_true(p->skip == run_no_cmds);
 		else if (registry)
-			assert_true(p->skip == run_no_registry);
+			assert_true(p->skip == run_no_registry && (p->flags & PHASE_NEEDED_BY_ALL));
 		/* every kubeadm phase is skipped for an image without bin/kubeadm */
 		else if (p->run == phase_kubeadm_init || p->run == phase_label_masters ||
 			 p->run == phase_wait_ready)
@@ -345,6 +345,30 @@ static void test_all_or_nothing_stops(void **state)
 	assert_int_equal(t.after_calls, 0);
 	assert_false(hosts[0].failed);
 	assert_int_equal(hosts[0].phases_done, 1);
+}
+
+/* A phase the others need (the registry): a host failing in it stops the run after it;
+ * a host that had failed before does not. */
+static void test_needed_by_all_stops(void **state)
+{
+	const struct phase table[] = {
+		{ .name = "a", .run = fake_a },
+		{ .name = "b", .run = fake_b, .on = &phase_on_master0, .flags = PHASE_NEEDED_BY_ALL },
+		{ .name = "c", .run = fake_c },
+	};
+	(void)state;
+
+	t.fail['a'] = 1u << 3; /* another host failed earlier: b still goes on */
+	assert_true(pipeline_run(&run, table, ELEMENTSOF(table)));
+	assert_int_equal(count('c'), NHOSTS - 1);
+
+	setup(NULL);
+	t.fail['b'] = 1u << 0;
+	assert_false(pipeline_run(&run, table, ELEMENTSOF(table)));
+	assert_int_equal(count('b'), 1);
+	assert_int_equal(count('c'), 0);
+	assert_string_equal(hosts[0].failed_phase, "b");
+	assert_false(hosts[1].failed);
 }
 
 /* The hook runs once, after the phase ended on every host; a host it fails stops an
@@ -527,6 +551,7 @@ int main(void)
 		cmocka_unit_test_setup(test_failed_host_stops_alone, setup),
 		cmocka_unit_test_setup(test_all_failed_skips_the_rest, setup),
 		cmocka_unit_test_setup(test_all_or_nothing_stops, setup),
+		cmocka_unit_test_setup(test_needed_by_all_stops, setup),
 		cmocka_unit_test_setup(test_after_hook, setup),
 		cmocka_unit_test_setup(test_after_hook_stops_later_phase, setup),
 		cmocka_unit_test_setup(test_selections, setup),
