@@ -1,4 +1,5 @@
-/* Decoders of the requests cirun sends to the agent (common/proto.h lists the fields).
+/* Decoders of the requests cirun sends to the agent, and of the agent's REGISTRY_IMPORTED
+ * answer (common/proto.h lists the fields).
  * Each takes one frame's payload and either fills a struct whose every field was checked
  * (digests are "sha256:" + 64 lower-case hex, cluster names follow common/name.h, env keys
  * are shell identifiers, cwd is an absolute path without "..", counts and lengths are
