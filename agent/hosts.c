@@ -132,6 +132,9 @@ static int install_mirrors(struct record *rc, const char *mirror, char *const *u
 	if (r >= 0)
 		r = install_toml(rc, mirror, &text, rep);
 	for (size_t i = 0; r >= 0 && i < nup; i++) {
+		/* the mirror's own file says where it is, not where to look first */
+		if (strcmp(up[i], mirror) == 0)
+			continue;
 		buf_reset(&text);
 		r = hosts_toml(mirror, up[i], &text);
 		if (r >= 0)
@@ -155,7 +158,7 @@ int host_hosts(const char *cluster, const struct hosts_entry *e, size_t n, const
 	if (!*mirror || mirror[0] == '.' || strchr(mirror, '/'))
 		return errbuf_set(err, -EINVAL, "mirror '%s' is not NAME:PORT", mirror);
 	for (size_t i = 0; i < nup; i++)
-		if (!hosts_name_valid(upstreams[i]))
+		if (!hosts_registry_valid(upstreams[i]))
 			return errbuf_set(err, -EINVAL, "registry '%s' is not a host name", upstreams[i]);
 	r = write_etc_hosts(cluster, e, n, rep, err);
 	if (r < 0)

@@ -435,10 +435,53 @@ static void served_release(struct agent *a)
 	free(a->served);
 }
 
+/* The registry hosts the report's images were named under, each once in the order met, as
+ * REGISTRY_IMPORTED's list: cirun makes each a containerd mirror of the cluster's
+ * registry. An IPv6 literal ("[fd00::1]:5000") names no certs.d directory containerd
+ * looks up the same way everywhere: left out, with a warning. More than
+ * MSG_MAX_REGISTRY_SOURCES is -E2BIG. */
+static int import_sources(const char *archive, const struct registry_import_report *rep,
+			  struct buf *out, uint32_t *ret_n, struct errbuf *err)
+{
+	_cleanup_free_ struct imgref *refs = xcalloc(MSG_MAX_REGISTRY_SOURCES, sizeof(*refs));
+	uint32_t n = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < rep->n_images; i++) {
+		struct imgref ref;
+		bool dup = false;
+
+		if (imgref_parse(rep->images[i].source, &ref, NULL) < 0)
+			continue; /* the import parsed it: cannot happen */
+		for (uint32_t k = 0; k < n && !dup; k++)
+			dup = strcmp(refs[k].domain, ref.domain) == 0;
+		if (dup)
+			continue;
+		if (!hosts_registry_valid(ref.domain)) {
+			log_warning("images/%s: %s: its registry %s gets no containerd mirror (not "
+				    "HOST[:PORT]); pull it as sea.hub:5000/%s", archive,
+				    rep->images[i].source, ref.domain, rep->images[i].name);
+			continue;
+		}
+		if (n == MSG_MAX_REGISTRY_SOURCES)
+			return errbuf_set(err, -E2BIG, "images/%s names images of more than %u registries "
+					  "(%s is one more): cirun mirrors at most %u per archive; split "
+					  "the archive", archive, MSG_MAX_REGISTRY_SOURCES, ref.domain,
+					  MSG_MAX_REGISTRY_SOURCES);
+		refs[n++] = ref;
+	}
+	for (uint32_t k = 0; r >= 0 && k < n; k++)
+		r = proto_put_str(out, refs[k].domain);
+	*ret_n = n;
+	return r < 0 ? errbuf_set(err, r, "images/%s: its registry hosts do not fit in a reply",
+				   archive) : 0;
+}
+
 /* The archive is opened beneath the rootfs (no symlink followed, a regular file only) and
  * read through /proc/self/fd, so what is imported is the image's file, never a host's. */
 static int registry_import_beneath(struct agent *a, const struct msg_registry_import *m,
-				   struct buf *detail, struct errbuf *err)
+				   struct buf *detail, struct buf *sources, uint32_t *ret_nsources,
+				   struct errbuf *err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/data/%s/rootfs", agent_root(), m->cluster);
 	_cleanup_free_ char *rel = xasprintf("images/%s", m->archive);
@@ -472,6 +515,8 @@ static int registry_import_beneath(struct agent *a, const struct msg_registry_im
 	if (rep.blobs_replaced)
 		buf_printf(detail, ", %zu replaced: they no longer had their digest in %s",
 			   rep.blobs_replaced, store);
+	if (r >= 0)
+		r = import_sources(m->archive, &rep, sources, ret_nsources, err);
 out:
 	registry_import_report_release(&rep);
 	return r;
@@ -480,14 +525,23 @@ out:
 static int on_registry_import(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	struct msg_registry_import m;
-	_cleanup_(buf_release) struct buf detail = BUF_INIT(64u << 10);
+	_cleanup_(buf_release) struct buf detail = BUF_INIT(MSG_MAX_DETAIL);
+	_cleanup_(buf_release) struct buf sources = BUF_INIT(64u << 10);
+	uint32_t nsources = 0;
 	int r = msg_registry_import_decode(rest(c), c->left, &m, err);
 
 	if (r < 0)
 		return r;
-	r = registry_import_beneath(a, &m, &detail, err);
+	r = registry_import_beneath(a, &m, &detail, &sources, &nsources, err);
+	/* REGISTRY_IMPORTED: OK's detail, then the registry hosts for cirun's mirrors */
 	if (r >= 0)
-		r = send_ok(a, detail.data, err);
+		r = reply_str(a, MSG_REGISTRY_IMPORTED, "detail", detail.data, err);
+	if (r >= 0)
+		r = reply_u32(a, MSG_REGISTRY_IMPORTED, "registry host count", nsources, err);
+	if (r >= 0 && buf_append(&a->reply, sources.data, sources.len) < 0)
+		r = reply_failed(a, -E2BIG, MSG_REGISTRY_IMPORTED, "registry hosts", err);
+	if (r >= 0)
+		r = send_frame(a, MSG_REGISTRY_IMPORTED);
 	msg_registry_import_release(&m);
 	return r;
 }

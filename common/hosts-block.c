@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "name.h"
@@ -20,6 +21,23 @@ bool hosts_name_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+bool hosts_registry_valid(const char *s)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	char name[HOSTS_MAX_NAME + 1];
+	size_t n = colon ? (size_t)(colon - s) : 0;
+
+	if (!colon)
+		return hosts_name_valid(s);
+	if (n == 0 || n > HOSTS_MAX_NAME || !colon[1] || strlen(colon + 1) > 5 ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || colon[1] == '0' ||
+	    atoi(colon + 1) > 65535)
+		return false;
+	memcpy(name, s, n);
+	name[n] = '\0';
+	return hosts_name_valid(name);
 }
 
 bool hosts_ip_valid(const char *ip)

@@ -31,6 +31,10 @@ bool hosts_ip_valid(const char *ip);
 /* Whether name may stand in a hosts line (and so in the block). */
 bool hosts_name_valid(const char *name);
 
+/* Whether s is a registry host as containerd names its certs.d directories: a host name
+ * (hosts_name_valid) with an optional ":PORT", PORT 1-65535 in decimal. */
+bool hosts_registry_valid(const char *s);
+
 /* Writes into out (appended) the text in[0..len) with the block of cluster holding
  * entries e[0..n) in place of its old one. A begin marker without its end, or a second
  * begin before the end, is -EBADMSG (the file was edited by hand: not guessed at).

@@ -455,8 +455,12 @@ int msg_hosts_decode(const void *p, size_t n, struct msg_hosts *ret, struct errb
 		r = get_count(&d, "upstreams", MSG_MAX_MIRRORS, 4, &count);
 	if (r >= 0)
 		m.upstreams = xcalloc(count ? count : 1, sizeof(*m.upstreams));
-	for (; r >= 0 && m.nup < count; m.nup++)
-		r = get_host_name(&d, "upstream", &m.upstreams[m.nup]);
+	for (; r >= 0 && m.nup < count; m.nup++) {
+		/* a registry of images/ may have a port: myreg.example:5000 */
+		r = get_str(&d, "upstream", HOSTS_MAX_NAME + 6, &m.upstreams[m.nup]);
+		if (r >= 0 && !hosts_registry_valid(m.upstreams[m.nup]))
+			r = bad(&d, -EBADMSG, "upstream", "is not a registry host (HOST[:PORT])");
+	}
 	if (r >= 0)
 		r = get_u32(&d, "flags", &m.flags);
 	if (r >= 0 && (m.flags & ~PROTO_HOSTS_FORCE))
@@ -469,6 +473,48 @@ int msg_hosts_decode(const void *p, size_t n, struct msg_hosts *ret, struct errb
 	}
 	*ret = m;
 	return 0;
+}
+
+int msg_registry_imported_decode(const void *p, size_t n, struct msg_registry_imported *ret,
+				 struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_REGISTRY_IMPORTED, p, n, err);
+	struct msg_registry_imported m = { 0 };
+	uint32_t count = 0;
+	int r = get_str(&d, "detail", MSG_MAX_DETAIL, &m.detail);
+
+	if (r >= 0)
+		r = get_count(&d, "registry hosts", MSG_MAX_REGISTRY_SOURCES, 4, &count);
+	if (r >= 0)
+		m.sources = xcalloc(count ? count : 1, sizeof(*m.sources));
+	for (; r >= 0 && m.n < count; m.n++) {
+		char **s = &m.sources[m.n];
+		r = get_str(&d, "registry host", HOSTS_MAX_NAME + 6, s);
+		if (r >= 0 && !hosts_registry_valid(*s))
+			r = bad(&d, -EBADMSG, "registry host", "is not HOST[:PORT]");
+		/* each host once: the list is a set the run unites with others */
+		for (uint32_t k = 0; r >= 0 && k < m.n; k++)
+			if (strcmp(m.sources[k], *s) == 0)
+				r = bad(&d, -EBADMSG, "registry host", "is listed twice");
+	}
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_registry_imported_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void msg_registry_imported_release(struct msg_registry_imported *m)
+{
+	/* n counts the hosts a decode touched, the one it failed on included */
+	for (uint32_t i = 0; m->sources && i < m->n; i++)
+		free(m->sources[i]);
+	free(m->sources);
+	free(m->detail);
+	*m = (struct msg_registry_imported){ 0 };
 }
 
 int msg_empty_decode(uint8_t type, const void *p, size_t n, struct errbuf *err)

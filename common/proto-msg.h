@@ -1,4 +1,5 @@
-/* Decoders of the requests cirun sends to the agent (common/proto.h lists the fields).
+/* Decoders of the requests cirun sends to the agent, and of the agent's REGISTRY_IMPORTED
+ * answer (common/proto.h lists the fields).
  * Each takes one frame's payload and either fills a struct whose every field was checked
  * (digests are "sha256:" + 64 lower-case hex, cluster names follow common/name.h, env keys
  * are shell identifiers, cwd is an absolute path without "..", counts and lengths are
@@ -27,8 +28,10 @@
 #define MSG_MAX_CONFIG_NAME 253		   /* CONFIG name (a Kubernetes object name) */
 #define MSG_MAX_CONFIG_DATA (960u << 10)   /* CONFIG data: what a frame holds, less the rest */
 #define MSG_MAX_ARCHIVE_NAME 255	   /* REGISTRY_IMPORT archive: one file name */
-#define MSG_MAX_MIRRORS 16		   /* HOSTS upstream registries */
+#define MSG_MAX_MIRRORS 64		   /* HOSTS upstream registries */
 #define MSG_MAX_KUBEADM_CONFIG (256u << 10) /* KUBEADM_CONFIG data */
+#define MSG_MAX_REGISTRY_SOURCES 16	   /* REGISTRY_IMPORTED registry hosts of one archive */
+#define MSG_MAX_DETAIL (64u << 10)	   /* REGISTRY_IMPORTED detail */
 
 struct msg_hello {
 	uint32_t version;
@@ -95,7 +98,8 @@ struct msg_registry_import {
 bool msg_archive_name_valid(const char *name);
 
 /* The cluster's /etc/hosts block and registry mirror (agent/hosts.h): entries as
- * common/hosts-block.h wants them, mirror "NAME:PORT", upstreams host names. */
+ * common/hosts-block.h wants them, mirror "NAME:PORT", upstreams registry hosts
+ * (hosts_registry_valid: HOST[:PORT]). */
 struct msg_hosts {
 	char *cluster;
 	uint32_t n;
@@ -144,6 +148,21 @@ bool msg_kubeadm_name_valid(const char *name);
 int msg_kubeadm_config_decode(const void *p, size_t n, struct msg_kubeadm_config *ret,
 			      struct errbuf *err);
 void msg_kubeadm_config_release(struct msg_kubeadm_config *m);
+
+/* The agent's answer to REGISTRY_IMPORT (decoded by cirun): the detail OK would carry,
+ * and the registry hosts the archive's images were named under ("registry.k8s.io",
+ * "myreg.example:5000"; hosts_registry_valid, each once, at most
+ * MSG_MAX_REGISTRY_SOURCES): the hosts whose pulls containerd is to send to the
+ * cluster's registry. */
+struct msg_registry_imported {
+	char *detail;
+	uint32_t n;
+	char **sources;
+};
+
+int msg_registry_imported_decode(const void *p, size_t n, struct msg_registry_imported *ret,
+				 struct errbuf *err);
+void msg_registry_imported_release(struct msg_registry_imported *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);

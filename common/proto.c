@@ -22,6 +22,7 @@ static const char *const names[] = {
 	[MSG_REGISTRY_IMPORT] = "REGISTRY_IMPORT",
 	[MSG_HOSTS] = "HOSTS",
 	[MSG_KUBEADM_CONFIG] = "KUBEADM_CONFIG",
+	[MSG_REGISTRY_IMPORTED] = "REGISTRY_IMPORTED",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -389,6 +390,11 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 			r = skip_str(&c); /* name */
 		if (r >= 0)
 			r = skip_str(&c); /* data */
+		break;
+	case MSG_REGISTRY_IMPORTED:
+		r = skip_str(&c); /* detail */
+		if (r >= 0)
+			r = skip_list(&c, 1, false);
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

@@ -49,6 +49,9 @@ enum proto_msg {
 			    * u32 m, m × str upstream, u32 flags; a→c: OK (after SETUP) */
 	MSG_KUBEADM_CONFIG, /* c→a: str cluster, str name (kubeadm-NAME.yaml), str data; a→c:
 			     * OK "PATH" (written 0600 in data/CLUSTER, beside the rootfs) */
+	MSG_REGISTRY_IMPORTED, /* a→c, the answer to REGISTRY_IMPORT: str detail (as OK's),
+				* u32 n, n × str registry host (HOST[:PORT], each once) the
+				* archive's images were named under, in the order met */
 	_MSG_MAX,
 };
 

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "macro.h"
+#include "proto-msg.h"
 
 struct agent_client {
 	struct proto_io io;
@@ -393,14 +394,34 @@ int agent_client_config(struct agent_client *ac, const char *cluster,
 }
 
 int agent_client_registry_import(struct agent_client *ac, const char *cluster,
-				 const char *archive, char **ret_detail, struct errbuf *err)
+				 const char *archive, char **ret_detail, char ***ret_sources,
+				 size_t *ret_nsources, struct errbuf *err)
 {
+	struct msg_registry_imported m;
 	int r;
 
 	req_str(ac, "cluster name", cluster);
 	req_str(ac, "archive name", archive);
 	r = send_req(ac, MSG_REGISTRY_IMPORT, err);
-	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+	if (r >= 0)
+		r = expect(ac, MSG_REGISTRY_IMPORTED, err);
+	/* the registry hosts become directory names under certs.d on every host: checked
+	 * here, as any request is by the agent */
+	if (r >= 0)
+		r = msg_registry_imported_decode(ac->f.payload.data, ac->f.payload.len, &m, err);
+	if (r == -EBADMSG || r == -E2BIG)
+		return errbuf_prefix(err, "the agent's answer for images/%s", archive);
+	if (r < 0)
+		return r;
+	if (ret_detail)
+		*ret_detail = TAKE_PTR(m.detail);
+	if (ret_sources) {
+		*ret_sources = TAKE_PTR(m.sources);
+		*ret_nsources = m.n;
+		m.n = 0;
+	}
+	msg_registry_imported_release(&m);
+	return 0;
 }
 
 int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,

@@ -68,9 +68,12 @@ int agent_client_config(struct agent_client *ac, const char *cluster,
 			const struct config_doc *doc, struct errbuf *err);
 
 /* Imports the archive images/ARCHIVE of the cluster's rootfs into its registry storage
- * (data/CLUSTER/registry, beside the rootfs); ret_detail: "N images: NAME... (W new blobs, K kept)". */
+ * (data/CLUSTER/registry, beside the rootfs); ret_detail: "N images: NAME... (W new blobs,
+ * K kept)"; ret_sources (may be NULL): the registry hosts the images were named under
+ * (HOST[:PORT], each once, *ret_nsources of them; the array and each string to free). */
 int agent_client_registry_import(struct agent_client *ac, const char *cluster,
-				 const char *archive, char **ret_detail, struct errbuf *err);
+				 const char *archive, char **ret_detail, char ***ret_sources,
+				 size_t *ret_nsources, struct errbuf *err);
 /* Writes the cluster's block of /etc/hosts (entries[i].ip → .name), the mirror's
  * containerd hosts.toml ("NAME:PORT") and one per upstream registry that points at it;
  * after SETUP. flags: PROTO_HOSTS_*. */

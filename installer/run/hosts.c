@@ -6,29 +6,71 @@
 #include "run-internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent-client.h"
 #include "cleanup.h"
 #include "hosts-block.h"
 #include "log.h"
 #include "proto.h"
+#include "proto-msg.h"
 #include "ssh.h"
 
 #define REGISTRY_NAME "sea.hub"
 #define REGISTRY_MIRROR REGISTRY_NAME ":5000"
 #define APISERVER_NAME "apiserver.cluster.local"
 
-/* The registries whose pulls go to the cluster's registry first. Fixed for now: the
- * registry import (issue 8) will hand over the source registries of the image's
- * images/ archives, and this becomes that list; neither the Clusterfile nor the
- * environment can add one yet. */
+/* The registries whose pulls go to the cluster's registry first, whatever images/ holds:
+ * a CMD may pull from them names that are not in images/ (the registry answers those
+ * with not found, and containerd goes on to the upstream). The registry import adds the
+ * registries its archives' images were named under (run_mirror_add); neither the
+ * Clusterfile nor the environment can add one yet. */
 static const char *const default_upstreams[] = { "registry.k8s.io", "docker.io", "quay.io" };
 
-size_t run_mirror_upstreams(const struct run *r, const char *const **ret)
+static bool is_mirror(const struct run *r, const char *host)
 {
-	(void)r;
-	*ret = default_upstreams;
-	return ELEMENTSOF(default_upstreams);
+	if (strcmp(host, REGISTRY_MIRROR) == 0)
+		return true;
+	for (size_t i = 0; i < ELEMENTSOF(default_upstreams); i++)
+		if (strcmp(host, default_upstreams[i]) == 0)
+			return true;
+	for (size_t i = 0; i < r->n_mirror_sources; i++)
+		if (strcmp(host, r->mirror_sources[i]) == 0)
+			return true;
+	return false;
+}
+
+size_t run_mirror_upstreams(const struct run *r, const char **ret)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(default_upstreams); i++)
+		ret[n++] = default_upstreams[i];
+	for (size_t i = 0; i < r->n_mirror_sources; i++)
+		ret[n++] = r->mirror_sources[i];
+	return n;
+}
+
+int run_mirror_add(struct run *r, const char *host, struct errbuf *err)
+{
+	if (is_mirror(r, host))
+		return 0;
+	if (ELEMENTSOF(default_upstreams) + r->n_mirror_sources >= MSG_MAX_MIRRORS)
+		return errbuf_set(err, -E2BIG, "the image's images/ names images of more registries "
+				  "than the %u containerd mirrors cirun writes (%s is one more): pull "
+				  "the others as " REGISTRY_MIRROR "/NAME", MSG_MAX_MIRRORS, host);
+	r->mirror_sources = xreallocarray(r->mirror_sources, r->n_mirror_sources + 1,
+					  sizeof(*r->mirror_sources));
+	r->mirror_sources[r->n_mirror_sources++] = xstrdup(host);
+	return 1;
+}
+
+void run_mirror_release(struct run *r)
+{
+	while (r->n_mirror_sources)
+		free(r->mirror_sources[--r->n_mirror_sources]);
+	free(r->mirror_sources);
+	r->mirror_sources = NULL;
 }
 
 int run_hosts_check(const struct run *r, struct errbuf *err)
@@ -54,8 +96,8 @@ int phase_hosts(struct run *r, struct host_state *h)
 		{ registry, REGISTRY_NAME },
 		{ c->hosts[0].ip, APISERVER_NAME },
 	};
-	const char *const *up;
-	size_t nup = run_mirror_upstreams(r, &up);
+	const char *up[MSG_MAX_MIRRORS];
+	size_t nup = run_mirror_upstreams(r, up);
 	_cleanup_free_ char *detail = NULL;
 	int rc;
 

@@ -43,6 +43,9 @@ const struct phase run_pipeline[] = {
 	/* the registry host only: its registry started, images/ imported, before the CMDs */
 	{ .name = "registry", .run = phase_registry, .on = &phase_on_registry,
 	  .skip = run_no_registry, .flags = PHASE_NEEDED_BY_ALL },
+	/* every host: containerd's mirrors for the registries the import found in images/
+	 * (known only now), before anything pulls them */
+	{ .name = "mirrors", .run = phase_mirrors, .skip = run_no_registry },
 	/* plugins.c: the plugin points, kubeadm's rows (kubeadm.c; skipped for an image without
 	 * bin/kubeadm) between them. A "PHASE kubectl" row (on master0) comes just before its
 	 * point where a plugin there needs the cluster: label selectors, LABEL, TAINT,

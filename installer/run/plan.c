@@ -124,5 +124,6 @@ void run_plan(struct run *r)
 		run_registry_plan(r, i);
 		run_kubeadm_plan(r, i);
 	}
+	run_mirrors_plan(r);
 	run_cmd_plan(r);
 }

@@ -139,6 +139,7 @@ void run_registry_release(struct run *r)
 	drop_all(r);
 	free(r->archives);
 	r->archives = NULL;
+	run_mirror_release(r);
 }
 
 bool run_no_registry(const struct run *r)
@@ -177,6 +178,36 @@ static int start_registry(struct host_state *h, const char *rootfs)
 	return 0;
 }
 
+static void free_sources(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* One archive imported; the registries its images were named under join the mirrors
+ * (r->mirror_sources: this phase runs on the registry host alone). */
+static int import_one(struct run *r, struct host_state *h, const char *archive)
+{
+	_cleanup_free_ char *detail = NULL;
+	_cleanup_buf_ struct buf from = BUF_INIT(1 << 16);
+	char **sources = NULL;
+	size_t n = 0;
+	int rc = agent_client_registry_import(h->ac, r->c->name, archive, &detail, &sources, &n,
+					      &h->err);
+
+	for (size_t k = 0; rc >= 0 && k < n; k++) {
+		buf_printf(&from, "%s%s", k ? ", " : "", sources[k]);
+		rc = run_mirror_add(r, sources[k], &h->err);
+	}
+	free_sources(sources, n);
+	if (rc < 0)
+		return rc;
+	log_host(LOG_INFO, h->spec->ip, "registry: images/%s: %s%s%s", archive, detail,
+		 from.len ? "; from " : "", from.data);
+	return 0;
+}
+
 int phase_registry(struct run *r, struct host_state *h)
 {
 	_cleanup_free_ char *rootfs = xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
@@ -193,12 +224,9 @@ int phase_registry(struct run *r, struct host_state *h)
 	}
 	ssh_conn_set_timeout(h->conn, 1800);
 	for (size_t i = 0; i < r->narchives; i++) {
-		_cleanup_free_ char *detail = NULL;
-		rc = agent_client_registry_import(h->ac, r->c->name, r->archives[i], &detail, &h->err);
+		rc = import_one(r, h, r->archives[i]);
 		if (rc < 0)
 			return rc;
-		log_host(LOG_INFO, h->spec->ip, "registry: images/%s: %s", r->archives[i],
-			 detail ? detail : "");
 	}
 	return 0;
 }

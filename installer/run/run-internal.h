@@ -87,6 +87,11 @@ struct run {
 	char cert_key[KUBEADM_CERT_KEY_LEN + 1];
 	bool *not_ready;
 	char **node_names; /* per host, its node's name as kubectl listed it (NULL: not listed) */
+	/* hosts.c: the registry hosts the import of images/ found (phase registry, on the
+	 * registry host alone; run_mirror_add), each once and none of the fixed list: the
+	 * mirrors phase adds them to it */
+	char **mirror_sources;
+	size_t n_mirror_sources;
 };
 
 int64_t run_now_ms(void);
@@ -175,9 +180,20 @@ int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */
 int phase_init(struct run *r, struct host_state *h);	  /* init.c */
 int phase_cmd(struct run *r, struct host_state *h);	  /* cmd.c */
 
-/* hosts.c: the registries whose pulls go through the cluster's registry (*ret, the
- * count returned); a fixed list until the registry import hands over its sources. */
-size_t run_mirror_upstreams(const struct run *r, const char *const **ret);
+/* hosts.c: the registries whose pulls go through the cluster's registry: the fixed list
+ * (registry.k8s.io, docker.io, quay.io: a CMD may pull from them names that are not in
+ * images/), then r->mirror_sources; into ret (MSG_MAX_MIRRORS room), the count returned. */
+size_t run_mirror_upstreams(const struct run *r, const char **ret);
+/* hosts.c: host (HOST[:PORT], from the agent's REGISTRY_IMPORTED) added to
+ * r->mirror_sources: 1 added, 0 already a mirror (or the cluster's registry itself),
+ * -E2BIG past MSG_MAX_MIRRORS in all (err says so). */
+int run_mirror_add(struct run *r, const char *host, struct errbuf *err);
+void run_mirror_release(struct run *r);
+/* mirrors.c: phase "mirrors", every host, right after registry (skipped with it when the
+ * image has no images/): HOSTS again, its upstreams now with the registries found in
+ * images/; the plan's line. */
+int phase_mirrors(struct run *r, struct host_state *h);
+void run_mirrors_plan(const struct run *r);
 
 /* config.c: the skip of phase config (the cluster has no Config document). */
 bool run_no_configs(const struct run *r);

@@ -6,6 +6,11 @@
 # (registry.k8s.io/pause:3.9 as pause:3.9); a re-run (which assembles a new rootfs)
 # imports nothing new and leaves the registry running and serving (its data is beside the
 # rootfs, in data/CLUSTER/registry); the dry-run plan names the registry host and the archives.
+# Then containerd's mirrors for the registries of images/ (phase mirrors): an archive named
+# under two registries outside the fixed list, one with a port, re-run with a node: every
+# host gets a hosts.toml for each pointing at sea.hub:5000, and the node pulls the original
+# names through it (the names are under .example, which never resolves: a pull that did not
+# go to sea.hub would fail).
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
@@ -43,7 +48,7 @@ PY
 check "build an image with images/registry.tar and images/pause.tar" "$cirun" build -t regtest:v1 \
     --build-arg "DEBS=$debs" -f "$work/Kubefile" "$ctx" || bail "no image"
 
-lab_begin 1
+lab_begin 2
 ip=$ip1
 hs() { bash "$lab" ssh 1 "$@"; }
 run() { "$cirun" run regtest:v1 -m "$ip" -p "$pw" "$@" 2>&1; }
@@ -126,5 +131,71 @@ check_out "the clash fails the host naming both archives" \
     printf '%s\n' "$out"
 check_out "the run reports the host failed in registry" "^$ip +master0 +[0-9]+ +FAILED .* registry: images/a-pause" printf '%s\n' "$out"
 check_out "the first cluster's registry is untouched" '\{"repositories":\["pause"\]\}' catalog
+
+# ---- containerd mirrors for the registries of images/ ----
+mkdir -p "$work/ctx3/images"
+python3 - "$work/ctx3/images/other.tar" <<'PY' || bail "cannot make the archive of other registries"
+import hashlib, io, json, sys, tarfile
+def tar(files):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files:
+            i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 0
+            t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+layer = tar([("hello", b"hello from images.example\n")])
+lh = hashlib.sha256(layer).hexdigest()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lh]}}).encode()
+ch = hashlib.sha256(cfg).hexdigest()
+man = json.dumps([{"Config": ch + ".json", "RepoTags": ["images.example/team/hello:1",
+                   "myreg.example:5000/team/app:2"], "Layers": [lh + "/layer.tar"]}]).encode()
+open(sys.argv[1], "wb").write(tar([(ch + ".json", cfg), (lh + "/layer.tar", layer), ("manifest.json", man)]))
+PY
+printf 'FROM regtest:v1\nCOPY images images\n' > "$work/Kubefile3"
+check "build an image whose images/ adds an archive named under images.example and myreg.example:5000" \
+    "$cirun" build -t regmirr:v1 -f "$work/Kubefile3" "$work/ctx3" || bail "no image"
+mrun() { "$cirun" run regmirr:v1 -m "$ip1" -n "$ip2" -p "$pw" "$@" 2>&1; }
+out=$(mrun --dry-run)
+check_out "the plan: mirrors on every host right after the registry" \
+    ', init, registry \(on the registry host\), mirrors(,|$)' printf '%s\n' "$out"
+check_out "the plan: the fixed mirrors now, those of images/ once imported" \
+    '^containerd mirrors \(every host\): pulls from registry\.k8s\.io docker\.io quay\.io go to sea\.hub:5000 first; the registries the images of images/ are named under are added once imported \(phase mirrors\)$' \
+    printf '%s\n' "$out"
+phases_of() {
+    sed -n "s/^[^ ]* \\[$2\\] phase \\(.*\\) done in [0-9]* ms\$/\\1/p" "$(ls -t "$CIRUN_HOME"/logs/"$1"-*.log | head -n 1)" | paste -sd,
+}
+out=$(mrun)
+printf '%s\n' "$out" | grep -E "registry: images/other|mirror file" | sed 's/^/# /'
+check_out "the run is ok on master0" "^$ip1 +master0 +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "the run is ok on the node" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "the import names the registries of the archive" \
+    "^\\[$ip1\\] registry: images/other\\.tar: 2 images: team/hello:1 team/app:2 \\(.*\\); from images\\.example, myreg\\.example:5000\$" \
+    printf '%s\n' "$out"
+check_out "master0: mirrors right after registry" '^connect,agent,facts,distribute,setup,hosts,init,registry,mirrors$' phases_of my-cluster "$ip1"
+check_out "the node: mirrors after init (no registry there)" '^connect,agent,facts,distribute,setup,hosts,init,mirrors$' phases_of my-cluster "$ip2"
+check_out "the node: mirrors wrote the two new files only" "^\\[$ip2\\] /etc/hosts unchanged, 2 mirror file\\(s\\) written\$" printf '%s\n' "$out"
+for n in 1 2; do
+    for r in images.example myreg.example:5000; do
+        check_out "host $n: $r/hosts.toml keeps its upstream as server" "^server = \"https://$r\"\$" \
+            hostssh $n cat "/etc/containerd/certs.d/$r/hosts.toml"
+        check_out "host $n: $r/hosts.toml asks sea.hub:5000 first" '^\[host\."http://sea\.hub:5000"\]$' \
+            hostssh $n cat "/etc/containerd/certs.d/$r/hosts.toml"
+        check "host $n: $r/hosts.toml is in the install record" \
+            hostssh $n "grep -qx '/etc/containerd/certs.d/$r/hosts.toml' $data/installed"
+    done
+    check "host $n: the fixed list is still there" hostssh $n test -s /etc/containerd/certs.d/quay.io/hosts.toml
+done
+pull() { hostssh 2 "ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d $1 2>&1 | tail -n 3"; }
+check_out "node: ctr pulls images.example/team/hello:1 by its original name" '^done' pull images.example/team/hello:1
+check_out "node: ctr pulls myreg.example:5000/team/app:2 by its original name" '^done' pull myreg.example:5000/team/app:2
+inode() { hostssh 2 "stat -c %i.%Y /etc/containerd/certs.d/images.example/hosts.toml"; }
+before=$(inode)
+out=$(mrun)
+check_out "a re-run is ok on the node" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out"
+check_out "a re-run: the node's mirrors phase writes nothing" "^\\[$ip2\\] /etc/hosts unchanged, 0 mirror file\\(s\\) written\$" printf '%s\n' "$out"
+check_out "and neither does its hosts phase (two such lines)" '^2$' \
+    bash -c 'printf "%s\n" "$1" | grep -cxF "[$2] /etc/hosts unchanged, 0 mirror file(s) written"' _ "$out" "$ip2"
+check "a re-run: images.example/hosts.toml not rewritten" test "$before" = "$(inode)"
 
 summary

@@ -1,5 +1,6 @@
-/* The agent's request decoders (common/proto-msg.h) on hostile payloads: the first byte
- * picks the message type, the rest is its payload. A decoder either refuses with
+/* The agent's request decoders (common/proto-msg.h), and cirun's of the agent's
+ * REGISTRY_IMPORTED, on hostile payloads: the first byte picks the message type, the rest
+ * is its payload. A decoder either refuses with
  * -EBADMSG/-E2BIG and a message, or returns a struct whose every field keeps the rules. */
 #include <assert.h>
 #include <errno.h>
@@ -130,7 +131,7 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		assert(strchr(m.mirror, ':') && !strchr(m.mirror, '/') && m.mirror[0] != '.');
 		assert(m.nup <= MSG_MAX_MIRRORS);
 		for (uint32_t i = 0; i < m.nup; i++)
-			assert(hosts_name_valid(m.upstreams[i]));
+			assert(hosts_registry_valid(m.upstreams[i]) && !strchr(m.upstreams[i], '/'));
 		assert((m.flags & ~PROTO_HOSTS_FORCE) == 0);
 		msg_hosts_release(&m);
 		return;
@@ -145,6 +146,21 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		for (const char *c = m.data; *c; c++)
 			assert((unsigned char)*c >= 0x20 || *c == '\t' || *c == '\n' || *c == '\r');
 		msg_kubeadm_config_release(&m);
+		return;
+	}
+	case MSG_REGISTRY_IMPORTED: {
+		struct msg_registry_imported m;
+		if ((r = msg_registry_imported_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(strlen(m.detail) <= MSG_MAX_DETAIL && m.n <= MSG_MAX_REGISTRY_SOURCES);
+		for (uint32_t i = 0; i < m.n; i++) {
+			/* each names a certs.d directory: never a path */
+			assert(hosts_registry_valid(m.sources[i]) && !strchr(m.sources[i], '/'));
+			assert(m.sources[i][0] != '.');
+			for (uint32_t k = 0; k < i; k++)
+				assert(strcmp(m.sources[k], m.sources[i]) != 0);
+		}
+		msg_registry_imported_release(&m);
 		return;
 	}
 	case MSG_FACTS_REQ:

@@ -93,6 +93,43 @@ static void test_hosts_and_mirrors(void **state)
 	assert_string_equal(rec, rec2);
 }
 
+/* The mirrors phase: HOSTS again with the registries found in images/ added (one with a
+ * port, and the cluster's registry itself, which keeps its own file): only the new
+ * registries' files are written, the rest is left as the hosts phase wrote it; a third
+ * call changes nothing. */
+static void test_mirrors_added(void **state)
+{
+	static char up3[] = "myreg.example:5000", up4[] = "ghcr.io", self[] = "sea.hub:5000";
+	char *const more[] = { up1, up2, up3, up4, self };
+	struct hosts_report rep;
+	struct errbuf err = ERRBUF_INIT;
+	struct stat a, b;
+
+	assert_int_equal(run(0, &rep, &err), 0);
+	_cleanup_free_ char *k8s = xasprintf("%s/registry.k8s.io/hosts.toml", certs);
+	_cleanup_free_ char *mirror = xasprintf("%s/sea.hub:5000/hosts.toml", certs);
+	assert_int_equal(stat(k8s, &a), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(host_hosts("demo", entries, ELEMENTSOF(entries), "sea.hub:5000", more,
+					    ELEMENTSOF(more), 0, &rep, &err), 0);
+		assert_false(rep.hosts_changed);
+		assert_int_equal(rep.mirrors_written, round == 0 ? 2 : 0);
+	}
+	assert_int_equal(stat(k8s, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino); /* not rewritten */
+	_cleanup_free_ char *path = xasprintf("%s/myreg.example:5000/hosts.toml", certs);
+	_cleanup_free_ char *t = slurp(path), *m = slurp(mirror);
+	assert_string_equal(t, "server = \"https://myreg.example:5000\"\n\n[host.\"http://sea.hub:5000\"]\n"
+			    "  capabilities = [\"pull\", \"resolve\"]\n");
+	assert_string_equal(m, "server = \"http://sea.hub:5000\"\n\n[host.\"http://sea.hub:5000\"]\n"
+			    "  capabilities = [\"pull\", \"resolve\"]\n");
+	_cleanup_free_ char *list = xasprintf("%s/data/demo/installed", (char *)*state);
+	_cleanup_free_ char *rec = slurp(list);
+	assert_non_null(strstr(rec, path));
+	assert_non_null(strstr(rec, "/certs.d/ghcr.io/hosts.toml\n"));
+	assert_non_null(strstr(rec, k8s));
+}
+
 static void test_symlink_refused(void **state)
 {
 	struct hosts_report rep;
@@ -210,6 +247,11 @@ static void test_decode(void **state)
 	assert_int_equal(decode("10.0.0.1", "x", "sea.hub", "docker.io", 0), -EBADMSG);
 	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:99999", "docker.io", 0), -EBADMSG);
 	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "../../etc", 0), -EBADMSG);
+	/* a registry of images/ may have a port; still never a path */
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "myreg.example:5000", 0), 0);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "myreg.example:0", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "a:5000/b", 0), -EBADMSG);
+	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", ":5000", 0), -EBADMSG);
 	assert_int_equal(decode("10.0.0.1", "x", "sea.hub:5000", "docker.io", 4), -EBADMSG);
 }
 
@@ -217,6 +259,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_hosts_and_mirrors, tree_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_mirrors_added, tree_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_refused, tree_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_toml, tree_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_mount_point, tree_setup, tmpdir_teardown),

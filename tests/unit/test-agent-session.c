@@ -625,29 +625,57 @@ static void test_registry_import(void **state)
 	snprintf(p, sizeof(p), "%s/evil.tar", images);
 	assert_int_equal(symlink("../../../../outside.tar", p), 0);
 
-	assert_int_equal(agent_client_registry_import(s->ac, "demo", "one.tar", &detail, &err), 0);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "one.tar", &detail, NULL, NULL, &err), 0);
 	assert_string_equal(detail, "1 image: pause:3.9 (3 new blobs, 0 kept)");
 	snprintf(p, sizeof(p), "%s/data/demo/registry/docker/registry/v2/repositories/pause/"
 		 "_manifests/tags/3.9/current/link", s->root);
 	assert_int_equal(access(p, F_OK), 0);
-	assert_int_equal(agent_client_registry_import(s->ac, "demo", "same.tar", &again, &err), 0);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "same.tar", &again, NULL, NULL, &err), 0);
 	assert_string_equal(again, "1 image: pause:3.9 (0 new blobs, 3 kept)");
 
 	_cleanup_buf_ struct buf was = BUF_INIT(4096), now = BUF_INIT(4096);
 	assert_int_equal(buf_read_file(&was, p), 0);
-	assert_int_equal(agent_client_registry_import(s->ac, "demo", "two.tar", NULL, &err), -EEXIST);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "two.tar", NULL, NULL, NULL, &err), -EEXIST);
 	assert_non_null(strstr(errbuf_msg(&err), "images/one.tar and images/two.tar both serve pause:3.9"));
 	/* the tag two.tar published is pointed back at one.tar's manifest */
 	assert_int_equal(buf_read_file(&now, p), 0);
 	assert_string_equal(now.data, was.data);
 
+	/* the registry hosts of the names imported, each once, in the order met: cirun's
+	 * containerd mirrors */
+	char **src = NULL;
+	size_t nsrc = 0;
+	snprintf(p, sizeof(p), "%s/others.tar", images);
+	/* three RepoTags: the helper writes the string between its quotes */
+	write_docker_archive(s->root, p, "others", "ghcr.io/x/y:1\",\"myreg.example:5000/a/b:2"
+			     "\",\"ghcr.io/x/z:1");
 	errbuf_clear(&err);
-	assert_true(agent_client_registry_import(s->ac, "demo", "evil.tar", NULL, &err) < 0);
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "others.tar", NULL, &src, &nsrc,
+						      &err), 0);
+	assert_int_equal(nsrc, 2);
+	assert_string_equal(src[0], "ghcr.io");
+	assert_string_equal(src[1], "myreg.example:5000");
+	for (size_t i = 0; i < nsrc; i++)
+		free(src[i]);
+	free(src);
+	snprintf(p, sizeof(p), "%s/data/demo/registry/docker/registry/v2/repositories/a/b/"
+		 "_manifests/tags/2/current/link", s->root);
+	assert_int_equal(access(p, F_OK), 0);
+	src = NULL;
+	assert_int_equal(agent_client_registry_import(s->ac, "demo", "same.tar", NULL, &src, &nsrc,
+						      &err), 0);
+	assert_int_equal(nsrc, 1);
+	assert_string_equal(src[0], "registry.k8s.io");
+	free(src[0]);
+	free(src);
+
+	errbuf_clear(&err);
+	assert_true(agent_client_registry_import(s->ac, "demo", "evil.tar", NULL, NULL, NULL, &err) < 0);
 	assert_non_null(strstr(errbuf_msg(&err), "evil.tar"));
 	snprintf(p, sizeof(p), "%s/data/demo/registry/docker/registry/v2/repositories/outside", s->root);
 	assert_int_equal(access(p, F_OK), -1);
 	/* a name the decoder refuses never reaches the disk */
-	assert_true(agent_client_registry_import(s->ac, "demo", "../outside.tar", NULL, &err) < 0);
+	assert_true(agent_client_registry_import(s->ac, "demo", "../outside.tar", NULL, NULL, NULL, &err) < 0);
 	assert_non_null(strstr(errbuf_msg(&err), "plain file name"));
 }
 

@@ -316,6 +316,84 @@ static void test_registry_import_decode(void **state)
 	buf_release(&p);
 }
 
+static void put_imported(struct buf *p, const char *detail, const char *const *hosts, size_t n)
+{
+	buf_reset(p);
+	proto_put_str(p, detail);
+	proto_put_u32(p, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		proto_put_str(p, hosts[i]);
+}
+
+/* REGISTRY_IMPORTED: the registry hosts become certs.d directory names on every host:
+ * HOST[:PORT] only, each once, capped. */
+static void test_registry_imported_decode(void **state)
+{
+	static const char *const good[] = { "registry.k8s.io", "ghcr.io", "myreg.example:5000",
+					    "localhost:5000", "Reg.Example" };
+	static const char *const bad[] = { "", "../etc", "a/b", ".hidden", "-x.io", "a.io:",
+					   "a.io:0", "a.io:65536", "a.io:123456", "a.io:5x",
+					   "[fd00::1]:5000", "a.io:5000:1", "a\nb", ":5000" };
+	const char *hosts[MSG_MAX_REGISTRY_SOURCES + 1];
+	char names[MSG_MAX_REGISTRY_SOURCES + 1][16];
+	struct buf p = BUF_INIT(1 << 20);
+	struct msg_registry_imported m;
+	struct errbuf err = ERRBUF_INIT;
+	(void)state;
+
+	assert_string_equal(proto_msg_name(MSG_REGISTRY_IMPORTED), "REGISTRY_IMPORTED");
+	put_imported(&p, "2 images: a b", good, ELEMENTSOF(good));
+	assert_int_equal(proto_validate(MSG_REGISTRY_IMPORTED, p.data, p.len), 0);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), 0);
+	assert_string_equal(m.detail, "2 images: a b");
+	assert_int_equal(m.n, ELEMENTSOF(good));
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		assert_string_equal(m.sources[i], good[i]);
+	msg_registry_imported_release(&m);
+	put_imported(&p, "0 images", NULL, 0);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), 0);
+	assert_int_equal(m.n, 0);
+	msg_registry_imported_release(&m);
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		const char *two[] = { "ghcr.io", bad[i] };
+		put_imported(&p, "d", two, 2);
+		errbuf_clear(&err);
+		assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "malformed REGISTRY_IMPORTED: registry host"));
+	}
+	/* twice the same host */
+	const char *dup[] = { "ghcr.io", "quay.io", "ghcr.io" };
+	put_imported(&p, "d", dup, 3);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "listed twice"));
+	/* the cap, and a count the payload cannot hold */
+	for (size_t i = 0; i < ELEMENTSOF(hosts); i++) {
+		snprintf(names[i], sizeof(names[i]), "r%zu.io", i);
+		hosts[i] = names[i];
+	}
+	put_imported(&p, "d", hosts, MSG_MAX_REGISTRY_SOURCES);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), 0);
+	msg_registry_imported_release(&m);
+	put_imported(&p, "d", hosts, MSG_MAX_REGISTRY_SOURCES + 1);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "registry hosts"));
+	put_imported(&p, "d", hosts, 1);
+	p.data[p.len - 10] = 9; /* the count: 9 hosts in the room of one */
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), -EBADMSG);
+	/* truncated anywhere, trailing bytes */
+	put_imported(&p, "d", good, 2);
+	for (size_t n = 0; n < p.len; n++) {
+		assert_int_equal(msg_registry_imported_decode(p.data, n, &m, &err), -EBADMSG);
+		assert_int_equal(proto_validate(MSG_REGISTRY_IMPORTED, p.data, n), -EBADMSG);
+	}
+	proto_put_u32(&p, 0);
+	assert_int_equal(msg_registry_imported_decode(p.data, p.len, &m, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "trailing"));
+	assert_int_equal(proto_validate(MSG_REGISTRY_IMPORTED, p.data, p.len), -EBADMSG);
+	buf_release(&p);
+}
+
 static void put_kubeadm(struct buf *p, const char *cluster, const char *name, const char *data)
 {
 	buf_reset(p);
@@ -392,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_setup_flags),
 		cmocka_unit_test(test_config_decode),
 		cmocka_unit_test(test_registry_import_decode),
+		cmocka_unit_test(test_registry_imported_decode),
 		cmocka_unit_test(test_kubeadm_config_decode),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

@@ -138,7 +138,7 @@ static void test_table_order(void **state)
 {
 	static const char *const names[] = { "connect", "agent", "facts", "Originally",
 					     "distribute", "config", "setup", "hosts", "init",
-					     "registry", "PreInit", "kubeadm init", "join data",
+					     "registry", "mirrors", "PreInit", "kubeadm init", "join data",
 					     "PreJoin", "join masters", "join nodes", "label masters",
 					     "PostJoin kubectl", "PostJoin", "PreGuest kubectl",
 					     "PreGuest", "cmd", "wait Ready", "PostInstall kubectl",
@@ -173,8 +173,11 @@ static void test_table_order(void **state)
 			assert_true(p->skip == run_no_configs);
 		else if (cmd)
 			assert_true(p->skip == run_no_cmds);
-		else if (registry)
-			assert_true(p->skip == run_no_registry && (p->flags & PHASE_NEEDED_BY_ALL));
+		/* registry and containerd's mirrors of its sources: only for an image with
+		 * images/; the others cannot do without the registry */
+		else if (registry || p->run == phase_mirrors)
+			assert_true(p->skip == run_no_registry &&
+				    (!registry || (p->flags & PHASE_NEEDED_BY_ALL)));
 		/* every kubeadm phase is skipped for an image without bin/kubeadm */
 		else if (p->run == phase_kubeadm_init || p->run == phase_label_masters ||
 			 p->run == phase_wait_ready)
@@ -205,32 +208,34 @@ static void test_table_order(void **state)
 	assert_true(run_pipeline[7].run == phase_hosts);
 	assert_true(run_pipeline[8].run == phase_init);
 	assert_true(run_pipeline[9].run == phase_registry);
+	/* every host's mirrors for the registries the import found, right after it */
+	assert_true(run_pipeline[10].run == phase_mirrors);
 	/* PreInit, then kubeadm after the registry serves its images; PreJoin before the
 	 * joins, after the join data; the masters' label once joined, before the points
 	 * whose selectors look for it; PreGuest before the CMDs; the wait after them (a CNI
 	 * comes from a CMD), before PostInstall */
-	assert_true(run_pipeline[10].run == phase_plugins_pre_init);
-	assert_true(run_pipeline[10].skip == run_no_plugins_pre_init);
-	assert_true(run_pipeline[11].run == phase_kubeadm_init);
-	assert_true(run_pipeline[12].run == phase_join_data);
-	assert_true(run_pipeline[13].run == phase_plugins_pre_join);
-	assert_true(run_pipeline[13].skip == run_no_plugins_pre_join);
-	assert_true(run_pipeline[14].flags & PHASE_ONE_AT_A_TIME);
-	assert_true(run_pipeline[16].run == phase_label_masters);
-	assert_true(run_pipeline[17].run == phase_plugins_post_join_kubectl);
-	assert_true(run_pipeline[17].skip == run_no_plugins_post_join_kubectl);
-	assert_true(run_pipeline[18].run == phase_plugins_post_join);
-	assert_true(run_pipeline[18].skip == run_no_plugins_post_join);
-	assert_true(run_pipeline[19].run == phase_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[19].skip == run_no_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[20].run == phase_plugins_pre_guest);
-	assert_true(run_pipeline[20].skip == run_no_plugins_pre_guest);
-	assert_true(run_pipeline[21].run == phase_cmd);
-	assert_true(run_pipeline[22].run == phase_wait_ready);
-	assert_true(run_pipeline[22].after == run_ready_after);
-	assert_true(run_pipeline[23].run == phase_plugins_selectors);
-	assert_true(run_pipeline[23].skip == run_no_plugin_selectors);
-	assert_true(run_pipeline[24].run == phase_plugins_post_install);
+	assert_true(run_pipeline[11].run == phase_plugins_pre_init);
+	assert_true(run_pipeline[11].skip == run_no_plugins_pre_init);
+	assert_true(run_pipeline[12].run == phase_kubeadm_init);
+	assert_true(run_pipeline[13].run == phase_join_data);
+	assert_true(run_pipeline[14].run == phase_plugins_pre_join);
+	assert_true(run_pipeline[14].skip == run_no_plugins_pre_join);
+	assert_true(run_pipeline[15].flags & PHASE_ONE_AT_A_TIME);
+	assert_true(run_pipeline[17].run == phase_label_masters);
+	assert_true(run_pipeline[18].run == phase_plugins_post_join_kubectl);
+	assert_true(run_pipeline[18].skip == run_no_plugins_post_join_kubectl);
+	assert_true(run_pipeline[19].run == phase_plugins_post_join);
+	assert_true(run_pipeline[19].skip == run_no_plugins_post_join);
+	assert_true(run_pipeline[20].run == phase_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[20].skip == run_no_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[21].run == phase_plugins_pre_guest);
+	assert_true(run_pipeline[21].skip == run_no_plugins_pre_guest);
+	assert_true(run_pipeline[22].run == phase_cmd);
+	assert_true(run_pipeline[23].run == phase_wait_ready);
+	assert_true(run_pipeline[23].after == run_ready_after);
+	assert_true(run_pipeline[24].run == phase_plugins_selectors);
+	assert_true(run_pipeline[24].skip == run_no_plugin_selectors);
+	assert_true(run_pipeline[25].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)
@@ -257,6 +262,13 @@ static void test_table_plan_line(void **state)
 	run.img.meta.ncmds = 0;
 	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
 			    "setup, hosts, init, cmd (on master0)");
+	/* an image with images/: the registry on its host, then every host's mirrors */
+	buf_reset(&b);
+	run.has_images = true;
+	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
+	run.has_images = false;
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+			    "setup, hosts, init, registry (on the registry host), mirrors");
 }
 
 /* Every host goes through a, b, c in that order, and a phase ends on every host before
