@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "layer.h"
 #include "log.h"
 #include "macro.h"
+#include "strset.h"
 
 #define COPY_CHUNK (256 << 10)
 #define RECORD_MAX 256
@@ -48,10 +50,10 @@ char *layer_view_blob_path(const char *home, const char *digest)
 
 /* ---- the cache's record: "same", "empty DROPPED" or "filtered DIGEST SIZE DROPPED" ---- */
 
-static int record_read(const char *path, struct layer_view *v)
+static int record_read(int dfd, const char *path, struct layer_view *v)
 {
 	char buf[RECORD_MAX + 1], kind[16], digest[LAYER_VIEW_DIGEST_SIZE + 1];
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	ssize_t n;
 
 	if (fd < 0)
@@ -310,7 +312,7 @@ int layer_view_get(const char *home, const struct layer_view_filter *f, const ch
 		return errbuf_set(err, -EINVAL, "invalid layer view request (%s, %s)", f->name, digest);
 	dir = xasprintf("%s/views/%s", home, f->name);
 	record = xasprintf("%s/%s", dir, digest + strlen("sha256:"));
-	rc = record_read(record, &v);
+	rc = record_read(AT_FDCWD, record, &v);
 	if (rc >= 0 && v.kind != LAYER_VIEW_FILTERED) {
 		*ret = v;
 		return 0;
@@ -333,4 +335,77 @@ int layer_view_get(const char *home, const struct layer_view_filter *f, const ch
 		return errbuf_set(err, rc, "cannot write %s: %s", record, strerror(-rc));
 	*ret = v;
 	return 0;
+}
+
+/* ---- garbage collection ---- */
+
+static void remove_at(int dfd, const char *name, uint64_t *bytes)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    unlinkat(dfd, name, 0) == 0)
+		*bytes += (uint64_t)st.st_size;
+}
+
+/* One filter's records: those of layers gone removed, the views of the others noted. */
+static void gc_records(int dfd, const struct strset *keep, struct strset *used, uint64_t *bytes)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct layer_view v = { 0 };
+		if (!sha256_hex_valid(de->d_name))
+			continue;
+		if (!strset_contains(keep, de->d_name))
+			remove_at(dirfd(d), de->d_name, bytes);
+		else if (record_read(dirfd(d), de->d_name, &v) >= 0 && v.kind == LAYER_VIEW_FILTERED)
+			strset_add(used, v.digest + strlen("sha256:"));
+	}
+	closedir(d);
+}
+
+static void gc_dir(const char *dir, const struct strset *used, uint64_t *bytes)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (!used || !strset_contains(used, de->d_name)))
+			remove_at(dirfd(d), de->d_name, bytes);
+	closedir(d);
+}
+
+void layer_view_gc(const char *home, const struct strset *keep, bool everything,
+		   uint64_t *bytes)
+{
+	_cleanup_free_ char *views = xasprintf("%s/views", home);
+	_cleanup_(strset_freep) struct strset *used = strset_new();
+	DIR *d = opendir(views);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!filter_name_valid(de->d_name) || strcmp(de->d_name, "blobs") == 0 ||
+		    strcmp(de->d_name, "tmp") == 0)
+			continue;
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0)
+			gc_records(fd, keep, used, bytes);
+	}
+	closedir(d);
+	_cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", views);
+	gc_dir(blobs, used, bytes);
+	if (everything) {
+		_cleanup_free_ char *tmp = xasprintf("%s/tmp", views);
+		gc_dir(tmp, NULL, bytes);
+	}
 }

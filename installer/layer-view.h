@@ -59,3 +59,11 @@ int layer_view_get(const char *home, const struct layer_view_filter *f, const ch
 
 /* Where the view blob named digest ("sha256:…") is kept; malloc'd. */
 char *layer_view_blob_path(const char *home, const char *digest);
+
+/* Garbage collection (image_store_gc, under its exclusive lock): the records of layers
+ * keep (hex digests) does not name are removed, then the view blobs no record names; with
+ * everything, views/tmp too. Failures are skipped: the next collection tries again. The
+ * bytes freed are added to *bytes. */
+struct strset;
+void layer_view_gc(const char *home, const struct strset *keep, bool everything,
+		   uint64_t *bytes);

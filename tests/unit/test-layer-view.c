@@ -12,6 +12,7 @@
 #include "layer-view.h"
 #include "layer.h"
 #include "macro.h"
+#include "strset.h"
 
 static const char *const tops[] = { "images", "registry" };
 static const struct layer_view_filter filt = { "no-images-registry-v1", tops, 2 };
@@ -262,6 +263,53 @@ static void test_hardlink_into_dropped(void **state)
 	assert_false(exists(state, "views/blobs"));
 }
 
+/* gc keeps the views of the layers it is told to keep and removes the others: their
+ * records, then the blobs no record names (a blob two layers share stays while one does). */
+static void test_gc(void **state)
+{
+	static const struct tentry other[] = {
+		{ 'f', "etc/b.conf", "b", 0, NULL, NULL, 0, 0, 0, 0 },
+		{ 'f', "registry/x", "x", 0, NULL, NULL, 0, 0, 0, 0 },
+	};
+	char d1[LAYER_VIEW_DIGEST_SIZE], d2[LAYER_VIEW_DIGEST_SIZE];
+	_cleanup_free_ char *f1 = layer_file(state, "a.tar.zst", "zstd", mixed, ELEMENTSOF(mixed), d1);
+	_cleanup_free_ char *f2 = layer_file(state, "b.tar", "none", other, ELEMENTSOF(other), d2);
+	struct layer_view v1, v2;
+	struct strset *keep = strset_new();
+	uint64_t bytes = 0;
+
+	get(state, f1, d1, &v1);
+	get(state, f2, d2, &v2);
+	_cleanup_free_ char *b1 = layer_view_blob_path(*state, v1.digest);
+	_cleanup_free_ char *b2 = layer_view_blob_path(*state, v2.digest);
+	char *r1 = NULL, *r2 = NULL;
+	assert_true(asprintf(&r1, "%s/views/%s/%s", (char *)*state, filt.name, d1 + 7) > 0);
+	assert_true(asprintf(&r2, "%s/views/%s/%s", (char *)*state, filt.name, d2 + 7) > 0);
+	_cleanup_free_ char *stray = tmp_path(state, "views/tmp/stray");
+	FILE *fp = fopen(stray, "w");
+	assert_non_null(fp);
+	fclose(fp);
+
+	strset_add(keep, d1 + 7);
+	layer_view_gc(*state, keep, false, &bytes);
+	assert_int_equal(access(r1, F_OK), 0);
+	assert_int_equal(access(b1, F_OK), 0);
+	assert_int_not_equal(access(r2, F_OK), 0);
+	assert_int_not_equal(access(b2, F_OK), 0);
+	assert_true(bytes >= v2.size);
+	assert_int_equal(access(stray, F_OK), 0);
+
+	strset_free(keep);
+	keep = strset_new();
+	layer_view_gc(*state, keep, true, &bytes);
+	assert_int_not_equal(access(r1, F_OK), 0);
+	assert_int_not_equal(access(b1, F_OK), 0);
+	assert_int_not_equal(access(stray, F_OK), 0);
+	strset_free(keep);
+	free(r1);
+	free(r2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +321,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_cache, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink_into_dropped, tmpdir_setup,
 						tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_gc, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
