@@ -7,7 +7,7 @@
 # still pulls the archive's image through the registry, the node was sent fewer bytes; the
 # plan and the summary say what the node is not sent (and the JSON events); a re-run sends
 # no layer to either; a view damaged in the control machine's cache is made again, with its
-# digest, so the node still has it.
+# digest, so the node still has it; removing the image removes its views.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
@@ -105,5 +105,11 @@ check_out "a damaged view is found and made again" \
     printf '%s\n' "$out"
 check_out "and the node still holds it: nothing sent" "^$ip2 +node +[0-9]+ +ok +[0-9.]+ +0 " printf '%s\n' "$out"
 check "the view has its digest again" test "$(sha256sum < "$blob" | cut -c1-64)" = "$(basename "$blob")"
+
+# the image removed, its views go with its blobs
+check "views are there before" test -n "$(find "$CIRUN_HOME/views/blobs" -type f)"
+check "rmi the image" "$cirun" rmi roles:v1
+check "its views are gone from the control machine" \
+    test -z "$(find "$CIRUN_HOME/views/blobs" "$CIRUN_HOME/views/no-images-registry-v1" -type f)"
 
 summary
