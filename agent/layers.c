@@ -426,9 +426,11 @@ static int partial_seal(const char *digest, const char *partial, const struct un
 	rm_rf_at(AT_FDCWD, final);
 	if (rename(partial, final) < 0)
 		r = errbuf_set(err, negative_errno(), "storing layer %s: %m", digest);
+	else
+		return 0;
 out:
-	if (r < 0)
-		rm_rf_at(AT_FDCWD, partial);
+	/* not placed (refused, failed or recorded invalid): nothing of it stays */
+	rm_rf_at(AT_FDCWD, partial);
 	return r;
 }
 
