@@ -879,6 +879,24 @@ static int verify_all(char *const *digests, size_t n, struct layer_fault_info *r
 	return 0;
 }
 
+/* Entries left .partial by an agent that was killed mid-layer (sshd or logind may end it
+ * with the connection): garbage once a rootfs was assembled, whatever digest they are
+ * for. One cirun run per host at a time: another's live upload would be removed. */
+static void sweep_partials(void)
+{
+	_cleanup_free_ char *dir = store_dir();
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct names ns;
+	const char *dot;
+
+	if (dfd < 0 || list_sorted(dfd, &ns) < 0)
+		return;
+	for (size_t i = 0; i < ns.n; i++)
+		if ((dot = strchr(ns.v[i], '.')) && strcmp(dot, ".partial") == 0)
+			rm_rf_at(dfd, ns.v[i]);
+	names_free(&ns);
+}
+
 int rootfs_assemble(const char *cluster, char *const *digests, size_t n,
 		    struct layer_fault_info *ret_fault, struct layer_stats *stats, struct errbuf *err)
 {
@@ -909,6 +927,7 @@ int rootfs_assemble(const char *cluster, char *const *digests, size_t n,
 		rm_rf_at(AT_FDCWD, staging);
 		return r;
 	}
+	sweep_partials();
 	if (stats)
 		*stats = total;
 	return 0;

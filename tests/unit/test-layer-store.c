@@ -287,9 +287,16 @@ static void test_half_written(void **state)
 	assert_int_equal(rename(final, partial), 0);
 	assert_false(layer_cache_has(l.digest, l.size));
 	assert_false(present(state, "agent/layers/unpacked/%s.partial%s", l.digest + 7, ""));
+	/* one of a layer never asked for again goes once a rootfs was assembled */
+	struct lay *one[] = { &l };
+	_cleanup_free_ char *stale = tmp_path(state, "agent/layers/unpacked/"
+					      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.partial");
+	assert_int_equal(mkdir(stale, 0700), 0);
+	upload(&l);
+	assemble_ok(one, 1, NULL);
+	assert_true(access(stale, F_OK) < 0);
 
 	/* a manifest cut short (a crash before the data reached the disk) */
-	upload(&l);
 	_cleanup_free_ char *m = at(state, "agent/layers/unpacked/%s/manifest%s", l.digest + 7, "");
 	struct stat st;
 	assert_int_equal(stat(m, &st), 0);
