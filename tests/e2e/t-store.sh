@@ -3,7 +3,8 @@
 # into layers/unpacked/<hex> (no compressed copy), the rootfs is hard-linked from it, a
 # run with templates never alters the store, a re-run sends 0 layer bytes, a tampered
 # store entry is found and sent again, and a transfer cut off mid-layer leaves nothing
-# half-written and is resumed by the next run (only the cut layer is sent).
+# half-written and is resumed by the next run (only the cut layer is sent), and a host
+# whose disk fills mid-layer fails with that reason and keeps its rootfs.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
@@ -84,5 +85,16 @@ check_out "the large file arrived whole" "^$(sha256sum < "$work/ctx/big/blob.bin
 out=$(run storetest:v2 -e Version=2)
 check_out "and a re-run sends 0 layer bytes" '^0$' sent "$out"
 
+# ---- a disk that fills mid-layer: a 48 MB tmpfs over the store (the rootfs is beside it,
+# on the host's disk); the layers are sent again into it and the large one does not fit
+if hostssh 1 "mount -t tmpfs -o size=48m tmpfs $store"; then
+    out=$(run storetest:v2 -e Version=2)
+    check_out "a host whose disk fills mid-layer fails with that reason" "^\\[$ip1\\] distribute failed: the host's disk is full under /var/lib/cirun, its rootfs is left as it was: layer sha256:[0-9a-f]+: writing 'big/blob.bin': No space left on device" printf '%s\n' "$out"
+    check "it keeps its previous rootfs" hostssh 1 "test -f $rootfs/big/blob.bin && test -f $rootfs/statics/audit-policy.yml"
+    check "nothing of the layer stays" bash -c "[ -z \"\$(bash '$lab' ssh 1 'ls -A $store | grep partial')\" ]"
+    hostssh 1 "umount $store"
+else
+    echo "# skip: the lab host cannot mount a tmpfs"
+fi
 check "lab-down" bash "$lab" down
 summary
