@@ -4,7 +4,8 @@
 # run with templates never alters the store, a re-run sends 0 layer bytes, a tampered
 # store entry is found and sent again, and a transfer cut off mid-layer leaves nothing
 # half-written and is resumed by the next run (only the cut layer is sent), and a host
-# whose disk fills mid-layer fails with that reason and keeps its rootfs.
+# whose disk fills mid-layer fails with that reason and keeps its rootfs. A host set up by
+# the previous version (compressed blobs in layers/) re-runs sending nothing.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
@@ -44,6 +45,15 @@ check_out "a re-run with other values succeeds" "^$ip1 +master0 +7 +ok" printf '
 check_out "a re-run sends 0 layer bytes" '^0$' sent "$out"
 check_out "it rendered the new values" 'from the env: 2$' hostssh 1 cat "$rootfs/statics/audit-policy.yml"
 check "two runs with templates left the store as it was" test "$before" = "$(store_hash)"
+
+# a host set up by the previous version: a layer as its compressed blob, layers/<hex>
+old=$(hostssh 1 "ls $store | head -1")
+blob=$(find "$CIRUN_HOME" -path "*/blobs/sha256/$old" | head -1)
+hostssh 1 "rm -rf $store/$old && cat > /var/lib/cirun/layers/$old" < "$blob"
+out=$(run storetest:v1 -e Version=2)
+check_out "a host with the previous version's cache re-runs fine" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "sending 0 layer bytes" '^0$' sent "$out"
+check "its blob was moved into the store" hostssh 1 "test -f $store/$old/manifest && ! test -e /var/lib/cirun/layers/$old"
 
 # a file of the store written to in place (as a write through the rootfs's link would)
 f=$(hostssh 1 "cd $store && find . -path '*/tree/*' -type f -size +8c -printf '%s %P\n' | sort -n | tail -1 | cut -d' ' -f2-")
