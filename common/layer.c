@@ -72,6 +72,7 @@ struct apply {
 	layer_filter_fn want;	/* optional: entries it rejects are skipped */
 	void *want_data;
 	bool overlay_dir;	/* keep whiteouts as overlay lower-dir entries instead of applying */
+	bool store_form;	/* keep whiteouts as OCI marker files instead of applying */
 	const char *root;	/* as given */
 	char *real_root;	/* resolved, so libarchive's symlink checks see no symlink in it */
 	int rootfd;
@@ -353,6 +354,38 @@ static int mark_opaque(struct apply *ap, const char *dir)
 	return r;
 }
 
+/* Store form of a deletion or opaque marker: an empty file NAME (".wh.X", ".wh..wh..opq")
+ * in dir, which assembly reads and applies to the layers below. */
+static int make_store_marker(struct apply *ap, const char *dir, const char *name,
+			     const char *path)
+{
+	int dfd, fd, r = open_checked(ap, path, dir, true, &dfd);
+
+	if (r < 0)
+		return r;
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		r = fail_host(ap, negative_errno(), path, "cannot record the whiteout");
+	else
+		close(fd);
+	close(dfd);
+	return r;
+}
+
+/* In store form a ".wh." name is a marker, so none may name a directory on the way. */
+static int check_store_dirs(struct apply *ap, const char *path)
+{
+	const char *p = path, *slash;
+
+	while ((slash = strchr(p, '/'))) {
+		if (strncmp(p, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
+			return refuse(ap, path, "a whiteout name ('%.*s') used as a directory",
+				      (int)(slash - p), p);
+		p = slash + 1;
+	}
+	return 0;
+}
+
 static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive_entry *e)
 {
 	const char *base = strrchr(path, '/');
@@ -363,6 +396,8 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 	if (archive_entry_filetype(e) != AE_IFREG)
 		return refuse(ap, path, "a whiteout must be an empty regular file");
 	ap->st.whiteouts++;
+	if (strcmp(name, LAYER_WH_OPAQUE) == 0 && ap->store_form)
+		return make_store_marker(ap, dir, name, path);
 	if (strcmp(name, LAYER_WH_OPAQUE) == 0)
 		return ap->overlay_dir ? mark_opaque(ap, dir) : clear_lower_children(ap, dir);
 	const char *target = name + strlen(LAYER_WH_PREFIX);
@@ -371,6 +406,8 @@ static int apply_oci_whiteout(struct apply *ap, const char *path, struct archive
 		return refuse(ap, path, "not a valid whiteout name");
 	_cleanup_free_ char *victim = NULL;
 	victim = xasprintf("%s%s%s", dir, dirlen ? "/" : "", target);
+	if (ap->store_form)
+		return make_store_marker(ap, dir, name, path);
 	return ap->overlay_dir ? make_overlay_whiteout(ap, dir, target, victim)
 			       : remove_lower(ap, victim);
 }
@@ -506,6 +543,7 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 {
 	const char *raw = archive_entry_pathname(e);
 	const char *base;
+	bool opaque = false;
 	int r;
 
 	if (!raw)
@@ -522,10 +560,18 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 
 	if (ap->want && !ap->want(path->data, ap->want_data))
 		return 0;
+	if (ap->store_form && (r = check_store_dirs(ap, path->data)) < 0)
+		return r;
 	if (strncmp(base, LAYER_WH_PREFIX, strlen(LAYER_WH_PREFIX)) == 0)
 		return apply_oci_whiteout(ap, path->data, e);
 	if (is_overlay_whiteout(e)) {
 		ap->st.whiteouts++;
+		if (ap->store_form) {
+			_cleanup_free_ char *dir = base > path->data ?
+				xstrndup(path->data, (size_t)(base - path->data - 1)) : xstrdup("");
+			_cleanup_free_ char *marker = xasprintf(LAYER_WH_PREFIX "%s", base);
+			return make_store_marker(ap, dir, marker, path->data);
+		}
 		if (!ap->overlay_dir)
 			return remove_lower(ap, path->data);
 	} else {
@@ -542,7 +588,8 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	if (!ap->overlay_dir && layer_entry_strip_overlay_xattrs(e, false) &&
 	    archive_entry_filetype(e) == AE_IFDIR) {
 		ap->st.whiteouts++;
-		r = clear_lower_children(ap, path->data);
+		opaque = ap->store_form;
+		r = ap->store_form ? 0 : clear_lower_children(ap, path->data);
 		if (r < 0)
 			return r;
 	}
@@ -578,6 +625,11 @@ static int apply_entry(struct apply *ap, struct archive *in, struct archive *out
 	 * them is not what the layer holds */
 	if (archive_write_finish_entry(out) != ARCHIVE_OK)
 		return fail_writer(ap, out, path->data, "finishing (metadata of)");
+	if (opaque) {
+		r = make_store_marker(ap, path->data, LAYER_WH_OPAQUE, path->data);
+		if (r < 0)
+			return r;
+	}
 	touch_with_parents(ap->touched, path->data);
 	ap->st.entries++;
 	return 0;
@@ -629,12 +681,15 @@ static struct archive *open_writer(void)
 	return w;
 }
 
-static int apply_fd(const char *root, int fd, bool overlay_dir, layer_filter_fn want,
+enum { FORM_FLAT, FORM_OVERLAY, FORM_STORE };
+
+static int apply_fd(const char *root, int fd, int form, layer_filter_fn want,
 		    void *want_data, struct sha256 *hash, struct layer_stats *stats,
 		    struct errbuf *err)
 {
 	struct reader rd = { .fd = fd, .hash = hash };
-	struct apply ap = { .want = want, .want_data = want_data, .overlay_dir = overlay_dir,
+	struct apply ap = { .want = want, .want_data = want_data,
+			    .overlay_dir = form == FORM_OVERLAY, .store_form = form == FORM_STORE,
 			    .root = root, .rootfd = -1, .rd = &rd, .err = err };
 	_cleanup_buf_ struct buf path = BUF_INIT(MAX_PATH_LEN);
 	_cleanup_buf_ struct buf full = BUF_INIT(MAX_PATH_LEN * 2);
@@ -707,7 +762,13 @@ out:
 int layer_apply_fd(const char *root, int fd, struct sha256 *hash, struct layer_stats *stats,
 		   struct errbuf *err)
 {
-	return apply_fd(root, fd, false, NULL, NULL, hash, stats, err);
+	return apply_fd(root, fd, FORM_FLAT, NULL, NULL, hash, stats, err);
+}
+
+int layer_unpack_store_fd(const char *root, int fd, struct sha256 *hash,
+			  struct layer_stats *stats, struct errbuf *err)
+{
+	return apply_fd(root, fd, FORM_STORE, NULL, NULL, hash, stats, err);
 }
 
 static int apply_file(const char *root, const char *path, bool overlay_dir,
@@ -719,7 +780,8 @@ static int apply_file(const char *root, const char *path, bool overlay_dir,
 
 	if (fd < 0)
 		return errbuf_set(err, negative_errno(), "cannot open layer '%s'", path);
-	r = apply_fd(root, fd, overlay_dir, want, want_data, NULL, stats, err);
+	r = apply_fd(root, fd, overlay_dir ? FORM_OVERLAY : FORM_FLAT, want, want_data, NULL,
+		     stats, err);
 	if (r < 0)
 		errbuf_prefix(err, "%s", path);
 	return r;

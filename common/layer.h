@@ -57,6 +57,16 @@ int layer_apply_file_filtered(const char *root, const char *path, layer_filter_f
 int layer_unpack_overlay_file(const char *root, const char *path, struct layer_stats *stats,
 			      struct errbuf *err);
 
+/* Unpacks one layer into an empty directory as the host's layer store keeps it: nothing
+ * is applied, every deletion and opaque marker stays as an empty regular file in OCI form
+ * (".wh.NAME", ".wh..wh..opq"; an overlay 0/0 device or opaque xattr is converted to
+ * that), which the store's assembly applies to the layers below. No root needed. Refused
+ * besides what layer_apply_fd refuses: a ".wh." name as a directory on an entry's path,
+ * and a hard link to a file of another layer (the store holds each layer alone). hash is
+ * fed every byte read, as in layer_apply_fd. */
+int layer_unpack_store_fd(const char *root, int fd, struct sha256 *hash,
+			  struct layer_stats *stats, struct errbuf *err);
+
 /* overlayfs keeps bookkeeping in trusted.overlay.* xattrs (origin, impure, redirect…):
  * not content, so dropped from an entry; the opaque marker is dropped too unless
  * keep_opaque. Returns whether the entry was marked opaque. */

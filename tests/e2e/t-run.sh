@@ -58,9 +58,11 @@ out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Ver
 check_out "a changed image sends only the new layer" "^$newsize $newsize $newsize\$" bash -c "printf '%s\n' \"\$1\" | awk '\$2 ~ /^(master0|node)\$/ {printf \"%s \", \$6} END {print \"\"}' | sed 's/ \$//'" _ "$out"
 check "the new file arrived" hostssh 2 test -f /var/lib/cirun/data/my-cluster/rootfs/etc/extra.yaml
 
-# a cached layer corrupted on a host is found, dropped and sent again
-layer=$(hostssh 3 'ls -S /var/lib/cirun/layers | head -1')
-hostssh 3 "printf 'XXXXXXXX' | dd of=/var/lib/cirun/layers/$layer bs=1 seek=40 conv=notrunc status=none"
+# a stored layer corrupted on a host is found, dropped and sent again: its largest file
+# overwritten in place, same size (the store's manifest sees the mtime)
+f=$(hostssh 3 'cd /var/lib/cirun/layers/unpacked && find . -path "*/tree/*" -type f -size +8c -printf "%s %P\n" | sort -n | tail -1 | cut -d" " -f2-')
+layer=${f%%/*}
+hostssh 3 "printf 'XXXXXXXX' | dd of='/var/lib/cirun/layers/unpacked/$f' bs=1 seek=0 conv=notrunc status=none"
 out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Version=1)
 check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer of image runtest:v2 in the host cache is corrupt" printf '%s\n' "$out"
 check_out "and the run succeeds" "^$ip3 +node +7 +ok" printf '%s\n' "$out"

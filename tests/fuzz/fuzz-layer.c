@@ -1,6 +1,7 @@
 /* Layer reader: any bytes as a layer applied to a scratch tree must either apply or fail
  * cleanly, and never write outside that tree. Each input gets a fresh tree under a fixed
- * sandbox dir; a sentinel file beside the tree must survive. */
+ * sandbox dir; a sentinel file beside the tree must survive. Applied flat, then unpacked
+ * in the layer store's form. */
 #include <assert.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -50,6 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(write(fd, data, size) == (ssize_t)size);
 	lseek(fd, 0, SEEK_SET);
 	if (layer_apply_fd(root, fd, NULL, NULL, &err) < 0)
+		assert(err.code < 0 && err.msg[0]);
+	/* the same bytes into the agent's layer store form */
+	rm_rf_at(dfd, "root");
+	mkdir(root, 0755);
+	lseek(fd, 0, SEEK_SET);
+	err = (struct errbuf)ERRBUF_INIT;
+	if (layer_unpack_store_fd(root, fd, NULL, NULL, &err) < 0)
 		assert(err.code < 0 && err.msg[0]);
 	close(fd);
 	assert(stat(sentinel, &st) == 0 && st.st_size == 0);

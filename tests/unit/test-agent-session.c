@@ -157,11 +157,22 @@ static void test_layers_and_assembly(void **state)
 	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/gone", s->root);
 	assert_true(stat(p, &st) < 0);
 
-	/* a cached layer that went bad is found, dropped and named */
+	/* the one pass left no compressed copy, and the rootfs shares the store's inodes */
 	snprintf(p, sizeof(p), "%s/layers/%s", s->root, db + 7);
+	assert_true(stat(p, &st) < 0);
+	struct stat in_store;
+	snprintf(p, sizeof(p), "%s/layers/unpacked/%s/tree/etc/b.conf", s->root, db + 7);
+	assert_int_equal(stat(p, &in_store), 0);
+	snprintf(p, sizeof(p), "%s/data/demo/rootfs/etc/b.conf", s->root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_ino, in_store.st_ino);
+
+	/* a stored layer that went bad is found, dropped and named */
+	snprintf(p, sizeof(p), "%s/layers/unpacked/%s/tree/etc/b.conf", s->root, db + 7);
 	int w = open(p, O_WRONLY);
-	assert_true(pwrite(w, "XXXX", 4, 20) == 4);
+	assert_true(pwrite(w, "XXXX", 4, 0) == 4);
 	close(w);
+	snprintf(p, sizeof(p), "%s/layers/unpacked/%s", s->root, db + 7);
 	struct agent_layer_fault fault = { 0 };
 	assert_int_equal(agent_client_assemble(s->ac, "demo", "img", digests, 2, NULL, &fault, &err),
 			 -EBADMSG);
@@ -230,17 +241,17 @@ static void test_invalid_layer(void **state)
 		assert_null(strstr(errbuf_msg(&err), "corrupt"));
 		assert_null(strstr(errbuf_msg(&err), "rootfs-staging"));
 		/* kept: its bytes are right, sending them again would not help */
-		snprintf(p, sizeof(p), "%s/layers/%s", s->root, d + 7);
+		snprintf(p, sizeof(p), "%s/layers/unpacked/%s.invalid", s->root, d + 7);
 		assert_int_equal(stat(p, &st), 0);
 	}
 	/* the session goes on */
 	assert_int_equal(agent_client_bye(s->ac, &err), 0);
 }
 
-/* A disk that refuses a write fails the assembly as the host's error (not an invalid
- * layer), with the OS's reason and the entry's path, and the rootfs assembled before is
- * still the host's. */
-static void test_assemble_write_fails(void **state)
+/* A disk that refuses a write fails the layer as it arrives, as the host's error (not an
+ * invalid layer), with the OS's reason and the entry's path; nothing of it is kept and
+ * the rootfs assembled before is still the host's. */
+static void test_unpack_write_fails(void **state)
 {
 	struct session *s = *state;
 	struct errbuf err = ERRBUF_INIT;
@@ -249,8 +260,9 @@ static void test_assemble_write_fails(void **state)
 	const struct tentry large[] = { { 'd', "bin" }, { 'f', "bin/kubelet", big, 0755 } };
 	char d1[80], d2[80], p[4096];
 	char *digests[2] = { d1, d2 };
-	uint64_t s1, s2;
-	struct agent_layer_fault fault = { 0 };
+	uint64_t s1, s2, sizes[2];
+	bool have[2];
+	struct stat st;
 
 	memset(big, 'x', sizeof(big) - 1);
 	make_layer(s->root, "small.tar.zst", small, ELEMENTSOF(small), d1, &s1);
@@ -259,17 +271,20 @@ static void test_assemble_write_fails(void **state)
 	int fd = open_in(s->root, "small.tar.zst");
 	assert_int_equal(agent_client_send_layer(s->ac, d1, s1, fd, NULL, NULL, &err), 0);
 	close(fd);
-	fd = open_in(s->root, "large.tar.zst");
-	assert_int_equal(agent_client_send_layer(s->ac, d2, s2, fd, NULL, NULL, &err), 0);
-	close(fd);
 	assert_int_equal(agent_client_assemble(s->ac, "demo", "x:1", digests, 1, NULL, NULL, &err), 0);
-	int r = agent_client_assemble(s->ac, "demo", "x:2", digests + 1, 1, NULL, &fault, &err);
+	fd = open_in(s->root, "large.tar.zst");
+	int r = agent_client_send_layer(s->ac, d2, s2, fd, NULL, NULL, &err);
+	close(fd);
 	if (r != -EFBIG || !strstr(errbuf_msg(&err), "writing 'bin/kubelet': File too large"))
 		fail_msg("a failed write was not an error: %d %s", r, errbuf_msg(&err));
-	assert_int_equal(fault.fault, 0);
 	assert_null(strstr(errbuf_msg(&err), "invalid"));
-	assert_null(strstr(errbuf_msg(&err), "rootfs-staging"));
-	free(fault.digest);
+	assert_null(strstr(errbuf_msg(&err), ".partial"));
+	sizes[0] = s1;
+	sizes[1] = s2;
+	assert_int_equal(agent_client_layers(s->ac, digests, sizes, 2, have, &err), 0);
+	assert_true(have[0] && !have[1]);
+	snprintf(p, sizeof(p), "%s/layers/unpacked/%s.partial", s->root, d2 + 7);
+	assert_true(stat(p, &st) < 0);
 	snprintf(p, sizeof(p), "%s/data/demo/rootfs/bin/kubelet", s->root);
 	struct buf b = BUF_INIT(1 << 20);
 	assert_int_equal(buf_read_file(&b, p), 0);
@@ -721,7 +736,7 @@ int main(void)
 		T(test_hello_and_facts),
 		T(test_layers_and_assembly),
 		T(test_invalid_layer),
-		cmocka_unit_test_setup_teardown(test_assemble_write_fails, session_setup_small_disk,
+		cmocka_unit_test_setup_teardown(test_unpack_write_fails, session_setup_small_disk,
 						session_teardown),
 		T(test_exec),
 		T(test_hostile_requests),
