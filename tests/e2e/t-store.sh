@@ -9,7 +9,7 @@
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
-lab_env e2e-store cirunsto 10.213.27
+lab_env e2e-store cirunsto 10.213.26
 
 lab_begin 1
 run() { "$cirun" run "$@" -m "$ip1" -p "$pw" -e HostRole=worker 2>&1; }
