@@ -187,9 +187,12 @@ int report_open(const char *home, const char *cluster, bool json, struct errbuf 
 	fd = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || !(log_file = fdopen(fd, "w")))
 		return errbuf_set(err, negative_errno(), "cannot create the log file '%s': %m", log_path);
-	tty_mode = !json_mode && isatty(STDOUT_FILENO);
-	/* the sink writes what log.c would (no file:line prefix, shown only in debug) */
-	tty_takes_log = tty_mode && isatty(STDERR_FILENO) && log_get_max_level() < LOG_DEBUG;
+	/* The sink writes what log.c would, but for the file:line prefix of debug: in debug,
+	 * with both on the terminal, progress comes as plain lines instead. */
+	bool err_tty = isatty(STDERR_FILENO);
+	tty_mode = !json_mode && isatty(STDOUT_FILENO) &&
+		   !(err_tty && log_get_max_level() >= LOG_DEBUG);
+	tty_takes_log = tty_mode && err_tty;
 	log_set_sink(sink);
 	if (json_mode || tty_takes_log)
 		log_set_fd(-1); /* stdout carries JSON only; messages travel as events */
