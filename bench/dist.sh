@@ -221,7 +221,8 @@ for ((r = 1; r <= rounds; r++)); do
                 cp "$work/cirun.out" "$work/cirun-first.out"
                 ls -t "$CIRUN_HOME"/logs/*.log | head -n 1 > "$work/cirun-first.log"
                 measure cirun-rerun cirun_run
-                cp "$work/cirun.out" "$work/cirun-rerun.out" ;;
+                cp "$work/cirun.out" "$work/cirun-rerun.out"
+                ls -t "$CIRUN_HOME"/logs/*.log | head -n 1 > "$work/cirun-rerun.log" ;;
         esac
     done
 done
@@ -248,19 +249,44 @@ for name in tar-ssh rsync cirun-first cirun-rerun; do
 done
 sent=$(awk '$2 ~ /^(master0|node)$/ {s += $6} END {print s + 0}' "$work/cirun-rerun.out" 2>/dev/null || echo "?")
 echo "cirun re-run: $sent layer bytes sent (the summary's SENT column)"
-log=$(cat "$work/cirun-first.log" 2>/dev/null || true)
-if [ -n "$log" ] && [ -f "$log" ]; then
-    echo "cirun first copy, time per phase on ${ips[0]} (ms):"
-    sed -n "s/^.* \\[${ips[0]}\\] phase \\([a-z-]*\\) done in \\([0-9]*\\) ms$/\\1 \\2/p" "$log" | paste -sd, | sed "s/,/, /g; s/^/  /"
-fi
+# Where the time of the last round's runs went: each phase from its header line in the run
+# log to the next (all hosts, the installer's own work included), and from the log's first
+# line to the phases and from the last phase to the log's end.
+timeline() {
+    awk '{ split(substr($1, 12, 12), t, ":"); ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
+           if (NR == 1) first = ms; last = ms
+           if ($2 == "==>") { if (name != "") out = out sprintf("%s %d, ", name, ms - at); else pre = ms - first
+                              name = $3; at = ms } }
+         END { if (name != "") out = out sprintf("%s %d", name, last - at)
+               printf "  before the phases %d, %s (log span %d)\n", pre, out, last - first }' "$1"
+}
+for run in first rerun; do
+    log=$(cat "$work/cirun-$run.log" 2>/dev/null || true)
+    [ -n "$log" ] && [ -f "$log" ] || continue
+    echo "cirun $run, ms per phase (run log, last round):"
+    timeline "$log"
+done
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then
     empty_hosts
     say "profiling one cirun first copy (perf record -a -g)"
-    perf record -q -a -g -o "$work/perf.data" -- "$cirun" run "bench-dist:$key" "${cirun_args[@]}" > /dev/null 2>&1 || true
+    perf record -q -a -g -o "${BENCH_PERF_DATA:-$work/perf.data}" -- "$cirun" run "bench-dist:$key" "${cirun_args[@]}" > /dev/null 2>&1 || true
+    # system-wide: whatever else runs on the machine shows too
+    echo "perf: CPU time by process (all CPUs, self %):"
+    { perf report -q -i "${BENCH_PERF_DATA:-$work/perf.data}" --no-children -g none --sort comm 2>/dev/null || true; } |
+        { grep -v '^$' || true; } | head -n 10 | sed 's/^/  /'
+    # the agent's binary is on the hosts, not here: its symbols come from build/ (--symfs),
+    # which hides the kernel's; the split by dso says how much of it is the kernel's
+    symfs=$work/symfs
+    mkdir -p "$symfs/var/lib/cirun/bin"
+    cp "$top/${BUILD:-build}/cirun-agent" "$symfs/var/lib/cirun/bin/"
     for comm in cirun cirun-agent; do
-        echo "perf: top symbols of $comm (self %):"
-        perf report -q -i "$work/perf.data" --comm "$comm" --no-children --sort dso,sym 2>/dev/null |
-            grep -v '^$' | grep -v '^ *|' | grep -v -- '--' | head -n 12 | sed 's/^/  /'
+        for sort in dso dso,sym; do
+            echo "perf: $comm by $sort (self %, of that process):"
+            { perf report -q -i "${BENCH_PERF_DATA:-$work/perf.data}" --comms "$comm" --no-children \
+                -g none --percentage relative --sort "$sort" \
+                $([ "$comm,$sort" = cirun-agent,dso,sym ] && echo "--symfs=$symfs") 2>/dev/null || true; } |
+                { grep -v '^$' || true; } | head -n $([ "$sort" = dso ] && echo 5 || echo 12) | sed 's/^/  /'
+        done
     done
 fi
