@@ -196,6 +196,7 @@ measure() {
     rm -f "$work/rss" "$work/cirun.out"
     "$@" || rc=$?
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    echo "$((t0 / 1000000)) $ms" > "$work/$name.span"
     if [ "$rc" != 0 ]; then
         say "$name failed (exit $rc)"
         [ -f "$work/cirun.out" ] && tail -n 5 "$work/cirun.out" >&2
@@ -252,19 +253,23 @@ echo "cirun re-run: $sent layer bytes sent (the summary's SENT column)"
 # Where the time of the last round's runs went: each phase from its header line in the run
 # log to the next (all hosts, the installer's own work included), and from the log's first
 # line to the phases and from the last phase to the log's end.
-timeline() {
-    awk '{ split(substr($1, 12, 12), t, ":"); ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
+timeline() { # LOG START_MS WALL_MS
+    local first
+    first=$(date -d "$(head -n 1 "$1" | cut -d' ' -f1)" +%s%3N)
+    echo "  before the run log's first line (loading the image, the checks of the run) $((first - $2))"
+    awk -v wall="$3" -v before="$((first - $2))" '{ split(substr($1, 12, 12), t, ":"); ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
            if (NR == 1) first = ms; last = ms
            if ($2 == "==>") { if (name != "") out = out sprintf("%s %d, ", name, ms - at); else pre = ms - first
                               name = $3; at = ms } }
          END { if (name != "") out = out sprintf("%s %d", name, last - at)
-               printf "  before the phases %d, %s (log span %d)\n", pre, out, last - first }' "$1"
+               printf "  %s; after the log %d; wall %d\n", out, wall - before - (last - first), wall }' "$1"
 }
 for run in first rerun; do
     log=$(cat "$work/cirun-$run.log" 2>/dev/null || true)
     [ -n "$log" ] && [ -f "$log" ] || continue
+    read -r start wall < "$work/cirun-$run.span" || continue
     echo "cirun $run, ms per phase (run log, last round):"
-    timeline "$log"
+    timeline "$log" "$start" "$wall"
 done
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then
