@@ -21,8 +21,13 @@
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 small=${BENCH_SMALL:-0}
-if [ "${1:-}" = --small ]; then small=1; shift; fi
-hosts=${1:-1}
+hosts=1
+for arg in "$@"; do
+    case $arg in
+        --small) small=1 ;;
+        *) hosts=$arg ;;
+    esac
+done
 [[ $hosts =~ ^[1-9][0-9]?$ ]] || { echo "usage: bench/dist.sh [--small] [N_HOSTS 1-99]" >&2; exit 2; }
 rounds=${BENCH_ROUNDS:-$([ "$small" = 1 ] && echo 1 || echo 3)}
 cache=${BENCH_CACHE:-/var/cache/cirun-lab/bench}

@@ -755,7 +755,9 @@ static void fill_total(struct jsonw *w, void *data)
 	jsonw_key(w, "total");
 	jsonw_uint(w, e->total);
 	jsonw_key(w, "rate_bps");
-	jsonw_uint(w, e->duration_ms > 0 ? (uint64_t)((double)e->bytes * 1000 / (double)e->duration_ms) : 0);
+	jsonw_uint(w, e->duration_ms > 0
+			      ? (uint64_t)((double)e->bytes * 1000 / (double)e->duration_ms)
+			      : 0);
 	jsonw_key(w, "duration_ms");
 	jsonw_int(w, e->duration_ms);
 }

@@ -238,12 +238,68 @@ static void test_json_events(void **state)
 	assert_null(strchr(captured, '\033'));
 }
 
+static void plain_run(const char *home)
+{
+	struct errbuf err = ERRBUF_INIT;
+
+	assert_int_equal(report_open(home, "demo", false, &err), 0);
+	report_progress_start("10.0.0.1", "distribute", 100u << 20);
+	report_progress_start("10.0.0.2", "distribute", 100u << 20);
+	for (uint64_t i = 1; i <= 400; i++) {
+		report_progress("10.0.0.1", i << 18);
+		report_progress("10.0.0.2", i << 18);
+	}
+	report_progress_end("10.0.0.1", true);
+	report_progress_end("10.0.0.2", true);
+	report_close();
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Not a terminal: 400 frames a host within a few milliseconds are a start line and an end
+ * line each, timestamped, then the total; no escape sequence. */
+static void test_plain_lines_not_per_frame(void **state)
+{
+	int p[2], saved;
+	ssize_t n, total = 0;
+
+	fflush(stdout);
+	assert_int_equal(pipe(p), 0);
+	saved = dup(STDOUT_FILENO);
+	dup2(p[1], STDOUT_FILENO);
+	close(p[1]);
+	plain_run(*state);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	while ((n = read(p[0], captured + total, sizeof(captured) - 1 - (size_t)total)) > 0)
+		total += n;
+	captured[total] = '\0';
+	close(p[0]);
+	if (getenv("SHOW_SCREEN"))
+		fputs(captured, stderr);
+	assert_int_equal(count(captured, "[10.0.0.1] distribute"), 2);
+	assert_int_equal(count(captured, "[10.0.0.2] distribute"), 2);
+	assert_non_null(strstr(captured, "Z [10.0.0.1] distribute       0 B / 100 MiB     0%"));
+	assert_non_null(strstr(captured, "Z [10.0.0.2] distribute   100 MiB / 100 MiB   100%"));
+	assert_non_null(strstr(captured, "Z total (2 hosts)   200 MiB / 200 MiB   100%"));
+	assert_null(strchr(captured, '\033'));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tty_block_in_place, tmpdir_setup,
 						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_json_events, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_plain_lines_not_per_frame, tmpdir_setup,
+						tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("report-progress", tests, NULL, NULL);
 }
