@@ -693,10 +693,13 @@ void report_progress_start(const char *host, const char *phase, uint64_t total)
 	if (!s && nslots < PROGRESS_HOSTS_MAX) {
 		slots = xrealloc(slots, (nslots + 1) * sizeof(*slots));
 		s = &slots[nslots++];
-		*s = (struct progress_slot){ .rate = xfer_rate_new(RATE_WINDOW_MS) };
-		snprintf(s->host, sizeof(s->host), "%s", host);
+		s->rate = NULL;
 	}
 	if (s) {
+		/* a host started again before the others ended starts from nothing */
+		xfer_rate_free(s->rate);
+		*s = (struct progress_slot){ .rate = xfer_rate_new(RATE_WINDOW_MS) };
+		snprintf(s->host, sizeof(s->host), "%s", host);
 		snprintf(s->phase, sizeof(s->phase), "%s", phase);
 		s->total = total;
 		s->start_ms = mono_ms();
