@@ -442,6 +442,35 @@ void report_host_result(const char *host, const char *role, unsigned phases, boo
 		emit_json("host", fill_result, &e);
 }
 
+struct skipped_event {
+	const char *host, *what;
+	size_t layers;
+	uint64_t bytes;
+};
+
+static void fill_skipped(struct jsonw *w, void *data)
+{
+	struct skipped_event *e = data;
+	jsonw_key(w, "host");
+	jsonw_string(w, e->host);
+	jsonw_key(w, "skipped");
+	jsonw_string(w, e->what);
+	jsonw_key(w, "layers_filtered");
+	jsonw_uint(w, e->layers);
+	jsonw_key(w, "bytes_not_sent");
+	jsonw_uint(w, e->bytes);
+}
+
+void report_host_skipped(const char *host, const char *what, size_t layers_filtered,
+			 uint64_t bytes_not_sent)
+{
+	struct skipped_event e = { host, what, layers_filtered, bytes_not_sent };
+
+	human("%-16s %s", host, what);
+	if (json_mode)
+		emit_json("host-skipped", fill_skipped, &e);
+}
+
 static void fill_text(struct jsonw *w, void *data)
 {
 	jsonw_key(w, "text");

@@ -24,6 +24,11 @@ void report_preflight(const char *host, const char *hostname, const char *arch, 
 void report_summary_header(void);
 void report_host_result(const char *host, const char *role, unsigned phases, bool ok,
 			double duration_s, uint64_t bytes_sent, const char *error);
+/* Under the summary table: what a host was not sent ("images/, registry/: not sent (not
+ * the registry host; …)"); a "host-skipped" event in JSON with the layers filtered and the
+ * bytes not sent. */
+void report_host_skipped(const char *host, const char *what, size_t layers_filtered,
+			 uint64_t bytes_not_sent);
 /* A free-form human line (dry-run plans); a "text" event in JSON. */
 void report_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

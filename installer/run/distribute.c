@@ -22,20 +22,21 @@ static void on_progress(void *data, uint64_t sent, uint64_t total)
 	report_progress(h->spec->ip, h->bytes_sent + sent);
 }
 
-static int send_layer(struct run *r, struct host_state *h, size_t i)
+static int send_layer(struct run *r, struct host_state *h, const char *digest, uint64_t size)
 {
-	_cleanup_free_ char *path = image_store_blob_path(r->st, r->digests[i]);
+	/* roles.c: a host that is not the registry host may get a view of the layer */
+	_cleanup_free_ char *path = run_layer_path(r, digest);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int rc;
 
 	if (fd < 0)
-		return errbuf_set(&h->err, negative_errno(), "layer %s is missing from the store",
-				  r->digests[i]);
+		return errbuf_set(&h->err, negative_errno(), "layer %s is missing from %s", digest,
+				  path);
 	/* generous: the transfer of a large layer takes a while on a slow link */
 	ssh_conn_set_timeout(h->conn, 600);
-	rc = agent_client_send_layer(h->ac, r->digests[i], r->sizes[i], fd, on_progress, h, &h->err);
+	rc = agent_client_send_layer(h->ac, digest, size, fd, on_progress, h, &h->err);
 	if (rc >= 0) {
-		h->bytes_sent += r->sizes[i];
+		h->bytes_sent += size;
 		h->layers_sent++;
 	}
 	return rc;
@@ -43,18 +44,27 @@ static int send_layer(struct run *r, struct host_state *h, size_t i)
 
 int phase_distribute(struct run *r, struct host_state *h)
 {
-	_cleanup_free_ bool *have = xcalloc(r->nlayers ? r->nlayers : 1, sizeof(*have));
+	char *const *digests;
+	const uint64_t *sizes;
+	size_t nlayers;
+	char skipped[256];
+
+	run_host_layers(r, (size_t)(h - r->hosts), &digests, &sizes, &nlayers);
+	if (run_roles_skipped(r, (size_t)(h - r->hosts), skipped, sizeof(skipped)))
+		log_host(LOG_INFO, h->spec->ip, "%s", skipped);
+
+	_cleanup_free_ bool *have = xcalloc(nlayers ? nlayers : 1, sizeof(*have));
 	_cleanup_free_ char *detail = NULL;
-	int rc = agent_client_layers(h->ac, r->digests, r->sizes, r->nlayers, have, &h->err);
+	int rc = agent_client_layers(h->ac, digests, sizes, nlayers, have, &h->err);
 
 	uint64_t need = 0;
-	for (size_t i = 0; rc >= 0 && i < r->nlayers; i++)
-		need += have[i] ? 0 : r->sizes[i];
+	for (size_t i = 0; rc >= 0 && i < nlayers; i++)
+		need += have[i] ? 0 : sizes[i];
 	if (need)
 		report_progress_start(h->spec->ip, "distribute", need);
-	for (size_t i = 0; rc >= 0 && i < r->nlayers; i++)
+	for (size_t i = 0; rc >= 0 && i < nlayers; i++)
 		if (!have[i])
-			rc = send_layer(r, h, i);
+			rc = send_layer(r, h, digests[i], sizes[i]);
 	if (need)
 		report_progress_end(h->spec->ip, rc >= 0);
 	if (rc < 0)
@@ -62,7 +72,7 @@ int phase_distribute(struct run *r, struct host_state *h)
 	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct agent_layer_fault fault = { 0 };
-		rc = agent_client_assemble(h->ac, r->c->name, r->c->image, r->digests, r->nlayers,
+		rc = agent_client_assemble(h->ac, r->c->name, r->c->image, digests, nlayers,
 					   &detail, &fault, &h->err);
 		_cleanup_free_ char *bad = fault.digest;
 		/* an invalid layer is the image's fault: sending it again cannot help */
@@ -70,9 +80,9 @@ int phase_distribute(struct run *r, struct host_state *h)
 			break;
 		/* the host's cached copy went bad: it was dropped there; send it again */
 		log_host(LOG_WARNING, h->spec->ip, "%s; sending it again", errbuf_msg(&h->err));
-		for (size_t i = 0; i < r->nlayers; i++)
-			if (strcmp(r->digests[i], bad) == 0)
-				rc = send_layer(r, h, i);
+		for (size_t i = 0; i < nlayers; i++)
+			if (strcmp(digests[i], bad) == 0)
+				rc = send_layer(r, h, digests[i], sizes[i]);
 		if (rc < 0)
 			return rc;
 	}

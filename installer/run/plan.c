@@ -75,6 +75,27 @@ static void plan_contents(struct run *r, struct buf *units, struct buf *cri, str
 	rm_rf_at(AT_FDCWD, tmp);
 }
 
+/* The layers host i gets (roles.c: views without images/ and registry/ unless it is the
+ * registry host), and what it is not sent. */
+static void plan_layers(const struct run *r, size_t i)
+{
+	char *const *digests;
+	const uint64_t *sizes;
+	size_t n;
+	uint64_t bytes = 0;
+	char skipped[256];
+
+	run_host_layers(r, i, &digests, &sizes, &n);
+	for (size_t k = 0; k < n; k++) {
+		report_text("  layer %.19s %10" PRIu64 " bytes", digests[k], sizes[k]);
+		bytes += sizes[k];
+	}
+	report_text("  sends at most %zu layer(s), %" PRIu64 " bytes (layers the host "
+		    "already holds are not sent)", n, bytes);
+	if (run_roles_skipped(r, i, skipped, sizeof(skipped)))
+		report_text("  %s", skipped);
+}
+
 static const char *auth_name(const struct ssh_settings *s)
 {
 	if (s->pk_file)
@@ -90,11 +111,8 @@ void run_plan(struct run *r)
 	_cleanup_buf_ struct buf units = BUF_INIT(1 << 16), cri = BUF_INIT(1 << 16),
 				 bins = BUF_INIT(1 << 16), phases = BUF_INIT(4096);
 	bool has_init = false;
-	uint64_t bytes = 0;
 
 	plan_contents(r, &units, &cri, &bins, &has_init);
-	for (size_t k = 0; k < r->nlayers; k++)
-		bytes += r->sizes[k];
 	pipeline_describe(r, run_pipeline, run_pipeline_len, &phases);
 	report_text("%s", phases.data);
 	for (size_t i = 0; i < r->n; i++) {
@@ -103,10 +121,7 @@ void run_plan(struct run *r)
 		report_text("[%s] plan (%s): ssh %s@%s port %u with %s", h->spec->ip,
 			    i == 0 ? "master0" : role_name(h->spec->role), s->user, h->spec->ip,
 			    s->port, auth_name(s));
-		for (size_t k = 0; k < r->nlayers; k++)
-			report_text("  layer %.19s %10" PRIu64 " bytes", r->digests[k], r->sizes[k]);
-		report_text("  sends at most %zu layer(s), %" PRIu64 " bytes (layers the host "
-			    "already holds are not sent)", r->nlayers, bytes);
+		plan_layers(r, i);
 		report_text("  agent %s; rootfs " REMOTE_ROOT "/data/%s/rootfs", REMOTE_AGENT, r->c->name);
 		for (size_t k = 0; k < r->c->nconfigs; k++) {
 			const struct config_doc *cfg = &r->c->configs[k];

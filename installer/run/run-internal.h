@@ -92,6 +92,16 @@ struct run {
 	 * mirrors phase adds them to it */
 	char **mirror_sources;
 	size_t n_mirror_sources;
+	/* roles.c: the layers every host but the registry host gets (images/ and registry/
+	 * left out), each a view or, when it had nothing to leave out, the original; none
+	 * when every host is the registry host. node_view[k]: node_digests[k] is a view blob
+	 * (under $CIRUN_HOME/views), not the store's. */
+	char **node_digests;
+	uint64_t *node_sizes;
+	bool *node_view;
+	size_t n_node_layers;
+	size_t node_layers_filtered; /* originals with something left out */
+	uint64_t node_bytes_saved;   /* their bytes less their views' */
 };
 
 int64_t run_now_ms(void);
@@ -307,3 +317,17 @@ void run_summary(struct run *r);
  * sea.hub, master0's for apiserver.cluster.local) must be IP addresses: checked before any
  * host is touched (-EINVAL, naming the host and what to give instead). */
 int run_hosts_check(const struct run *r, struct errbuf *err);
+
+/* roles.c: each host gets what its role needs, as sealer does: images/ and registry/ go to
+ * the registry host alone. run_roles_load makes (or finds in the cache) the filtered view
+ * of every layer, before any host is touched; kubeadm.c and registry.c read the originals. */
+int run_roles_load(struct run *r, struct errbuf *err);
+void run_roles_release(struct run *r);
+/* The layers host i gets, in order. */
+void run_host_layers(const struct run *r, size_t i, char *const **digests,
+		     const uint64_t **sizes, size_t *n);
+/* Where the blob of one of those layers is, to read and send it; malloc'd. */
+char *run_layer_path(const struct run *r, const char *digest);
+/* What host i is not sent ("images/, registry/: not sent (not the registry host; …)"),
+ * or NULL when it gets everything; into buf. */
+const char *run_roles_skipped(const struct run *r, size_t i, char *buf, size_t len);

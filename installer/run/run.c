@@ -104,6 +104,7 @@ static void run_release(struct run *r)
 	free(r->known_hosts);
 	run_plugins_release(r);
 	run_registry_release(r);
+	run_roles_release(r);
 	run_kubeadm_release(r);
 	image_release(&r->img);
 }
@@ -165,6 +166,13 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		log_error("%s", errbuf_msg(err));
 		errbuf_clear(err);
 		return finish(&r, 2);
+	}
+	/* after the usage checks, once the registry host is picked; kubeadm and registry
+	 * read the originals */
+	if (run_roles_load(&r, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 1);
 	}
 	if (o->dry_run)
 		report_text("DRY RUN — nothing will be changed, and no host is contacted");

@@ -21,4 +21,11 @@ void run_summary(struct run *r)
 				   h->t_start_ms ? (double)(end - h->t_start_ms) / 1000 : 0, h->bytes_sent,
 				   first);
 	}
+	/* roles.c: what each host was not sent, under the table */
+	for (size_t i = 0; i < r->n; i++) {
+		char skipped[256];
+		if (run_roles_skipped(r, i, skipped, sizeof(skipped)))
+			report_host_skipped(r->hosts[i].spec->ip, skipped, r->node_layers_filtered,
+					    r->node_bytes_saved);
+	}
 }
