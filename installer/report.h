@@ -31,3 +31,14 @@ void report_host_skipped(const char *host, const char *what, size_t layers_filte
 			 uint64_t bytes_not_sent);
 /* A free-form human line (dry-run plans); a "text" event in JSON. */
 void report_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Transfer progress of one host in a phase (the layers of distribute): start with the
+ * bytes it will be sent, update with the bytes sent so far (from its own thread, as often
+ * as frames go out), end when its sending stops. On a terminal: a line per host and a
+ * total line, redrawn in place below the other output; otherwise a timestamped line per
+ * host every few seconds, or with --output json "progress" events (host, phase, bytes,
+ * total, rate_bps, eta_s). The run log gets each host's start and end. A host that is
+ * sent nothing is not started. */
+void report_progress_start(const char *host, const char *phase, uint64_t total);
+void report_progress(const char *host, uint64_t sent);
+void report_progress_end(const char *host, bool ok);

@@ -10,7 +10,17 @@
 #include "agent-client.h"
 #include "cleanup.h"
 #include "log.h"
+#include "report.h"
 #include "ssh.h"
+
+/* bytes_sent counts the layers done, sent those of the layer in flight */
+static void on_progress(void *data, uint64_t sent, uint64_t total)
+{
+	struct host_state *h = data;
+
+	(void)total;
+	report_progress(h->spec->ip, h->bytes_sent + sent);
+}
 
 static int send_layer(struct run *r, struct host_state *h, const char *digest, uint64_t size)
 {
@@ -24,7 +34,7 @@ static int send_layer(struct run *r, struct host_state *h, const char *digest, u
 				  path);
 	/* generous: the transfer of a large layer takes a while on a slow link */
 	ssh_conn_set_timeout(h->conn, 600);
-	rc = agent_client_send_layer(h->ac, digest, size, fd, NULL, NULL, &h->err);
+	rc = agent_client_send_layer(h->ac, digest, size, fd, on_progress, h, &h->err);
 	if (rc >= 0) {
 		h->bytes_sent += size;
 		h->layers_sent++;
@@ -47,9 +57,16 @@ int phase_distribute(struct run *r, struct host_state *h)
 	_cleanup_free_ char *detail = NULL;
 	int rc = agent_client_layers(h->ac, digests, sizes, nlayers, have, &h->err);
 
+	uint64_t need = 0;
+	for (size_t i = 0; rc >= 0 && i < nlayers; i++)
+		need += have[i] ? 0 : sizes[i];
+	if (need)
+		report_progress_start(h->spec->ip, "distribute", need);
 	for (size_t i = 0; rc >= 0 && i < nlayers; i++)
 		if (!have[i])
 			rc = send_layer(r, h, digests[i], sizes[i]);
+	if (need)
+		report_progress_end(h->spec->ip, rc >= 0);
 	if (rc < 0)
 		return rc;
 	ssh_conn_set_timeout(h->conn, r->o->timeout_s ? r->o->timeout_s : 1800);
