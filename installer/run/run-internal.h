@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "cluster.h"
@@ -92,6 +93,13 @@ struct run {
 	 * mirrors phase adds them to it */
 	char **mirror_sources;
 	size_t n_mirror_sources;
+	/* layer-scan.c: the one walk over the layers' tar headers that registry.c and
+	 * kubeadm.c both read from (a base image's layers hold hundreds of MB of images/:
+	 * read once, not once per module). What kubeadm's part refused is kept for
+	 * run_kubeadm_load to report in its turn, after the registry's and hosts' checks. */
+	bool layers_scanned;
+	int kubeadm_scan_rc;
+	struct errbuf kubeadm_scan_err;
 };
 
 int64_t run_now_ms(void);
@@ -307,3 +315,16 @@ void run_summary(struct run *r);
  * sea.hub, master0's for apiserver.cluster.local) must be IP addresses: checked before any
  * host is touched (-EINVAL, naming the host and what to give instead). */
 int run_hosts_check(const struct run *r, struct errbuf *err);
+
+/* layer-scan.c: every layer's entries, once, in order, to registry.c's and kubeadm.c's
+ * accounting (run_registry_entry, run_kubeadm_entry); sets r->layers_scanned. < 0 only
+ * when a layer cannot be read (err says which); kubeadm's own refusal (a hostile
+ * etc/kubeadm.yml) goes into r->kubeadm_scan_rc/err and its accounting stops there. */
+int run_layers_scan(struct run *r, struct errbuf *err);
+/* registry.c: one entry (its path as the tar names it) of a layer, in layer order */
+void run_registry_entry(struct run *r, const char *path, mode_t type);
+/* kubeadm.c: one entry of a layer; a (its data read from a when it is etc/kubeadm.yml);
+ * < 0 with err set when that file is refused */
+struct archive;
+int run_kubeadm_entry(struct run *r, struct archive *a, const char *path, mode_t type,
+		      const char *blob, struct errbuf *err);
