@@ -1,6 +1,7 @@
 /* Phase "join data", on master0 once init is done: a fresh bootstrap token and the CA hash
  * from `kubeadm token create --print-join-command`, and a fresh certificate key from
- * `kubeadm init phase upload-certs --upload-certs` (its last line), as the joins need them.
+ * `kubeadm init phase upload-certs --upload-certs --config F` (its last line; F the init
+ * config, rewritten: certificatesDir, an external etcd), as the joins need them.
  * Fresh on every run: init's own token may have expired, or init was skipped on a re-run.
  * Both outputs are captured, never logged; each field is checked for kubeadm's format and
  * the token and key are registered as secrets before anything can print them. The key is
@@ -45,9 +46,15 @@ int phase_join_data(struct run *r, struct host_state *h)
 		return errbuf_prefix(&h->err, "the join command from master0");
 	log_add_secret(r->join.token);
 	if (other_masters(r)) {
+		/* with the init config: without it kubeadm uploads what its defaults name
+		 * (/etc/kubernetes/pki, no external etcd's certificates), not what init used */
+		_cleanup_free_ char *path = NULL, *cmd = NULL;
+		rc = run_kubeadm_write(r, h, KUBEADM_INIT, "kubeadm-init.yaml", &path);
+		if (rc < 0)
+			return errbuf_prefix(&h->err, "the certificate key from master0");
+		cmd = xasprintf("exec kubeadm init phase upload-certs --upload-certs --config '%s'", path);
 		buf_reset(&out);
-		rc = ask(h, "kubeadm init phase upload-certs --upload-certs",
-			 "exec kubeadm init phase upload-certs --upload-certs", &out);
+		rc = ask(h, "kubeadm init phase upload-certs --upload-certs", cmd, &out);
 		if (rc >= 0)
 			rc = kubeadm_parse_upload_certs(out.data, out.len, r->cert_key, &h->err);
 		explicit_bzero(out.data, out.len);

@@ -138,6 +138,19 @@ check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm: already in
 check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] kubeadm: already joined" printf '%s\n' "$out"
 check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)" = 1
 
+# master0 alone reset: init makes a new cluster (a new CA); the nodes hold kubelet.conf of
+# the old one and would never register: each fails in its join, saying what to do, instead
+# of being taken as joined and the run timing out on them
+hs 1 'kubeadm reset -f >/dev/null 2>&1'
+out=$("$cirun" run k8stest:v1 -m "${ips[0]}" -n "${ips[1]},${ips[2]}" -p "$pw" --ready-timeout 30 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E "joined|FAILED" | sed 's/^/# /' | head -n 6
+check "master0 reset alone: the run fails (exit 1)" test "$rc" = 1
+check_out "a node of the old cluster fails in join nodes, naming the CA and what to do" \
+    "^\\[${ips[1]//./\\.}\\] join nodes failed: the host has joined another cluster .*its CA sha256:[0-9a-f]{64} is not master0's sha256:[0-9a-f]{64}.*run 'kubeadm reset -f' on it" \
+    printf '%s\n' "$out"
+check_out "master0 initialised afresh" "^${ips[0]} +master0 +11 +ok" printf '%s\n' "$out"
+
 # 2 masters + 1 node on the same hosts, reset first
 for i in 1 2 3; do hs "$i" 'kubeadm reset -f >/dev/null 2>&1; : > /var/log/k8s-standin/calls.log'; done
 cat > "$work/Clusterfile" <<CF
@@ -179,7 +192,8 @@ check_out "the second master's join config carries controlPlane and the certific
     '^ +certificateKey: <key>$' bash -c "bash '$lab' ssh 2 cat /var/lib/cirun/data/my-cluster/kubeadm-join.yaml | sed -E \"s/certificateKey: '?[0-9a-f]{64}'?\\\$/certificateKey: <key>/\""
 check_out "the key is the one master0 uploaded" "$(hs 1 'cat /var/lib/etcd/k8s-standin/certificate-key' 2>/dev/null || echo none)" \
     hs 2 cat /var/lib/cirun/data/my-cluster/kubeadm-join.yaml
-check_out "master0 uploaded the certs for it" 'kubeadm init phase upload-certs --upload-certs' hs 1 cat $calls
+check_out "master0 uploaded the certs for it, with the init config (its certificatesDir, etcd)" \
+    'kubeadm init phase upload-certs --upload-certs --config /var/lib/cirun/data/my-cluster/kubeadm-init\.yaml' hs 1 cat $calls
 t_init=$(hs 1 "grep 'kubeadm init --config' $calls | cut -d' ' -f1")
 t_join=$(hs 2 "grep 'kubeadm join' $calls | cut -d' ' -f1")
 check "the second master joined after master0's init" test "$t_init" \< "$t_join"
@@ -208,5 +222,8 @@ rc=$?
 check "a failed join fails the run" test "$rc" = 1
 check_out "the node failed in join nodes" "^${ips[2]} +node .*FAILED .*join nodes: kubeadm join failed" printf '%s\n' "$out"
 check_out "with its kubelet's journal logged" "^\\[${ips[2]//./\\.}\\] kubelet: " printf '%s\n' "$out"
+check_out "saying how to start the host afresh (what the join wrote fails its next preflight)" \
+    "^\\[${ips[2]//./\\.}\\] join nodes failed: kubeadm join failed .*run 'kubeadm reset -f' on the host before running cirun again" \
+    printf '%s\n' "$out"
 hs 3 'rm -f /etc/systemd/system/kubelet.service.d/99-broken.conf; systemctl daemon-reload'
 summary
