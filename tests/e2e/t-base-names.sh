@@ -98,4 +98,10 @@ check_out "an archive named with a control character is refused, saying the run 
     'images/app\?\.tar: a control character in its name: the run would not import it' \
     bash -c "! bash '$top/tools/base-image.sh' '$rel2' 2>&1"
 
+# --- an image name with a control character (an escape sequence to the terminal)
+rm -f "$rel2/images/app"$'\t'".tar"
+mkarchive "$rel2/images/esc.tar" $'docker.io/library/esc\e[2J:1'
+check_out "an image named with a control character is refused" \
+    "esc\\.tar: image name .* is not a name" bash -c "! bash '$top/tools/base-image.sh' '$rel2' 2>&1"
+
 summary
