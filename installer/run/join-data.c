@@ -17,13 +17,19 @@
 
 #define OUTPUT_MAX (64u << 10)
 
+/* Both need master0's API server. The likely reason it does not answer here: an earlier
+ * kubeadm init failed after writing admin.conf, and this run took master0 as initialised. */
+#define NO_API_HINT "is master0's API server up? A kubeadm init that failed earlier leaves " \
+	"/etc/kubernetes/admin.conf behind, and init is then skipped: run 'kubeadm reset -f' " \
+	"on master0, then cirun again"
+
 static int ask(struct host_state *h, const char *what, const char *cmd, struct buf *out)
 {
 	struct agent_exit ex;
 	int rc = run_host_exec(h, cmd, 120, out, &ex);
 
 	if (rc >= 0 && (ex.exit_code != 0 || ex.timed_out))
-		rc = errbuf_set(&h->err, -EIO, "%s %s; its last lines:\n%s", what,
+		rc = errbuf_set(&h->err, -EIO, "%s %s (" NO_API_HINT "); its last lines:\n%s", what,
 				ex.timed_out ? "did not finish in time" : "failed", h->tail.data);
 	return rc;
 }

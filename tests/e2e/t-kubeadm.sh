@@ -138,6 +138,16 @@ check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm: already in
 check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] kubeadm: already joined" printf '%s\n' "$out"
 check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)" = 1
 
+# master0's API server down (as after an init that failed past writing admin.conf): init
+# is skipped, and the join data's failure says what to check and how to start afresh
+hs 1 'systemctl stop kubelet' >/dev/null 2>&1
+out=$("$cirun" run k8stest:v1 -m "${ips[0]}" -n "${ips[1]},${ips[2]}" -p "$pw" --ready-timeout 30 2>&1)
+rc=$?
+check "master0's API down: the run fails (exit 1)" test "$rc" = 1
+check_out "master0 fails in join data, asking whether its API server is up, and how to start afresh" \
+    "^\\[${ips[0]//./\\.}\\] join data failed: .*kubeadm token create --print-join-command failed \\(is master0's API server up\\? .*'kubeadm reset -f' on master0" \
+    printf '%s\n' "$out"
+
 # master0 alone reset: init makes a new cluster (a new CA); the nodes hold kubelet.conf of
 # the old one and would never register: each fails in its join, saying what to do, instead
 # of being taken as joined and the run timing out on them
