@@ -421,10 +421,10 @@ static int check_sans(struct ctx *c, struct ynode *doc, const char *file)
 static int check_forced(struct ctx *c, struct ynode *doc, const char *file, enum kind k)
 {
 	static const char *const maps[K__N][5] = {
-		[K_INIT] = { "localAPIEndpoint", "nodeRegistration" },
+		[K_INIT] = { "localAPIEndpoint", "nodeRegistration", "nodeRegistration.kubeletExtraArgs" },
 		[K_CLUSTER] = { "apiServer" },
 		[K_JOIN] = { "discovery.bootstrapToken", "controlPlane.localAPIEndpoint",
-			     "nodeRegistration" },
+			     "nodeRegistration", "nodeRegistration.kubeletExtraArgs" },
 	};
 	const struct kubeadm_config_in *in = c->in;
 	const char *name = c->node_name[0] ? c->node_name : NULL;
@@ -440,6 +440,7 @@ static int check_forced(struct ctx *c, struct ynode *doc, const char *file, enum
 		warn_forced(c, doc, file, k, "localAPIEndpoint.bindPort", API_PORT);
 		if (name)
 			warn_forced(c, doc, file, k, "nodeRegistration.name", name);
+		warn_forced(c, doc, file, k, "nodeRegistration.kubeletExtraArgs.node-ip", in->masters[0]);
 		return 0;
 	case K_CLUSTER:
 		warn_forced(c, doc, file, k, "controlPlaneEndpoint", KUBEADM_API_ENDPOINT);
@@ -461,6 +462,7 @@ static int check_forced(struct ctx *c, struct ynode *doc, const char *file, enum
 		warn_forced(c, doc, file, k, "controlPlane.certificateKey", NULL);
 		/* One JoinConfiguration serves every joining host: a fixed name would collide. */
 		warn_forced(c, doc, file, k, "nodeRegistration.name", name);
+		warn_forced(c, doc, file, k, "nodeRegistration.kubeletExtraArgs.node-ip", NULL);
 		return 0;
 	case K_KUBELET:
 		if (in->cgroup_driver)
@@ -644,6 +646,14 @@ static void force_node_name(struct ctx *c, struct ynode *m, bool join)
 		(void)ynode_map_remove(reg, "name"); /* kubeadm takes the hostname */
 }
 
+/* The kubelet's node IP is the host's address in the Clusterfile: left to itself it takes
+ * the default route's, and the run finds each host's node by its InternalIP. */
+static void force_node_ip(struct ynode *m, const char *ip)
+{
+	if (ip)
+		set_str(child_map(child_map(m, "nodeRegistration"), "kubeletExtraArgs"), "node-ip", ip);
+}
+
 static void force_join(struct ctx *c, enum kubeadm_role role, struct ynode *m)
 {
 	const struct kubeadm_config_in *in = c->in;
@@ -658,6 +668,7 @@ static void force_join(struct ctx *c, enum kubeadm_role role, struct ynode *m)
 	ynode_map_set(bt, "caCertHashes", hashes);
 	set_str(disc, "tlsBootstrapToken", in->token);
 	force_node_name(c, m, true);
+	force_node_ip(m, in->host_ip);
 	if (role == KUBEADM_JOIN_NODE) {
 		(void)ynode_map_remove(m, "controlPlane");
 		return;
@@ -686,6 +697,7 @@ static int merged(struct ctx *c, enum kubeadm_role role, enum kind k, struct yno
 	case K_INIT:
 		force_endpoint(child_map(m, "localAPIEndpoint"), c->in->masters[0]);
 		force_node_name(c, m, false);
+		force_node_ip(m, c->in->masters[0]);
 		break;
 	case K_CLUSTER:
 		force_cluster(c, m);

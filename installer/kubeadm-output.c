@@ -1,10 +1,16 @@
 #include "kubeadm-output.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "k8s-name.h"
 #include "macro.h"
 
@@ -209,4 +215,28 @@ const char *containerd_cgroup_driver(const char *toml, size_t len)
 		p = nl + 1;
 	}
 	return "cgroupfs";
+}
+
+int kubeadm_ca_hash_of_pem(const char *pem, size_t len, char *ret, struct errbuf *err)
+{
+	char hex[SHA256_HEX_SIZE];
+	unsigned char *der = NULL;
+	X509 *x = NULL;
+	BIO *b;
+	int n, r = -EBADMSG;
+
+	if (len > INT_MAX || !(b = BIO_new_mem_buf(pem, (int)len)))
+		return errbuf_set(err, -ENOMEM, "cannot read a certificate of %zu bytes", len);
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	if (x && (n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) > 0 &&
+	    sha256_buf(der, (size_t)n, hex) >= 0) {
+		snprintf(ret, KUBEADM_CA_HASH_LEN + 1, "sha256:%s", hex);
+		r = 0;
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	BIO_free(b);
+	if (r < 0)
+		ERR_clear_error(); /* nothing of this answer may show in a later OpenSSL error */
+	return r < 0 ? errbuf_set(err, r, "not a PEM certificate") : 0;
 }

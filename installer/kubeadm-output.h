@@ -36,6 +36,11 @@ int kubeadm_parse_join_command(const char *text, size_t len, struct kubeadm_join
  * (64 lower-case hex digits). ret: KUBEADM_CERT_KEY_LEN + 1 bytes. */
 int kubeadm_parse_upload_certs(const char *text, size_t len, char *ret, struct errbuf *err);
 
+/* kubeadm's CA hash of a PEM certificate (its first): "sha256:" and the SHA-256 of its
+ * SubjectPublicKeyInfo in DER, as --discovery-token-ca-cert-hash names a cluster's CA.
+ * ret: KUBEADM_CA_HASH_LEN + 1 bytes. -EBADMSG when pem holds no certificate. */
+int kubeadm_ca_hash_of_pem(const char *pem, size_t len, char *ret, struct errbuf *err);
+
 /* The cgroup driver kubelet must use with this /etc/containerd/config.toml, as sealer
  * decided it: "systemd" when an uncommented line sets SystemdCgroup = true, else
  * "cgroupfs". */

@@ -14,6 +14,7 @@
 #define KUBE_ITEMS_MAX 100000u
 #define KUBE_TAINTS_MAX 1000u
 #define KUBE_BAD_NAMED 5
+#define KUBE_ADDRESSES_MAX 64u
 
 static const struct ydoc_limits answer_limits = {
 	.max_bytes = KUBE_ANSWER_MAX,
@@ -106,6 +107,9 @@ static int node_of(const struct ynode *item, size_t i, struct kube_node *k, stru
 	if ((why = k8s_dns_subdomain_invalid(name, 253)))
 		return errbuf_set(err, -EBADMSG, "item %zu: node name '%.64s': %s", i + 1, name, why);
 	k->name = xstrdup(name);
+	if (addrs && ynode_kind(addrs) == YNODE_SEQ && ynode_len(addrs) > KUBE_ADDRESSES_MAX)
+		return errbuf_set(err, -EBADMSG, "node %s: more than %u status.addresses", name,
+				  KUBE_ADDRESSES_MAX);
 	for (size_t a = 0; addrs && ynode_kind(addrs) == YNODE_SEQ && a < ynode_len(addrs); a++) {
 		const char *type = str_at(ynode_seq_at(addrs, a), "type");
 		const char *ip = str_at(ynode_seq_at(addrs, a), "address");
@@ -115,7 +119,10 @@ static int node_of(const struct ynode *item, size_t i, struct kube_node *k, stru
 		if (!ip || !is_address(ip))
 			return errbuf_set(err, -EBADMSG, "node %s: InternalIP '%.64s' is not an "
 					  "address", name, ip ? ip : "");
-		/* dual-stack nodes list one per family; a host is named by one address */
+		/* dual-stack nodes list one per family, in the kubelet's order: the host's
+		 * address may be the second */
+		k->ips = xreallocarray(k->ips, k->n_ips + 1, sizeof(*k->ips));
+		k->ips[k->n_ips++] = xstrdup(ip);
 		if (!k->ip)
 			k->ip = xstrdup(ip);
 	}
@@ -162,9 +169,32 @@ void kube_nodes_release(struct kube_nodes *nodes)
 		free(k->taints);
 		free(k->name);
 		free(k->ip);
+		for (size_t a = 0; a < k->n_ips; a++)
+			free(k->ips[a]);
+		free(k->ips);
 	}
 	free(nodes->v);
 	*nodes = (struct kube_nodes){ 0 };
+}
+
+/* ip as an address: its family and bytes; 0 when it is none */
+static int address_of(const char *ip, unsigned char a[16])
+{
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return AF_INET;
+	return inet_pton(AF_INET6, ip, a) == 1 ? AF_INET6 : 0;
+}
+
+bool kube_node_has_ip(const struct kube_node *node, const char *ip)
+{
+	unsigned char want[16], have[16];
+	int fam = address_of(ip, want);
+
+	for (size_t a = 0; fam && a < node->n_ips; a++)
+		if (address_of(node->ips[a], have) == fam && memcmp(want, have, 16) == 0)
+			return true;
+	return false;
 }
 
 int kube_nodes_find_ip(const struct kube_nodes *nodes, const char *ip, struct errbuf *err)
@@ -172,7 +202,7 @@ int kube_nodes_find_ip(const struct kube_nodes *nodes, const char *ip, struct er
 	int found = -ENOENT;
 
 	for (size_t i = 0; i < nodes->n; i++) {
-		if (!nodes->v[i].ip || strcmp(nodes->v[i].ip, ip) != 0)
+		if (!kube_node_has_ip(&nodes->v[i], ip))
 			continue;
 		if (found >= 0)
 			return errbuf_set(err, -EEXIST, "nodes %s and %s both have InternalIP %s: "

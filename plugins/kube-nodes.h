@@ -25,7 +25,9 @@ struct kube_taint {
 
 struct kube_node {
 	char *name; /* a DNS-1123 subdomain */
-	char *ip;   /* its InternalIP, NULL when it has none */
+	char *ip;   /* its first InternalIP, NULL when it has none */
+	char **ips; /* every InternalIP (dual-stack: one per family), n_ips of them */
+	size_t n_ips;
 	bool ready; /* condition Ready is True */
 	struct kube_taint *taints;
 	size_t n_taints;
@@ -41,8 +43,12 @@ struct kube_nodes {
 int kube_nodes_parse(const char *text, size_t len, struct kube_nodes *ret, struct errbuf *err);
 void kube_nodes_release(struct kube_nodes *nodes);
 
-/* The node whose InternalIP is ip: its index; -ENOENT when none, -EEXIST when several
- * (the host cannot be told apart: err names them). */
+/* Whether one of node's InternalIPs is the address ip, compared as addresses (any
+ * InternalIP, in any spelling: "fd00::1" is "fd00:0::0001"). */
+bool kube_node_has_ip(const struct kube_node *node, const char *ip);
+
+/* The node one of whose InternalIPs is ip (kube_node_has_ip): its index; -ENOENT when
+ * none, -EEXIST when several (the host cannot be told apart: err names them). */
 int kube_nodes_find_ip(const struct kube_nodes *nodes, const char *ip, struct errbuf *err);
 
 /* Whether the node has the taint a removal names (effect PLUGIN_TAINT_ANY_EFFECT: any

@@ -70,6 +70,9 @@ else
     api=kubeadm.k8s.io/v1beta3
 fi
 tag=${tag:-kubernetes:$ver}
+# $dir as comments of the Kubefile and etc/kubeadm.yml name it: one line of plain characters
+# (a directory name may hold a newline, which would start a Kubefile instruction or a YAML key)
+shown=${dir//[^[:alnum:]\/._+@=,~-]/?}
 say "Kubernetes $ver from $dir, into image $tag"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cirun-base-image.XXXXXX")
@@ -144,6 +147,9 @@ for f in "$dir"/images/*; do
         *.md|*.txt|*.sha256|*.sha512|*.asc|*.sig) say "skipping $base (not an image archive)"; continue ;;
     esac
     [ -f "$f" ] || die "$f is not a file: images/ holds image archives only"
+    # the run imports only archives whose name is a plain file name (proto-msg's rule)
+    [[ $base != *[[:cntrl:]]* ]] ||
+        die "images/${base//[[:cntrl:]]/?}: a control character in its name: the run would not import it; rename it"
     out=$(names_of "$f" 2>&1) || die "$f: ${out:0:400} (images/ holds docker-archive or OCI tars; docs/base-image.md)"
     fmt=$(printf '%s\n' "$out" | awk 'NR==1 {print $1}')
     comp=$(printf '%s\n' "$out" | awk 'NR==1 {print $2}')
@@ -170,14 +176,18 @@ for f in "$dir"/images/*; do
         [ ! -e "$dst" ] || die "$f: renaming it gives ${dst##*/}, which another archive of $dir/images already is"
         extra=()
         for n in "${new[@]:1}" "${keep[@]}"; do [ -n "$n" ] && extra+=(--additional-tag "$n"); done
+        # skopeo cuts a docker-archive:/oci-archive: reference at its first ':': the archives
+        # are named by plain relative paths in $work, whatever $dir and TMPDIR hold
+        ln -sfn -- "$src" "$work/src.tar"
         if [ "$fmt" = docker ]; then
-            skopeo copy -q ${extra[@]+"${extra[@]}"} "docker-archive:$src" "docker-archive:$dst:${new[0]}" ||
+            (cd "$work" && skopeo copy -q ${extra[@]+"${extra[@]}"} docker-archive:src.tar "docker-archive:out.tar:${new[0]}") ||
                 die "$f: skopeo could not rewrite it under the name ${new[0]}"
         else
-            skopeo copy -q --all "oci-archive:$src" "oci-archive:$dst:${new[0]}" ||
+            (cd "$work" && skopeo copy -q --all oci-archive:src.tar "oci-archive:out.tar:${new[0]}") ||
                 die "$f: skopeo could not rewrite it under the name ${new[0]}"
         fi
-        rm -f "$work/unpacked.tar"
+        mv -- "$work/out.tar" "$dst"
+        rm -f "$work/unpacked.tar" "$work/src.tar"
         say "renamed ${names[*]} to ${new[*]} (kubeadm's name) in ${dst##*/}"
         nretag=$((nretag + 1))
     else
@@ -233,7 +243,7 @@ done
 
 # --- etc/kubeadm.yml: the version, as the run reads it (BRIEF9's contract, docs/kubeadm-config.md)
 cat > "$ctx/etc/kubeadm.yml" <<EOF
-# Written by cirun's tools/base-image.sh from '$(basename "$dir")/bin/kubeadm version -o short'.
+# Written by cirun's tools/base-image.sh from '${shown##*/}/bin/kubeadm version -o short'.
 # cirun's run merges its forced fields and the Clusterfile's kubeadm documents over this.
 apiVersion: $api
 kind: ClusterConfiguration
@@ -243,7 +253,7 @@ EOF
 # The Kubefile is written here: which COPY lines there are depends on what the directory has
 # (an empty cni/ is not copied), and the layout is the one units/README.md describes.
 {
-    echo "# made by tools/base-image.sh: Kubernetes $ver from $dir"
+    echo "# made by tools/base-image.sh: Kubernetes $ver from $shown"
     echo "FROM scratch"
     echo "LABEL io.cirun.kubernetes-version=$ver"
     echo "COPY scripts scripts"

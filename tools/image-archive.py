@@ -94,7 +94,8 @@ def main():
     if not out:
         fail(f"{sys.argv[1]}: an image archive holding no image")
     for i, n in out:
-        if not isinstance(n, str) or not n or any(c.isspace() for c in n):
+        # printed to a terminal and handed to skopeo: no space, no control character
+        if not isinstance(n, str) or not n or not n.isprintable() or any(c.isspace() for c in n):
             fail(f"{sys.argv[1]}: image name {n!r} is not a name")
         print(fmt, comp, i, n)
 

@@ -2,15 +2,18 @@
  * (the checks --skip-preflight names), which stops the run on a failed check. */
 #include "run-internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "agent-client.h"
 #include "cleanup.h"
+#include "k8s-name.h"
 #include "log.h"
 #include "report.h"
 #include "ydoc.h"
@@ -97,6 +100,28 @@ static bool has_cap(const struct ynode *facts, const char *cap)
 	return false;
 }
 
+/* kubeadm and the kubelet name a host's node after its hostname, lower-cased: one that is
+ * no Kubernetes name then (an underscore, say) would fail kubeadm's preflight only after
+ * the hosts were changed. Not checked when a HOSTNAME plugin may rename hosts first. */
+static void node_name_problem(const struct run *r, const char *hostname, struct buf *problems)
+{
+	_cleanup_free_ char *lower = NULL;
+	const char *why;
+
+	if (!r->has_kubeadm || !hostname || skipped(r, "hostname"))
+		return;
+	/* a HOSTNAME plugin may rename the host before kubeadm runs */
+	for (size_t i = 0; i < r->plugins.n; i++)
+		if (r->plugins.v[i].type == PLUGIN_HOSTNAME)
+			return;
+	lower = xstrdup(hostname);
+	for (char *c = lower; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if ((why = k8s_dns_subdomain_invalid(lower, 253)))
+		buf_printf(problems, "hostname %s is no Kubernetes node name once lower-cased, as "
+			   "kubeadm names the node: %s; rename the host (hostname); ", hostname, why);
+}
+
 /* Every check on every host, one table, before anything is changed. */
 int run_preflight(struct run *r)
 {
@@ -126,13 +151,15 @@ int run_preflight(struct run *r)
 			struct host_state *o = &r->hosts[k];
 			if (!o->facts)
 				continue;
+			/* case-blind: names are (DNS, and kubeadm's node names lower-cased) */
 			if (!skipped(r, "hostname") && hostname &&
-			    strcmp(hostname, ynode_str(ynode_get(o->facts, "hostname")) ?: "") == 0)
+			    strcasecmp(hostname, ynode_str(ynode_get(o->facts, "hostname")) ?: "") == 0)
 				buf_printf(&problems, "hostname %s also on %s (hostname); ", hostname, o->spec->ip);
 			if (!skipped(r, "machine-id") && mid &&
 			    strcmp(mid, ynode_str(ynode_get(o->facts, "machine_id")) ?: "") == 0)
 				buf_printf(&problems, "machine-id also on %s (machine-id); ", o->spec->ip);
 		}
+		node_name_problem(r, hostname, &problems);
 		if (!skipped(r, "clock") && (isnan(h->skew_s) || fabs(h->skew_s) > MAX_SKEW_S))
 			buf_printf(&problems, "clock %+.0fs off (clock); ", h->skew_s);
 		if (!skipped(r, "arch") && r->img.meta.arch && strcmp(arch, r->img.meta.arch) != 0)

@@ -10,12 +10,43 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cleanup.h"
 #include "agent-client.h"
 #include "log.h"
 
 #define KUBELET_CONF "/etc/kubernetes/kubelet.conf"
+#define CA_CRT "/etc/kubernetes/pki/ca.crt"
+#define CA_CRT_MAX (64u << 10)
+
+/* A host that holds kubelet.conf joined a cluster, but maybe not this one: master0 was
+ * reset and initialised afresh since (a new CA), or the host was another cluster's. Its
+ * kubelet would never register with master0, and the run would only time out waiting for
+ * it to be Ready: its CA (the ca.crt kubeadm join wrote) is compared with master0's CA
+ * hash from the join data instead. Without a readable ca.crt it is taken as joined. */
+static int joined_here(struct run *r, struct host_state *h)
+{
+	_cleanup_buf_ struct buf pem = BUF_INIT(CA_CRT_MAX);
+	char hash[KUBEADM_CA_HASH_LEN + 1];
+	struct errbuf ignored = ERRBUF_INIT;
+	struct agent_exit ex;
+	int rc = run_host_exec(h, "exec cat " CA_CRT, 30, &pem, &ex);
+
+	if (rc < 0 || ex.exit_code != 0 || ex.timed_out ||
+	    kubeadm_ca_hash_of_pem(pem.data, pem.len, hash, &ignored) < 0) {
+		errbuf_clear(&h->err);
+		log_host(LOG_WARNING, h->spec->ip, "kubeadm: cannot read the CA of the cluster it "
+			 "joined (" CA_CRT "): taken as joined to this one");
+		return 0;
+	}
+	if (strcmp(hash, r->join.ca_hash) == 0)
+		return 0;
+	return errbuf_set(&h->err, -EEXIST, "the host has joined another cluster (" KUBELET_CONF
+			  " exists, but its CA %s is not master0's %s: master0 was reset since, or "
+			  "the host was another cluster's): run 'kubeadm reset -f' on it, then run "
+			  "cirun again", hash, r->join.ca_hash);
+}
 
 static int kubeadm_join(struct run *r, struct host_state *h, bool master)
 {
@@ -38,8 +69,10 @@ static int kubeadm_join(struct run *r, struct host_state *h, bool master)
 	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
 	buf_printf(&tail, "%s", h->tail.data);
 	run_kubelet_journal(h, &journal);
+	/* what it wrote stays and fails its next preflight: say how to start afresh */
 	return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm join %s (its kubelet's "
-			  "journal is logged above); its last lines:\n%s",
+			  "journal is logged above); run 'kubeadm reset -f' on the host before "
+			  "running cirun again; its last lines:\n%s",
 			  ex.timed_out ? "did not finish in time" : "failed", tail.data);
 }
 
@@ -52,7 +85,7 @@ int phase_join(struct run *r, struct host_state *h)
 		return errbuf_set(&h->err, -ENODATA, "no join data: master0 did not get through "
 				  "kubeadm init and its join data (see its error)");
 	rc = run_host_test(h, KUBELET_CONF);
-	if (rc > 0)
+	if (rc > 0 && (rc = joined_here(r, h)) >= 0)
 		log_host(LOG_NOTICE, h->spec->ip, "kubeadm: already joined (" KUBELET_CONF " exists): "
 			 "kubeadm join skipped; 'kubeadm reset -f' on the host starts it afresh");
 	else if (rc == 0)

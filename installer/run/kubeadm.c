@@ -34,8 +34,8 @@
 
 /* One layer entry as the overlay sees it: bin/kubeadm and etc/kubeadm.yml added, or
  * removed by a whiteout of themselves or of their directory. */
-static int account_entry(struct run *r, struct archive *a, const char *path, mode_t type,
-			 const char *blob, struct errbuf *err)
+int run_kubeadm_entry(struct run *r, struct archive *a, const char *path, mode_t type,
+		      const char *blob, struct errbuf *err)
 {
 	path += strncmp(path, "./", 2) == 0 ? 2 : 0;
 	if (!strcmp(path, ".wh.bin") || !strcmp(path, "bin/.wh..wh..opq") ||
@@ -69,31 +69,6 @@ static int account_entry(struct run *r, struct archive *a, const char *path, mod
 	r->kubeadm_yml = TAKE_PTR(data);
 	r->kubeadm_yml_len = (size_t)got;
 	return 0;
-}
-
-static int scan_layer(struct run *r, const char *blob, struct errbuf *err)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	int rc = 0, ar;
-
-	archive_read_support_format_tar(a);
-	archive_read_support_format_empty(a);
-	archive_read_support_filter_all(a);
-	if (archive_read_open_filename(a, blob, 1 << 16) != ARCHIVE_OK) {
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-		goto out;
-	}
-	while (rc >= 0 && ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN)) {
-		const char *path = archive_entry_pathname(e);
-		if (path)
-			rc = account_entry(r, a, path, archive_entry_filetype(e), blob, err);
-	}
-	if (rc >= 0 && ar != ARCHIVE_EOF)
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-out:
-	archive_read_free(a);
-	return rc;
 }
 
 /* kubernetesVersion of the ClusterConfiguration in etc/kubeadm.yml */
@@ -154,13 +129,16 @@ int run_kubeadm_load(struct run *r, struct errbuf *err)
 	struct kubeadm_config_in in;
 	int rc;
 
-	for (size_t i = 0; i < r->nlayers; i++) {
-		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
-		rc = scan_layer(r, blob, err);
-		if (rc < 0)
-			return errbuf_prefix(err, "reading bin/kubeadm and " KUBEADM_YML " of image %s",
-					     r->c->image);
+	/* the layers were walked once for registry.c and this file (layer-scan.c) */
+	rc = r->layers_scanned ? 0 : run_layers_scan(r, err);
+	r->layers_scanned = false; /* used: a later load walks the layers again */
+	if (rc >= 0 && r->kubeadm_scan_rc < 0) {
+		*err = r->kubeadm_scan_err;
+		rc = r->kubeadm_scan_rc;
 	}
+	if (rc < 0)
+		return errbuf_prefix(err, "reading bin/kubeadm and " KUBEADM_YML " of image %s",
+				     r->c->image);
 	/* The test images of the phases before kubeadm carry a recording kubeadm and no
 	 * version: they keep their phases. A base image that lost its etc/kubeadm.yml would
 	 * then install no Kubernetes, so it is said loudly, before any host is touched. */

@@ -143,10 +143,11 @@ static int resolve_selector(struct run *r, struct host_state *h, const struct pl
 				     plugin_phase_name(ph));
 	/* the nodes that are hosts of this run; others are not the run's to act on */
 	for (size_t k = 0; k < nodes.n; k++)
-		for (size_t i = 0; nodes.v[k].ip && i < r->n; i++)
-			if (strcmp(nodes.v[k].ip, r->plugin_hosts[i].ip) == 0) {
+		for (size_t i = 0; i < r->n; i++)
+			if (kube_node_has_ip(&nodes.v[k], r->plugin_hosts[i].ip)) {
+				/* the host's address as plugins.c compares it */
 				sel->ips = xreallocarray(sel->ips, sel->n + 1, sizeof(*sel->ips));
-				sel->ips[sel->n++] = xstrdup(nodes.v[k].ip);
+				sel->ips[sel->n++] = xstrdup(r->plugin_hosts[i].ip);
 				break;
 			}
 	sel->resolved = true;

@@ -45,7 +45,7 @@ static void drop_all(struct run *r)
 
 /* One layer entry as the overlay of the layers sees it: images/NAME added, a whiteout
  * of NAME, of images/ or an opaque images/ removing what the layers below had. */
-static void account_entry(struct run *r, const char *path, mode_t type)
+void run_registry_entry(struct run *r, const char *path, mode_t type)
 {
 	const char *name;
 
@@ -75,32 +75,6 @@ static void account_entry(struct run *r, const char *path, mode_t type)
 	r->archives[r->narchives++] = xstrdup(name);
 }
 
-static int list_layer(struct run *r, const char *blob, struct errbuf *err)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	int rc = 0, ar;
-
-	archive_read_support_format_tar(a);
-	archive_read_support_format_empty(a);
-	archive_read_support_filter_all(a);
-	if (archive_read_open_filename(a, blob, 1 << 16) != ARCHIVE_OK) {
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-		goto out;
-	}
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
-		const char *path = archive_entry_pathname(e);
-		if (path)
-			account_entry(r, path, archive_entry_filetype(e));
-		archive_read_data_skip(a);
-	}
-	if (ar != ARCHIVE_EOF)
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-out:
-	archive_read_free(a);
-	return rc;
-}
-
 static int cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(char *const *)x, *(char *const *)y);
@@ -113,12 +87,9 @@ static bool is_registry_host(const struct run *r, size_t i)
 
 int run_registry_load(struct run *r, struct errbuf *err)
 {
-	for (size_t i = 0; i < r->nlayers; i++) {
-		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
-		int rc = list_layer(r, blob, err);
-		if (rc < 0)
-			return errbuf_prefix(err, "listing the images/ of image %s", r->c->image);
-	}
+	/* the walk kubeadm.c reads too (layer-scan.c) */
+	if (run_layers_scan(r, err) < 0)
+		return errbuf_prefix(err, "listing the images/ of image %s", r->c->image);
 	for (size_t i = 0; i < r->narchives; i++) {
 		if (strcmp(r->archives[i], REGISTRY_TAR) == 0) {
 			r->has_registry_tar = true;

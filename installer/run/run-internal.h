@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "cluster.h"
@@ -102,6 +103,13 @@ struct run {
 	size_t n_node_layers;
 	size_t node_layers_filtered; /* originals with something left out */
 	uint64_t node_bytes_saved;   /* their bytes less their views' */
+	/* layer-scan.c: the one walk over the layers' tar headers that registry.c and
+	 * kubeadm.c both read from (a base image's layers hold hundreds of MB of images/:
+	 * read once, not once per module). What kubeadm's part refused is kept for
+	 * run_kubeadm_load to report in its turn, after the registry's and hosts' checks. */
+	bool layers_scanned;
+	int kubeadm_scan_rc;
+	struct errbuf kubeadm_scan_err;
 };
 
 int64_t run_now_ms(void);
@@ -331,3 +339,15 @@ char *run_layer_path(const struct run *r, const char *digest);
 /* What host i is not sent ("images/, registry/: not sent (not the registry host; …)"),
  * or NULL when it gets everything; into buf. */
 const char *run_roles_skipped(const struct run *r, size_t i, char *buf, size_t len);
+/* layer-scan.c: every layer's entries, once, in order, to registry.c's and kubeadm.c's
+ * accounting (run_registry_entry, run_kubeadm_entry); sets r->layers_scanned. < 0 only
+ * when a layer cannot be read (err says which); kubeadm's own refusal (a hostile
+ * etc/kubeadm.yml) goes into r->kubeadm_scan_rc/err and its accounting stops there. */
+int run_layers_scan(struct run *r, struct errbuf *err);
+/* registry.c: one entry (its path as the tar names it) of a layer, in layer order */
+void run_registry_entry(struct run *r, const char *path, mode_t type);
+/* kubeadm.c: one entry of a layer; a (its data read from a when it is etc/kubeadm.yml);
+ * < 0 with err set when that file is refused */
+struct archive;
+int run_kubeadm_entry(struct run *r, struct archive *a, const char *path, mode_t type,
+		      const char *blob, struct errbuf *err);

@@ -5,7 +5,9 @@
 # the merged config, joins, every node Ready, the legacy master label, admin.conf saved
 # 0600, a re-run skipping what is done), then after `kubeadm reset -f` 2 masters + 1 node
 # (the second master joins with the certificate key, after master0), then a node whose
-# kubelet cannot start: the wait times out naming it, with its kubelet's journal.
+# kubelet cannot start: the wait times out naming it, with its kubelet's journal; last,
+# master0's API server stopped (the join data's error says what to check), then master0
+# reset alone (the second master, of the old cluster, fails its join naming both CAs).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -179,7 +181,8 @@ check_out "the second master's join config carries controlPlane and the certific
     '^ +certificateKey: <key>$' bash -c "bash '$lab' ssh 2 cat /var/lib/cirun/data/my-cluster/kubeadm-join.yaml | sed -E \"s/certificateKey: '?[0-9a-f]{64}'?\\\$/certificateKey: <key>/\""
 check_out "the key is the one master0 uploaded" "$(hs 1 'cat /var/lib/etcd/k8s-standin/certificate-key' 2>/dev/null || echo none)" \
     hs 2 cat /var/lib/cirun/data/my-cluster/kubeadm-join.yaml
-check_out "master0 uploaded the certs for it" 'kubeadm init phase upload-certs --upload-certs' hs 1 cat $calls
+check_out "master0 uploaded the certs for it, with the init config (its certificatesDir, etcd)" \
+    'kubeadm init phase upload-certs --upload-certs --config /var/lib/cirun/data/my-cluster/kubeadm-init\.yaml' hs 1 cat $calls
 t_init=$(hs 1 "grep 'kubeadm init --config' $calls | cut -d' ' -f1")
 t_join=$(hs 2 "grep 'kubeadm join' $calls | cut -d' ' -f1")
 check "the second master joined after master0's init" test "$t_init" \< "$t_join"
@@ -208,5 +211,30 @@ rc=$?
 check "a failed join fails the run" test "$rc" = 1
 check_out "the node failed in join nodes" "^${ips[2]} +node .*FAILED .*join nodes: kubeadm join failed" printf '%s\n' "$out"
 check_out "with its kubelet's journal logged" "^\\[${ips[2]//./\\.}\\] kubelet: " printf '%s\n' "$out"
+check_out "saying how to start the host afresh (what the join wrote fails its next preflight)" \
+    "^\\[${ips[2]//./\\.}\\] join nodes failed: kubeadm join failed .*run 'kubeadm reset -f' on the host before running cirun again" \
+    printf '%s\n' "$out"
 hs 3 'rm -f /etc/systemd/system/kubelet.service.d/99-broken.conf; systemctl daemon-reload'
+# master0's API server down (as after an init that failed past writing admin.conf): init
+# is skipped, and the join data's failure says what to check and how to start afresh
+hs 1 'systemctl stop kubelet' >/dev/null 2>&1
+out=$("$cirun" run k8stest:v1 -m "${ips[0]},${ips[1]}" -n "${ips[2]}" -p "$pw" --ready-timeout 30 2>&1)
+rc=$?
+check "master0's API down: the run fails (exit 1)" test "$rc" = 1
+check_out "master0 fails in join data, asking whether its API server is up, and how to start afresh" \
+    "^\\[${ips[0]//./\\.}\\] join data failed: .*kubeadm token create --print-join-command failed \\(is master0's API server up\\? .*'kubeadm reset -f' on master0" \
+    printf '%s\n' "$out"
+
+# master0 alone reset: init makes a new cluster (a new CA); the second master holds
+# kubelet.conf of the old one and would never register: it fails in its join, saying what
+# to do, instead of being taken as joined and the run timing out on it
+hs 1 'kubeadm reset -f >/dev/null 2>&1'
+out=$("$cirun" run k8stest:v1 -m "${ips[0]},${ips[1]}" -n "${ips[2]}" -p "$pw" --ready-timeout 30 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E "joined|FAILED" | sed 's/^/# /' | head -n 6
+check "master0 reset alone: the run fails (exit 1)" test "$rc" = 1
+check_out "a master of the old cluster fails in join masters, naming the CA and what to do" \
+    "^\\[${ips[1]//./\\.}\\] join masters failed: the host has joined another cluster .*its CA sha256:[0-9a-f]{64} is not master0's sha256:[0-9a-f]{64}.*run 'kubeadm reset -f' on it" \
+    printf '%s\n' "$out"
+check_out "master0 initialised afresh" "^${ips[0]} +master0 +[0-9]+ +ok" printf '%s\n' "$out"
 summary

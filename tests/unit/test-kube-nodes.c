@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+#include "buf.h"
+#include "cleanup.h"
 #include "kube-nodes.h"
 
 /* One node as `kubectl get nodes -o json` prints it (the fields the decoder reads, and
@@ -68,6 +70,36 @@ static void test_duplicate_internal_ip(void **state)
 	assert_int_equal(kube_nodes_find_ip(&n, "10.0.0.1", &err), -EEXIST);
 	assert_non_null(strstr(errbuf_msg(&err), "nodes a and b both have InternalIP 10.0.0.1"));
 	kube_nodes_release(&n);
+}
+
+/* A dual-stack node lists an InternalIP per family, the host's not always first; an
+ * address is found in any spelling; a node listing hundreds of addresses is no answer. */
+static void test_dual_stack_and_spellings(void **state)
+{
+	struct kube_nodes n;
+	struct errbuf err = ERRBUF_INIT;
+	_cleanup_buf_ struct buf many = BUF_INIT(1u << 20);
+	(void)state;
+
+	assert_int_equal(parse(LIST(NODE("a", "fd00::0001", "True", "") ","
+				    "{\"metadata\": {\"name\": \"b\"}, \"status\": {\"addresses\": ["
+				    "{\"type\": \"InternalIP\", \"address\": \"fd00::2\"},"
+				    "{\"type\": \"InternalIP\", \"address\": \"10.0.0.2\"}]}}"),
+			       &n, &err), 0);
+	assert_int_equal(kube_nodes_find_ip(&n, "10.0.0.2", &err), 1);
+	assert_int_equal(kube_nodes_find_ip(&n, "fd00::2", &err), 1);
+	assert_int_equal(kube_nodes_find_ip(&n, "fd00:0::1", &err), 0);
+	assert_true(kube_node_has_ip(&n.v[0], "FD00::1"));
+	assert_false(kube_node_has_ip(&n.v[0], "10.0.0.1"));
+	assert_false(kube_node_has_ip(&n.v[0], "not an address"));
+	kube_nodes_release(&n);
+
+	buf_printf(&many, "{\"items\": [{\"metadata\": {\"name\": \"c\"}, \"status\": {\"addresses\": [");
+	for (int i = 0; i < 65; i++)
+		buf_printf(&many, "%s{\"type\": \"InternalIP\", \"address\": \"10.1.0.%d\"}", i ? "," : "", i);
+	buf_printf(&many, "]}}]}");
+	assert_int_equal(kube_nodes_parse(many.data, many.len, &n, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "more than 64 status.addresses"));
 }
 
 /* Nothing, an empty list, a node without addresses: no node, no error. */
@@ -209,6 +241,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nodes),
 		cmocka_unit_test(test_duplicate_internal_ip),
+		cmocka_unit_test(test_dual_stack_and_spellings),
 		cmocka_unit_test(test_empty_answers),
 		cmocka_unit_test(test_hostile_answers),
 		cmocka_unit_test(test_pods),

@@ -162,6 +162,7 @@ static void test_init_merge(void **state)
 	assert_string_equal(str_at(init, "apiVersion"), "kubeadm.k8s.io/v1beta3");
 	assert_string_equal(str_at(init, "localAPIEndpoint.advertiseAddress"), "10.0.0.2");
 	assert_string_equal(str_at(init, "localAPIEndpoint.bindPort"), "6443");
+	assert_string_equal(str_at(init, "nodeRegistration.kubeletExtraArgs.node-ip"), "10.0.0.2");
 	assert_true(ynode_is_plain(ynode_get(init, "localAPIEndpoint.bindPort"))); /* an int */
 	assert_string_equal(str_at(init, "nodeRegistration.criSocket"),
 			    "unix:///var/run/containerd/containerd.sock");
@@ -352,6 +353,8 @@ static void test_join_master_and_node(void **state)
 	/* one JoinConfiguration serves every host: no fixed name */
 	assert_null(ynode_get(j, "nodeRegistration.name"));
 	assert_string_equal(str_at(j, "nodeRegistration.kubeletExtraArgs.v"), "2");
+	/* the kubelet's InternalIP is the host's address: the run finds its node by it */
+	assert_string_equal(str_at(j, "nodeRegistration.kubeletExtraArgs.node-ip"), "10.0.0.3");
 	ydoc_free(d);
 
 	in.host_ip = "10.0.0.9";
@@ -363,6 +366,7 @@ static void test_join_master_and_node(void **state)
 	assert_null(strstr(text.data, CERTKEY));
 	assert_string_equal(str_at(j, "discovery.bootstrapToken.token"), TOKEN);
 	assert_string_equal(str_at(j, "nodeRegistration.name"), "node-9");
+	assert_string_equal(str_at(j, "nodeRegistration.kubeletExtraArgs.node-ip"), "10.0.0.9");
 	ydoc_free(d);
 
 	ydoc_free(u.d);
@@ -469,6 +473,10 @@ static void test_refused(void **state)
 	expect_refused("v1.28.7", KUBEADM_INIT, "10.0.0.2",
 		       "kind: ClusterConfiguration\napiVersion: [a]\n",
 		       "ClusterConfiguration.apiVersion: must be a string");
+	/* v1beta4's list form: replaced by the forced node-ip it would lose the user's args */
+	expect_refused("v1.28.7", KUBEADM_JOIN_NODE, "10.0.0.9",
+		       "kind: JoinConfiguration\nnodeRegistration:\n  kubeletExtraArgs: [{name: v, value: '2'}]\n",
+		       "JoinConfiguration.nodeRegistration.kubeletExtraArgs: must be a map");
 	expect_refused("v1.28.7", KUBEADM_INIT, "10.0.0.2",
 		       "apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n"
 		       "useHyperKubeImage: true\n",

@@ -101,6 +101,39 @@ static void test_upload_certs(void **state)
 	}
 }
 
+/* A cluster's CA as kubeadm names it; the hash below is openssl's:
+ * openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | sha256sum */
+static const char ca_pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBfzCCASWgAwIBAgIUXigNssENgR425hW8CLZrnP9ZSoUwCgYIKoZIzj0EAwIw\n"
+	"FTETMBEGA1UEAwwKa3ViZXJuZXRlczAeFw0yNjExMjkwNjA5NDdaFw0zNjExMjYw\n"
+	"NjA5NDdaMBUxEzARBgNVBAMMCmt1YmVybmV0ZXMwWTATBgcqhkjOPQIBBggqhkjO\n"
+	"PQMBBwNCAASQ1eyQsSaonm2nDqKUj0fM8kIEsXBxsgwRUlEidnWxcd8QIcBz6o62\n"
+	"egqYVsGUU9KIfVjCIj/3FVhR9Ve15uh4o1MwUTAdBgNVHQ4EFgQUW7kKcpqrPQ6W\n"
+	"MlU0E74wU1oMxm8wHwYDVR0jBBgwFoAUW7kKcpqrPQ6WMlU0E74wU1oMxm8wDwYD\n"
+	"VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAi/YTUlj2BNuCMiLtqH9x\n"
+	"9GwtiGt47vR/qf9l1WPM4tgCIHHkhlJuyxMjrWfa53tTAUTaL2RZjoI0J2wj4eWX\n"
+	"pne6\n"
+	"-----END CERTIFICATE-----\n"
+;
+
+static void test_ca_hash_of_pem(void **state)
+{
+	char hash[KUBEADM_CA_HASH_LEN + 1];
+	struct errbuf err = ERRBUF_INIT;
+	static const char junk[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+	(void)state;
+
+	assert_int_equal(kubeadm_ca_hash_of_pem(ca_pem, strlen(ca_pem), hash, &err), 0);
+	assert_string_equal(hash, "sha256:aeab1c482babe880ba620ffb02306f662117f381e54e36e308cd39bffb0ed569");
+	assert_true(kubeadm_ca_hash_valid(hash));
+	/* cut short, junk, nothing: no certificate */
+	assert_int_equal(kubeadm_ca_hash_of_pem(ca_pem, 100, hash, &err), -EBADMSG);
+	assert_int_equal(kubeadm_ca_hash_of_pem(junk, strlen(junk), hash, &err), -EBADMSG);
+	assert_int_equal(kubeadm_ca_hash_of_pem("", 0, hash, &err), -EBADMSG);
+	assert_non_null(strstr(errbuf_msg(&err), "not a PEM certificate"));
+}
+
 static void test_cgroup_driver(void **state)
 {
 	static const struct {
@@ -141,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_join_command),
 		cmocka_unit_test(test_upload_certs),
 		cmocka_unit_test(test_cgroup_driver),
+		cmocka_unit_test(test_ca_hash_of_pem),
 	};
 	return cmocka_run_group_tests_name("kubeadm-output", tests, NULL, NULL);
 }

@@ -56,6 +56,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	run_registry_release(&f->r);
+	run_kubeadm_release(&f->r);
 	free(f->r.hosts);
 	image_store_close(f->st);
 	tmpdir_teardown((void **)&f->dir);
@@ -125,6 +126,46 @@ static void test_opaque_and_removed(void **state)
 	assert_true(run_no_registry(&f->r));
 }
 
+/* One walk of the layers feeds the kubeadm phases too: once run_registry_load has read
+ * them, run_kubeadm_load needs no layer (the blobs removed here), and a hostile
+ * etc/kubeadm.yml seen in that walk is refused by run_kubeadm_load, not by the registry. */
+static void test_one_walk_for_kubeadm(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tentry k8s[] = {
+		{ 'f', "bin/kubeadm", "x" }, { 'f', "images/a.tar", "a" },
+		{ 'f', "etc/kubeadm.yml", "kind: ClusterConfiguration\nkubernetesVersion: v1.28.7\n" },
+	};
+	static const struct tentry link[] = { { 'f', "bin/kubeadm", "x" },
+					      { 'l', "etc/kubeadm.yml", "/etc/shadow" },
+					      { 'f', "images/b.tar", "b" } };
+	struct run_opts o = { 0 };
+	_cleanup_free_ char *blob = NULL;
+
+	f->r.o = &o;
+	f->hosts[0].role = ROLE_MASTER;
+	put_layer(f, 0, k8s, ELEMENTSOF(k8s));
+	assert_int_equal(run_registry_load(&f->r, &f->err), 0);
+	assert_int_equal(f->r.narchives, 1);
+	blob = image_store_blob_path(f->st, f->names[0]);
+	assert_int_equal(unlink(blob), 0);
+	assert_int_equal(run_kubeadm_load(&f->r, &f->err), 0);
+	assert_true(f->r.has_kubeadm);
+	assert_string_equal(f->r.k8s_version, "v1.28.7");
+	run_kubeadm_release(&f->r);
+	run_registry_release(&f->r);
+	f->r = (struct run){ .c = f->r.c, .o = &o, .st = f->r.st, .n = 2, .hosts = f->r.hosts,
+			     .digests = f->r.digests };
+
+	put_layer(f, 0, link, ELEMENTSOF(link));
+	assert_int_equal(run_registry_load(&f->r, &f->err), 0);
+	assert_int_equal(f->r.narchives, 1);
+	assert_string_equal(f->r.archives[0], "b.tar");
+	assert_int_equal(run_kubeadm_load(&f->r, &f->err), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&f->err), "not a regular file"));
+	assert_non_null(strstr(errbuf_msg(&f->err), "reading bin/kubeadm and etc/kubeadm.yml of image app:v1"));
+}
+
 static void test_unreadable_layer(void **state)
 {
 	struct fixture *f = *state;
@@ -142,6 +183,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whiteouts_and_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_opaque_and_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_layer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_walk_for_kubeadm, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("run-registry", tests, NULL, NULL);
 }
