@@ -172,9 +172,15 @@ wire() { # the bytes through every host's veth so far, both directions
     done
     echo "$s"
 }
+# Back to a host cirun never saw: its data, and what its hosts phase put outside it (the
+# containerd mirror files and the /etc/hosts block), which a next first copy would
+# otherwise refuse as files it did not install (the install record went with the data).
 empty_hosts() {
     local ip
-    for ip in "${ips[@]}"; do hssh "$ip" 'rm -rf /root/bench /var/lib/cirun; sync' & done
+    for ip in "${ips[@]}"; do
+        hssh "$ip" 'rm -rf /root/bench /var/lib/cirun /etc/containerd/certs.d
+            sed -i "/^# BEGIN cirun /,/^# END cirun /d" /etc/hosts; sync' &
+    done
     wait
 }
 parallel() { # CMD…: runs CMD IP for every host at once; fails when one fails
