@@ -12,9 +12,8 @@
 
 #define TAIL_LINES 20
 
-static void keep_tail(struct host_state *h, const char *line)
+void run_host_keep_tail(struct host_state *h, const char *line)
 {
-	/* the last TAIL_LINES lines, for the failure report */
 	size_t lines = 0;
 	for (size_t i = 0; i < h->tail.len; i++)
 		lines += h->tail.data[i] == '\n';
@@ -38,7 +37,7 @@ void run_host_output(void *data, int stream, const char *buf, size_t n)
 				continue;
 		}
 		log_host(LOG_NOTICE, h->spec->ip, "%s", h->line.data);
-		keep_tail(h, h->line.data);
+		run_host_keep_tail(h, h->line.data);
 		buf_reset(&h->line);
 	}
 }

@@ -64,16 +64,8 @@ static int kubeadm_join(struct run *r, struct host_state *h, bool master)
 	rc = run_host_exec(h, cmd, timeout, NULL, &ex);
 	if (rc < 0 || (!ex.timed_out && ex.exit_code == 0))
 		return rc;
-	/* a join fails mostly by its kubelet: its journal is logged (kubelet: …) */
-	_cleanup_buf_ struct buf tail = BUF_INIT(64u << 10);
-	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
-	buf_printf(&tail, "%s", h->tail.data);
-	run_kubelet_journal(h, &journal);
-	/* what it wrote stays and fails its next preflight: say how to start afresh */
-	return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm join %s (its kubelet's "
-			  "journal is logged above); run 'kubeadm reset -f' on the host before "
-			  "running cirun again; its last lines:\n%s",
-			  ex.timed_out ? "did not finish in time" : "failed", tail.data);
+	/* a join fails mostly by its kubelet */
+	return run_kubeadm_failed(h, "kubeadm join", &ex);
 }
 
 int phase_join(struct run *r, struct host_state *h)

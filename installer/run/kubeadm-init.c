@@ -112,16 +112,8 @@ static int kubeadm_init(struct run *r, struct host_state *h)
 		return rc;
 	if (!ex.timed_out && ex.exit_code == 0)
 		return 0;
-	/* init fails mostly waiting for the kubelet: its journal is logged (kubelet: …) */
-	_cleanup_buf_ struct buf tail = BUF_INIT(64u << 10);
-	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
-	buf_printf(&tail, "%s", h->tail.data);
-	run_kubelet_journal(h, &journal);
-	/* what it wrote stays and fails its next preflight: say how to start afresh */
-	return errbuf_set(&h->err, ex.timed_out ? -ETIMEDOUT : -EIO, "kubeadm init %s (its kubelet's "
-			  "journal is logged above); run 'kubeadm reset -f' on the host before "
-			  "running cirun again; its last lines:\n%s",
-			  ex.timed_out ? "did not finish in time" : "failed", tail.data);
+	/* init fails mostly waiting for the kubelet */
+	return run_kubeadm_failed(h, "kubeadm init", &ex);
 }
 
 int run_kube_config(struct host_state *h)

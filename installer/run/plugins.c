@@ -25,7 +25,6 @@
 #include "ssh.h"
 #include "ydoc.h"
 
-#define TAIL_LINES 20
 
 /* The points of a run. */
 #define RUN_PLUGIN_PHASES                                                                      \
@@ -285,20 +284,6 @@ int run_plugin_plan_for(const struct run *r, const struct plugin *p, enum plugin
 			*ret = &plan->actions[k];
 	return rc;
 }
-static void keep_tail(struct host_state *h, const char *line)
-{
-	size_t lines = 0;
-	for (size_t i = 0; i < h->tail.len; i++)
-		lines += h->tail.data[i] == '\n';
-	if (lines >= TAIL_LINES) {
-		char *nl = strchr(h->tail.data, '\n');
-		size_t drop = (size_t)(nl - h->tail.data) + 1;
-		memmove(h->tail.data, h->tail.data + drop, h->tail.len - drop + 1);
-		h->tail.len -= drop;
-	}
-	buf_printf(&h->tail, "%s\n", line);
-}
-
 void run_plugin_output(void *data, int stream, const char *buf, size_t n)
 {
 	struct host_state *h = data;
@@ -308,7 +293,7 @@ void run_plugin_output(void *data, int stream, const char *buf, size_t n)
 		if (buf[i] != '\n' && buf_putc(&h->line, buf[i]) == 0)
 			continue;
 		log_host(LOG_NOTICE, h->spec->ip, "%s", h->line.data);
-		keep_tail(h, h->line.data);
+		run_host_keep_tail(h, h->line.data);
 		buf_reset(&h->line);
 	}
 }

@@ -169,6 +169,21 @@ void run_kubelet_journal(struct host_state *h, struct buf *out)
 		log_host(LOG_ERR, h->spec->ip, "kubelet: %s", l);
 }
 
+int run_kubeadm_failed(struct host_state *h, const char *what, const struct agent_exit *ex)
+{
+	/* kept first: reading the journal runs a command, whose output replaces h->tail */
+	_cleanup_buf_ struct buf tail = BUF_INIT(64u << 10);
+	_cleanup_buf_ struct buf journal = BUF_INIT(1u << 20);
+
+	buf_printf(&tail, "%s", h->tail.data);
+	run_kubelet_journal(h, &journal);
+	/* what it wrote stays and fails its next preflight: say how to start afresh */
+	return errbuf_set(&h->err, ex->timed_out ? -ETIMEDOUT : -EIO, "%s %s (its kubelet's "
+			  "journal is logged above); run 'kubeadm reset -f' on the host before "
+			  "running cirun again; its last lines:\n%s", what,
+			  ex->timed_out ? "did not finish in time" : "failed", tail.data);
+}
+
 int run_ready_after(struct run *r)
 {
 	_cleanup_buf_ struct buf names = BUF_INIT(64u << 10);

@@ -226,6 +226,8 @@ char *run_find_agent(const struct run_opts *o);
 /* init.c: an agent_output_fn (data: the host_state) that logs each line with the host's
  * prefix and keeps the last lines in h->tail for the failure report. */
 void run_host_output(void *data, int stream, const char *buf, size_t n);
+/* init.c: line appended to h->tail, which keeps the last 20 lines for the failure report. */
+void run_host_keep_tail(struct host_state *h, const char *line);
 
 /* cmd.c: true when the image has no CMD (the phase is skipped); the CMDs, expanded, in
  * the dry-run plan. */
@@ -314,6 +316,11 @@ int run_ready_after(struct run *r);
 /* ready.c: the last lines of h's `journalctl -u kubelet` into out, each also logged with
  * the host's prefix ("kubelet: …"); what went wrong reading it, instead, when it failed. */
 void run_kubelet_journal(struct host_state *h, struct buf *out);
+/* ready.c: a kubeadm init or join (what: "kubeadm init") that failed or timed out (ex): its
+ * kubelet's journal logged, h->err saying so, its last lines and to 'kubeadm reset -f'
+ * the host before the next run; returns the error. */
+struct agent_exit;
+int run_kubeadm_failed(struct host_state *h, const char *what, const struct agent_exit *ex);
 
 /* plan.c: --dry-run's plan, from the image and the flags alone. */
 void run_plan(struct run *r);
