@@ -53,11 +53,15 @@ char *layer_view_blob_path(const char *home, const char *digest)
 static int record_read(int dfd, const char *path, struct layer_view *v)
 {
 	char buf[RECORD_MAX + 1], kind[16], digest[LAYER_VIEW_DIGEST_SIZE + 1];
-	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK and the type check: a FIFO put in the cache must not hang the run */
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
 		return negative_errno();
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -EBADMSG;
 	n = read(fd, buf, RECORD_MAX);
 	if (n <= 0 || n == RECORD_MAX)
 		return -EBADMSG;
@@ -101,13 +105,18 @@ static int record_write(const char *path, const struct layer_view *v)
 static int check_blob(const char *home, const struct layer_view *v, char *why, size_t why_len)
 {
 	_cleanup_free_ char *path = layer_view_blob_path(home, v->digest);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	char hex[SHA256_HEX_SIZE];
+	struct stat st;
 	uint64_t size;
 
 	if (fd < 0) {
 		snprintf(why, why_len, "its blob %s: %s", path, strerror(errno));
 		return -ENOENT;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, why_len, "its blob %s is not a regular file", path);
+		return -EBADMSG;
 	}
 	int rc = sha256_fd(fd, hex, &size);
 	if (rc < 0) {

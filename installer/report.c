@@ -500,7 +500,7 @@ void report_text(const char *fmt, ...)
 #define RATE_WINDOW_MS 5000
 
 struct progress_slot {
-	char host[64], phase[32];
+	char host[256], phase[32]; /* a host name is at most 253 bytes: slot_find matches whole */
 	uint64_t sent, total;
 	struct xfer_rate *rate;
 	int64_t start_ms, end_ms, last_emit_ms;
@@ -634,7 +634,7 @@ static void progress_show_locked(void)
 
 /* A copy taken under the lock: the slot may be released once it is let go. */
 struct progress_event {
-	char host[64], phase[32];
+	char host[256], phase[32]; /* a host name is at most 253 bytes: slot_find matches whole */
 	uint64_t sent, total, bps;
 	int64_t eta_s, duration_ms;
 	bool done, ok;

@@ -72,7 +72,10 @@ int run_roles_load(struct run *r, struct errbuf *err)
 			continue;
 		}
 		r->node_layers_filtered++;
-		r->node_bytes_saved += r->sizes[i] - (v.kind == LAYER_VIEW_EMPTY ? 0 : v.size);
+		/* a view may come out larger than a strongly compressed original */
+		uint64_t kept = v.kind == LAYER_VIEW_EMPTY ? 0 : v.size;
+		if (r->sizes[i] > kept)
+			r->node_bytes_saved += r->sizes[i] - kept;
 		if (v.kind == LAYER_VIEW_FILTERED)
 			add_node_layer(r, v.digest, v.size, true);
 	}

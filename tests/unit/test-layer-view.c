@@ -243,6 +243,22 @@ static void test_damaged_cache(void **state)
 	assert_string_equal(w.digest, v.digest);
 	get(state, file, digest, &w);
 	assert_false(w.built);
+
+	/* a FIFO in place of the record, then of the blob: rebuilt, never waited on */
+	assert_true(asprintf(&rec, "%s/views/%s/%s", (char *)*state, filt.name, digest + 7) > 0);
+	assert_int_equal(unlink(rec), 0);
+	assert_int_equal(mkfifo(rec, 0600), 0);
+	free(rec);
+	get(state, file, digest, &w);
+	assert_true(w.repaired);
+	assert_string_equal(w.digest, v.digest);
+	assert_int_equal(unlink(blob), 0);
+	assert_int_equal(mkfifo(blob, 0600), 0);
+	get(state, file, digest, &w);
+	assert_true(w.repaired);
+	assert_string_equal(w.digest, v.digest);
+	assert_int_equal(sha256_file(blob, hex, NULL), 0);
+	assert_string_equal(hex, v.digest + 7);
 }
 
 /* A kept hard link to a left-out file would point at nothing on the host: the layer goes
