@@ -21,6 +21,7 @@
 #include "fs-util.h"
 #include "interrupt.h"
 #include "json-writer.h"
+#include "layer-index.h"
 #include "layer-view.h"
 #include "log.h"
 #include "macro.h"
@@ -988,6 +989,8 @@ static int gc_locked(struct image_store *st, bool everything, struct gc_stats *s
 	gc_unpacked_layers(st, keep, everything, &s->other_bytes);
 	/* the views hosts other than the registry host were sent (installer/layer-view.h) */
 	layer_view_gc(image_store_home(st), keep, everything, &s->other_bytes);
+	/* what runs read of each layer before contacting hosts (installer/layer-index.h) */
+	layer_index_gc(image_store_home(st), keep, &s->other_bytes);
 	if (everything)
 		prune_cache(st, &s->other_bytes);
 	return 0;

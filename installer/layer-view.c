@@ -48,7 +48,20 @@ char *layer_view_blob_path(const char *home, const char *digest)
 	return xasprintf("%s/views/blobs/sha256/%s", home, digest + strlen("sha256:"));
 }
 
-/* ---- the cache's record: "same", "empty DROPPED" or "filtered DIGEST SIZE DROPPED" ---- */
+/* ---- the cache's record: "same", "empty DROPPED" or "filtered DIGEST SIZE DROPPED
+ * [INO MTIME-NS]" ---- */
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static void seal(struct layer_view *v, const struct stat *st)
+{
+	v->sealed = true;
+	v->seal_ino = (uint64_t)st->st_ino;
+	v->seal_mtime_ns = mtime_ns(st);
+}
 
 static int record_read(int dfd, const char *path, struct layer_view *v)
 {
@@ -76,11 +89,13 @@ static int record_read(int dfd, const char *path, struct layer_view *v)
 		v->kind = LAYER_VIEW_EMPTY;
 		return 0;
 	}
-	if (strcmp(kind, "filtered") == 0 &&
-	    sscanf(buf, "filtered %71s %" SCNu64 " %" SCNu64 "\n", digest, &v->size, &v->dropped) == 3 &&
-	    digest_ref_valid(digest)) {
+	int fields = strcmp(kind, "filtered") == 0
+		? sscanf(buf, "filtered %71s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 "\n", digest,
+			 &v->size, &v->dropped, &v->seal_ino, &v->seal_mtime_ns) : 0;
+	if ((fields == 3 || fields == 5) && digest_ref_valid(digest)) {
 		v->kind = LAYER_VIEW_FILTERED;
 		memcpy(v->digest, digest, sizeof(v->digest));
+		v->sealed = fields == 5;
 		return 0;
 	}
 	return -EBADMSG;
@@ -95,14 +110,19 @@ static int record_write(const char *path, const struct layer_view *v)
 		n = snprintf(buf, sizeof(buf), "same\n");
 	else if (v->kind == LAYER_VIEW_EMPTY)
 		n = snprintf(buf, sizeof(buf), "empty %" PRIu64 "\n", v->dropped);
+	else if (v->sealed)
+		n = snprintf(buf, sizeof(buf), "filtered %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+			     "\n", v->digest, v->size, v->dropped, v->seal_ino, v->seal_mtime_ns);
 	else
 		n = snprintf(buf, sizeof(buf), "filtered %s %" PRIu64 " %" PRIu64 "\n", v->digest,
 			     v->size, v->dropped);
 	return write_file_atomic(path, buf, (size_t)n, 0644);
 }
 
-/* A cached view blob is whole when it hashes to its name with the recorded size. */
-static int check_blob(const char *home, const struct layer_view *v, char *why, size_t why_len)
+/* A cached view blob is whole when it hashes to its name with the recorded size; one that
+ * kept the inode, size and mtime it had when last found whole is taken as it is. 1: it was
+ * hashed (and v sealed anew: its record is worth rewriting). */
+static int check_blob(const char *home, struct layer_view *v, char *why, size_t why_len)
 {
 	_cleanup_free_ char *path = layer_view_blob_path(home, v->digest);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -118,6 +138,9 @@ static int check_blob(const char *home, const struct layer_view *v, char *why, s
 		snprintf(why, why_len, "its blob %s is not a regular file", path);
 		return -EBADMSG;
 	}
+	if (v->sealed && (uint64_t)st.st_ino == v->seal_ino && mtime_ns(&st) == v->seal_mtime_ns &&
+	    (uint64_t)st.st_size == v->size)
+		return 0;
 	int rc = sha256_fd(fd, hex, &size);
 	if (rc < 0) {
 		snprintf(why, why_len, "reading its blob %s: %s", path, strerror(-rc));
@@ -127,7 +150,27 @@ static int check_blob(const char *home, const struct layer_view *v, char *why, s
 		snprintf(why, why_len, "its blob %s does not match its digest or size", path);
 		return -EBADMSG;
 	}
-	return 0;
+	seal(v, &st);
+	return 1;
+}
+
+bool layer_view_blob_damaged(const char *home, const char *digest)
+{
+	struct layer_view v = { .kind = LAYER_VIEW_FILTERED };
+	char why[256];
+	struct stat st;
+
+	if (!digest_ref_valid(digest))
+		return false;
+	_cleanup_free_ char *path = layer_view_blob_path(home, digest);
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	memcpy(v.digest, digest, sizeof(v.digest));
+	v.size = (uint64_t)st.st_size;
+	if (check_blob(home, &v, why, sizeof(why)) != -EBADMSG)
+		return false;
+	unlink(path);
+	return true;
 }
 
 /* ---- making a view ---- */
@@ -258,6 +301,9 @@ static int publish(const char *home, int tmpdir, const char *tmpname, struct out
 		rc = negative_errno();
 	if (rc >= 0 && renameat(tmpdir, tmpname, dfd, hex) < 0)
 		rc = negative_errno();
+	struct stat st;
+	if (rc >= 0 && fstat(o->fd, &st) == 0)
+		seal(v, &st); /* hashed as it was written */
 	if (rc < 0)
 		return errbuf_set(err, rc, "cannot keep the view in %s: %s", dir, strerror(-rc));
 	v->kind = LAYER_VIEW_FILTERED;
@@ -326,7 +372,10 @@ int layer_view_get(const char *home, const struct layer_view_filter *f, const ch
 		*ret = v;
 		return 0;
 	}
-	if (rc >= 0 && check_blob(home, &v, v.note, sizeof(v.note)) >= 0) {
+	int checked = rc >= 0 ? check_blob(home, &v, v.note, sizeof(v.note)) : rc;
+	if (checked >= 0) {
+		if (checked == 1)
+			(void)record_write(record, &v); /* best effort: else hashed again next run */
 		*ret = v;
 		return 0;
 	}

@@ -42,6 +42,11 @@ struct layer_view {
 	char digest[LAYER_VIEW_DIGEST_SIZE]; /* FILTERED: the view's "sha256:…" */
 	uint64_t size;			     /* FILTERED: the view blob's size */
 	uint64_t dropped;		     /* entries left out */
+	/* FILTERED: the blob's inode and mtime when it was last hashed whole; a blob that
+	 * still has them is not hashed again (the host checks every byte it receives) */
+	bool sealed;
+	uint64_t seal_ino;
+	int64_t seal_mtime_ns;
 	bool built;	/* made by this call (the cache had none, or a damaged one) */
 	bool repaired;	/* the cache's entry was damaged (its reason in note) */
 	char note[256];
@@ -52,10 +57,17 @@ struct layer_view {
 bool layer_view_drops(const struct layer_view_filter *f, const char *path);
 
 /* The view of layer digest (its blob at blob_path) under f: from the cache when it is
- * there and whole (a view blob is re-hashed against its name and size), else made from
- * the original in one read and cached. */
+ * there and whole (a view blob is re-hashed against its name and size unless it still has
+ * the inode and mtime it had when last hashed), else made from the original in one read
+ * and cached. */
 int layer_view_get(const char *home, const struct layer_view_filter *f, const char *blob_path,
 		   const char *digest, struct layer_view *ret, struct errbuf *err);
+
+/* After a host refused the view blob named digest as corrupt: hashes it, and removes it
+ * when it does not match its name (the next run makes it again; a blob damaged in place
+ * with its mtime put back passes the cheap check of layer_view_get). True when it was
+ * damaged. */
+bool layer_view_blob_damaged(const char *home, const char *digest);
 
 /* Where the view blob named digest ("sha256:…") is kept; malloc'd. */
 char *layer_view_blob_path(const char *home, const char *digest);

@@ -38,6 +38,8 @@ static int send_layer(struct run *r, struct host_state *h, const char *digest, u
 	if (rc >= 0) {
 		h->bytes_sent += size;
 		h->layers_sent++;
+	} else {
+		run_layer_send_failed(r, digest, &h->err);
 	}
 	return rc;
 }

@@ -29,45 +29,55 @@
 #include "ydoc.h"
 
 #define KUBEADM_YML "etc/kubeadm.yml"
-#define KUBEADM_YML_MAX (1u << 20)
+#define KUBEADM_YML_MAX RUN_KUBEADM_YML_MAX
 #define CAPTURE_MAX (1u << 20)
+
+static bool is_kubeadm_whiteout(const char *path)
+{
+	return !strcmp(path, ".wh.bin") || !strcmp(path, "bin/.wh..wh..opq") ||
+	       !strcmp(path, "bin/.wh.kubeadm");
+}
+
+static bool is_kubeadm_yml_whiteout(const char *path)
+{
+	return !strcmp(path, ".wh.etc") || !strcmp(path, "etc/.wh..wh..opq") ||
+	       !strcmp(path, "etc/.wh.kubeadm.yml");
+}
+
+bool run_kubeadm_wants(const char *path, bool *want_data)
+{
+	path += strncmp(path, "./", 2) == 0 ? 2 : 0;
+	*want_data = strcmp(path, KUBEADM_YML) == 0;
+	return *want_data || !strcmp(path, "bin/kubeadm") || is_kubeadm_whiteout(path) ||
+	       is_kubeadm_yml_whiteout(path);
+}
 
 /* One layer entry as the overlay sees it: bin/kubeadm and etc/kubeadm.yml added, or
  * removed by a whiteout of themselves or of their directory. */
-int run_kubeadm_entry(struct run *r, struct archive *a, const char *path, mode_t type,
-		      const char *blob, struct errbuf *err)
+int run_kubeadm_entry(struct run *r, const char *path, mode_t type, const char *data,
+		      size_t len, const char *blob, struct errbuf *err)
 {
 	path += strncmp(path, "./", 2) == 0 ? 2 : 0;
-	if (!strcmp(path, ".wh.bin") || !strcmp(path, "bin/.wh..wh..opq") ||
-	    !strcmp(path, "bin/.wh.kubeadm"))
+	if (is_kubeadm_whiteout(path))
 		r->has_kubeadm = false;
 	if (!strcmp(path, "bin/kubeadm"))
 		r->has_kubeadm = type == AE_IFREG || type == AE_IFLNK;
-	if (!strcmp(path, ".wh.etc") || !strcmp(path, "etc/.wh..wh..opq") ||
-	    !strcmp(path, "etc/.wh.kubeadm.yml")) {
+	if (is_kubeadm_yml_whiteout(path)) {
 		free(r->kubeadm_yml);
 		r->kubeadm_yml = NULL;
 		r->kubeadm_yml_len = 0;
 	}
 	if (strcmp(path, KUBEADM_YML) != 0)
 		return 0;
-	if (type != AE_IFREG)
+	if (type != AE_IFREG || !data)
 		return errbuf_set(err, -EINVAL, "the image's " KUBEADM_YML " is not a regular file "
 				  "(layer %s)", blob);
-	_cleanup_free_ char *data = xmalloc(KUBEADM_YML_MAX + 1);
-	la_ssize_t n, got = 0;
-	while ((n = archive_read_data(a, data + got, KUBEADM_YML_MAX + 1 - (size_t)got)) > 0)
-		got += n;
-	if (n < 0)
-		return errbuf_set(err, -EIO, "cannot read " KUBEADM_YML " from layer %s: %s", blob,
-				  archive_error_string(a));
-	if ((size_t)got > KUBEADM_YML_MAX)
+	if (len > KUBEADM_YML_MAX)
 		return errbuf_set(err, -E2BIG, "the image's " KUBEADM_YML " is over %u bytes",
 				  KUBEADM_YML_MAX);
-	data[got] = '\0';
 	free(r->kubeadm_yml);
-	r->kubeadm_yml = TAKE_PTR(data);
-	r->kubeadm_yml_len = (size_t)got;
+	r->kubeadm_yml = xstrndup(data, len);
+	r->kubeadm_yml_len = len;
 	return 0;
 }
 

@@ -1,58 +1,73 @@
-/* The one walk over the image's layers before any host is touched: each tar header, in
- * layer order, to what registry.c (images/) and kubeadm.c (bin/kubeadm, etc/kubeadm.yml)
- * account, instead of each module decompressing every layer on its own (a base image's
- * images/ is most of its bytes). Only etc/kubeadm.yml's data is read; every other entry's
- * data is skipped. */
+/* The one look at the image's layers before any host is touched: each entry that
+ * registry.c (images/) or kubeadm.c (bin/kubeadm, etc/kubeadm.yml) accounts for, in layer
+ * order, and which layers hold plugins/ (plugins.c), from the per-layer index (installer/layer-index.h). Only the first run over a
+ * layer decompresses it (a base image's images/ is most of its bytes: a tar listing of it
+ * costs a second per half gigabyte); later runs read a small record per layer. */
 #include "run-internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <errno.h>
+#include <stdlib.h>
 
 #include "cleanup.h"
+#include "layer-index.h"
+#include "log.h"
 
-static int scan_layer(struct run *r, const char *blob, struct errbuf *err)
+static bool scan_wants(const char *path, mode_t type, bool *want_data)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	int rc = 0, ar;
+	(void)type;
+	if (run_kubeadm_wants(path, want_data))
+		return true;
+	return run_registry_wants(path) || run_plugins_may_want(path);
+}
 
-	archive_read_support_format_tar(a);
-	archive_read_support_format_empty(a);
-	archive_read_support_filter_all(a);
-	if (archive_read_open_filename(a, blob, 1 << 16) != ARCHIVE_OK) {
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-		goto out;
-	}
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
-		const char *path = archive_entry_pathname(e);
-		mode_t type = archive_entry_filetype(e);
+/* a new name whenever scan_wants or what it reads changes: old records are then unused */
+static const struct layer_index_spec scan_spec = {
+	.name = "run-scan-v1",
+	.wants = scan_wants,
+	.data_max = RUN_KUBEADM_YML_MAX,
+};
 
-		if (!path)
-			continue;
-		run_registry_entry(r, path, type);
+static void account(struct run *r, size_t layer, const struct layer_index *x, const char *blob)
+{
+	for (size_t i = 0; i < layer_index_count(x); i++) {
+		const struct layer_index_entry *e = layer_index_at(x, i);
+
+		if (run_plugins_may_want(e->path))
+			r->layer_may_have_plugins[layer] = true;
+		run_registry_entry(r, e->path, e->type);
 		if (r->kubeadm_scan_rc >= 0)
-			r->kubeadm_scan_rc = run_kubeadm_entry(r, a, path, type, blob,
-							       &r->kubeadm_scan_err);
-		archive_read_data_skip(a);
+			r->kubeadm_scan_rc = run_kubeadm_entry(r, e->path, e->type, e->data, e->len,
+							       blob, &r->kubeadm_scan_err);
 	}
-	if (ar != ARCHIVE_EOF)
-		rc = errbuf_set(err, -EIO, "cannot read layer %s: %s", blob, archive_error_string(a));
-out:
-	archive_read_free(a);
-	return rc;
 }
 
 int run_layers_scan(struct run *r, struct errbuf *err)
 {
+	const char *home = image_store_home(r->st);
+	size_t built = 0;
+
 	r->kubeadm_scan_rc = 0;
 	errbuf_clear(&r->kubeadm_scan_err);
+	free(r->layer_may_have_plugins);
+	r->layer_may_have_plugins = xcalloc(r->nlayers ? r->nlayers : 1, sizeof(bool));
 	for (size_t i = 0; i < r->nlayers; i++) {
 		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
-		int rc = scan_layer(r, blob, err);
+		_cleanup_(layer_index_freep) struct layer_index *x = NULL;
+		bool fresh;
+		int rc = layer_index_get(home, &scan_spec, blob, r->digests[i], &x, &fresh, err);
 		if (rc < 0)
 			return rc;
+		built += fresh;
+		account(r, i, x, blob);
 	}
+	if (built)
+		log_debug("read %zu of %zu layers to index them (later runs use the index)", built,
+			  r->nlayers);
 	r->layers_scanned = true;
 	return 0;
+}
+
+void run_layers_scan_release(struct run *r)
+{
+	free(r->layer_may_have_plugins);
+	r->layer_may_have_plugins = NULL;
 }

@@ -39,8 +39,16 @@ static bool image_plugin_path(const char *path, void *unused)
 	return strncmp(path, "plugin", 6) == 0 || strncmp(path, ".wh.plugin", 10) == 0;
 }
 
+bool run_plugins_may_want(const char *path)
+{
+	/* any spelling a tar may use for them ("./plugins/x", "/plugin/x"): a layer that
+	 * matches is only unpacked (filtered) for nothing */
+	return strstr(path, "plugin") != NULL;
+}
+
 /* The image's plugins/ (and plugin/): the layers hold them, not a rootfs on this machine,
- * so they are unpacked (filtered) into a private directory and read from there. */
+ * so they are unpacked (filtered) into a private directory and read from there; only the
+ * layers the scan saw any of them in (a base image's large layers have none). */
 static int load_image_plugins(struct run *r, struct errbuf *err)
 {
 	_cleanup_free_ char *tmp = NULL, *parent = NULL;
@@ -54,7 +62,11 @@ static int load_image_plugins(struct run *r, struct errbuf *err)
 	if (rc < 0 || !mkdtemp(tmp))
 		return errbuf_set(err, rc < 0 ? rc : -errno, "cannot create a directory under %s to "
 				  "read the image's plugins: %s", parent, strerror(rc < 0 ? -rc : errno));
+	if (!r->layers_scanned)
+		rc = run_layers_scan(r, err);
 	for (size_t i = 0; i < r->nlayers && rc >= 0; i++) {
+		if (!r->layer_may_have_plugins[i])
+			continue;
 		_cleanup_free_ char *blob = image_store_blob_path(r->st, r->digests[i]);
 		rc = layer_apply_file_filtered(tmp, blob, image_plugin_path, NULL, err);
 		if (rc < 0)

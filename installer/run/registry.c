@@ -45,6 +45,13 @@ static void drop_all(struct run *r)
 
 /* One layer entry as the overlay of the layers sees it: images/NAME added, a whiteout
  * of NAME, of images/ or an opaque images/ removing what the layers below had. */
+bool run_registry_wants(const char *path)
+{
+	path += strncmp(path, "./", 2) == 0 ? 2 : 0;
+	return strcmp(path, ".wh.images") == 0 ||
+	       (strncmp(path, "images", 6) == 0 && (path[6] == '/' || path[6] == '\0'));
+}
+
 void run_registry_entry(struct run *r, const char *path, mode_t type)
 {
 	const char *name;
@@ -87,7 +94,8 @@ static bool is_registry_host(const struct run *r, size_t i)
 
 int run_registry_load(struct run *r, struct errbuf *err)
 {
-	/* the walk kubeadm.c reads too (layer-scan.c) */
+	/* the walk kubeadm.c reads too (layer-scan.c; from the index, so plugins.c having
+	 * walked them already costs nothing) */
 	if (run_layers_scan(r, err) < 0)
 		return errbuf_prefix(err, "listing the images/ of image %s", r->c->image);
 	for (size_t i = 0; i < r->narchives; i++) {

@@ -122,6 +122,17 @@ char *run_layer_path(const struct run *r, const char *digest)
 	return image_store_blob_path(r->st, digest);
 }
 
+void run_layer_send_failed(const struct run *r, const char *digest, struct errbuf *err)
+{
+	for (size_t k = 0; k < r->n_node_layers; k++)
+		if (r->node_view[k] && strcmp(r->node_digests[k], digest) == 0 &&
+		    layer_view_blob_damaged(image_store_home(r->st), digest)) {
+			errbuf_prefix(err, "the cached view %s was damaged on this machine and is "
+				      "removed (run again to make it anew)", digest);
+			return;
+		}
+}
+
 const char *run_roles_skipped(const struct run *r, size_t i, char *buf, size_t len)
 {
 	if (gets_originals(r, i) || r->node_layers_filtered == 0)

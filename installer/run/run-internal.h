@@ -108,6 +108,7 @@ struct run {
 	 * read once, not once per module). What kubeadm's part refused is kept for
 	 * run_kubeadm_load to report in its turn, after the registry's and hosts' checks. */
 	bool layers_scanned;
+	bool *layer_may_have_plugins; /* per layer: plugins.c unpacks only those */
 	int kubeadm_scan_rc;
 	struct errbuf kubeadm_scan_err;
 };
@@ -345,16 +346,29 @@ void run_host_layers(const struct run *r, size_t i, char *const **digests,
 char *run_layer_path(const struct run *r, const char *digest);
 /* What host i is not sent ("images/, registry/: not sent (not the registry host; …)"),
  * or NULL when it gets everything; into buf. */
+/* roles.c: after layer digest failed to reach a host: a view blob that a host refused
+ * because it was damaged here is removed, and err says so */
+void run_layer_send_failed(const struct run *r, const char *digest, struct errbuf *err);
 const char *run_roles_skipped(const struct run *r, size_t i, char *buf, size_t len);
 /* layer-scan.c: every layer's entries, once, in order, to registry.c's and kubeadm.c's
- * accounting (run_registry_entry, run_kubeadm_entry); sets r->layers_scanned. < 0 only
- * when a layer cannot be read (err says which); kubeadm's own refusal (a hostile
- * etc/kubeadm.yml) goes into r->kubeadm_scan_rc/err and its accounting stops there. */
+ * accounting (run_registry_entry, run_kubeadm_entry), from the per-layer index
+ * (installer/layer-index.h: a layer is decompressed by the first run over it only); sets
+ * r->layers_scanned. < 0 only when a layer cannot be read (err says which); kubeadm's own
+ * refusal (a hostile etc/kubeadm.yml) goes into r->kubeadm_scan_rc/err and its accounting
+ * stops there. */
 int run_layers_scan(struct run *r, struct errbuf *err);
-/* registry.c: one entry (its path as the tar names it) of a layer, in layer order */
+void run_layers_scan_release(struct run *r);
+/* registry.c: whether an entry matters to it; one entry (its path as the tar names it) of
+ * a layer, in layer order */
+bool run_registry_wants(const char *path);
+/* plugins.c: whether an entry may be one of the image's plugins (a superset) */
+bool run_plugins_may_want(const char *path);
 void run_registry_entry(struct run *r, const char *path, mode_t type);
-/* kubeadm.c: one entry of a layer; a (its data read from a when it is etc/kubeadm.yml);
- * < 0 with err set when that file is refused */
-struct archive;
-int run_kubeadm_entry(struct run *r, struct archive *a, const char *path, mode_t type,
-		      const char *blob, struct errbuf *err);
+/* kubeadm.c: whether an entry matters to it (and its data: etc/kubeadm.yml); one entry of
+ * a layer, data (NULL: not read) being that file's first len bytes; < 0 with err set when
+ * that file is refused */
+bool run_kubeadm_wants(const char *path, bool *want_data);
+int run_kubeadm_entry(struct run *r, const char *path, mode_t type, const char *data,
+		      size_t len, const char *blob, struct errbuf *err);
+/* kubeadm.c: the most bytes of etc/kubeadm.yml it takes */
+#define RUN_KUBEADM_YML_MAX (1u << 20)

@@ -106,6 +106,7 @@ static void run_release(struct run *r)
 	run_registry_release(r);
 	run_roles_release(r);
 	run_kubeadm_release(r);
+	run_layers_scan_release(r);
 	image_release(&r->img);
 }
 

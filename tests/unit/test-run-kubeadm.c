@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "fs-util.h"
 #include "layer-helpers.h"
 #include "run/run-internal.h"
@@ -61,6 +62,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	run_layers_scan_release(&f->r);
 	run_kubeadm_release(&f->r);
 	free(f->r.hosts);
 	image_store_close(f->st);
@@ -71,13 +73,20 @@ static int teardown(void **state)
 
 static void put_layer(struct fixture *f, size_t k, const struct tentry *t, size_t n)
 {
+	char hex[SHA256_HEX_SIZE];
+
+	/* named by its digest, as the store does: the run's layer index relies on it */
 	snprintf(f->names[k], sizeof(f->names[k]), "sha256:%064zx", k + 1);
-	f->digests[k] = f->names[k];
-	_cleanup_free_ char *p = image_store_blob_path(f->st, f->names[k]);
-	_cleanup_free_ char *d = xstrdup(p);
+	_cleanup_free_ char *tmp = image_store_blob_path(f->st, f->names[k]);
+	_cleanup_free_ char *d = xstrdup(tmp);
 	*strrchr(d, '/') = '\0';
 	assert_int_equal(mkdir_p(d, 0700), 0);
-	assert_int_equal(write_layer(p, "gzip", t, n), 0);
+	assert_int_equal(write_layer(tmp, "gzip", t, n), 0);
+	assert_int_equal(sha256_file(tmp, hex, NULL), 0);
+	snprintf(f->names[k], sizeof(f->names[k]), "sha256:%s", hex);
+	f->digests[k] = f->names[k];
+	_cleanup_free_ char *p = image_store_blob_path(f->st, f->names[k]);
+	assert_int_equal(rename(tmp, p), 0);
 	f->r.nlayers = k + 1;
 }
 
@@ -164,6 +173,7 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(errbuf_msg(&f->err), "k8s:v1:etc/kubeadm.yml: no ClusterConfiguration "
 				       "with a kubernetesVersion"));
 	run_kubeadm_release(&f->r);
+	run_layers_scan_release(&f->r);
 	f->r = (struct run){ .c = f->r.c, .o = f->r.o, .st = f->r.st, .n = 3, .hosts = f->r.hosts,
 			     .digests = f->r.digests };
 
@@ -177,6 +187,7 @@ static void test_refusals(void **state)
 	assert_true(run_kubeadm_load(&f->r, &f->err) < 0);
 	assert_non_null(strstr(errbuf_msg(&f->err), "k8s:v1:etc/kubeadm.yml:"));
 	run_kubeadm_release(&f->r);
+	run_layers_scan_release(&f->r);
 	f->r = (struct run){ .c = f->r.c, .o = f->r.o, .st = f->r.st, .n = 3, .hosts = f->r.hosts,
 			     .digests = f->r.digests };
 

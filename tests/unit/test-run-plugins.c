@@ -3,12 +3,17 @@
  * annotation, no file) among them, each error naming its source and line; every point of
  * a run and every type accepted, with the rows each needs; addresses that are not hosts
  * refused. */
+/* the tar entries below name only the fields they need */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "helpers.h"
 
 #include <errno.h>
 #include <stdio.h>
 
 #include "cleanup.h"
+#include "digest.h"
+#include "fs-util.h"
+#include "layer-helpers.h"
 #include "clusterfile.h"
 #include "log.h"
 #include "run/plugins-internal.h"
@@ -71,6 +76,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	run_layers_scan_release(&f->r);
 	run_plugins_release(&f->r);
 	free(f->r.hosts);
 	free(f->r.img.meta.clusterfile);
@@ -282,6 +288,71 @@ static void test_address_not_a_host(void **state)
 }
 
 
+/* The image's own plugins/ are read only from the layers the index saw them in: with the
+ * first layer's blob gone (it has none), a later run still finds the plugin of the second,
+ * and a third layer's whiteout removes it. */
+static void put_blob(const char *home, const struct tentry *t, size_t n, char *digest)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/images/blobs/sha256", home);
+	_cleanup_free_ char *tmp = xasprintf("%s/tmp", dir);
+	char hex[SHA256_HEX_SIZE];
+
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	assert_int_equal(write_layer(tmp, "zstd", t, n), 0);
+	assert_int_equal(sha256_file(tmp, hex, NULL), 0);
+	_cleanup_free_ char *p = xasprintf("%s/%s", dir, hex);
+	assert_int_equal(rename(tmp, p), 0);
+	sprintf(digest, "sha256:%s", hex);
+}
+
+static void test_image_plugins_from_their_layers_only(void **state)
+{
+	struct fixture *f = *state;
+	static const struct tentry base[] = { { 'f', "bin/tool", "elf", 0755 } };
+	static const struct tentry app[] = {
+		{ 'd', "plugins" },
+		{ 'f', "plugins/image.yaml", "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\n"
+		  "metadata: {name: from-image}\nspec: {type: SHELL, action: PostInstall, data: x}\n" },
+	};
+	static const struct tentry gone[] = { { 'f', ".wh.plugins", "" } };
+	char names[3][80];
+	char *digests[3] = { names[0], names[1], names[2] };
+	_cleanup_free_ char *home = xasprintf("%s/home", f->dir);
+
+	put_blob(home, base, ELEMENTSOF(base), names[0]);
+	put_blob(home, app, ELEMENTSOF(app), names[1]);
+	put_blob(home, gone, ELEMENTSOF(gone), names[2]);
+	f->r.digests = digests;
+	f->r.nlayers = 2;
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstall\n  data: echo u\n", false), 0);
+	assert_int_equal(f->r.plugins.n, 2);
+	assert_string_equal(f->r.plugins.v[1].name, "from-image");
+
+	_cleanup_free_ char *blob = image_store_blob_path(f->st, names[0]);
+	assert_int_equal(unlink(blob), 0);
+	run_plugins_release(&f->r);
+	free(f->r.hosts);
+	cluster_release(&f->c);
+	image_store_close(f->st);
+	run_layers_scan_release(&f->r);
+	f->c = (struct cluster){ 0 };
+	f->r = (struct run){ .digests = digests, .nlayers = 2 };
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstall\n  data: echo u\n", false), 0);
+	assert_int_equal(f->r.plugins.n, 2);
+	assert_string_equal(f->r.plugins.v[1].name, "from-image");
+
+	run_plugins_release(&f->r);
+	free(f->r.hosts);
+	cluster_release(&f->c);
+	image_store_close(f->st);
+	run_layers_scan_release(&f->r);
+	f->c = (struct cluster){ 0 };
+	f->r = (struct run){ .digests = digests + 1, .nlayers = 2 };
+	assert_int_equal(load(f, "  type: SHELL\n  action: PostInstall\n  data: echo u\n", false), 0);
+	assert_int_equal(f->r.plugins.n, 1);
+	assert_string_equal(f->r.plugins.v[0].name, "p");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +367,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_selector_at_prejoin_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_phases_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_not_a_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_plugins_from_their_layers_only, setup,
+						teardown),
 	};
 	log_set_max_level(LOG_WARNING);
 	return cmocka_run_group_tests(tests, NULL, NULL);

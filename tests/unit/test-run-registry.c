@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "fs-util.h"
 #include "layer-helpers.h"
 #include "run/run-internal.h"
@@ -55,6 +56,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	run_layers_scan_release(&f->r);
 	run_registry_release(&f->r);
 	run_kubeadm_release(&f->r);
 	free(f->r.hosts);
@@ -67,13 +69,20 @@ static int teardown(void **state)
 /* Layer k of the image, stored where the run reads it. */
 static void put_layer(struct fixture *f, size_t k, const struct tentry *t, size_t n)
 {
+	char hex[SHA256_HEX_SIZE];
+
+	/* named by its digest, as the store does: the run's layer index relies on it */
 	snprintf(f->names[k], sizeof(f->names[k]), "sha256:%064zx", k + 1);
-	f->digests[k] = f->names[k];
-	_cleanup_free_ char *p = image_store_blob_path(f->st, f->names[k]);
-	_cleanup_free_ char *d = xstrdup(p);
+	_cleanup_free_ char *tmp = image_store_blob_path(f->st, f->names[k]);
+	_cleanup_free_ char *d = xstrdup(tmp);
 	*strrchr(d, '/') = '\0';
 	assert_int_equal(mkdir_p(d, 0700), 0);
-	assert_int_equal(write_layer(p, "gzip", t, n), 0);
+	assert_int_equal(write_layer(tmp, "gzip", t, n), 0);
+	assert_int_equal(sha256_file(tmp, hex, NULL), 0);
+	snprintf(f->names[k], sizeof(f->names[k]), "sha256:%s", hex);
+	f->digests[k] = f->names[k];
+	_cleanup_free_ char *p = image_store_blob_path(f->st, f->names[k]);
+	assert_int_equal(rename(tmp, p), 0);
 	f->r.nlayers = k + 1;
 }
 
@@ -100,6 +109,19 @@ static void test_whiteouts_and_order(void **state)
 	assert_false(run_no_registry(&f->r));
 	assert_false(phase_on_registry.pick(&f->r, 0));
 	assert_true(phase_on_registry.pick(&f->r, 1));
+
+	/* the next run reads the index the first one left, not the layers (removed here) */
+	run_registry_release(&f->r);
+	f->r.layers_scanned = f->r.has_images = f->r.has_registry_tar = false;
+	for (size_t k = 0; k < 2; k++) {
+		_cleanup_free_ char *blob = image_store_blob_path(f->st, f->names[k]);
+		assert_int_equal(unlink(blob), 0);
+	}
+	assert_int_equal(run_registry_load(&f->r, &f->err), 0);
+	assert_true(f->r.has_images && f->r.has_registry_tar);
+	assert_int_equal(f->r.narchives, 2);
+	assert_string_equal(f->r.archives[0], "b.tar");
+	assert_string_equal(f->r.archives[1], "d.tar");
 }
 
 static void test_opaque_and_removed(void **state)
@@ -154,6 +176,7 @@ static void test_one_walk_for_kubeadm(void **state)
 	assert_string_equal(f->r.k8s_version, "v1.28.7");
 	run_kubeadm_release(&f->r);
 	run_registry_release(&f->r);
+	run_layers_scan_release(&f->r);
 	f->r = (struct run){ .c = f->r.c, .o = &o, .st = f->r.st, .n = 2, .hosts = f->r.hosts,
 			     .digests = f->r.digests };
 
