@@ -1,0 +1,56 @@
+/* What an apply changes in an existing cluster: the saved definition (what the last run
+ * was given, $CIRUN_HOME/clusters/NAME/Clusterfile) against the new one, host by host and
+ * input by input, never against a kubeconfig (sealer's reconcile diffed against whatever
+ * ~/.kube/config reached, and turned a delete into a scale-up when the two disagreed).
+ * Both definitions have been through cluster_finish. Also the edits `join` and `delete`
+ * make to a saved definition before it is reconciled. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cluster.h"
+#include "error.h"
+
+struct cluster_diff {
+	/* hosts of the new definition that the saved one lacks, and the reverse */
+	const struct cluster_host **added;
+	size_t nadded;
+	const struct cluster_host **removed;
+	size_t nremoved;
+	/* kept hosts (of the new definition) whose env (global and own, merged) changed */
+	const struct cluster_host **env_changed;
+	size_t nenv_changed;
+	bool image_changed;
+	bool configs_changed;  /* kind: Config documents */
+	bool plugins_changed;  /* kind: Plugin documents */
+	bool kubeadm_changed;  /* kubeadm, kubelet and kube-proxy documents */
+	bool cmd_args_changed; /* spec.cmd_args */
+};
+
+/* Compares; refuses (-EINVAL, err saying why and what to do) what an apply cannot do to a
+ * running cluster: a kept host whose role changed, another registry host, or removing
+ * master0 while other masters stay unless allow_master0. When master0 stays, *want is
+ * reordered so that it is master0 again (the masters' order in a Clusterfile is not a
+ * request to re-initialise). d points into saved and want: keep them while d is used. */
+int cluster_diff(const struct cluster *saved, struct cluster *want, bool allow_master0,
+		 struct cluster_diff *d, struct errbuf *err);
+bool cluster_diff_empty(const struct cluster_diff *d);
+/* The plan, one line per change ("nothing to change" when empty), each line indented. */
+void cluster_diff_print(const struct cluster_diff *d, FILE *f);
+void cluster_diff_release(struct cluster_diff *d);
+
+/* `cirun join`: adds hosts of a role (an IP list, as -m/-n take) to a saved definition;
+ * with ssh fields set, the new hosts get them as their own (a host's own settings over the
+ * cluster's), and env items K=V as their own env. A host already in the cluster is
+ * refused. Call cluster_finish after. */
+int cluster_join_hosts(struct cluster *c, const char *spec, enum host_role role,
+		       const struct ssh_settings *ssh, const struct kv *env, size_t nenv,
+		       struct errbuf *err);
+
+/* `cirun delete -m/-n`: removes the listed hosts, each of which must be in c with that
+ * role; master0 only with allow_master0 (then the next master becomes master0), and never
+ * the last master (that is `delete --all`). */
+int cluster_remove_hosts(struct cluster *c, const char *spec, enum host_role role,
+			 bool allow_master0, struct errbuf *err);
