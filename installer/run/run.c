@@ -95,7 +95,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 	return ssh_global_init(8);
 }
 
-static void run_release(struct run *r)
+void run_release(struct run *r)
 {
 	hosts_close(r);
 	free(r->hosts);
