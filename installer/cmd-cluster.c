@@ -16,6 +16,7 @@
 #include "delete.h"
 #include "json-writer.h"
 #include "log.h"
+#include "status.h"
 #include "macro.h"
 
 /* The saved definitions hold SSH passwords: no core dump, no ptrace (as cmd-run.c). */
@@ -249,6 +250,62 @@ int cmd_delete(int argc, char **argv)
 	    cluster_state_load(home, picked, &c, &err) < 0)
 		goto fail;
 	r = cluster_delete(home, &c, &o, &err);
+	cluster_release(&c);
+	return r;
+fail:
+	log_error("%s", errbuf_msg(&err));
+	cluster_release(&c);
+	return CLI_EXIT_USAGE;
+}
+
+/* ---- status ---- */
+
+static const struct cli_usage status_usage = {
+	"status",
+	"[NAME] [--insecure-ignore-host-key] [--output text|json]",
+	"Shows each host of a saved cluster (NAME, default the only one saved) as it is now:\n"
+	"its role, whether it can be reached, the states of containerd and kubelet, the image id\n"
+	"and the last step its journal recorded (/var/lib/cirun/data/NAME/journal). Exit 1 when\n"
+	"a host cannot be reached.\n\n"
+	"options:\n"
+	"  --insecure-ignore-host-key  do not check or record host keys\n"
+	"  --output text|json          json: the run's events as JSON lines, the status last\n",
+};
+
+int cmd_status(int argc, char **argv)
+{
+	enum { O_INSECURE = 256, O_OUTPUT };
+	static const struct option opts[] = {
+		{ "insecure-ignore-host-key", no_argument, NULL, O_INSECURE },
+		{ "output", required_argument, NULL, O_OUTPUT },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	_cleanup_free_ char *picked = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	struct run_opts o = { 0 };
+	struct cluster c = { 0 };
+	const char *home;
+	int opt, r;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h')
+			return cli_help(&status_usage);
+		if (opt == O_INSECURE)
+			o.insecure_ignore_host_key = true;
+		else if (opt != O_OUTPUT)
+			return cli_usage_error(&status_usage);
+		else if (parse_output(optarg, &o.json, &err) < 0)
+			goto fail;
+	}
+	if (optind + 1 < argc)
+		return cli_usage_error(&status_usage);
+	if (protect_secrets(&err) < 0 || cluster_state_home(&home, &err) < 0 ||
+	    cluster_state_pick(home, optind < argc ? argv[optind] : NULL, &picked, &err) < 0 ||
+	    cluster_state_load(home, picked, &c, &err) < 0)
+		goto fail;
+	r = cluster_status(home, &c, &o, &err);
 	cluster_release(&c);
 	return r;
 fail:

@@ -6,3 +6,6 @@ int cmd_clusters(int argc, char **argv);
 
 /* `cirun delete --all [--force] [--cluster-name NAME]` (installer/delete.h). */
 int cmd_delete(int argc, char **argv);
+
+/* `cirun status [NAME] [--output json]` (installer/status.h). */
+int cmd_status(int argc, char **argv);

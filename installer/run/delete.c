@@ -19,10 +19,11 @@
 
 /* The hosts reached; with --force the unreachable ones are passed over, else the delete
  * stops before any host is changed. */
-static const struct phase delete_reach[] = {
+const struct phase run_reach[] = {
 	{ .name = "connect", .run = phase_connect },
 	{ .name = "agent", .run = phase_agent },
 };
+const size_t run_reach_len = ELEMENTSOF(run_reach);
 
 /* One step of a host's clean through EXEC: output streamed, a failure naming the step. */
 static int clean_exec(struct run *r, struct host_state *h, const char *step, const char *script)
@@ -82,10 +83,8 @@ static const struct phase delete_pipeline[] = {
 	{ .name = "PostClean", .run = phase_plugins_post_clean, .skip = run_no_plugins_post_clean },
 };
 
-/* The image's plugins/ are read when the image is still in the store; a delete does not
- * need it otherwise (the saved definition holds the Clusterfile's plugins). */
-static int delete_init(struct run *r, struct image_store *st, struct cluster *c,
-		       const struct run_opts *o, struct errbuf *err)
+int run_saved_init(struct run *r, struct image_store *st, struct cluster *c,
+		   const struct run_opts *o, struct errbuf *err)
 {
 	struct errbuf e = ERRBUF_INIT;
 	int rc;
@@ -107,9 +106,6 @@ static int delete_init(struct run *r, struct image_store *st, struct cluster *c,
 			r->digests = xreallocarray(r->digests, r->nlayers + 1, sizeof(*r->digests));
 			r->digests[r->nlayers++] = r->img.meta.layers[i].digest;
 		}
-	} else {
-		log_warning("image %s is not in the store: the PreClean and PostClean plugins of its "
-			    "plugins/ are not run (the Clusterfile's are)", c->image);
 	}
 	r->known_hosts = xasprintf("%s/known_hosts", image_store_home(st));
 	r->n = c->nhosts;
@@ -119,10 +115,7 @@ static int delete_init(struct run *r, struct image_store *st, struct cluster *c,
 		buf_init(&r->hosts[i].tail, 64 << 10);
 		buf_init(&r->hosts[i].line, 64 << 10);
 	}
-	rc = ssh_global_init(8);
-	if (rc >= 0)
-		rc = run_plugins_load(r, err);
-	return rc;
+	return ssh_global_init(8);
 }
 
 /* The hosts (failed ones: failed true) as a comma list into out. */
@@ -189,7 +182,14 @@ int cluster_delete(const char *home, struct cluster *c, const struct run_opts *o
 	if (rc >= 0)
 		rc = report_open(home, c->name, o->json, err);
 	if (rc >= 0)
-		rc = delete_init(&r, st, c, o, err);
+		rc = run_saved_init(&r, st, c, o, err);
+	/* the image's plugins/ are read when it is still in the store; a delete does not need
+	 * it otherwise (the saved definition holds the Clusterfile's plugins) */
+	if (rc >= 0 && r.nlayers == 0)
+		log_warning("image %s is not in the store: the PreClean and PostClean plugins of its "
+			    "plugins/ are not run (the Clusterfile's are)", c->image);
+	if (rc >= 0)
+		rc = run_plugins_load(&r, err);
 	if (rc < 0) {
 		log_error("%s", errbuf_msg(err));
 		code = rc == -EINVAL ? 2 : 1;
@@ -197,7 +197,7 @@ int cluster_delete(const char *home, struct cluster *c, const struct run_opts *o
 	}
 	report_text("deleting cluster %s (%s) from %zu host%s: nodes, then masters, master0 last",
 		    c->name, c->image, r.n, r.n == 1 ? "" : "s");
-	pipeline_run(&r, delete_reach, ELEMENTSOF(delete_reach));
+	pipeline_run(&r, run_reach, run_reach_len);
 	unreachable = failed_count(&r);
 	if (unreachable && !o->force) {
 		errbuf_set(err, -EHOSTUNREACH, "cannot reach %s: nothing was deleted; run again once "

@@ -268,6 +268,13 @@ bool run_no_plugins_post_join(const struct run *r);
 bool run_no_plugins_pre_guest(const struct run *r);
 bool run_no_plugins_post_join_kubectl(const struct run *r);
 bool run_no_plugins_pre_guest_kubectl(const struct run *r);
+/* delete.c: the state of a run on a saved cluster (delete, status): the agent, known_hosts,
+ * the hosts; the image's layers when it is still in the store (r->nlayers 0 otherwise). */
+int run_saved_init(struct run *r, struct image_store *st, struct cluster *c,
+		   const struct run_opts *o, struct errbuf *err);
+/* delete.c: connect and agent, the phases that reach the hosts of a saved cluster */
+extern const struct phase run_reach[];
+extern const size_t run_reach_len;
 /* delete.c: one host's clean (kubeadm reset -f, scripts/clean.sh, the agent's CLEAN) */
 int phase_clean(struct run *r, struct host_state *h);
 /* The points of a delete (delete.c), in / on every host their plugins select. */

@@ -67,6 +67,15 @@ check "the password is not in the run's log" bash -c "! grep -rqF -- '$pw' '$CIR
 check_out "cirun clusters lists it" "^dc +deltest:v1 +$ip1 +$ip2$" "$cirun" clusters
 check_out "cirun clusters --output json" "^\\[\\{\"name\":\"dc\",\"image\":\"deltest:v1\",\"masters\":\\[\"$ip1\"\\],\"nodes\":\\[\"$ip2\"\\]\\}\\]$" "$cirun" clusters --output json
 check_out "cirun apply -f takes the saved definition (dry run)" "DRY RUN" "$cirun" apply -f "$CIRUN_HOME/clusters/dc/Clusterfile" --dry-run
+# status: the journal is the journal helper's; here a line of the contract's form, and
+# one with a terminal escape that must not reach the terminal
+hostssh 1 'printf "distribute 1764400000 image=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
+out=$("$cirun" status 2>&1); rc=$?
+check "cirun status (the only saved cluster) exits 0" test "$rc" -eq 0
+check_out "status: master0 reachable, containerd active, kubelet inactive, the journal's image id and last line" "^$ip1 +master0 +yes +active +inactive +sha256:abc123 +setup 1764400001 x=\?\[2J$" printf '%s\n' "$out"
+check_out "status: the node reachable too" "^$ip2 +node +yes +active +inactive " printf '%s\n' "$out"
+check "status: no escape reaches the terminal" bash -c "! printf '%s' \"\$1\" | grep -q \$'\\033'" _ "$out"
+check_out "status --output json: the last line" "^\\{\"cluster\":\"dc\",\"image\":\"deltest:v1\",\"image_id\":\"[0-9a-f]+\",\"hosts\":\\[\\{\"host\":\"$ip1\",\"role\":\"master0\",\"reachable\":true,\"error\":null,\"cri\":\"active\",\"kubelet\":\"inactive\",\"image_id\":\"sha256:abc123\"" bash -c "'$cirun' status dc --output json 2>/dev/null | tail -1"
 for n in 1 2; do
 	hostssh $n "cp $rec /root/installed.before"
 	check_out "host $n: containerd runs before the delete" '^active$' hostssh $n systemctl is-active containerd
@@ -107,6 +116,10 @@ hostssh 2 'systemctl stop ssh.socket ssh.service sshd.service 2>/dev/null; true'
 out=$("$cirun" delete --all 2>&1); rc=$?
 check "without --force: the delete fails" test "$rc" -eq 1
 check_out "naming the host it cannot reach" "cannot reach $ip2: nothing was deleted" printf '%s\n' "$out"
+out=$("$cirun" status 2>&1); rc=$?
+check "status with a host down exits 1" test "$rc" -eq 1
+check_out "status: the node is not reachable, saying why" "^$ip2 +node +no " printf '%s\n' "$out"
+check_out "status: master0 still is" "^$ip1 +master0 +yes +active " printf '%s\n' "$out"
 check "master0 was left alone" hostssh 1 'test -d /var/lib/cirun/data/dc/rootfs && systemctl is-active -q containerd'
 out=$("$cirun" delete --all --force 2>&1); rc=$?
 check "with --force: the delete succeeds for what it could reach" test "$rc" -eq 0
