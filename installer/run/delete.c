@@ -48,7 +48,13 @@ static int clean_exec(struct run *r, struct host_state *h, const char *step, con
  * is a validated name ([a-z0-9._-]): safe inside the script's quotes. */
 int phase_clean(struct run *r, struct host_state *h)
 {
+	/* kubeadm reset leaves $HOME/.kube/config (it says to remove it): the run put it there
+	 * as a copy of admin.conf (kubeadm-init.c); removed only while it still is one */
 	_cleanup_free_ char *reset = xasprintf(
+		"A=/etc/kubernetes/admin.conf\n"
+		"if [ -f \"$A\" ] && command -v cmp >/dev/null && cmp -s \"$A\" /root/.kube/config; then\n"
+		"  rm -f /root/.kube/config && echo 'removed /root/.kube/config (a copy of "
+		"admin.conf)'\nfi\n"
 		"R='" REMOTE_ROOT "/data/%s/rootfs'\n"
 		"if [ -x \"$R/bin/kubeadm\" ]; then K=\"$R/bin/kubeadm\"\n"
 		"elif command -v kubeadm >/dev/null 2>&1; then K=kubeadm\n"

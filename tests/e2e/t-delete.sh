@@ -80,6 +80,10 @@ for n in 1 2; do
 	hostssh $n "cp $rec /root/installed.before"
 	check_out "host $n: containerd runs before the delete" '^active$' hostssh $n systemctl is-active containerd
 done
+# what kubeadm init leaves on master0 (the stand-in image never runs it): the run's copy
+# of admin.conf in /root/.kube goes, a kubeconfig of the node's own stays
+hostssh 1 'mkdir -p /etc/kubernetes /root/.kube && echo conf > /etc/kubernetes/admin.conf && install -m 0600 /etc/kubernetes/admin.conf /root/.kube/config'
+hostssh 2 'mkdir -p /etc/kubernetes /root/.kube && echo conf > /etc/kubernetes/admin.conf && echo mine > /root/.kube/config'
 out=$("$cirun" delete --all 2>&1)
 check "delete --all (the only saved cluster) succeeds" test $? -eq 0 || printf '%s\n' "$out" | tail -20
 check_out "it cleaned the node before master0" "\\[$ip2\\] cleaned: .*" printf '%s\n' "$out"
@@ -93,6 +97,10 @@ for n in 1 2; do
 	check_out "host $n: kubeadm reset -f ran (the stand-in's log)" '^kubeadm reset -f$' hostssh $n 'tail -1 /var/lib/cirun/kubeadm-stand-in.log'
 	hostssh $n 'rm -f /root/preclean-ran /root/clean-ran /root/postclean-ran'
 done
+check "host 1: /root/.kube/config, the copy of admin.conf, is gone" hostssh 1 '! test -e /root/.kube/config'
+check_out "host 2: a kubeconfig of its own is kept" '^mine$' hostssh 2 cat /root/.kube/config
+hostssh 1 'rm -rf /etc/kubernetes'; hostssh 2 'rm -rf /etc/kubernetes /root/.kube'
+
 check "the saved definition is gone" test ! -e "$CIRUN_HOME/clusters/dc"
 out=$("$cirun" delete --all 2>&1); rc=$?
 check "a second delete fails (exit 2)" test "$rc" -eq 2
