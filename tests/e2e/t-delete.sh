@@ -20,7 +20,7 @@ check "build the test image" "$cirun" build -t deltest:base --build-arg "DEBS=$d
 # places cirun cleans; and a second image whose init.sh fails
 ctx=$work/ctx
 mkdir -p "$ctx/scripts" "$ctx/plugins" "$work/bad/scripts"
-printf '#!/bin/bash\necho "clean.sh in $(pwd)" > /root/clean-ran\n' > "$ctx/scripts/clean.sh"
+printf '#!/bin/bash\nif [ -e /root/fail-clean ]; then echo "clean.sh fails on purpose"; exit 4; fi\necho "clean.sh in $(pwd)" > /root/clean-ran\n' > "$ctx/scripts/clean.sh"
 cat > "$ctx/plugins/clean.yaml" <<'EOF'
 apiVersion: sealer.aliyun.com/v1alpha1
 kind: Plugin
@@ -113,6 +113,23 @@ for n in 1 2; do hostssh $n "cp $rec /root/installed.before"; done
 out=$("$cirun" delete --all --cluster-name dc 2>&1)
 check "delete --all after the failed install succeeds" test $? -eq 0 || printf '%s\n' "$out" | tail -20
 for n in 1 2; do clean_checks $n; done
+check "the saved definition is gone" test ! -e "$CIRUN_HOME/clusters/dc"
+
+# ---- a step that fails on one host ----
+out=$(run deltest:v1)
+check_out "a fresh install is ok" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$out" || bail "no install"
+for n in 1 2; do hostssh $n "cp $rec /root/installed.before"; done
+hostssh 2 'touch /root/fail-clean'
+out=$("$cirun" delete --all 2>&1); rc=$?
+check "a clean.sh that fails on the node fails the delete" test "$rc" -eq 1
+check_out "naming the host and the step" "$ip2: not cleaned \\(clean nodes\\): scripts/clean.sh exited with 4" printf '%s\n' "$out"
+check_out "and the hosts still to clean" "cluster dc: still to clean on $ip2; the saved definition .* is kept" printf '%s\n' "$out"
+clean_checks 1
+check "the node's rootfs is kept for the next try" hostssh 2 'test -d /var/lib/cirun/data/dc/rootfs'
+hostssh 2 'rm -f /root/fail-clean'
+out=$("$cirun" delete --all 2>&1); rc=$?
+check "once the cause is gone, delete --all again succeeds (master0, clean already, is no error)" test "$rc" -eq 0
+clean_checks 2
 check "the saved definition is gone" test ! -e "$CIRUN_HOME/clusters/dc"
 
 # ---- a host down ----
