@@ -80,6 +80,11 @@ static const char *unit_of(const char *path)
 
 	if (strncmp(path, paths.systemd_dir, n) != 0 || path[n] != '/' || strchr(leaf, '/'))
 		return NULL;
+	/* a unit name setup could have installed: never "-.mount" (the root file system) or
+	 * anything that reads as an option */
+	if (leaf[0] == '-' || leaf[0] == '.' || leaf[strspn(leaf, "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.@-")] != '\0')
+		return NULL;
 	for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
 		if (has_suffix(leaf, kinds[i]))
 			return leaf;

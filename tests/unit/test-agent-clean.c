@@ -88,6 +88,8 @@ static void install(void)
 	put("usr/local/bin/crictl.cirun-backup", "the admin's own");
 	put("usr/local/bin/shared", "two clusters'");
 	put("etc/systemd/system/kubelet.service", "[Service]\n");
+	put("etc/systemd/system/-.mount", "[Mount]\n");
+	put("etc/systemd/system/a b.service", "[Service]\n");
 	put("etc/systemd/system/kubelet.service.d/10-kubeadm.conf", "[Service]\n");
 	put("etc/systemd/system/multi-user.target.wants/keep.service", "not ours\n");
 	put("root/data/demo/rootfs/bin/kubeadm", "x");
@@ -108,12 +110,13 @@ static void install(void)
 		"%s"
 		"%s/usr/local/bin/kubectl\n%s/usr/local/bin/crictl.cirun-backup\n%s/usr/local/bin/crictl\n"
 		"%s/usr/local/bin/shared\n%s/usr/local/bin/sym\n"
+		"%s/etc/systemd/system/-.mount\n%s/etc/systemd/system/a b.service\n"
 		"%s/etc/systemd/system/kubelet.service\n%s/etc/systemd/system/kubelet.service.d\n"
 		"%s/etc/systemd/system/kubelet.service.d/10-kubeadm.conf\n"
 		"relative/path\n%s/usr/local/bin/../../../victim\n%s/usr/local/bin/./../../../victim\n"
 		"%s/victim\n%s/outside/target\n%s/usr/local/bin/linkdir\n%s/usr/local/bin//kubectl\n"
 		"%s/usr/local/bin/\x01x\n%s/usr/local/bin/linkdir/target\n",
-		old ? old : "", T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T);
+		old ? old : "", T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T);
 	put("root/data/demo/installed", rec);
 	_cleanup_free_ char *shared = xasprintf("%s/usr/local/bin/shared\n", T);
 	put("root/data/other/installed", shared);
@@ -137,7 +140,7 @@ static void test_clean(void **state)
 	assert_false(there("etc/containerd/certs.d/sea.hub:5000"));
 	assert_false(there("root/data/demo"));
 	assert_false(there("usr/local/bin/sym")); /* the link, not where it points */
-	assert_int_equal(rep.units, 1);
+	assert_int_equal(rep.units, 1); /* kubelet.service: never "-.mount" nor "a b.service" */
 	assert_true(rep.hosts_block);
 	assert_true(rep.data);
 	/* the admin's file put back, the other cluster's kept */
