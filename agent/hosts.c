@@ -35,6 +35,7 @@ int hosts_toml(const char *mirror, const char *upstream, struct buf *out)
 			  "  capabilities = [\"pull\", \"resolve\"]\n", mirror, mirror);
 }
 
+/* e NULL: the cluster's block is taken out (a delete), a missing file left missing */
 static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, size_t n,
 			   struct hosts_report *rep, struct errbuf *err)
 {
@@ -48,6 +49,8 @@ static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, siz
 	if (lstat(path, &st) < 0) {
 		if (errno != ENOENT)
 			return errbuf_set(err, negative_errno(), "cannot check '%s': %m", path);
+		if (!e)
+			return 0;
 		exists = false;
 		st.st_mode = S_IFREG | 0644;
 		st.st_uid = geteuid();
@@ -68,7 +71,8 @@ static int write_etc_hosts(const char *cluster, const struct hosts_entry *e, siz
 		if (r < 0)
 			return errbuf_set(err, r, "cannot read '%s': %s", path, strerror(-r));
 	}
-	r = hosts_block_rewrite(old.data, old.len, cluster, e, n, &new, err);
+	r = e ? hosts_block_rewrite(old.data, old.len, cluster, e, n, &new, err)
+	      : hosts_block_remove(old.data, old.len, cluster, &new, err);
 	if (r < 0)
 		return errbuf_prefix(err, "%s", path);
 	if (exists && new.len == old.len && memcmp(new.data, old.data, old.len) == 0)
@@ -167,4 +171,22 @@ int host_hosts(const char *cluster, const struct hosts_entry *e, size_t n, const
 	rc.rec = rec;
 	r = install_mirrors(&rc, mirror, upstreams, nup, rep);
 	return install_record_write(rec, r, err);
+}
+
+int host_hosts_remove(const char *cluster, bool *ret_changed, struct errbuf *err)
+{
+	struct hosts_report rep = { 0 };
+	struct stat st;
+	int r;
+
+	if (!cluster_name_valid(cluster))
+		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
+	/* a symlinked /etc/hosts was never written (host_hosts refuses it): no block to take */
+	if (lstat(paths.etc_hosts, &st) == 0 && S_ISLNK(st.st_mode)) {
+		*ret_changed = false;
+		return 0;
+	}
+	r = write_etc_hosts(cluster, NULL, 0, &rep, err);
+	*ret_changed = rep.hosts_changed;
+	return r;
 }

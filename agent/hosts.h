@@ -32,6 +32,11 @@ int host_hosts(const char *cluster, const struct hosts_entry *e, size_t n, const
 	       char *const *upstreams, size_t nup, unsigned flags, struct hosts_report *rep,
 	       struct errbuf *err);
 
+/* Takes the cluster's block out of /etc/hosts (the rest kept byte for byte, the file
+ * replaced as above, only when it held the block: *ret_changed). The containerd files
+ * are the install record's, removed with the rest of it (agent/clean.h). */
+int host_hosts_remove(const char *cluster, bool *ret_changed, struct errbuf *err);
+
 /* Where the files go; tests point them at a scratch dir. */
 struct hosts_paths {
 	const char *etc_hosts;	/* /etc/hosts */

@@ -197,3 +197,22 @@ int install_record_write(struct install_record *rc, int r, struct errbuf *err)
 			       strerror(-q));
 	return r;
 }
+
+char **install_record_paths(const struct install_record *rc, size_t *ret_n)
+{
+	_cleanup_free_ char *copy = xstrndup(rc->text.data ? rc->text.data : "", rc->text.len);
+	char **v = NULL, *save = NULL;
+	size_t n = 0;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n++] = xstrdup(l);
+	}
+	*ret_n = n;
+	return v;
+}
+
+bool install_record_shared(const struct install_record *rc, const char *path)
+{
+	return strset_contains(rc->others, path);
+}

@@ -57,6 +57,12 @@ int install_record_ensure_dir(struct install_record *rc, const char *path, struc
  * there), or the write's failure. */
 int install_record_write(struct install_record *rc, int r, struct errbuf *err);
 
+/* The cluster's recorded paths, in the order they were recorded (each once; lines that
+ * are no absolute path were dropped when read); the array and its strings to free. */
+char **install_record_paths(const struct install_record *rc, size_t *ret_n);
+/* path is in another cluster's record on this host: theirs too, not to remove. */
+bool install_record_shared(const struct install_record *rc, const char *path);
+
 /* A line of a record file (named file, for the warning): an absolute path without control
  * characters; anything else is logged and not trusted to say a file is cirun's. */
 bool install_record_line_ok(const char *file, const char *line);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "config-apply.h"
+#include "clean.h"
 #include "exec.h"
 #include "facts.h"
 #include "hosts.h"
@@ -590,6 +591,28 @@ static int on_kubeadm_config(struct agent *a, struct cursor *c, struct errbuf *e
 	return r;
 }
 
+static int on_clean(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	_cleanup_free_ char *cluster = NULL;
+	struct clean_report rep;
+	char detail[256];
+	int r = msg_clean_decode(rest(c), c->left, &cluster, err);
+
+	if (r < 0)
+		return r;
+	log_info("cluster %s: clean", cluster);
+	r = host_clean(cluster, &rep, err);
+	if (r < 0)
+		return r;
+	snprintf(detail, sizeof(detail), "%u unit(s) stopped and disabled, %u path(s) removed, %u "
+		 "put back, %u kept (other clusters' %u, not empty %u), %u record line(s) refused; "
+		 "/etc/hosts block %s; data %s", rep.units, rep.removed, rep.restored,
+		 rep.shared + rep.kept, rep.shared, rep.kept, rep.refused,
+		 rep.hosts_block ? "removed" : "absent", rep.data ? "removed" : "absent");
+	log_info("cluster %s: %s", cluster, detail);
+	return send_ok(a, detail, err);
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -609,6 +632,7 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_CONFIG] = on_config,	  [MSG_HOSTS] = on_hosts,
 	[MSG_REGISTRY_IMPORT] = on_registry_import,
 	[MSG_KUBEADM_CONFIG] = on_kubeadm_config,
+	[MSG_CLEAN] = on_clean,
 };
 
 int agent_serve(int in_fd, int out_fd)

@@ -259,3 +259,97 @@ out:
 	free(w.jobs);
 	return r;
 }
+
+/* A unit systemd has never heard of (its file gone, never loaded) is already stopped. */
+static bool no_such_unit(const sd_bus_error *e)
+{
+	return sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit") ||
+	       sd_bus_error_has_name(e, "org.freedesktop.systemd1.LoadFailed");
+}
+
+static int stop_one(sd_bus *bus, const char *unit, struct wait *w, struct errbuf *err)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *job;
+	int r = sd_bus_call_method(bus, DEST, PATH, MGR, "StopUnit", &e, &reply, "ss", unit,
+				   "replace");
+
+	if (r < 0 && no_such_unit(&e))
+		r = 0;
+	else if (r < 0)
+		errbuf_set(err, r, "stopping %s failed: %s", unit, e.message ? e.message : strerror(-r));
+	else if ((r = sd_bus_message_read(reply, "o", &job)) < 0)
+		errbuf_set(err, r, "StopUnit %s: systemd's reply has no job: %s", unit, strerror(-r));
+	else
+		w->jobs[w->n++] = (struct job){ .path = xstrdup(job), .unit = (char *)unit };
+	sd_bus_error_free(&e);
+	return r;
+}
+
+static int disable(sd_bus *bus, char *const *units, size_t n, struct errbuf *err)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, MGR, "DisableUnitFiles");
+
+	if (r >= 0)
+		r = sd_bus_message_append_strv(m, (char **)units);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "b", 0); /* not runtime-only */
+	if (r >= 0)
+		r = sd_bus_call(bus, m, JOB_TIMEOUT_US, &e, &reply);
+	if (r < 0 && no_such_unit(&e))
+		r = 0;
+	else if (r < 0)
+		errbuf_set(err, r, "disabling %s failed: %s", n ? units[0] : "",
+			   e.message ? e.message : strerror(-r));
+	sd_bus_error_free(&e);
+	return r;
+}
+
+int units_stop_disable(char *const *units, size_t n, struct errbuf *err)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	struct wait w = { .jobs = xcalloc(n ? n : 1, sizeof(*w.jobs)) };
+	_cleanup_free_ char **strv = xcalloc(n + 1, sizeof(*strv));
+	int r = sd_bus_open_system(&bus);
+
+	if (r < 0)
+		errbuf_set(err, r, "cannot reach systemd on the system bus: %s", strerror(-r));
+	if (r >= 0)
+		r = sd_bus_match_signal(bus, &slot, DEST, PATH, MGR, "JobRemoved", on_job_removed, &w);
+	if (r >= 0)
+		r = call(bus, "Subscribe", err, NULL, NULL);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		log_info("stopping %s", units[i]);
+		r = stop_one(bus, units[i], &w, err);
+	}
+	if (r >= 0)
+		r = wait_jobs(bus, &w, err);
+	for (size_t i = 0; r >= 0 && i < w.n; i++)
+		if (w.jobs[i].result && strcmp(w.jobs[i].result, "done") != 0)
+			r = errbuf_set(err, -EIO, "unit %s did not stop (job result: %s)",
+				       w.jobs[i].unit, w.jobs[i].result);
+	for (size_t i = 0; i < n; i++)
+		strv[i] = units[i];
+	if (r >= 0 && n)
+		r = disable(bus, strv, n, err);
+	for (size_t i = 0; i < w.n; i++) {
+		free(w.jobs[i].path);
+		free(w.jobs[i].result);
+	}
+	free(w.jobs);
+	return r;
+}
+
+int units_reload(struct errbuf *err)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r = sd_bus_open_system(&bus);
+
+	if (r < 0)
+		return errbuf_set(err, r, "cannot reach systemd on the system bus: %s", strerror(-r));
+	return call(bus, "Reload", err, NULL, NULL);
+}

@@ -18,3 +18,9 @@ int units_enable_start(char *const *units, const bool *restart, size_t n, const 
 		       bool *queued, struct errbuf *err);
 typedef int (*units_start_fn)(char *const *units, const bool *restart, size_t n,
 			      const char *enable_only, bool *queued, struct errbuf *err);
+
+/* A delete: each unit stopped (every job waited for; a unit systemd does not know is
+ * already stopped), then all disabled (the links enable made). */
+int units_stop_disable(char *const *units, size_t n, struct errbuf *err);
+/* daemon-reload, once the unit files are gone. */
+int units_reload(struct errbuf *err);

@@ -69,9 +69,9 @@ static int put_block(struct buf *out, const char *begin, const char *end,
 	return r;
 }
 
-int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
-			const struct hosts_entry *e, size_t n, struct buf *out,
-			struct errbuf *err)
+/* drop: the block goes, nothing takes its place (a delete) */
+static int rewrite(const char *in, size_t len, const char *cluster, const struct hosts_entry *e,
+		   size_t n, bool drop, struct buf *out, struct errbuf *err)
 {
 	char begin[96], end[96];
 	const char *eol = "\n";
@@ -120,7 +120,8 @@ int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
 			if (line_is(p, n_line, end)) {
 				inside = false;
 				placed = true;
-				r = put_block(out, begin, end, e, n, eol);
+				if (!drop)
+					r = put_block(out, begin, end, e, n, eol);
 			}
 			continue;
 		}
@@ -131,12 +132,12 @@ int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
 		}
 		r = buf_append(out, p, n_take);
 		/* the last line had no newline: the block appended after it needs one */
-		if (r >= 0 && !q && !placed)
+		if (r >= 0 && !q && !placed && !drop)
 			r = buf_puts(out, eol);
 	}
 	if (r >= 0 && inside)
 		r = errbuf_set(err, -EBADMSG, "'%s' without its '%s'", begin, end);
-	if (r >= 0 && !placed)
+	if (r >= 0 && !placed && !drop)
 		r = put_block(out, begin, end, e, n, eol);
 	if (r < 0) {
 		buf_truncate(out, start);
@@ -144,4 +145,17 @@ int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
 			errbuf_set(err, r, "hosts block: the file is too large");
 	}
 	return r;
+}
+
+int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
+			const struct hosts_entry *e, size_t n, struct buf *out,
+			struct errbuf *err)
+{
+	return rewrite(in, len, cluster, e, n, false, out, err);
+}
+
+int hosts_block_remove(const char *in, size_t len, const char *cluster, struct buf *out,
+		       struct errbuf *err)
+{
+	return rewrite(in, len, cluster, NULL, 0, true, out, err);
 }

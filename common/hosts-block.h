@@ -43,3 +43,8 @@ bool hosts_registry_valid(const char *s);
 int hosts_block_rewrite(const char *in, size_t len, const char *cluster,
 			const struct hosts_entry *e, size_t n, struct buf *out,
 			struct errbuf *err);
+
+/* The same with the cluster's block taken out and nothing in its place (a delete): the
+ * text is unchanged when it has no block; broken markers are -EBADMSG as above. */
+int hosts_block_remove(const char *in, size_t len, const char *cluster, struct buf *out,
+		       struct errbuf *err);

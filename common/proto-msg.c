@@ -657,3 +657,19 @@ void msg_kubeadm_config_release(struct msg_kubeadm_config *m)
 	free(m->data);
 	*m = (struct msg_kubeadm_config){ 0 };
 }
+
+int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_CLEAN, p, n, err);
+	char *cluster = NULL;
+	int r = get_cluster(&d, &cluster);
+
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		free(cluster);
+		return r;
+	}
+	*ret_cluster = cluster;
+	return 0;
+}

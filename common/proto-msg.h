@@ -166,3 +166,6 @@ void msg_registry_imported_release(struct msg_registry_imported *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);
+
+/* CLEAN: the cluster to take off the host (a valid cluster name); *ret_cluster to free. */
+int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf *err);

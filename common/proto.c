@@ -23,6 +23,7 @@ static const char *const names[] = {
 	[MSG_HOSTS] = "HOSTS",
 	[MSG_KUBEADM_CONFIG] = "KUBEADM_CONFIG",
 	[MSG_REGISTRY_IMPORTED] = "REGISTRY_IMPORTED",
+	[MSG_CLEAN] = "CLEAN",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -395,6 +396,9 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c); /* detail */
 		if (r >= 0)
 			r = skip_list(&c, 1, false);
+		break;
+	case MSG_CLEAN:
+		r = skip_str(&c); /* cluster */
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

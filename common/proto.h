@@ -52,6 +52,8 @@ enum proto_msg {
 	MSG_REGISTRY_IMPORTED, /* a→c, the answer to REGISTRY_IMPORT: str detail (as OK's),
 				* u32 n, n × str registry host (HOST[:PORT], each once) the
 				* archive's images were named under, in the order met */
+	MSG_CLEAN,	   /* c→a: str cluster; a→c: OK "detail" (agent/clean.h: units, the
+			    * install record's paths, the /etc/hosts block, data/CLUSTER) */
 	_MSG_MAX,
 };
 

@@ -439,3 +439,13 @@ int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, co
 	explicit_bzero(ac->req.data, len);
 	return r < 0 ? r : expect_ok(ac, ret_path, err);
 }
+
+int agent_client_clean(struct agent_client *ac, const char *cluster, char **ret_detail,
+		       struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	r = send_req(ac, MSG_CLEAN, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+}

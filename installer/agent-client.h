@@ -87,4 +87,9 @@ int agent_client_hosts(struct agent_client *ac, const char *cluster,
 int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
 				const char *data, char **ret_path, struct errbuf *err);
 
+/* Takes the cluster off the host (agent/clean.h): its units, the paths of its install
+ * record, its /etc/hosts block, data/CLUSTER; ret_detail: what was done. */
+int agent_client_clean(struct agent_client *ac, const char *cluster, char **ret_detail,
+		       struct errbuf *err);
+
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

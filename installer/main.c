@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd-cluster.h"
 #include "cmd-image.h"
 #include "cmd-run.h"
 #include "log.h"
@@ -22,6 +23,9 @@ static int verb_help(int argc, char **argv);
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "install an image onto hosts: run IMAGE -m IPS [-n IPS] -p PASSWD (see run --help)" },
 	{ "apply", cmd_apply, "install from a Clusterfile: apply -f Clusterfile (see apply --help)" },
+	{ "delete", cmd_delete, "take a saved cluster off its hosts: delete --all [--force] [--cluster-name NAME]" },
+	{ "status", cmd_status, "show each host of a saved cluster now: status [NAME] [--output json]" },
+	{ "clusters", cmd_clusters, "list the saved clusters (name, image, masters, nodes)" },
 	{ "build", cmd_build, "build an image from a Kubefile: build -t NAME[:TAG] [-f Kubefile] [--build-arg K=V] CONTEXT" },
 	{ "images", cmd_images, "list the images in the store" },
 	{ "inspect", cmd_inspect, "show an image's metadata: inspect NAME|ID" },

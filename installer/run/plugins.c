@@ -322,8 +322,11 @@ static int run_shell(struct run *r, struct host_state *h, const struct plugin *p
 	unsigned timeout = r->o->timeout_s ? r->o->timeout_s : 1800;
 	int rc;
 
-	cwd = ph == PLUGIN_ORIGINALLY ? xstrdup("/")
-				      : xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
+	/* a delete's points in / too: the rootfs of a failed install may be missing, and is
+	 * gone at PostClean */
+	cwd = ph == PLUGIN_ORIGINALLY || ph == PLUGIN_PRE_CLEAN || ph == PLUGIN_POST_CLEAN
+		      ? xstrdup("/")
+		      : xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
 	for (size_t i = 0; i < h->spec->nenv; i++)
 		env[i] = h->spec->env[i];
 	if (extra)
@@ -503,4 +506,25 @@ void run_plugins_plan(const struct run *r, size_t host)
 		if (names.len)
 			report_text("  plugins at %s: %s", plugin_phase_name(ph), names.data);
 	}
+}
+
+/* delete.c: the points of a delete */
+int phase_plugins_pre_clean(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_PRE_CLEAN);
+}
+
+int phase_plugins_post_clean(struct run *r, struct host_state *h)
+{
+	return run_at(r, h, PLUGIN_POST_CLEAN);
+}
+
+bool run_no_plugins_pre_clean(const struct run *r)
+{
+	return none_at(r, PLUGIN_PRE_CLEAN);
+}
+
+bool run_no_plugins_post_clean(const struct run *r)
+{
+	return none_at(r, PLUGIN_POST_CLEAN);
 }

@@ -115,6 +115,9 @@ struct run {
 
 int64_t run_now_ms(void);
 
+/* run.c: the sessions ended (BYE), everything r holds released; delete.c shares it. */
+void run_release(struct run *r);
+
 /* Marks the host failed in `phase` and logs it once; with fmt NULL, h->err already says
  * why. Returns the error (-EIO when r is not one). */
 int host_fail(struct host_state *h, const char *phase, int r, const char *fmt, ...) _printf_(4, 5);
@@ -266,6 +269,20 @@ bool run_no_plugins_post_join(const struct run *r);
 bool run_no_plugins_pre_guest(const struct run *r);
 bool run_no_plugins_post_join_kubectl(const struct run *r);
 bool run_no_plugins_pre_guest_kubectl(const struct run *r);
+/* delete.c: the state of a run on a saved cluster (delete, status): the agent, known_hosts,
+ * the hosts; the image's layers when it is still in the store (r->nlayers 0 otherwise). */
+int run_saved_init(struct run *r, struct image_store *st, struct cluster *c,
+		   const struct run_opts *o, struct errbuf *err);
+/* delete.c: connect and agent, the phases that reach the hosts of a saved cluster */
+extern const struct phase run_reach[];
+extern const size_t run_reach_len;
+/* delete.c: one host's clean (kubeadm reset -f, scripts/clean.sh, the agent's CLEAN) */
+int phase_clean(struct run *r, struct host_state *h);
+/* The points of a delete (delete.c), in / on every host their plugins select. */
+int phase_plugins_pre_clean(struct run *r, struct host_state *h);
+int phase_plugins_post_clean(struct run *r, struct host_state *h);
+bool run_no_plugins_pre_clean(const struct run *r);
+bool run_no_plugins_post_clean(const struct run *r);
 /* every host but master0: the hosts PreJoin acts on */
 extern const struct phase_hosts phase_on_joining;
 

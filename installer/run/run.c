@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent-client.h"
+#include "cluster-state.h"
 #include "log.h"
 #include "report.h"
 #include "ssh.h"
@@ -94,7 +95,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 	return ssh_global_init(8);
 }
 
-static void run_release(struct run *r)
+void run_release(struct run *r)
 {
 	hosts_close(r);
 	free(r->hosts);
@@ -182,6 +183,15 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		run_plan(&r);
 		return finish(&r, 0);
 	}
+	/* the desired definition, once validated and before any host is touched: delete,
+	 * status and later runs read it (installer/cluster-state.h) */
+	if (cluster_state_save(image_store_home(st), c, err) < 0) {
+		log_error("%s", errbuf_msg(err));
+		errbuf_clear(err);
+		return finish(&r, 1);
+	}
+	log_info("cluster %s: definition saved as %s/clusters/%s/" CLUSTER_STATE_FILE, c->name,
+		 image_store_home(st), c->name);
 	bool ready = pipeline_run(&r, run_pipeline, run_pipeline_len);
 	for (size_t i = 0; i < r.n; i++) {
 		r.hosts[i].t_end_ms = run_now_ms();

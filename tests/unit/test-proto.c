@@ -461,6 +461,35 @@ static void test_kubeadm_config_decode(void **state)
 	buf_release(&p);
 }
 
+static void test_clean_decode(void **state)
+{
+	static const char *const bad[] = { "", "..", "../etc", "a/b", "Demo", "-x" };
+	struct buf p = BUF_INIT(1 << 20);
+	struct errbuf err = ERRBUF_INIT;
+	char *cluster = NULL;
+	(void)state;
+
+	proto_put_str(&p, "demo");
+	assert_int_equal(proto_validate(MSG_CLEAN, p.data, p.len), 0);
+	assert_int_equal(msg_clean_decode(p.data, p.len, &cluster, &err), 0);
+	assert_string_equal(cluster, "demo");
+	free(cluster);
+	assert_string_equal(proto_msg_name(MSG_CLEAN), "CLEAN");
+	for (size_t n = 0; n < p.len; n++)
+		assert_int_equal(msg_clean_decode(p.data, n, &cluster, &err), -EBADMSG);
+	proto_put_u32(&p, 0);
+	assert_int_equal(msg_clean_decode(p.data, p.len, &cluster, &err), -EBADMSG);
+	assert_int_equal(proto_validate(MSG_CLEAN, p.data, p.len), -EBADMSG);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		buf_reset(&p);
+		proto_put_str(&p, bad[i]);
+		errbuf_clear(&err);
+		assert_int_equal(msg_clean_decode(p.data, p.len, &cluster, &err), -EBADMSG);
+		assert_non_null(strstr(err.msg, "cluster"));
+	}
+	buf_release(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_registry_import_decode),
 		cmocka_unit_test(test_registry_imported_decode),
 		cmocka_unit_test(test_kubeadm_config_decode),
+		cmocka_unit_test(test_clean_decode),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
