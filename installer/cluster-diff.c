@@ -165,6 +165,8 @@ int cluster_diff(const struct cluster *saved, struct cluster *want, bool allow_m
 	d->kubeadm_changed = !kubeadm_same(saved, want);
 	d->cmd_args_changed = !kv_same(saved->cmd_args, saved->ncmd_args, want->cmd_args,
 				       want->ncmd_args);
+	d->master0_changed = strcmp(saved->hosts[0].ip, want->hosts[0].ip) != 0;
+	d->new_master0 = want->hosts[0].ip;
 	return 0;
 }
 
@@ -172,7 +174,7 @@ bool cluster_diff_empty(const struct cluster_diff *d)
 {
 	return !d->nadded && !d->nremoved && !d->nenv_changed && !d->image_changed &&
 	       !d->configs_changed && !d->plugins_changed && !d->kubeadm_changed &&
-	       !d->cmd_args_changed;
+	       !d->cmd_args_changed && !d->master0_changed;
 }
 
 void cluster_diff_print(const struct cluster_diff *d, FILE *f)
@@ -202,6 +204,9 @@ void cluster_diff_print(const struct cluster_diff *d, FILE *f)
 		fprintf(f, "  ~ Plugin documents: the changed plugins run at their phases\n");
 	if (d->cmd_args_changed)
 		fprintf(f, "  ~ cmd_args: the image's CMDs are replayed with them\n");
+	if (d->master0_changed)
+		fprintf(f, "  ~ master0 is now %s: every host's apiserver.cluster.local points there\n",
+			d->new_master0);
 }
 
 void cluster_diff_release(struct cluster_diff *d)
@@ -335,7 +340,7 @@ bool cluster_apply_installs(const struct cluster_diff *d)
 	struct cluster_diff rest = *d;
 
 	rest.nremoved = 0;
-	return !d->nremoved || !cluster_diff_empty(&rest);
+	return !d->nremoved || d->master0_changed || !cluster_diff_empty(&rest);
 }
 
 void cluster_apply_plan_print(const struct cluster_diff *d, const struct cluster *rec, FILE *f)

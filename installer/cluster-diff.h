@@ -27,6 +27,8 @@ struct cluster_diff {
 	bool plugins_changed;  /* kind: Plugin documents */
 	bool kubeadm_changed;  /* kubeadm, kubelet and kube-proxy documents */
 	bool cmd_args_changed; /* spec.cmd_args */
+	bool master0_changed;  /* the saved master0 is removed: another master takes its place */
+	const char *new_master0;
 };
 
 /* Compares; refuses (-EINVAL, err saying why and what to do) what an apply cannot do to a
@@ -69,8 +71,9 @@ size_t cluster_to_clean_update(struct cluster *rec, const struct cluster *want,
 int cluster_to_clean_done(struct cluster *rec, const char *ip);
 
 /* Whether an apply of d must take the new definition's hosts through the install pipeline
- * before it removes anything: always, but when d only removes hosts (then the kept hosts
- * are left as they are: there is nothing to join before the removals). */
+ * before it removes anything: always, but when d only removes hosts other than master0
+ * (then the kept hosts are left as they are: there is nothing to join before the
+ * removals; a new master0 needs the run: every host's apiserver.cluster.local moves). */
 bool cluster_apply_installs(const struct cluster_diff *d);
 
 /* The whole plan of an apply: the diff (cluster_diff_print), the hosts of rec an earlier

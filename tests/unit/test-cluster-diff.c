@@ -139,6 +139,15 @@ static void test_refusals(void **state)
 	assert_int_equal(d.nremoved, 1);
 	assert_string_equal(d.removed[0]->ip, "10.0.0.1");
 	assert_string_equal(w.hosts[0].ip, "10.0.0.2");
+	/* a removal, but of master0: the run goes over the hosts first (apiserver.cluster.local
+	 * moves to the new master0 everywhere), and the plan says so */
+	assert_true(d.master0_changed);
+	assert_true(cluster_apply_installs(&d));
+	char out[1024] = { 0 };
+	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+	cluster_diff_print(&d, f);
+	fclose(f);
+	assert_non_null(strstr(out, "master0 is now 10.0.0.2"));
 	cluster_diff_release(&d);
 	cluster_release(&s);
 	cluster_release(&w);
