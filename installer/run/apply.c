@@ -132,7 +132,8 @@ static int phase_delete_node(struct run *r, struct host_state *h)
 	return on_master0(r, h, "kubectl delete node", cmd, 60, NULL);
 }
 
-static const struct phase remove_pipeline[] = {
+/* PreClean, drain, the cleans, delete node, PostClean: each on the hosts removed alone */
+const struct phase run_remove_pipeline[] = {
 	{ .name = "PreClean", .run = phase_plugins_pre_clean, .on = &on_removed,
 	  .skip = run_no_plugins_pre_clean },
 	{ .name = "drain", .run = phase_drain, .on = &on_removed, .flags = PHASE_ONE_AT_A_TIME },
@@ -144,6 +145,7 @@ static const struct phase remove_pipeline[] = {
 	{ .name = "PostClean", .run = phase_plugins_post_clean, .on = &on_removed,
 	  .skip = run_no_plugins_post_clean },
 };
+const size_t run_remove_pipeline_len = ELEMENTSOF(run_remove_pipeline);
 
 /* The removed hosts (failed ones: failed true) as a comma list into out. */
 static const char *removed_list(const struct run *r, bool failed, struct buf *out)
@@ -184,7 +186,7 @@ static int remove_reached(struct run *r, const struct run_opts *o)
 	if (unreachable)
 		log_warning("--force: skipping %s (unreachable): not drained, not cleaned",
 			    removed_list(r, true, &list));
-	pipeline_run(r, remove_pipeline, ELEMENTSOF(remove_pipeline));
+	pipeline_run(r, run_remove_pipeline, run_remove_pipeline_len);
 	for (size_t i = 1; i < r->n; i++)
 		if (r->hosts[i].failed && r->hosts[i].failed_phase &&
 		    strcmp(r->hosts[i].failed_phase, "connect") != 0 &&

@@ -90,6 +90,7 @@ for n in 3 4; do check "host $n joined" joined $n; done
 check_out "master0 was not initialised again" '^1$' hostssh 1 "grep -c 'kubeadm init --config' $calls"
 check_out "host 2 was not joined again" '^1$' hostssh 2 "grep -c 'kubeadm join' $calls"
 check_out "the new master joined as a control plane" 'kube-apiserver' hostssh 3 ls /etc/kubernetes/manifests
+check_out "the same Clusterfile again: nothing to change (its dry run)" '^  nothing to change' apply "$work/c2.yaml" --dry-run
 took "apply 2"
 
 # ---- the next apply: node 2 out, node 5 in; its dry run first ----
