@@ -238,7 +238,9 @@ static int delete_some(const char *home, const char *name, const char *masters,
 	return r;
 }
 
-/* delete --all: the hosts an apply left to clean are the cluster's too. */
+/* delete --all: the hosts an apply left to clean are the cluster's too (each once: an
+ * apply stopped between recording a host and saving the definition without it leaves it
+ * in both). */
 static int add_to_clean(const char *home, struct cluster *c, struct errbuf *err)
 {
 	struct cluster rec = { 0 };
@@ -246,6 +248,8 @@ static int add_to_clean(const char *home, struct cluster *c, struct errbuf *err)
 
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < c->nhosts; i++)
+		cluster_to_clean_done(&rec, c->hosts[i].ip);
 	if (rec.nhosts) {
 		c->hosts = xreallocarray(c->hosts, c->nhosts + rec.nhosts, sizeof(*c->hosts));
 		memcpy(c->hosts + c->nhosts, rec.hosts, rec.nhosts * sizeof(*rec.hosts));

@@ -275,6 +275,8 @@ static void print_plan(const struct cluster_diff *d, const struct cluster *want,
 
 	fprintf(f, "cluster %s: changes against its saved definition:\n", want->name);
 	cluster_apply_plan_print(d, rec, f);
+	if (o->dry_run)
+		fprintf(f, "DRY RUN — nothing changed, no host contacted, nothing saved\n");
 	fflush(f);
 }
 
@@ -304,7 +306,6 @@ int cluster_apply(struct image_store *st, const struct cluster *saved, struct cl
 	installs = cluster_apply_installs(&d);
 	cluster_diff_release(&d);
 	if (o->dry_run) {
-		printf("DRY RUN — nothing changed, no host contacted, nothing saved\n");
 		cluster_release(&rec);
 		return 0;
 	}

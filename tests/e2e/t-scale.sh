@@ -4,9 +4,10 @@
 # apply adding 1 master + 1 node; a --dry-run that prints the plan of the next apply and
 # changes nothing (no host contacted, nothing saved); the apply that removes the first node
 # and adds another, in one apply (joined first, then drained on master0, reset, cleaned and
-# its Node deleted); `cirun delete -n` of a node whose sshd is down: refused naming it,
-# with --force skipped and kept to clean; `cirun join -n` of the removed node; `cirun
-# delete --all`, which also cleans the host left to clean. Each step is checked on the
+# its Node deleted); `cirun delete -n` of a node that cannot be reached (its port 22
+# refused): refused naming it, with --force skipped and kept to clean; `cirun join -n` of
+# the removed node (the node left to clean tried again, skipped again with --force);
+# `cirun delete --all`, which also cleans the host left to clean. Each step is checked on the
 # hosts: master0's node list, kubelet.conf on joined hosts, removed hosts clean (no units,
 # no rootfs, no /etc/hosts block, nothing on PATH, no data/<cluster>).
 set -u
