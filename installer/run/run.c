@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent-client.h"
+#include "layer-feed.h"
 #include "log.h"
 #include "report.h"
 #include "ssh.h"
@@ -84,6 +85,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 		r->nlayers++;
 	}
 	r->known_hosts = xasprintf("%s/known_hosts", image_store_home(st));
+	r->feeds = run_layer_feeds_new();
 	r->n = c->nhosts;
 	r->hosts = xcalloc(r->n, sizeof(*r->hosts));
 	for (size_t i = 0; i < r->n; i++) {
@@ -106,6 +108,7 @@ static void run_release(struct run *r)
 	run_registry_release(r);
 	run_roles_release(r);
 	run_kubeadm_release(r);
+	r->feeds = layer_feeds_free(r->feeds);
 	image_release(&r->img);
 }
 
