@@ -22,6 +22,7 @@ struct feed {
 	uint64_t head;	 /* frames loaded so far */
 	bool loading;	 /* a reader is filling slot head % frames, outside the lock */
 	struct layer_feed_reader *readers;
+	uint64_t idle_since; /* no reader, the whole layer held: kept while there is room */
 };
 
 struct layer_feed_reader {
@@ -41,6 +42,7 @@ struct layer_feeds {
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a frame loaded or copied, a reader gone */
 	struct feed *feeds;
+	uint64_t closes; /* a clock for idle_since */
 	struct layer_feeds_stats st;
 };
 
@@ -60,21 +62,51 @@ struct layer_feeds *layer_feeds_new(const struct layer_feeds_opts *o)
 	return fs;
 }
 
-struct layer_feeds *layer_feeds_free(struct layer_feeds *fs)
-{
-	if (!fs)
-		return NULL;
-	/* every reader is closed by now: a ring lives only as long as its readers */
-	pthread_mutex_destroy(&fs->lock);
-	pthread_cond_destroy(&fs->changed);
-	free(fs);
-	return NULL;
-}
-
 static size_t ring_slots(const struct layer_feeds *fs, uint64_t size)
 {
 	uint64_t frames = size / fs->o.frame + (size % fs->o.frame != 0);
 	return (size_t)MAX(1, MIN(frames, (uint64_t)fs->o.frames));
+}
+
+static void feed_drop(struct layer_feeds *fs, struct feed *f)
+{
+	struct feed **p = &fs->feeds;
+
+	while (*p != f)
+		p = &(*p)->next;
+	*p = f->next;
+	fs->st.ring_bytes -= f->slots * fs->o.frame;
+	free(f->ring);
+	free(f->path);
+	free(f);
+}
+
+/* Makes room for a ring of `bytes` by dropping idle rings, the longest idle first. */
+static bool make_room(struct layer_feeds *fs, size_t bytes)
+{
+	while (fs->st.ring_bytes + bytes > fs->o.max_bytes) {
+		struct feed *oldest = NULL;
+		for (struct feed *f = fs->feeds; f; f = f->next)
+			if (!f->readers && (!oldest || f->idle_since < oldest->idle_since))
+				oldest = f;
+		if (!oldest)
+			return false;
+		feed_drop(fs, oldest);
+	}
+	return true;
+}
+
+struct layer_feeds *layer_feeds_free(struct layer_feeds *fs)
+{
+	if (!fs)
+		return NULL;
+	/* every reader is closed by now: what is left are idle rings */
+	while (fs->feeds)
+		feed_drop(fs, fs->feeds);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->changed);
+	free(fs);
+	return NULL;
 }
 
 static struct feed *feed_find_or_make(struct layer_feeds *fs, const char *path, uint64_t size)
@@ -85,7 +117,7 @@ static struct feed *feed_find_or_make(struct layer_feeds *fs, const char *path, 
 		if (f->size == size && strcmp(f->path, path) == 0)
 			return f;
 	size_t slots = ring_slots(fs, size);
-	if (fs->st.ring_bytes + slots * fs->o.frame > fs->o.max_bytes)
+	if (!make_room(fs, slots * fs->o.frame))
 		return NULL;
 	f = xcalloc(1, sizeof(*f));
 	f->path = xstrdup(path);
@@ -97,6 +129,15 @@ static struct feed *feed_find_or_make(struct layer_feeds *fs, const char *path, 
 	fs->st.ring_bytes += slots * fs->o.frame;
 	fs->st.peak_ring_bytes = MAX(fs->st.peak_ring_bytes, fs->st.ring_bytes);
 	return f;
+}
+
+/* Whether frame g can be taken from the ring (or is the next to load into it) by a reader
+ * that attaches now: its slot is overwritten only once frame g + slots is being loaded. */
+static bool readable(const struct feed *f, uint64_t g)
+{
+	if (g >= f->head)
+		return g == f->head;
+	return g + f->slots > f->head || (g + f->slots == f->head && !f->loading);
 }
 
 int layer_feed_open(struct layer_feeds *fs, const char *path, uint64_t size,
@@ -117,24 +158,11 @@ int layer_feed_open(struct layer_feeds *fs, const char *path, uint64_t size,
 		rd->next = rd->feed->readers;
 		rd->feed->readers = rd;
 		/* a late reader whose first frame left the ring reads alone until it catches up */
-		rd->attached = rd->feed->head < rd->feed->slots;
+		rd->attached = readable(rd->feed, 0);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	*ret = rd;
 	return 0;
-}
-
-static void feed_drop(struct layer_feeds *fs, struct feed *f)
-{
-	struct feed **p = &fs->feeds;
-
-	while (*p != f)
-		p = &(*p)->next;
-	*p = f->next;
-	fs->st.ring_bytes -= f->slots * fs->o.frame;
-	free(f->ring);
-	free(f->path);
-	free(f);
 }
 
 void layer_feed_close(struct layer_feed_reader *rd)
@@ -150,8 +178,12 @@ void layer_feed_close(struct layer_feed_reader *rd)
 		while (*p != rd)
 			p = &(*p)->next;
 		*p = rd->next;
-		if (!rd->feed->readers)
+		/* a layer held whole serves the hosts that come later from memory */
+		if (!rd->feed->readers && (rd->feed->head * fs->o.frame < rd->feed->size ||
+					    rd->feed->head > rd->feed->slots))
 			feed_drop(fs, rd->feed);
+		else if (!rd->feed->readers)
+			rd->feed->idle_since = ++fs->closes;
 		/* it may have been the one the host ahead waited for */
 		pthread_cond_broadcast(&fs->changed);
 	}
@@ -273,9 +305,7 @@ static ssize_t from_ring(struct layer_feed_reader *rd, void *buf, size_t len, st
 	for (;;) {
 		if (!rd->attached) {
 			/* rejoin once its frame is in the ring or next to be loaded */
-			bool loadable = rd->frame == f->head;
-			bool held = rd->frame < f->head && rd->frame + f->slots > f->head;
-			if (!loadable && !held)
+			if (!readable(f, rd->frame))
 				return -EAGAIN;
 			rd->attached = true;
 		}

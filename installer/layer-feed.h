@@ -7,8 +7,10 @@
  * that starts the layer after its first frame left the ring, or one that finds no room
  * under max_bytes, reads the file itself (pread on its own descriptor), and rejoins the
  * ring if it catches up. A host that stops (its connection failed) closes its reader and
- * holds nobody back. Every host gets the same bytes in the same frames whichever way they
- * came. Thread-safe: one reader per thread, any number of threads per layer. */
+ * holds nobody back. A layer that fits in one ring stays in memory after its last reader,
+ * while no new ring needs the room, so that hosts that come later take it from there.
+ * Every host gets the same bytes in the same frames whichever way they came. Thread-safe:
+ * one reader per thread, any number of threads per layer. */
 #pragma once
 
 #include <stddef.h>

@@ -55,16 +55,31 @@ static int send_layer(struct run *r, struct host_state *h, const char *digest, u
 
 /* A ring of 16 frames (4 MiB) per layer in flight, 4 rings at most (the originals for the
  * registry host and the views for the others are two); a host 4 MiB behind the others
- * for a second reads on its own rather than hold them all back. */
+ * for 250 ms reads on its own rather than hold them all back (docs/performance.md). */
 struct layer_feeds *run_layer_feeds_new(void)
 {
 	const struct layer_feeds_opts o = {
 		.frame = PROTO_DATA_CHUNK,
 		.frames = 16,
 		.max_bytes = 4 * 16 * (size_t)PROTO_DATA_CHUNK,
-		.lag_ms = 1000,
+		.lag_ms = 250,
 	};
 	return layer_feeds_new(&o);
+}
+
+void run_layer_feeds_release(struct run *r)
+{
+	struct layer_feeds_stats st;
+
+	if (!r->feeds)
+		return;
+	layer_feeds_stats(r->feeds, &st);
+	if (st.file_bytes)
+		log_debug("layers: %" PRIu64 " bytes read from the files for %" PRIu64 " sent (%"
+			  PRIu64 " of them read by a host alone); rings of %zu bytes at most",
+			  st.file_bytes, st.file_bytes + st.shared_bytes,
+			  st.alone_bytes, st.peak_ring_bytes);
+	r->feeds = layer_feeds_free(r->feeds);
 }
 
 int phase_distribute(struct run *r, struct host_state *h)

@@ -195,6 +195,7 @@ int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */
 int phase_facts(struct run *r, struct host_state *h);	  /* facts.c */
 int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
 struct layer_feeds *run_layer_feeds_new(void); /* distribute.c */
+void run_layer_feeds_release(struct run *r);
 int phase_config(struct run *r, struct host_state *h);	  /* config.c */
 int phase_hosts(struct run *r, struct host_state *h);	  /* hosts.c */
 int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "agent-client.h"
-#include "layer-feed.h"
 #include "log.h"
 #include "report.h"
 #include "ssh.h"
@@ -108,7 +107,7 @@ static void run_release(struct run *r)
 	run_registry_release(r);
 	run_roles_release(r);
 	run_kubeadm_release(r);
-	r->feeds = layer_feeds_free(r->feeds);
+	run_layer_feeds_release(r);
 	image_release(&r->img);
 }
 

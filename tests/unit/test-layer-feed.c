@@ -245,10 +245,11 @@ static void test_late_joiner(void **state)
 	start(&late);
 	finish(&late, SIZE);
 	layer_feeds_stats(fs, &st);
-	/* frames 0..16 alone (frame 20 - SLOTS + 1 = 17 is still in the ring), then from it
-	 * up to 20, then it led (after lag_ms, the one ahead left behind): frames 20.. read once */
-	assert_int_equal(st.alone_bytes, 17 * FRAME);
-	assert_int_equal(atomic_load(&file_reads), SIZE + 17 * FRAME);
+	/* frames 0..15 alone (frame 20 - SLOTS = 16 is still in the ring, until frame 20
+	 * is loaded over it), then from it up to 20, then it led (after lag_ms, the one ahead
+	 * left behind): frames 20.. read once */
+	assert_int_equal(st.alone_bytes, 16 * FRAME);
+	assert_int_equal(atomic_load(&file_reads), SIZE + 16 * FRAME);
 	/* the one ahead, still at frame 20, was left behind meanwhile and reads alone now */
 	for (unsigned i = 20; i < 40; i++)
 		assert_int_equal(layer_feed_read(ahead, buf, sizeof(buf), &(struct errbuf){ 0 }), FRAME);
@@ -280,8 +281,8 @@ static void test_lagging_host_left_behind(void **state)
 	finish(&stuck, SIZE);
 	layer_feeds_stats(fs, &st);
 	/* alone up to the last frames, still in the ring: it takes those from there */
-	assert_int_equal(st.alone_bytes, (41 - (SLOTS - 1)) * FRAME);
-	assert_int_equal(atomic_load(&file_reads), SIZE + (41 - (SLOTS - 1)) * FRAME);
+	assert_int_equal(st.alone_bytes, (41 - SLOTS) * FRAME);
+	assert_int_equal(atomic_load(&file_reads), SIZE + (41 - SLOTS) * FRAME);
 	layer_feeds_free(fs);
 }
 
@@ -326,6 +327,44 @@ static void test_memory_cap(void **state)
 	layer_feeds_free(fs);
 }
 
+/* A layer that fits in a ring stays in memory once read, while there is room: a host
+ * that comes after the others closed it reads nothing from the file; a new ring that
+ * needs the room drops it. */
+static void test_small_layer_kept(void **state)
+{
+	_cleanup_free_ char *small = make_layer(*state, "small", 2 * FRAME + 9, 9);
+	_cleanup_free_ char *big = make_layer(*state, "big", SIZE, 10);
+	struct layer_feeds *fs = feeds(60000, SLOTS * FRAME); /* one ring */
+	struct layer_feed_reader *rd;
+	struct layer_feeds_stats st;
+	unsigned char buf[FRAME];
+
+	atomic_store(&file_reads, 0);
+	for (int host = 0; host < 3; host++) {
+		assert_int_equal(layer_feed_open(fs, small, 2 * FRAME + 9, &rd, &(struct errbuf){ 0 }), 0);
+		assert_int_equal(layer_feed_read(rd, buf, sizeof(buf), &(struct errbuf){ 0 }), FRAME);
+		assert_int_equal(layer_feed_read(rd, buf, sizeof(buf), &(struct errbuf){ 0 }), FRAME);
+		assert_int_equal(layer_feed_read(rd, buf, sizeof(buf), &(struct errbuf){ 0 }), 9);
+		assert_int_equal(buf[8], byte_at(2 * FRAME + 8, 9));
+		assert_int_equal(layer_feed_read(rd, buf, sizeof(buf), &(struct errbuf){ 0 }), 0);
+		layer_feed_close(rd);
+	}
+	assert_int_equal(atomic_load(&file_reads), 2 * FRAME + 9);
+	layer_feeds_stats(fs, &st);
+	assert_int_equal(st.ring_bytes, 3 * FRAME);
+	/* the big layer needs a whole ring: the idle one goes */
+	assert_int_equal(layer_feed_open(fs, big, SIZE, &rd, &(struct errbuf){ 0 }), 0);
+	assert_int_equal(layer_feed_read(rd, buf, sizeof(buf), &(struct errbuf){ 0 }), FRAME);
+	layer_feeds_stats(fs, &st);
+	assert_int_equal(st.ring_bytes, SLOTS * FRAME);
+	assert_int_equal(st.alone_bytes, 0);
+	layer_feed_close(rd);
+	/* not held whole: dropped with its last reader */
+	layer_feeds_stats(fs, &st);
+	assert_int_equal(st.ring_bytes, 0);
+	layer_feeds_free(fs);
+}
+
 /* A file shorter than the size the image says fails the reader with the file's name; a
  * missing one fails the open. */
 static void test_short_and_missing(void **state)
@@ -362,6 +401,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lagging_host_left_behind, tmpdir_setup,
 						tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_memory_cap, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_small_layer_kept, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_short_and_missing, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("layer-feed", tests, NULL, NULL);
