@@ -11,8 +11,8 @@
 
 #include "macro.h"
 
-/* One layer's ring: frame f sits in slot f % frames once loaded (f < head), until frame
- * f + frames is loaded over it. */
+/* One layer's ring: frame f sits in slot f % slots once loaded (f < head), until frame
+ * f + slots is loaded over it. */
 struct feed {
 	struct feed *next;
 	char *path;
