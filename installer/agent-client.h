@@ -87,4 +87,12 @@ int agent_client_hosts(struct agent_client *ac, const char *cluster,
 int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
 				const char *data, char **ret_path, struct errbuf *err);
 
+/* Takes the host's lock (ROOT/lock, agent/host-lock.h) for the rest of the session, for
+ * `cirun COMMAND` of cluster from owner (the control machine's host name) pid; flags:
+ * PROTO_LOCK_FORCE breaks a stale lock. ret_detail: "" or what was broken. -EBUSY (held)
+ * and -ESTALE (stale) come with the agent's message naming the holder. */
+int agent_client_lock(struct agent_client *ac, const char *cluster, const char *command,
+		      const char *owner, uint32_t pid, uint32_t flags, char **ret_detail,
+		      struct errbuf *err);
+
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);
