@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,10 @@ struct host_lock {
 	unsigned interval_ms;
 	bool lost; /* __atomic */
 };
+
+/* The fd of the lock this process holds (the last taken), for the fatal signals' handler:
+ * an fd and ftruncate() are all it may use. */
+static volatile sig_atomic_t held_fd = -1;
 
 /* ---- the record ---- */
 
@@ -450,6 +455,7 @@ int host_lock_take(const char *root, const struct host_lock_owner *me, unsigned 
 		close(l->rootfd);
 		return r;
 	}
+	held_fd = l->fd;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->wake, NULL);
 	l->watch[0] = l->watch[1] = -1;
@@ -563,6 +569,29 @@ const struct host_lock_owner *host_lock_owner(const struct host_lock *l)
 	return &l->me;
 }
 
+/* After a break, held_fd is a file no longer at the path: emptying it harms no one. */
+static void on_fatal_signal(int sig)
+{
+	int fd = held_fd;
+
+	if (fd >= 0)
+		(void)!ftruncate(fd, 0);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int host_lock_release_on_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGHUP, SIGINT };
+	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return negative_errno();
+	return 0;
+}
+
 struct host_lock *host_lock_release(struct host_lock *l)
 {
 	struct errbuf err = ERRBUF_INIT;
@@ -576,6 +605,8 @@ struct host_lock *host_lock_release(struct host_lock *l)
 		pthread_mutex_unlock(&l->mu);
 		pthread_join(l->thread, NULL);
 	}
+	if (held_fd == l->fd)
+		held_fd = -1;
 	/* emptied while still flocked: a free lock, never taken for a stale one */
 	if (host_lock_check(l, &err) >= 0 && ftruncate(l->fd, 0) < 0)
 		log_warning("cannot clear %s: %m; the next run will find it stale", l->path);

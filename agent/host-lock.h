@@ -68,6 +68,11 @@ int host_lock_keep(struct host_lock *l, const int *watch_fds, size_t n, unsigned
 
 const struct host_lock_owner *host_lock_owner(const struct host_lock *l);
 
+/* SIGTERM, SIGHUP and SIGINT (sshd or logind ending the session, an admin's kill) clear
+ * the record of the lock this process holds before it dies of them, as a clean end does:
+ * the host is then free, not stale. Only SIGKILL (or a crash) leaves a stale record. */
+int host_lock_release_on_signals(void);
+
 /* Stops the renewal, clears the record (the lock is free, not stale) and closes it. A lock
  * that was broken is left alone: it is another run's now. Returns NULL. */
 struct host_lock *host_lock_release(struct host_lock *l);

@@ -623,6 +623,8 @@ static int on_lock(struct agent *a, struct cursor *c, struct errbuf *err)
 		log_warning("%s", note);
 	log_info("took %s/" HOST_LOCK_FILE " for `cirun %s` of cluster %s from %s (pid %u)",
 		 agent_root(), me.command, me.cluster, me.host, me.pid);
+	if (host_lock_release_on_signals() < 0)
+		log_warning("cannot catch SIGTERM/SIGHUP: a session ended by them leaves a stale lock");
 	r = host_lock_keep(a->lock, a->fds, ELEMENTSOF(a->fds), HOST_LOCK_REFRESH_S * 1000);
 	if (r < 0)
 		log_warning("cannot start renewing the host's lock (%s): a step over %d s will let "

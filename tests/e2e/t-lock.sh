@@ -2,7 +2,8 @@
 # The host lock on 2 real lab hosts (issue 10 point 6): while one run holds a host (its
 # init.sh waits for a go file), a second run on that host is refused naming the holder,
 # --force or not, and stops before changing any host; the first completes and leaves the
-# lock free. A stale lock (written by hand: a past expiry, its agent gone) is reported
+# lock free. A run whose cirun is killed mid-step keeps the host locked until its agent
+# ends the step, which then frees the lock: a plain re-run works. A stale lock (written by hand: a past expiry, its agent gone) is reported
 # and fails the run without --force, and is broken with it. A symlink or a FIFO at
 # /var/lib/cirun/lock is refused, --force or not, without being followed or waited on.
 set -u
@@ -56,6 +57,22 @@ wait "$first"
 check "the first run completes" test $? -eq 0
 check_out "its summary says ok" "^$ip1 +master0 +[0-9]+ +ok" cat "$work/first.out"
 check "it left the lock free (an empty file)" hostssh 1 "test -f $lock && ! test -s $lock"
+
+# ---- a run whose cirun dies mid-step: its agent finishes the step, then frees the lock ----
+hostssh 1 "rm -f $go $started"
+"$cirun" run locktest:v1 -m "$ip1" -p "$pw" --cluster-name lk > "$work/killed.out" 2>&1 &
+victim=$!
+check "a run reaches init.sh on host 1" hostssh 1 \
+    "for i in \$(seq 600); do [ -e $started ] && exit 0; sleep 0.1; done; exit 1"
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+out=$(run -m "$ip1" --cluster-name lk)
+check_out "while its init.sh still runs on the host, a re-run is refused" \
+    "host $ip1 is not free: locked by another cirun run: \`cirun run\` of cluster lk from ${me//./\\.} \\(pid $victim\\)" printf '%s\n' "$out"
+hostssh 1 "touch $go"
+check "once the step ended, the orphaned agent freed the lock (it did not die of SIGPIPE)" hostssh 1 \
+    "for i in \$(seq 100); do test -f $lock && ! test -s $lock && exit 0; sleep 0.1; done; exit 1"
+out=$(run -m "$ip1" --cluster-name lk)
+check "and a plain re-run succeeds, without --force" test $? -eq 0
 
 # ---- a stale lock: its agent gone, its expiry past ----
 stale='cirun-host-lock 1\nowner-host ghost-ctl\nowner-pid 999\ncluster lk\ncommand apply\nagent-pid 4000000\nsince 1700000000\nexpires 1700000120\n'

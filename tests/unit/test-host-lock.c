@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "host-lock.h"
@@ -224,6 +225,50 @@ static void test_refresh_and_keep(void **state)
 	close(p[0]);
 }
 
+/* SIGTERM (sshd or logind ending the session) clears the record as a clean end does;
+ * SIGKILL cannot, and leaves it stale. */
+static void test_signals(void **state)
+{
+	const char *root = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct host_lock *l = NULL;
+	char note[512];
+	int sigs[] = { SIGTERM, SIGKILL }, status;
+
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+		int p[2];
+		char c;
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (host_lock_take(root, &first, 0, T0, &l, note, sizeof(note), &err) < 0 ||
+			    host_lock_release_on_signals() < 0)
+				_exit(1);
+			(void)!write(p[1], "x", 1);
+			pause();
+			_exit(2);
+		}
+		assert_int_equal(read(p[0], &c, 1), 1);
+		kill(pid, sigs[i]);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i]);
+		size_t n;
+		read_lock(root, &n);
+		if (sigs[i] == SIGTERM) {
+			assert_int_equal(n, 0);
+			assert_int_equal(host_lock_take(root, &second, 0, T0, &l, note, sizeof(note),
+							&err), 0);
+			l = host_lock_release(l);
+		} else {
+			assert_true(n > 0);
+			assert_int_equal(host_lock_take(root, &second, 0, T0, &l, note, sizeof(note),
+							&err), -ESTALE);
+		}
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -382,6 +427,7 @@ int main(void)
 		T(test_gone_holder_is_stale),
 		T(test_hung_holder_broken),
 		T(test_refresh_and_keep),
+		T(test_signals),
 		T(test_hostile_lock_path),
 		T(test_unreadable_record),
 		cmocka_unit_test(test_record_parse),
