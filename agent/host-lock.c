@@ -25,6 +25,9 @@
 /* Taking the lock is a short critical section under a flock on ROOT itself; another
  * agent in it is waited for this long at most (100 ms steps). */
 #define DIR_LOCK_TRIES 100
+/* A holder seen releasing (flocked, record already emptied) is waited for this many times
+ * 50 ms before it counts as a holder that left no record. */
+#define RELEASE_TRIES 20
 
 struct host_lock {
 	int rootfd;
@@ -366,7 +369,7 @@ static int replace_lock_file(struct host_lock *l, const struct host_lock_owner *
  * unexpired, or unreadable: its expiry cannot be known), or stale (a record nobody holds
  * any more, or one held past its expiry). */
 static int judge(struct host_lock *l, const struct host_lock_owner *me, unsigned flags,
-		 int64_t now, char *note, size_t note_size, struct errbuf *err)
+		 int64_t now, bool last_try, char *note, size_t note_size, struct errbuf *err)
 {
 	struct host_lock_owner o = { 0 };
 	struct errbuf why = ERRBUF_INIT;
@@ -384,6 +387,9 @@ static int judge(struct host_lock *l, const struct host_lock_owner *me, unsigned
 		return 0;
 	if (rr >= 0 && !empty)
 		describe(&o, now, who, sizeof(who));
+	/* a holder between emptying its record and closing the file: it is releasing */
+	if (held && rr >= 0 && empty && !last_try)
+		return -EAGAIN;
 	if (held && (rr < 0 || empty))
 		return errbuf_set(err, -EBUSY, "%s is held by a running process whose record %s: "
 				  "it is never broken; find it with 'fuser -v %s'", l->path,
@@ -444,7 +450,9 @@ int host_lock_take(const char *root, const struct host_lock_owner *me, unsigned 
 	if (r >= 0) {
 		l->dev = st.st_dev;
 		l->ino = st.st_ino;
-		r = judge(l, &l->me, flags, now, note, note_size, err);
+		for (int i = 0; (r = judge(l, &l->me, flags, now, i == RELEASE_TRIES, note, note_size,
+					   err)) == -EAGAIN; i++)
+			usleep(50 * 1000);
 	}
 	if (r >= 0 && (r = write_record(l->fd, &l->me, true, path, err)) >= 0)
 		r = note_size && note[0] ? 1 : 0;

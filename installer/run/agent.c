@@ -96,6 +96,8 @@ static int lock_host(struct run *r, struct host_state *h)
 			       &h->err);
 	if (rc == -EBUSY || rc == -ESTALE)
 		errbuf_prefix(&h->err, "host %s is not free", h->spec->ip);
+	else if (rc < 0)
+		errbuf_prefix(&h->err, "host %s cannot be locked", h->spec->ip);
 	if (rc < 0)
 		return rc;
 	if (detail && *detail)

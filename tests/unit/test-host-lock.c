@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -269,6 +270,36 @@ static void test_signals(void **state)
 	}
 }
 
+static void *release_later(void *data)
+{
+	usleep(200 * 1000);
+	host_lock_release(data);
+	return NULL;
+}
+
+/* A holder caught releasing (its record emptied, its flock not yet dropped) is waited
+ * for, not reported; one that stays so is refused as a holder that left no record. */
+static void test_holder_releasing(void **state)
+{
+	const char *root = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct host_lock *l1 = NULL, *l2 = NULL;
+	char note[512];
+	pthread_t t;
+
+	assert_int_equal(host_lock_take(root, &first, 0, T0, &l1, note, sizeof(note), &err), 0);
+	write_file(path_in(root, "lock"), "", 0); /* emptied, still flocked */
+	assert_int_equal(host_lock_take(root, &second, HOST_LOCK_BREAK_STALE, T0, &l2, note,
+					sizeof(note), &err), -EBUSY);
+	assert_non_null(strstr(errbuf_msg(&err), "is held by a running process whose record is "
+			       "empty: it is never broken; find it with 'fuser -v "));
+	assert_int_equal(pthread_create(&t, NULL, release_later, l1), 0);
+	assert_int_equal(host_lock_take(root, &second, 0, T0, &l2, note, sizeof(note), &err), 0);
+	pthread_join(t, NULL);
+	assert_string_equal(record_of(root).host, "ctl-2.example");
+	host_lock_release(l2);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -428,6 +459,7 @@ int main(void)
 		T(test_hung_holder_broken),
 		T(test_refresh_and_keep),
 		T(test_signals),
+		T(test_holder_releasing),
 		T(test_hostile_lock_path),
 		T(test_unreadable_record),
 		cmocka_unit_test(test_record_parse),
