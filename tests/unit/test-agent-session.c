@@ -891,6 +891,55 @@ static void test_killed_holder_is_stale(void **state)
 	peer_stop(&p);
 }
 
+/* A holder that stopped renewing (its record's expiry passed while it keeps the flock: hung
+ * or stopped) is stale: --force puts a new lock in its place, and the old session, when it
+ * asks for anything more, is told its lock was broken and changes nothing. */
+static void test_hung_holder_broken(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	struct peer p;
+	char *detail = NULL, *rec, path[4096];
+
+	session_hello(s);
+	/* LOCK again in the same session: it holds it already */
+	assert_int_equal(agent_client_lock(s->ac, "demo", "run", "ctl-1", 4242, 0, NULL, &err), 0);
+	rec = lock_record(s->root);
+	char *exp = strstr(rec, "\nexpires ");
+	assert_non_null(exp);
+	strcpy(exp, "\nexpires 1700000000\n"); /* as if not renewed since 2023 */
+	char *since = strstr(rec, "\nsince ");
+	memcpy(since, "\nsince 1600000000", strlen("\nsince 1600000000"));
+	snprintf(path, sizeof(path), "%s/lock", s->root);
+	int fd = open(path, O_WRONLY | O_TRUNC); /* the same file: the agent keeps its flock */
+	assert_int_equal(write(fd, rec, strlen(rec)), (ssize_t)strlen(rec));
+	close(fd);
+	free(rec);
+	peer_start(&p, s->fds[0]);
+	assert_int_equal(agent_client_hello(p.ac, NULL, &err), 0);
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, 0, NULL, &err), -ESTALE);
+	assert_non_null(strstr(errbuf_msg(&err), "still holds it but stopped renewing it"));
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, PROTO_LOCK_FORCE,
+					   &detail, &err), 0);
+	assert_non_null(strstr(detail, "broke the stale lock"));
+	free(detail);
+	assert_int_equal(agent_client_exec(s->ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err),
+			 -ESTALE);
+	assert_non_null(strstr(errbuf_msg(&err), "was broken by another run"));
+	assert_int_equal(agent_client_exec(p.ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	/* the old session's end leaves the new holder's record alone */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+	close(s->fds[0]);
+	waitpid(s->pid, NULL, 0);
+	s->fds[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+	rec = lock_record(s->root);
+	assert_non_null(strstr(rec, "owner-host ctl-2\n"));
+	free(rec);
+	assert_int_equal(agent_client_bye(p.ac, &err), 0);
+	peer_stop(&p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -911,6 +960,7 @@ int main(void)
 		T(test_changes_wait_for_the_lock),
 		T(test_second_session_refused),
 		T(test_killed_holder_is_stale),
+		T(test_hung_holder_broken),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);
