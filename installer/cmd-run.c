@@ -35,9 +35,9 @@
 	"  --output text|json          json: events as JSON lines on stdout\n"                  \
 	"  --force                     a file cirun did not install (in /usr/local/bin, /usr/bin,\n" \
 	"                              units, drop-ins) is moved aside as NAME.cirun-backup\n" \
-	"                              instead of failing the host\n"                           \
-	"                              and a stale host lock (its run is gone, or hung past\n" \
-	"                              its expiry) is broken; a live one never is\n"            \
+	"                              instead of failing the host; and a host's stale lock\n" \
+	"                              (its run gone, or hung past its expiry) is broken (a\n"  \
+	"                              live one never is)\n"                                    \
 	"  --cmd-args K=V[,K=V]        values for the image's ARGs in its CMDs, over the image's\n" \
 	"                              and the Clusterfile's spec.cmd_args (repeatable)\n"     \
 	"  --ready-timeout DUR         bound on waiting for every node to be Ready after the\n" \
