@@ -361,6 +361,21 @@ int agent_client_exec(struct agent_client *ac, const char *command, const char *
 	return r;
 }
 
+int agent_client_lock(struct agent_client *ac, const char *cluster, const char *command,
+		      const char *owner, uint32_t pid, uint32_t flags, char **ret_detail,
+		      struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster", cluster);
+	req_str(ac, "command", command);
+	req_str(ac, "owner host", owner);
+	req_u32(ac, "owner pid", pid);
+	req_u32(ac, "flags", flags);
+	r = send_req(ac, MSG_LOCK, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
+}
+
 int agent_client_bye(struct agent_client *ac, struct errbuf *err)
 {
 	int r = send_req(ac, MSG_BYE, err);

@@ -94,6 +94,14 @@ int agent_client_hosts(struct agent_client *ac, const char *cluster,
 int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
 				const char *data, char **ret_path, struct errbuf *err);
 
+/* Takes the host's lock (ROOT/lock, agent/host-lock.h) for the rest of the session, for
+ * `cirun COMMAND` of cluster from owner (the control machine's host name) pid; flags:
+ * PROTO_LOCK_FORCE breaks a stale lock. ret_detail: "" or what was broken. -EBUSY (held)
+ * and -ESTALE (stale) come with the agent's message naming the holder. */
+int agent_client_lock(struct agent_client *ac, const char *cluster, const char *command,
+		      const char *owner, uint32_t pid, uint32_t flags, char **ret_detail,
+		      struct errbuf *err);
+
 /* Takes the cluster off the host (agent/clean.h): its units, the paths of its install
  * record, its /etc/hosts block, data/CLUSTER; ret_detail: what was done. */
 int agent_client_clean(struct agent_client *ac, const char *cluster, char **ret_detail,
