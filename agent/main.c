@@ -1,5 +1,6 @@
 /* cirun-agent: runs on every cluster host, uploaded by cirun. */
 #include <archive.h>
+#include <signal.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,10 @@ static int verb_facts(void)
 
 static int verb_serve(void)
 {
-	/* stdout carries frames only: nothing else may write to it */
+	/* stdout carries frames only: nothing else may write to it. A write to a cirun that
+	 * went away fails with EPIPE and ends the session cleanly (the host's lock released)
+	 * instead of killing the agent (its children get SIGPIPE back, agent/exec.c) */
+	signal(SIGPIPE, SIG_IGN);
 	return agent_serve(STDIN_FILENO, STDOUT_FILENO);
 }
 

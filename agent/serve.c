@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "cleanup.h"
@@ -12,6 +13,7 @@
 #include "clean.h"
 #include "exec.h"
 #include "facts.h"
+#include "host-lock.h"
 #include "hosts.h"
 #include "kubeadm-file.h"
 #include "fs-util.h"
@@ -39,6 +41,7 @@ struct agent {
 	struct layer_upload *upload;
 	struct errbuf upload_err; /* LAYER_BEGIN/DATA do not reply: LAYER_END reports this */
 	char *assembled; /* the cluster whose rootfs this session assembled, for CONFIG */
+	struct host_lock *lock; /* ROOT/lock, from LOCK to the session's end */
 	struct served *served; /* names REGISTRY_IMPORT served in this session, for clashes */
 	size_t n_served;
 	bool said_hello;
@@ -591,6 +594,44 @@ static int on_kubeadm_config(struct agent *a, struct cursor *c, struct errbuf *e
 	return r;
 }
 
+/* The host's lock, for the rest of the session: taken before anything changes the host
+ * (agent_serve() refuses every such request until then), renewed from a thread while
+ * the session's channel is open, released when the session ends. */
+static int on_lock(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	struct host_lock_owner me = { 0 };
+	struct msg_lock m;
+	char note[1024];
+	int r = msg_lock_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	if (a->lock) {
+		msg_lock_release(&m);
+		return send_ok(a, "", err); /* this session holds it already */
+	}
+	snprintf(me.host, sizeof(me.host), "%s", m.owner);
+	snprintf(me.cluster, sizeof(me.cluster), "%s", m.cluster);
+	snprintf(me.command, sizeof(me.command), "%s", m.command);
+	me.pid = m.pid;
+	r = host_lock_take(agent_root(), &me, m.flags & PROTO_LOCK_FORCE ? HOST_LOCK_BREAK_STALE : 0,
+			   (int64_t)time(NULL), &a->lock, note, sizeof(note), err);
+	msg_lock_release(&m);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		log_warning("%s", note);
+	log_info("took %s/" HOST_LOCK_FILE " for `cirun %s` of cluster %s from %s (pid %u)",
+		 agent_root(), me.command, me.cluster, me.host, me.pid);
+	if (host_lock_release_on_signals() < 0)
+		log_warning("cannot catch SIGTERM/SIGHUP: a session ended by them leaves a stale lock");
+	r = host_lock_keep(a->lock, a->fds, ELEMENTSOF(a->fds), HOST_LOCK_REFRESH_S * 1000);
+	if (r < 0)
+		log_warning("cannot start renewing the host's lock (%s): a step over %d s will let "
+			    "it go stale", strerror(-r), HOST_LOCK_TTL_S);
+	return send_ok(a, note, err);
+}
+
 static int on_clean(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	_cleanup_free_ char *cluster = NULL;
@@ -632,8 +673,27 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_CONFIG] = on_config,	  [MSG_HOSTS] = on_hosts,
 	[MSG_REGISTRY_IMPORT] = on_registry_import,
 	[MSG_KUBEADM_CONFIG] = on_kubeadm_config,
+	[MSG_LOCK] = on_lock,
 	[MSG_CLEAN] = on_clean,
 };
+
+/* What may come before LOCK: it changes nothing on the host. Everything else (a message
+ * added later included) waits for the host's lock. */
+static const bool lock_free[_MSG_MAX] = {
+	[MSG_HELLO] = true, [MSG_LOCK] = true, [MSG_FACTS_REQ] = true, [MSG_BYE] = true,
+};
+
+/* A request that would change the host without this session holding its lock (not taken,
+ * or broken by another run since): refused. */
+static int lock_held(struct agent *a, uint8_t type, struct errbuf *err)
+{
+	if (lock_free[type])
+		return 0;
+	if (!a->lock)
+		return errbuf_set(err, -ENOLCK, "%s before LOCK: the agent changes nothing on a host "
+				  "before it holds the host's lock", proto_msg_name(type));
+	return host_lock_check(a->lock, err);
+}
 
 int agent_serve(int in_fd, int out_fd)
 {
@@ -663,6 +723,22 @@ int agent_serve(int in_fd, int out_fd)
 			send_error(&a, &err);
 			continue;
 		}
+		if (lock_held(&a, f.type, &err) < 0) {
+			/* LAYER_BEGIN and LAYER_DATA have no reply: LAYER_END reports it, once */
+			if (f.type == MSG_LAYER_BEGIN || f.type == MSG_LAYER_DATA) {
+				if (!a.upload_err.code)
+					upload_failed(&a, &err);
+				continue;
+			}
+			if (f.type == MSG_LAYER_END && a.upload_err.code) {
+				err = a.upload_err; /* what refused its LAYER_BEGIN */
+				errbuf_clear(&a.upload_err);
+			}
+			log_error("%s refused: %s", proto_msg_name(f.type), errbuf_msg(&err));
+			if (send_error(&a, &err) < 0)
+				break;
+			continue;
+		}
 		struct cursor c = cursor_of(f.payload.data, f.payload.len);
 		r = h(&a, &c, &err);
 		if (r < 0 && err.code) {
@@ -673,6 +749,7 @@ int agent_serve(int in_fd, int out_fd)
 		r = 0;
 	}
 	layer_upload_abort(a.upload);
+	a.lock = host_lock_release(a.lock); /* after the upload's thread stopped writing */
 	free(a.assembled);
 	served_release(&a);
 	frame_release(&f);

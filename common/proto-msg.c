@@ -658,6 +658,73 @@ void msg_kubeadm_config_release(struct msg_kubeadm_config *m)
 	*m = (struct msg_kubeadm_config){ 0 };
 }
 
+static bool all_of(const char *s, size_t max, const char *extra, bool upper_digits)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		if ((ch >= 'a' && ch <= 'z') || strchr(extra, ch))
+			continue;
+		if (upper_digits && ((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+bool msg_lock_host_valid(const char *s)
+{
+	return all_of(s, MSG_MAX_LOCK_HOST, "._-", true);
+}
+
+bool msg_lock_command_valid(const char *s)
+{
+	return all_of(s, MSG_MAX_LOCK_COMMAND, "-", false);
+}
+
+int msg_lock_decode(const void *p, size_t n, struct msg_lock *ret, struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_LOCK, p, n, err);
+	struct msg_lock m = { 0 };
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_str(&d, "command", MSG_MAX_LOCK_COMMAND, &m.command);
+	if (r >= 0 && !msg_lock_command_valid(m.command))
+		r = bad(&d, -EBADMSG, "command", "is not 1-32 bytes of [a-z-]");
+	if (r >= 0)
+		r = get_str(&d, "owner host", MSG_MAX_LOCK_HOST, &m.owner);
+	if (r >= 0 && !msg_lock_host_valid(m.owner))
+		r = bad(&d, -EBADMSG, "owner host", "is not a host name ([A-Za-z0-9._-], 1-253 bytes)");
+	if (r >= 0)
+		r = get_u32(&d, "owner pid", &m.pid);
+	if (r >= 0 && (m.pid == 0 || m.pid > MSG_MAX_LOCK_PID))
+		r = bad(&d, -EBADMSG, "owner pid", "is not a process id");
+	if (r >= 0)
+		r = get_u32(&d, "flags", &m.flags);
+	if (r >= 0 && (m.flags & ~PROTO_LOCK_FORCE))
+		r = bad(&d, -EBADMSG, "flags", "has unknown bits");
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_lock_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void msg_lock_release(struct msg_lock *m)
+{
+	free(m->cluster);
+	free(m->command);
+	free(m->owner);
+	*m = (struct msg_lock){ 0 };
+}
+
 int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf *err)
 {
 	struct dec d = dec_of(MSG_CLEAN, p, n, err);

@@ -167,5 +167,27 @@ void msg_registry_imported_release(struct msg_registry_imported *m);
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);
 
+/* LOCK: who asks for the host's lock (agent/host-lock.h records it in ROOT/lock). owner
+ * is the control machine's host name (msg_lock_host_valid), pid cirun's pid there,
+ * command the cirun command ("run", "apply": msg_lock_command_valid). */
+#define MSG_MAX_LOCK_HOST 253
+#define MSG_MAX_LOCK_COMMAND 32
+#define MSG_MAX_LOCK_PID 4194304u /* the kernel's PID_MAX_LIMIT */
+
+struct msg_lock {
+	char *cluster;
+	char *command;
+	char *owner;
+	uint32_t pid;
+	uint32_t flags; /* PROTO_LOCK_* */
+};
+
+/* A host name as gethostname() gives one: 1-253 bytes of [A-Za-z0-9._-]. */
+bool msg_lock_host_valid(const char *s);
+/* 1-32 bytes of [a-z-]. */
+bool msg_lock_command_valid(const char *s);
+int msg_lock_decode(const void *p, size_t n, struct msg_lock *ret, struct errbuf *err);
+void msg_lock_release(struct msg_lock *m);
+
 /* CLEAN: the cluster to take off the host (a valid cluster name); *ret_cluster to free. */
 int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf *err);

@@ -23,6 +23,7 @@ static const char *const names[] = {
 	[MSG_HOSTS] = "HOSTS",
 	[MSG_KUBEADM_CONFIG] = "KUBEADM_CONFIG",
 	[MSG_REGISTRY_IMPORTED] = "REGISTRY_IMPORTED",
+	[MSG_LOCK] = "LOCK",
 	[MSG_CLEAN] = "CLEAN",
 };
 
@@ -396,6 +397,14 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c); /* detail */
 		if (r >= 0)
 			r = skip_list(&c, 1, false);
+		break;
+	case MSG_LOCK:
+		for (int k = 0; r >= 0 && k < 3; k++) /* cluster, command, owner host */
+			r = skip_str(&c);
+		if (r >= 0)
+			r = cur_u32(&c, &u); /* owner pid */
+		if (r >= 0)
+			r = cur_u32(&c, &u); /* flags */
 		break;
 	case MSG_CLEAN:
 		r = skip_str(&c); /* cluster */

@@ -52,6 +52,10 @@ enum proto_msg {
 	MSG_REGISTRY_IMPORTED, /* a→c, the answer to REGISTRY_IMPORT: str detail (as OK's),
 				* u32 n, n × str registry host (HOST[:PORT], each once) the
 				* archive's images were named under, in the order met */
+	MSG_LOCK,	   /* c→a: str cluster, str command, str owner host, u32 owner pid,
+			    * u32 flags; a→c: OK "detail" once the host's lock (ROOT/lock) is
+			    * this session's, held until the session ends (agent/host-lock.h);
+			    * ERROR EBUSY (held) or ESTALE (stale, no PROTO_LOCK_FORCE) */
 	MSG_CLEAN,	   /* c→a: str cluster; a→c: OK "detail" (agent/clean.h: units, the
 			    * install record's paths, the /etc/hosts block, data/CLUSTER) */
 	_MSG_MAX,
@@ -69,6 +73,8 @@ enum proto_layer_fault {
 #define PROTO_SETUP_FORCE (1u << 0) /* move files in the way aside (--force) */
 /* HOSTS flags: the same bit */
 #define PROTO_HOSTS_FORCE PROTO_SETUP_FORCE
+/* LOCK flags: break a stale lock (--force); a live one is never broken */
+#define PROTO_LOCK_FORCE (1u << 0)
 
 const char *proto_msg_name(unsigned type);
 

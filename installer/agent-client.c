@@ -226,8 +226,37 @@ int agent_client_layers(struct agent_client *ac, char *const *digests, const uin
 	return 0;
 }
 
+struct fd_reader {
+	int fd;
+	const char *digest;
+};
+
+static ssize_t read_fd(void *data, void *buf, size_t n, struct errbuf *err)
+{
+	struct fd_reader *f = data;
+
+	for (;;) {
+		ssize_t r = read(f->fd, buf, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errbuf_set(err, negative_errno(), "reading layer %s from the store failed",
+					  f->digest);
+		return r;
+	}
+}
+
 int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_t size, int fd,
 			    agent_progress_fn progress, void *data, struct errbuf *err)
+{
+	struct fd_reader f = { .fd = fd, .digest = digest };
+
+	return agent_client_send_layer_from(ac, digest, size, read_fd, &f, progress, data, err);
+}
+
+int agent_client_send_layer_from(struct agent_client *ac, const char *digest, uint64_t size,
+				 agent_read_fn rd, void *rd_data, agent_progress_fn progress,
+				 void *data, struct errbuf *err)
 {
 	_cleanup_free_ char *chunk = xmalloc(PROTO_DATA_CHUNK);
 	uint64_t sent = 0;
@@ -237,12 +266,11 @@ int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_
 	req_u64(ac, "layer size", size);
 	r = send_req(ac, MSG_LAYER_BEGIN, err);
 	while (r >= 0 && sent < size) {
-		ssize_t n = read(fd, chunk, (size_t)MIN((uint64_t)PROTO_DATA_CHUNK, size - sent));
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = rd(rd_data, chunk, (size_t)MIN((uint64_t)PROTO_DATA_CHUNK, size - sent),
+			       err);
 		if (n <= 0) {
-			r = errbuf_set(err, n < 0 ? negative_errno() : -EIO,
-				       "reading layer %s from the store failed", digest);
+			r = n < 0 ? (int)n : errbuf_set(err, -EIO, "reading layer %s from the store "
+							"failed", digest);
 			break;
 		}
 		req_blob(ac, "layer data", chunk, (size_t)n);
@@ -331,6 +359,21 @@ int agent_client_exec(struct agent_client *ac, const char *command, const char *
 		return 0;
 	}
 	return r;
+}
+
+int agent_client_lock(struct agent_client *ac, const char *cluster, const char *command,
+		      const char *owner, uint32_t pid, uint32_t flags, char **ret_detail,
+		      struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster", cluster);
+	req_str(ac, "command", command);
+	req_str(ac, "owner host", owner);
+	req_u32(ac, "owner pid", pid);
+	req_u32(ac, "flags", flags);
+	r = send_req(ac, MSG_LOCK, err);
+	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }
 
 int agent_client_bye(struct agent_client *ac, struct errbuf *err)

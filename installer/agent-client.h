@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config-apply.h"
 #include "error.h"
@@ -30,6 +31,12 @@ int agent_client_layers(struct agent_client *ac, char *const *digests, const uin
 typedef void (*agent_progress_fn)(void *data, uint64_t sent, uint64_t total);
 int agent_client_send_layer(struct agent_client *ac, const char *digest, uint64_t size, int fd,
 			    agent_progress_fn progress, void *data, struct errbuf *err);
+/* The same from rd: it fills buf with up to n bytes (fewer is fine), returns how many,
+ * or -errno with err set; 0 before size bytes is a short layer. */
+typedef ssize_t (*agent_read_fn)(void *data, void *buf, size_t n, struct errbuf *err);
+int agent_client_send_layer_from(struct agent_client *ac, const char *digest, uint64_t size,
+				 agent_read_fn rd, void *rd_data, agent_progress_fn progress,
+				 void *data, struct errbuf *err);
 
 /* A layer that failed assembly by its own fault (fields of the agent's reply, never parsed
  * from its text): LAYER_FAULT_CORRUPT, the host's copy did not match its digest and was
@@ -86,6 +93,14 @@ int agent_client_hosts(struct agent_client *ac, const char *cluster,
  * host; after ASSEMBLE. ret_path: where the agent wrote it. */
 int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, const char *name,
 				const char *data, char **ret_path, struct errbuf *err);
+
+/* Takes the host's lock (ROOT/lock, agent/host-lock.h) for the rest of the session, for
+ * `cirun COMMAND` of cluster from owner (the control machine's host name) pid; flags:
+ * PROTO_LOCK_FORCE breaks a stale lock. ret_detail: "" or what was broken. -EBUSY (held)
+ * and -ESTALE (stale) come with the agent's message naming the holder. */
+int agent_client_lock(struct agent_client *ac, const char *cluster, const char *command,
+		      const char *owner, uint32_t pid, uint32_t flags, char **ret_detail,
+		      struct errbuf *err);
 
 /* Takes the cluster off the host (agent/clean.h): its units, the paths of its install
  * record, its /etc/hosts block, data/CLUSTER; ret_detail: what was done. */

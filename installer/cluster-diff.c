@@ -1,5 +1,6 @@
 #include "cluster-diff.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,22 @@
 
 #define DOC_EMIT_MAX (16u << 20)
 
+/* One host however its address is spelt (fd00::1 and fd00:0::1, a name as it is). */
+static bool same_address(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+
+	if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+		return memcmp(x, y, 4) == 0;
+	if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+		return memcmp(x, y, 16) == 0;
+	return strcmp(a, b) == 0;
+}
+
 static const struct cluster_host *find_host(const struct cluster *c, const char *ip)
 {
 	for (size_t i = 0; i < c->nhosts; i++)
-		if (strcmp(c->hosts[i].ip, ip) == 0)
+		if (same_address(c->hosts[i].ip, ip))
 			return &c->hosts[i];
 	return NULL;
 }
@@ -100,7 +113,7 @@ static bool kubeadm_same(const struct cluster *a, const struct cluster *b)
 static void keep_master0(struct cluster *want, const char *master0)
 {
 	for (size_t i = 1; i < want->nhosts && want->hosts[i].role == ROLE_MASTER; i++) {
-		if (strcmp(want->hosts[i].ip, master0) != 0)
+		if (!same_address(want->hosts[i].ip, master0))
 			continue;
 		struct cluster_host t = want->hosts[i];
 		memmove(want->hosts + 1, want->hosts, i * sizeof(*want->hosts));
@@ -126,16 +139,26 @@ static int check_hosts(const struct cluster *saved, const struct cluster *want,
 					  s->role == ROLE_MASTER ? 'm' : 'n', s->ip);
 		masters_left += s && s->role == ROLE_MASTER;
 	}
-	if (!find_host(want, master0) && masters_left > 0 && !allow_master0)
+	/* the new masters join through a kept one: none kept is a new cluster, not a change */
+	if (masters_left == 0)
+		return errbuf_set(err, -EINVAL, "the new definition keeps none of the masters of "
+				  "cluster %s: it would be another cluster; give it another "
+				  "--cluster-name, or keep one of them (master0 is %s)", saved->name,
+				  master0);
+	if (!find_host(want, master0) && !allow_master0)
 		return errbuf_set(err, -EINVAL, "the new definition leaves out %s, master0 of cluster "
-				  "%s (the master the cluster was initialised on), while other masters "
-				  "stay: add --allow-master0-removal if that is meant (the next master "
-				  "takes its place)", master0, saved->name);
-	if (!str_eq(saved->registry_host, want->registry_host))
-		return errbuf_set(err, -EINVAL, "spec.registry.host of cluster %s changes (%s to %s): "
-				  "the registry cannot move to another host of a running cluster",
-				  saved->name, saved->registry_host ? saved->registry_host : "master0",
-				  want->registry_host ? want->registry_host : "master0");
+				  "%s (the master the cluster was initialised on): add "
+				  "--allow-master0-removal if that is meant (the next master takes its "
+				  "place)", master0, saved->name);
+	/* where the registry runs now and would run: no host given is master0 */
+	const char *was = saved->registry_host ? saved->registry_host : master0;
+	const char *would = want->registry_host ? want->registry_host
+			    : find_host(want, master0) ? master0 : NULL;
+	if (!would || !same_address(was, would))
+		return errbuf_set(err, -EINVAL, "the registry of cluster %s runs on %s, and the new "
+				  "definition %s: the registry cannot move to another host of a "
+				  "running cluster (its images stay on %s)", saved->name, was,
+				  would ? "puts it on another host" : "leaves that host out", was);
 	return 0;
 }
 
@@ -269,7 +292,7 @@ int cluster_remove_hosts(struct cluster *c, const char *spec, enum host_role rol
 		return errbuf_prefix(err, "%s", role == ROLE_MASTER ? "-m" : "-n");
 	for (size_t k = 0; rc >= 0 && k < n; k++) {
 		size_t i;
-		for (i = 0; i < c->nhosts && strcmp(c->hosts[i].ip, ips[k]) != 0; i++)
+		for (i = 0; i < c->nhosts && !same_address(c->hosts[i].ip, ips[k]); i++)
 			;
 		size_t masters = 0;
 		for (size_t j = 0; j < c->nhosts; j++)

@@ -32,8 +32,10 @@ struct cluster_diff {
 };
 
 /* Compares; refuses (-EINVAL, err saying why and what to do) what an apply cannot do to a
- * running cluster: a kept host whose role changed, another registry host, or removing
- * master0 while other masters stay unless allow_master0. When master0 stays, *want is
+ * running cluster: a kept host whose role changed, none of the masters kept, the
+ * registry's host (spec.registry.host, else master0) changed or left out, or master0 left
+ * out unless allow_master0. Hosts are matched by address (IPv6 spellings of one address
+ * are one host). When master0 stays, *want is
  * reordered so that it is master0 again (the masters' order in a Clusterfile is not a
  * request to re-initialise). d points into saved and want: keep them while d is used. */
 int cluster_diff(const struct cluster *saved, struct cluster *want, bool allow_master0,

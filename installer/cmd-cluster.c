@@ -281,7 +281,7 @@ int cmd_delete(int argc, char **argv)
 	};
 	_cleanup_free_ char *name = NULL, *picked = NULL, *masters = NULL, *nodes = NULL;
 	struct errbuf err = ERRBUF_INIT;
-	struct run_opts o = { 0 };
+	struct run_opts o = { .command = "delete" };
 	struct cluster c = { 0 };
 	const char *home;
 	bool all = false, allow_master0 = false;
@@ -389,7 +389,7 @@ int cmd_status(int argc, char **argv)
 	};
 	_cleanup_free_ char *picked = NULL;
 	struct errbuf err = ERRBUF_INIT;
-	struct run_opts o = { 0 };
+	struct run_opts o = { .command = "status" };
 	struct cluster c = { 0 };
 	const char *home;
 	int opt, r;

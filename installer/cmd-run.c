@@ -38,7 +38,9 @@
 	"  --output text|json          json: events as JSON lines on stdout\n"                  \
 	"  --force                     a file cirun did not install (in /usr/local/bin, /usr/bin,\n" \
 	"                              units, drop-ins) is moved aside as NAME.cirun-backup\n" \
-	"                              instead of failing the host\n"                           \
+	"                              instead of failing the host; and a host's stale lock\n" \
+	"                              (its run gone, or hung past its expiry) is broken (a\n"  \
+	"                              live one never is)\n"                                    \
 	"  --cmd-args K=V[,K=V]        values for the image's ARGs in its CMDs, over the image's\n" \
 	"                              and the Clusterfile's spec.cmd_args (repeatable)\n"     \
 	"  --ready-timeout DUR         bound on waiting for every node to be Ready after the\n" \
@@ -462,7 +464,7 @@ int cmd_run(int argc, char **argv)
 	_cleanup_free_ char *masters = NULL, *nodes = NULL, *skip = NULL;
 	char *env_password = NULL;
 	struct cluster c = { 0 };
-	struct run_opts o = { 0 };
+	struct run_opts o = { .command = "run" };
 	struct errbuf err = ERRBUF_INIT;
 	int opt, r = 2;
 
@@ -614,7 +616,7 @@ int cmd_apply(int argc, char **argv)
 	struct kv *cmd_args = NULL;
 	size_t ncmd_args = 0;
 	struct cluster c = { 0 };
-	struct run_opts o = { 0 };
+	struct run_opts o = { .command = "apply" };
 	struct errbuf err = ERRBUF_INIT;
 	bool allow_master0 = false;
 	int opt, r = 2;

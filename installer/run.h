@@ -27,10 +27,12 @@ struct run_opts {
 	bool dry_run;
 	bool json;		   /* --output json: events as JSON lines on stdout */
 	bool insecure_ignore_host_key;
-	bool force;		   /* replace files cirun did not install, keeping a backup */
+	bool force;		   /* replace files cirun did not install, keeping a backup;
+				    * break a stale host lock */
 	const char *skip_preflight; /* comma list of check names */
 	const char *agent_path;	    /* NULL: next to cirun, or CIRUN_AGENT */
 	unsigned ready_timeout_s;   /* every node Ready after the joins; 0: 300 */
+	const char *command;	    /* "run", "apply", "delete", "status": in each host's lock record; NULL: "run" */
 };
 
 /* Checks a --skip-preflight list (comma-separated check names) before anything runs:

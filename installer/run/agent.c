@@ -11,6 +11,7 @@
 #include "agent-client.h"
 #include "cleanup.h"
 #include "log.h"
+#include "proto-msg.h"
 #include "ssh.h"
 
 /* The digest of the agent installed on the host: hex is "" when there is none (sha256sum
@@ -69,6 +70,41 @@ static int upload_agent(struct run *r, struct host_state *h)
 	return rc;
 }
 
+/* The control machine as the host's lock record names it: gethostname() with anything but
+ * [A-Za-z0-9._-] made '-', as the agent accepts it. */
+static void lock_owner_name(char *buf, size_t size)
+{
+	if (gethostname(buf, size) < 0 || !buf[0])
+		snprintf(buf, size, "unknown");
+	buf[size - 1] = '\0';
+	for (char *p = buf; *p; p++)
+		if (!msg_lock_host_valid((char[]){ *p, '\0' }))
+			*p = '-';
+}
+
+/* The host's lock (ROOT/lock) for this run, before anything changes the host: a second
+ * run is refused naming the holder; a stale lock is broken only with --force. */
+static int lock_host(struct run *r, struct host_state *h)
+{
+	char owner[MSG_MAX_LOCK_HOST + 1];
+	_cleanup_free_ char *detail = NULL;
+	int rc;
+
+	lock_owner_name(owner, sizeof(owner));
+	rc = agent_client_lock(h->ac, r->c->name, r->o->command ? r->o->command : "run", owner,
+			       (uint32_t)getpid(), r->o->force ? PROTO_LOCK_FORCE : 0, &detail,
+			       &h->err);
+	if (rc == -EBUSY || rc == -ESTALE)
+		errbuf_prefix(&h->err, "host %s is not free", h->spec->ip);
+	else if (rc < 0)
+		errbuf_prefix(&h->err, "host %s cannot be locked", h->spec->ip);
+	if (rc < 0)
+		return rc;
+	if (detail && *detail)
+		log_host(LOG_WARNING, h->spec->ip, "%s", detail);
+	return 0;
+}
+
 int phase_agent(struct run *r, struct host_state *h)
 {
 	char hex[SHA256_HEX_SIZE];
@@ -85,6 +121,8 @@ int phase_agent(struct run *r, struct host_state *h)
 	rc = agent_client_new(ssh_chan_io(h->agent_ch), &h->ac);
 	if (rc >= 0)
 		rc = agent_client_hello(h->ac, &version, &h->err);
+	if (rc >= 0)
+		rc = lock_host(r, h);
 	if (rc < 0)
 		return rc;
 	log_host(LOG_INFO, h->spec->ip, "agent %s %s", version, h->agent_uploaded ? "uploaded" : "up to date");

@@ -2,13 +2,13 @@
  * assembles the rootfs in a staging dir and swaps it in. */
 #include "run-internal.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent-client.h"
 #include "cleanup.h"
+#include "layer-feed.h"
 #include "log.h"
 #include "report.h"
 #include "ssh.h"
@@ -22,19 +22,30 @@ static void on_progress(void *data, uint64_t sent, uint64_t total)
 	report_progress(h->spec->ip, h->bytes_sent + sent);
 }
 
+static ssize_t read_feed(void *data, void *buf, size_t n, struct errbuf *err)
+{
+	return layer_feed_read(data, buf, n, err);
+}
+
+static void layer_feed_closep(struct layer_feed_reader **rd)
+{
+	layer_feed_close(*rd);
+}
+
 static int send_layer(struct run *r, struct host_state *h, const char *digest, uint64_t size)
 {
 	/* roles.c: a host that is not the registry host may get a view of the layer */
 	_cleanup_free_ char *path = run_layer_path(r, digest);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc;
+	/* the hosts sending this layer at the same time share one read of it (layer-feed.h) */
+	_cleanup_(layer_feed_closep) struct layer_feed_reader *rd = NULL;
+	int rc = layer_feed_open(r->feeds, path, size, &rd, &h->err);
 
-	if (fd < 0)
-		return errbuf_set(&h->err, negative_errno(), "layer %s is missing from %s", digest,
-				  path);
+	if (rc < 0)
+		return errbuf_set(&h->err, rc, "layer %s is missing from %s", digest, path);
 	/* generous: the transfer of a large layer takes a while on a slow link */
 	ssh_conn_set_timeout(h->conn, 600);
-	rc = agent_client_send_layer(h->ac, digest, size, fd, on_progress, h, &h->err);
+	rc = agent_client_send_layer_from(h->ac, digest, size, read_feed, rd, on_progress, h,
+					  &h->err);
 	if (rc >= 0) {
 		h->bytes_sent += size;
 		h->layers_sent++;
@@ -42,6 +53,35 @@ static int send_layer(struct run *r, struct host_state *h, const char *digest, u
 		run_layer_send_failed(r, digest, &h->err);
 	}
 	return rc;
+}
+
+/* A ring of 16 frames (4 MiB) per layer in flight, 4 rings at most (the originals for the
+ * registry host and the views for the others are two); a host 4 MiB behind the others
+ * for 250 ms reads on its own rather than hold them all back (docs/performance.md). */
+struct layer_feeds *run_layer_feeds_new(void)
+{
+	const struct layer_feeds_opts o = {
+		.frame = PROTO_DATA_CHUNK,
+		.frames = 16,
+		.max_bytes = 4 * 16 * (size_t)PROTO_DATA_CHUNK,
+		.lag_ms = 250,
+	};
+	return layer_feeds_new(&o);
+}
+
+void run_layer_feeds_release(struct run *r)
+{
+	struct layer_feeds_stats st;
+
+	if (!r->feeds)
+		return;
+	layer_feeds_stats(r->feeds, &st);
+	if (st.file_bytes)
+		log_debug("layers: %" PRIu64 " bytes read from the files for %" PRIu64 " sent (%"
+			  PRIu64 " of them read by a host alone); rings of %zu bytes at most",
+			  st.file_bytes, st.file_bytes + st.shared_bytes,
+			  st.alone_bytes, st.peak_ring_bytes);
+	r->feeds = layer_feeds_free(r->feeds);
 }
 
 int phase_distribute(struct run *r, struct host_state *h)

@@ -111,6 +111,8 @@ struct run {
 	bool *layer_may_have_plugins; /* per layer: plugins.c unpacks only those */
 	int kubeadm_scan_rc;
 	struct errbuf kubeadm_scan_err;
+	/* distribute.c: the hosts sending a layer at the same time share one read of it */
+	struct layer_feeds *feeds;
 };
 
 int64_t run_now_ms(void);
@@ -196,6 +198,8 @@ int phase_connect(struct run *r, struct host_state *h);	  /* connect.c */
 int phase_agent(struct run *r, struct host_state *h);	  /* agent.c */
 int phase_facts(struct run *r, struct host_state *h);	  /* facts.c */
 int phase_distribute(struct run *r, struct host_state *h); /* distribute.c */
+struct layer_feeds *run_layer_feeds_new(void); /* distribute.c */
+void run_layer_feeds_release(struct run *r);
 int phase_config(struct run *r, struct host_state *h);	  /* config.c */
 int phase_hosts(struct run *r, struct host_state *h);	  /* hosts.c */
 int phase_setup(struct run *r, struct host_state *h);	  /* setup.c */

@@ -85,6 +85,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 		r->nlayers++;
 	}
 	r->known_hosts = xasprintf("%s/known_hosts", image_store_home(st));
+	r->feeds = run_layer_feeds_new();
 	r->n = c->nhosts;
 	r->hosts = xcalloc(r->n, sizeof(*r->hosts));
 	for (size_t i = 0; i < r->n; i++) {
@@ -108,6 +109,7 @@ void run_release(struct run *r)
 	run_roles_release(r);
 	run_kubeadm_release(r);
 	run_layers_scan_release(r);
+	run_layer_feeds_release(r);
 	image_release(&r->img);
 }
 

@@ -163,6 +163,17 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		msg_registry_imported_release(&m);
 		return;
 	}
+	case MSG_LOCK: {
+		struct msg_lock m;
+		if ((r = msg_lock_decode(p, n, &m, &err)) < 0)
+			break;
+		assert(cluster_name_valid(m.cluster) && msg_lock_command_valid(m.command));
+		/* the owner goes into ROOT/lock and into messages: one word, no path */
+		assert(msg_lock_host_valid(m.owner) && !strchr(m.owner, '/') && !strchr(m.owner, ' '));
+		assert(m.pid >= 1 && m.pid <= MSG_MAX_LOCK_PID && !(m.flags & ~PROTO_LOCK_FORCE));
+		msg_lock_release(&m);
+		return;
+	}
 	case MSG_FACTS_REQ:
 	case MSG_LAYER_END:
 	case MSG_BYE:

@@ -76,6 +76,18 @@ static int session_teardown(void **state)
 	return tmpdir_teardown(state);
 }
 
+/* HELLO, then the host's lock: the agent changes nothing on a host before LOCK. */
+static void session_hello(struct session *s)
+{
+	struct errbuf err = ERRBUF_INIT;
+	char *detail = NULL;
+
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_lock(s->ac, "demo", "run", "ctl-1", 4242, 0, &detail, &err), 0);
+	assert_string_equal(detail, "");
+	free(detail);
+}
+
 static const struct tentry layer_a[] = {
 	{ 'd', "etc" }, { 'f', "etc/a.conf", "a" }, { 'f', "etc/gone", "g" },
 	{ 'd', "scripts" }, { 'f', "scripts/init.sh", "echo \"init $CLUSTER_NAME\"\n", 0755 },
@@ -131,7 +143,7 @@ static void test_layers_and_assembly(void **state)
 	make_layer(s->root, "b.tar.zst", layer_b, ELEMENTSOF(layer_b), db, &sb);
 	sizes[0] = sa;
 	sizes[1] = sb;
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	assert_int_equal(agent_client_layers(s->ac, digests, sizes, 2, have, &err), 0);
 	assert_false(have[0] || have[1]);
 
@@ -216,7 +228,7 @@ static void test_invalid_layer(void **state)
 	struct session *s = *state;
 	struct errbuf err = ERRBUF_INIT;
 
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	for (size_t k = 0; k < ELEMENTSOF(layers); k++) {
 		char d[80], name[32], p[4096], want[256];
 		char *digests[1] = { d };
@@ -267,7 +279,7 @@ static void test_unpack_write_fails(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	make_layer(s->root, "small.tar.zst", small, ELEMENTSOF(small), d1, &s1);
 	make_layer(s->root, "large.tar.zst", large, ELEMENTSOF(large), d2, &s2);
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	int fd = open_in(s->root, "small.tar.zst");
 	assert_int_equal(agent_client_send_layer(s->ac, d1, s1, fd, NULL, NULL, &err), 0);
 	close(fd);
@@ -321,7 +333,7 @@ static void test_exec(void **state)
 	char k1[] = "CLUSTER_NAME", v1[] = "demo; rm -rf / 'quoted' $(x)", k2[] = "bad-key", v2[] = "x";
 	struct kv env[] = { { k1, v1 } }, badenv[] = { { k2, v2 } };
 
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	assert_int_equal(agent_client_exec(s->ac, "echo \"$CLUSTER_NAME\"; echo err >&2; pwd; exit 3",
 					   "/tmp", env, 1, 10, collect, &c, &ex, &err), 0);
 	assert_int_equal(ex.exit_code, 3);
@@ -370,7 +382,7 @@ static void test_hostile_requests(void **state)
 	struct buf p = BUF_INIT(PROTO_MAX_FRAME);
 	char *msg;
 
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	/* a digest in ASSEMBLE that LAYER_BEGIN would refuse: upper case, a path */
 	/* as long as a real one, so only the digest check can refuse them */
 	const char *bad_digests[] = {
@@ -460,7 +472,7 @@ static void test_oversized_request(void **state)
 
 	memset(big, 'x', PROTO_MAX_FRAME);
 	big[PROTO_MAX_FRAME] = '\0';
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	assert_int_equal(agent_client_exec(s->ac, big, "", NULL, 0, 5, NULL, NULL, &ex, &err), -E2BIG);
 	assert_non_null(strstr(errbuf_msg(&err), "EXEC: the command does not fit"));
 	assert_int_equal(agent_client_exec(s->ac, "true", "", env, 1, 5, NULL, NULL, &ex, &err), -E2BIG);
@@ -495,7 +507,7 @@ static void test_setup_flags_do_not_fit(void **state)
 		memset(env[i].value, 'v', n);
 		env[i].value[n] = '\0';
 	}
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	assert_int_equal(agent_client_setup(s->ac, "demo", env, 16, PROTO_SETUP_FORCE, NULL, &err),
 			 -E2BIG);
 	assert_non_null(strstr(errbuf_msg(&err), "SETUP: the flags does not fit"));
@@ -534,7 +546,7 @@ static void test_config(void **state)
 				  .strategy = CONFIG_OVERRIDE, .file = file, .line = 12 };
 
 	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), da, &sa);
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	int fd = open_in(s->root, "a.tar.zst");
 	assert_int_equal(agent_client_send_layer(s->ac, da, sa, fd, NULL, NULL, &err), 0);
 	close(fd);
@@ -623,7 +635,7 @@ static void test_registry_import(void **state)
 	_cleanup_free_ char *detail = NULL, *again = NULL;
 
 	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), da, &sa);
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	int fd = open_in(s->root, "a.tar.zst");
 	assert_int_equal(agent_client_send_layer(s->ac, da, sa, fd, NULL, NULL, &err), 0);
 	close(fd);
@@ -706,7 +718,7 @@ static void test_kubeadm_config(void **state)
 	_cleanup_buf_ struct buf got = BUF_INIT(4096);
 	struct stat st;
 
-	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	session_hello(s);
 	/* no data/demo yet (no ASSEMBLE): refused, nothing created */
 	assert_true(agent_client_kubeadm_config(s->ac, "demo", "kubeadm-join.yaml", "a: 1\n", NULL,
 						&err) < 0);
@@ -728,6 +740,206 @@ static void test_kubeadm_config(void **state)
 						     NULL, &err), 0);
 }
 
+
+/* A second agent on the same root, as a second run's would be; other_fd (the first
+ * session's end) is closed in it, so the first agent still sees its cirun go. */
+struct peer {
+	pid_t pid;
+	int fds[2];
+	struct agent_client *ac;
+};
+
+static void peer_start(struct peer *p, int other_fd)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		close(sv[0]);
+		close(other_fd);
+		_exit(agent_serve(sv[1], sv[1]) < 0 ? 1 : 0);
+	}
+	close(sv[1]);
+	p->fds[0] = p->fds[1] = sv[0];
+	agent_client_new(proto_io_fd(p->fds), &p->ac);
+}
+
+static void peer_stop(struct peer *p)
+{
+	close(p->fds[0]);
+	waitpid(p->pid, NULL, 0);
+	agent_client_free(p->ac);
+}
+
+static char *lock_record(const char *root)
+{
+	char path[4096], *data = calloc(1, 8192);
+	snprintf(path, sizeof(path), "%s/lock", root);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW);
+	assert_true(fd >= 0);
+	assert_true(read(fd, data, 8191) >= 0);
+	close(fd);
+	return data;
+}
+
+/* Nothing that changes the host runs before LOCK: an EXEC, a SETUP and a layer upload are
+ * refused (the upload at its LAYER_END, which is where it replies) and leave nothing. */
+static void test_changes_wait_for_the_lock(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	char digest[80], path[4096], *facts = NULL;
+	uint64_t size;
+	int fd;
+
+	make_layer(s->root, "a.tar.zst", layer_a, ELEMENTSOF(layer_a), digest, &size);
+	assert_int_equal(agent_client_hello(s->ac, NULL, &err), 0);
+	assert_int_equal(agent_client_exec(s->ac, "touch ran", s->root, NULL, 0, 5, NULL, NULL,
+					   &ex, &err), -ENOLCK);
+	assert_non_null(strstr(errbuf_msg(&err), "EXEC before LOCK"));
+	assert_int_equal(agent_client_setup(s->ac, "demo", NULL, 0, 0, NULL, &err), -ENOLCK);
+	fd = open_in(s->root, "a.tar.zst");
+	assert_int_equal(agent_client_send_layer(s->ac, digest, size, fd, NULL, NULL, &err), -ENOLCK);
+	close(fd);
+	assert_non_null(strstr(errbuf_msg(&err), "LAYER_BEGIN before LOCK"));
+	snprintf(path, sizeof(path), "%s/ran", s->root);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/layers", s->root);
+	assert_int_equal(access(path, F_OK), -1);
+	/* facts only read: they may come first */
+	assert_int_equal(agent_client_facts(s->ac, &facts, &err), 0);
+	free(facts);
+	assert_int_equal(agent_client_lock(s->ac, "demo", "run", "ctl-1", 4242, 0, NULL, &err), 0);
+	assert_int_equal(agent_client_exec(s->ac, "touch ran", s->root, NULL, 0, 5, NULL, NULL,
+					   &ex, &err), 0);
+	assert_int_equal(ex.exit_code, 0);
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+}
+
+/* A second session is refused while the first holds the lock, --force or not, naming the
+ * holder; it changes nothing; once the first ends, the lock is free (not stale). */
+static void test_second_session_refused(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	struct peer p;
+	char *detail = NULL, *rec;
+
+	session_hello(s);
+	peer_start(&p, s->fds[0]);
+	assert_int_equal(agent_client_hello(p.ac, NULL, &err), 0);
+	for (uint32_t flags = 0; flags <= PROTO_LOCK_FORCE; flags++) {
+		assert_int_equal(agent_client_lock(p.ac, "other", "apply", "ctl-2", 77, flags, NULL,
+						   &err), -EBUSY);
+		assert_non_null(strstr(errbuf_msg(&err), "locked by another cirun run: `cirun run` of "
+				       "cluster demo from ctl-1 (pid 4242), since "));
+		assert_non_null(strstr(errbuf_msg(&err), "--force never breaks a live lock"));
+	}
+	assert_int_equal(agent_client_exec(p.ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err),
+			 -ENOLCK);
+	rec = lock_record(s->root);
+	assert_non_null(strstr(rec, "owner-host ctl-1\nowner-pid 4242\ncluster demo\n"));
+	free(rec);
+	/* the first session ends cleanly: its record is cleared */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+	close(s->fds[0]);
+	waitpid(s->pid, NULL, 0);
+	s->fds[0] = socket(AF_UNIX, SOCK_STREAM, 0); /* for the teardown's close */
+	rec = lock_record(s->root);
+	assert_string_equal(rec, "");
+	free(rec);
+	assert_int_equal(agent_client_lock(p.ac, "other", "apply", "ctl-2", 77, 0, &detail, &err), 0);
+	assert_string_equal(detail, "");
+	free(detail);
+	rec = lock_record(s->root);
+	assert_non_null(strstr(rec, "owner-host ctl-2\nowner-pid 77\ncluster other\ncommand apply\n"));
+	free(rec);
+	assert_int_equal(agent_client_bye(p.ac, &err), 0);
+	peer_stop(&p);
+}
+
+/* An agent killed while holding the lock leaves its record: the next session reports it
+ * as stale (its holder gone) and takes it only with --force. */
+static void test_killed_holder_is_stale(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	struct peer p;
+	char *detail = NULL;
+
+	session_hello(s);
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	peer_start(&p, s->fds[0]);
+	assert_int_equal(agent_client_hello(p.ac, NULL, &err), 0);
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, 0, NULL, &err), -ESTALE);
+	assert_non_null(strstr(errbuf_msg(&err), "stale lock "));
+	assert_non_null(strstr(errbuf_msg(&err), "`cirun run` of cluster demo from ctl-1 (pid 4242)"));
+	assert_non_null(strstr(errbuf_msg(&err), "is gone without releasing it"));
+	assert_non_null(strstr(errbuf_msg(&err), "run again with --force to break it"));
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, PROTO_LOCK_FORCE,
+					   &detail, &err), 0);
+	assert_non_null(strstr(detail, "broke the stale lock"));
+	free(detail);
+	assert_int_equal(agent_client_exec(p.ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	assert_int_equal(agent_client_bye(p.ac, &err), 0);
+	peer_stop(&p);
+}
+
+/* A holder that stopped renewing (its record's expiry passed while it keeps the flock: hung
+ * or stopped) is stale: --force puts a new lock in its place, and the old session, when it
+ * asks for anything more, is told its lock was broken and changes nothing. */
+static void test_hung_holder_broken(void **state)
+{
+	struct session *s = *state;
+	struct errbuf err = ERRBUF_INIT;
+	struct agent_exit ex;
+	struct peer p;
+	char *detail = NULL, *rec, path[4096];
+
+	session_hello(s);
+	/* LOCK again in the same session: it holds it already */
+	assert_int_equal(agent_client_lock(s->ac, "demo", "run", "ctl-1", 4242, 0, NULL, &err), 0);
+	rec = lock_record(s->root);
+	char *exp = strstr(rec, "\nexpires ");
+	assert_non_null(exp);
+	strcpy(exp, "\nexpires 1700000000\n"); /* as if not renewed since 2023 */
+	char *since = strstr(rec, "\nsince ");
+	memcpy(since, "\nsince 1600000000", strlen("\nsince 1600000000"));
+	snprintf(path, sizeof(path), "%s/lock", s->root);
+	int fd = open(path, O_WRONLY | O_TRUNC); /* the same file: the agent keeps its flock */
+	assert_int_equal(write(fd, rec, strlen(rec)), (ssize_t)strlen(rec));
+	close(fd);
+	free(rec);
+	peer_start(&p, s->fds[0]);
+	assert_int_equal(agent_client_hello(p.ac, NULL, &err), 0);
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, 0, NULL, &err), -ESTALE);
+	assert_non_null(strstr(errbuf_msg(&err), "still holds it but stopped renewing it"));
+	assert_int_equal(agent_client_lock(p.ac, "demo", "run", "ctl-2", 77, PROTO_LOCK_FORCE,
+					   &detail, &err), 0);
+	assert_non_null(strstr(detail, "broke the stale lock"));
+	free(detail);
+	assert_int_equal(agent_client_exec(s->ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err),
+			 -ESTALE);
+	assert_non_null(strstr(errbuf_msg(&err), "was broken by another run"));
+	assert_int_equal(agent_client_exec(p.ac, "true", "", NULL, 0, 5, NULL, NULL, &ex, &err), 0);
+	/* the old session's end leaves the new holder's record alone */
+	assert_int_equal(agent_client_bye(s->ac, &err), 0);
+	close(s->fds[0]);
+	waitpid(s->pid, NULL, 0);
+	s->fds[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+	rec = lock_record(s->root);
+	assert_non_null(strstr(rec, "owner-host ctl-2\n"));
+	free(rec);
+	assert_int_equal(agent_client_bye(p.ac, &err), 0);
+	peer_stop(&p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, session_setup, session_teardown)
 
 int main(void)
@@ -745,6 +957,10 @@ int main(void)
 		T(test_config),
 		T(test_registry_import),
 		T(test_kubeadm_config),
+		T(test_changes_wait_for_the_lock),
+		T(test_second_session_refused),
+		T(test_killed_holder_is_stale),
+		T(test_hung_holder_broken),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("agent-session", tests, NULL, NULL);

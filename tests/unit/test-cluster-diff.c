@@ -112,6 +112,11 @@ static void test_refusals(void **state)
 		"  hosts:\n"
 		"    - {ips: [10.0.0.1, 10.0.0.2], roles: [master]}\n"
 		"    - {ips: [10.0.0.3, 10.0.0.4], roles: [node]}\n";
+	static const char all_masters[] = HEAD
+		"  env: [A=1]\n"
+		"  hosts:\n"
+		"    - {ips: [10.0.0.5], roles: [master]}\n"
+		"    - {ips: [10.0.0.3, 10.0.0.4], roles: [node]}\n";
 	const struct {
 		const char *want;
 		bool allow;
@@ -120,6 +125,9 @@ static void test_refusals(void **state)
 		{ role_change, false, "10.0.0.3 is a node of cluster c1 and a master" },
 		{ no_master0, false, "--allow-master0-removal" },
 		{ registry, false, "registry cannot move" },
+		/* the registry runs on master0 when no host is given: it would leave with it */
+		{ no_master0, true, "leaves that host out" },
+		{ all_masters, true, "keeps none of the masters" },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct cluster s = { 0 }, w = { 0 };
@@ -131,11 +139,24 @@ static void test_refusals(void **state)
 		cluster_release(&s);
 		cluster_release(&w);
 	}
-	/* master0 left out, allowed: it is removed, the other master goes first */
+	/* master0 left out, allowed, the registry elsewhere: it is removed, the other master
+	 * goes first */
+	static const char reg2[] = HEAD
+		"  env: [A=1]\n"
+		"  registry: {host: 10.0.0.2}\n"
+		"  hosts:\n"
+		"    - {ips: [10.0.0.1, 10.0.0.2], roles: [master]}\n"
+		"    - {ips: [10.0.0.3, 10.0.0.4], roles: [node]}\n";
+	static const char reg2_no_master0[] = HEAD
+		"  env: [A=1]\n"
+		"  registry: {host: 10.0.0.2}\n"
+		"  hosts:\n"
+		"    - {ips: [10.0.0.2], roles: [master]}\n"
+		"    - {ips: [10.0.0.3, 10.0.0.4], roles: [node]}\n";
 	struct cluster s = { 0 }, w = { 0 };
 	struct cluster_diff d;
 	struct errbuf err = ERRBUF_INIT;
-	assert_int_equal(diff(base, no_master0, true, &s, &w, &d, &err), 0);
+	assert_int_equal(diff(reg2, reg2_no_master0, true, &s, &w, &d, &err), 0);
 	assert_int_equal(d.nremoved, 1);
 	assert_string_equal(d.removed[0]->ip, "10.0.0.1");
 	assert_string_equal(w.hosts[0].ip, "10.0.0.2");
@@ -148,6 +169,29 @@ static void test_refusals(void **state)
 	cluster_diff_print(&d, f);
 	fclose(f);
 	assert_non_null(strstr(out, "master0 is now 10.0.0.2"));
+	cluster_diff_release(&d);
+	cluster_release(&s);
+	cluster_release(&w);
+}
+
+/* one host, two spellings of its IPv6 address: neither removed nor added */
+static void test_address_spellings(void **state)
+{
+	(void)state;
+	static const char v6[] = HEAD
+		"  hosts:\n"
+		"    - {ips: ['fd00::1'], roles: [master]}\n"
+		"    - {ips: ['fd00::2'], roles: [node]}\n";
+	static const char v6b[] = HEAD
+		"  hosts:\n"
+		"    - {ips: ['fd00:0::1'], roles: [master]}\n"
+		"    - {ips: ['fd00:0:0::2'], roles: [node]}\n";
+	struct cluster s = { 0 }, w = { 0 };
+	struct cluster_diff d;
+	struct errbuf err = ERRBUF_INIT;
+	if (diff(v6, v6b, false, &s, &w, &d, &err) < 0)
+		fail_msg("%s", errbuf_msg(&err));
+	assert_true(cluster_diff_empty(&d));
 	cluster_diff_release(&d);
 	cluster_release(&s);
 	cluster_release(&w);
@@ -328,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_scale_up_and_down_at_once),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_inputs_changed),
+		cmocka_unit_test(test_address_spellings),
 		cmocka_unit_test(test_join_and_remove),
 		cmocka_unit_test(test_to_clean_record),
 	};

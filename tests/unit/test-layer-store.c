@@ -479,6 +479,35 @@ static void test_disk_full(void **state)
 	assert_false(partial);
 }
 
+/* Files stream: a file of a layer is on disk while later bytes of the layer have not
+ * arrived yet (the unpacking thread works as the data comes, not at LAYER_END). */
+static void test_files_stream_before_the_end(void **state)
+{
+	static char big[3 << 20];
+	struct errbuf err = ERRBUF_INIT;
+	struct layer_upload *u;
+	struct lay l;
+
+	memset(big, 'b', sizeof(big) - 1);
+	const struct tentry t[] = { { 'f', "first", "hello" }, { 'f', "big", big } };
+	make(state, "stream.tar", "none", t, ELEMENTSOF(t), &l);
+	_cleanup_buf_ struct buf b = BUF_INIT(64 << 20);
+	assert_int_equal(buf_read_file(&b, l.file), 0);
+	assert_int_equal(layer_upload_begin(l.digest, l.size, &u, &err), 0);
+	size_t half = 1 << 20;
+	assert_int_equal(layer_upload_data(u, b.data, half, &err), 0);
+	_cleanup_free_ char *first = at(state, "agent/layers/unpacked/%s.partial/tree/first%s",
+					l.digest + 7, "");
+	struct stat st = { 0 };
+	for (int i = 0; i < 5000 && (lstat(first, &st) < 0 || st.st_size != 5); i++)
+		usleep(1000);
+	assert_int_equal(st.st_size, 5); /* 2 MiB of the layer still to come */
+	assert_int_equal(layer_upload_data(u, b.data + half, b.len - half, &err), 0);
+	if (layer_upload_end(u, &err) < 0)
+		fail_msg("upload failed: %s", errbuf_msg(&err));
+	assert_true(present(state, "agent/layers/unpacked/%s/tree/big%s", l.digest + 7, ""));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, store_setup, tmpdir_teardown)
@@ -487,7 +516,7 @@ int main(void)
 		T(test_tampered_entry),	      T(test_half_written),
 		T(test_corrupt_bytes_refused), T(test_hostile_refused),
 		T(test_old_cache_migrated),    T(test_rewrites_never_reach_the_store),
-		T(test_disk_full),
+		T(test_disk_full),	       T(test_files_stream_before_the_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
