@@ -188,7 +188,7 @@ int cluster_diff(const struct cluster *saved, struct cluster *want, bool allow_m
 	d->kubeadm_changed = !kubeadm_same(saved, want);
 	d->cmd_args_changed = !kv_same(saved->cmd_args, saved->ncmd_args, want->cmd_args,
 				       want->ncmd_args);
-	d->master0_changed = strcmp(saved->hosts[0].ip, want->hosts[0].ip) != 0;
+	d->master0_changed = !same_address(saved->hosts[0].ip, want->hosts[0].ip);
 	d->new_master0 = want->hosts[0].ip;
 	return 0;
 }
@@ -320,7 +320,7 @@ int cluster_remove_hosts(struct cluster *c, const char *spec, enum host_role rol
 static bool removed_by(const struct cluster_diff *d, const char *ip)
 {
 	for (size_t i = 0; i < d->nremoved; i++)
-		if (strcmp(d->removed[i]->ip, ip) == 0)
+		if (same_address(d->removed[i]->ip, ip))
 			return true;
 	return false;
 }
@@ -351,11 +351,16 @@ size_t cluster_to_clean_update(struct cluster *rec, const struct cluster *want,
 int cluster_to_clean_done(struct cluster *rec, const char *ip)
 {
 	for (size_t i = 0; i < rec->nhosts; i++)
-		if (strcmp(rec->hosts[i].ip, ip) == 0) {
+		if (same_address(rec->hosts[i].ip, ip)) {
 			remove_at(rec, i);
 			return 0;
 		}
 	return -ENOENT;
+}
+
+const struct cluster_host *cluster_to_clean_find(const struct cluster *rec, const char *ip)
+{
+	return find_host(rec, ip);
 }
 
 bool cluster_apply_installs(const struct cluster_diff *d)

@@ -71,6 +71,8 @@ size_t cluster_to_clean_update(struct cluster *rec, const struct cluster *want,
 			       const struct cluster_diff *d);
 /* Drops host ip from rec (it was cleaned); 0 when it was there, -ENOENT when not. */
 int cluster_to_clean_done(struct cluster *rec, const char *ip);
+/* The host of rec at address ip (however it is spelt), NULL when none. */
+const struct cluster_host *cluster_to_clean_find(const struct cluster *rec, const char *ip);
 
 /* Whether an apply of d must take the new definition's hosts through the install pipeline
  * before it removes anything: always, but when d only removes hosts other than master0

@@ -202,9 +202,8 @@ static int remove_listed(struct cluster *want, const struct cluster *rec, const 
 	if (r < 0)
 		return errbuf_prefix(err, "%s", role == ROLE_MASTER ? "-m" : "-n");
 	for (size_t k = 0; k < n; k++) {
-		bool left = false;
-		for (size_t i = 0; i < rec->nhosts; i++)
-			left |= strcmp(rec->hosts[i].ip, ips[k]) == 0 && rec->hosts[i].role == role;
+		const struct cluster_host *h = cluster_to_clean_find(rec, ips[k]);
+		bool left = h && h->role == role;
 		if (r >= 0 && !left)
 			r = cluster_remove_hosts(want, ips[k], role, allow_master0, err);
 		free(ips[k]);

@@ -823,7 +823,7 @@ int cmd_join(int argc, char **argv)
 	};
 	_cleanup_free_ char *skip = NULL;
 	struct join_flags f = { 0 };
-	struct run_opts o = { 0 };
+	struct run_opts o = { .command = "join" };
 	struct errbuf err = ERRBUF_INIT;
 	int opt, r = 2;
 
