@@ -4,7 +4,9 @@
 # apply adding 1 master + 1 node; a --dry-run that prints the plan of the next apply and
 # changes nothing (no host contacted, nothing saved); the apply that removes the first node
 # and adds another, in one apply (joined first, then drained on master0, reset, cleaned and
-# its Node deleted); `cirun delete -n` of a node that cannot be reached (its port 22
+# its Node deleted), with the removed node's clean.sh failing first (the apply fails naming
+# host and step, the node stays to clean) and the same apply run again to finish it;
+# `cirun delete -n` of a node that cannot be reached (its port 22
 # refused): refused naming it, with --force skipped and kept to clean; `cirun join -n` of
 # the removed node (the node left to clean tried again, skipped again with --force);
 # `cirun delete --all`, which also cleans the host left to clean. Each step is checked on the
@@ -28,6 +30,9 @@ ctx=$work/ctx
 mkdir -p "$ctx"
 cp -r "$top/scripts" "$top/units" "$ctx/"
 cp -r "$top/${BUILD:-build}/k8s-standin/bin" "$ctx/bin"
+# a clean.sh that fails while /root/fail-clean is there: a removal that fails half-way
+sed -i '/^set -uo pipefail$/a [ -e /root/fail-clean ] \&\& { echo "clean.sh fails on purpose"; exit 4; }' "$ctx/scripts/clean.sh"
+grep -q fail-clean "$ctx/scripts/clean.sh" || bail "cannot put the failure hook in clean.sh"
 printf 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.28.7\n' > "$ctx/kubeadm.yml"
 { cat "$top/tests/fixtures/base-image/Kubefile"; echo "COPY kubeadm.yml etc/"; } > "$ctx/Kubefile"
 check "build the stand-in base image" "$cirun" build -t scaletest:v1 --build-arg "DEBS=$debs" \
@@ -107,16 +112,29 @@ check "--dry-run left nothing to clean" test ! -e "$CIRUN_HOME/clusters/sc/to-cl
 check "--dry-run contacted no host (no agent on host 5)" hostssh 5 '! test -e /var/lib/cirun/bin/cirun-agent'
 check "--dry-run changed nothing (node 2 still Ready)" joined 2
 
-out=$(apply "$work/c3.yaml"); rc=$?
-check "apply removing node 2 and adding node 5 succeeds" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -30
-check_out "master0's node list: node 2 gone, node 5 in" "^$(sorted "$ip1" "$ip3" "$ip4" "$ip5")\$" node_ips
+# node 2's clean.sh fails: node 5 joins all the same, node 2 stays to clean
+hostssh 2 touch /root/fail-clean
+out1=$(apply "$work/c3.yaml"); rc=$?
+check "apply removing node 2 and adding node 5, node 2's clean.sh failing: exit 1" test "$rc" -eq 1 || printf '%s\n' "$out1" | tail -30
+printf "%s\n" "$out1" | grep -E "not removed|still to clean|changes against|^  [-+~o]" | sed "s/^/# /"
+check_out "naming the host and the step" "$ip2: not removed \\(clean nodes\\): scripts/clean.sh exited with 4" printf '%s\n' "$out1"
+check_out "  … and how to finish it" "cluster sc: still to clean on $ip2 .*run 'cirun apply -f" printf '%s\n' "$out1"
+check "joined first, then removed" bash -c "printf '%s\n' \"\$1\" | grep -n -e 'kubeadm join --config' -e 'kubectl drain' | head -1 | grep -q 'kubeadm join'" _ "$out1"
 check "host 5 joined" joined 5
+check_out "node 2 stays to clean" "$ip2" cat "$CIRUN_HOME/clusters/sc/to-clean"
+check "the saved definition is the new one" bash -c "grep -q '$ip5' '$CIRUN_HOME/clusters/sc/Clusterfile' && ! grep -q '$ip2' '$CIRUN_HOME/clusters/sc/Clusterfile'"
 n2=$(hostssh 2 hostname 2>/dev/null || echo host2)
+check_out "node 2 was drained (cordoned) on master0" "^$n2 +[A-Za-z]+,SchedulingDisabled " hostssh 1 kubectl get nodes
+# the cause removed, the same apply again finishes it
+hostssh 2 rm -f /root/fail-clean
+out=$(apply "$work/c3.yaml"); rc=$?
+check "the same apply again succeeds" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -30
+check_out "  … its plan: nothing changed, node 2 still to clean" "^  - node   $ip2 +still to clean from an earlier apply" printf '%s\n' "$out"
+check_out "  … drained again: already cordoned" "node/$n2 already cordoned" printf '%s\n' "$out"
+check_out "master0's node list: node 2 gone, node 5 in" "^$(sorted "$ip1" "$ip3" "$ip4" "$ip5")\$" node_ips
 check_out "node 2 drained on master0 (the stand-in's record of kubectl)" "kubectl drain $n2 --ignore-daemonsets --delete-emptydir-data --force --timeout=300s" hostssh 1 cat $calls
 check_out "  … and its Node deleted" "kubectl delete node $n2 --ignore-not-found" hostssh 1 cat $calls
-check "joined first, then removed" bash -c "printf '%s\n' \"\$1\" | grep -n -e 'kubeadm join --config' -e 'kubectl drain' | head -1 | grep -q 'kubeadm join'" _ "$out"
 removed 2
-check "the saved definition is the new one" bash -c "grep -q '$ip5' '$CIRUN_HOME/clusters/sc/Clusterfile' && ! grep -q '$ip2' '$CIRUN_HOME/clusters/sc/Clusterfile'"
 check "nothing left to clean" test ! -e "$CIRUN_HOME/clusters/sc/to-clean"
 took "apply 3"
 
