@@ -380,11 +380,19 @@ static void test_to_clean(void **state)
 	assert_int_equal(cluster_state_load_to_clean(*state, a.name, &back, &e), -EINVAL);
 	assert_non_null(strstr(errbuf_msg(&e), "no complete ssh settings"));
 	errbuf_clear(&e);
-	/* empty: the file goes */
+	/* a symlink where the record should be is refused, never followed */
+	_cleanup_free_ char *other = tmp_path(state, "elsewhere");
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(symlink(other, path), 0);
+	assert_int_equal(cluster_state_load_to_clean(*state, a.name, &back, &e), -ELOOP);
+	assert_non_null(strstr(errbuf_msg(&e), "symbolic link"));
+	errbuf_clear(&e);
+	/* empty: the file goes (a link there too, as a link) */
 	cluster_release(&rec);
 	rec = (struct cluster){ .name = xstrdup(a.name) };
 	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0);
-	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(stat(other, &st), 0); /* what the link pointed at is untouched */
 	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0); /* and again: no error */
 	cluster_release(&rec);
 	cluster_release(&a);
