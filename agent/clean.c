@@ -161,14 +161,17 @@ static int clean_one(const char *path, enum pass pass, const struct install_reco
 	return 0;
 }
 
-static int stop_units(char **v, size_t n, struct clean_report *rep, struct errbuf *err)
+/* A unit another cluster's record lists runs for that cluster too: left running. */
+static int stop_units(char **v, size_t n, const struct install_record *rec,
+		      struct clean_report *rep, struct errbuf *err)
 {
 	_cleanup_free_ char **units = xcalloc(n ? n : 1, sizeof(*units));
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *u = unit_of(v[i]);
-		if (u && !has_suffix(v[i], INSTALL_RECORD_BACKUP_SUFFIX))
+		if (u && !has_suffix(v[i], INSTALL_RECORD_BACKUP_SUFFIX) &&
+		    !install_record_shared(rec, v[i]))
 			units[k++] = (char *)u;
 	}
 	rep->units = (unsigned)k;
@@ -212,7 +215,11 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 	*rep = (struct clean_report){ 0 };
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
-	rec = install_record_open(cluster, 0);
+	/* a record that cannot be read would leave its paths behind (and the record itself
+	 * removed with data/<cluster>), another cluster's would expose its shared paths */
+	r = install_record_load(cluster, &rec, err);
+	if (r < 0)
+		return errbuf_prefix(err, "clean of cluster %s stopped before removing anything", cluster);
 	v = install_record_paths(rec, &n);
 	/* hostile lines are dropped before anything, so no pass can act on one */
 	for (size_t i = 0, k = 0; i < n; i++) {
@@ -228,7 +235,7 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 		v[i] = NULL;
 	}
 	n -= rep->refused;
-	r = stop_units(v, n, rep, err);
+	r = stop_units(v, n, rec, rep, err);
 	/* later entries were made inside earlier ones: in reverse, children go first */
 	for (enum pass pass = PASS_FILES; r >= 0 && pass <= PASS_DIRS; pass++)
 		for (size_t i = n; r >= 0 && i > 0; i--) {

@@ -15,7 +15,9 @@
  * or empty component, and lies beneath the places a run writes (/usr/bin,
  * /usr/local/bin, /etc/systemd/system, /etc/containerd); it is reached one component at
  * a time without following a symlink, and a symlink is removed as a link, never
- * followed. A path in another cluster's record on the host is that cluster's too: kept.
+ * followed. A path in another cluster's record on the host is that cluster's too: kept
+ * (a unit: neither stopped nor disabled). A record that is there but cannot be read (or
+ * is over the cap), the cluster's or another's, fails the clean before any change.
  * What is absent already (a failed or partial install) is no error. */
 #pragma once
 
