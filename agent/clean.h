@@ -5,10 +5,12 @@
  *   1. the units the cluster's runs installed (the install record's unit files directly
  *      in /etc/systemd/system) stopped and disabled over sd-bus;
  *   2. every other path of the record removed, files first, then the directories the runs
- *      created when they are empty; a file a run moved aside (NAME.cirun-backup) put
- *      back; daemon-reload;
+ *      created when they are empty (the deepest first); a file a run moved aside
+ *      (NAME.cirun-backup) put back; daemon-reload;
  *   3. the cluster's block taken out of /etc/hosts;
- *   4. ROOT/data/<cluster> (rootfs, record, kubeadm files, journal) removed.
+ *   4. ROOT/data/<cluster> (rootfs, record, kubeadm files, journal) removed; the record
+ *      written back with only the lines left alone for a symlink on the way, if any (a
+ *      later run must still take those files for cirun's).
  *
  * The record is the only list: nothing is found by globbing. Its lines are hostile: a
  * path is acted on only when it is absolute, has no control character, no "." or ".."
