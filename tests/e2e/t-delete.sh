@@ -82,6 +82,11 @@ check_out "status: master0 reachable, containerd active, kubelet inactive, the j
 check_out "status: the node reachable too" "^$ip2 +node +yes +active +inactive " printf '%s\n' "$out"
 check "status: no escape reaches the terminal" bash -c "! printf '%s' \"\$1\" | grep -q \$'\\033'" _ "$out"
 check_out "status --output json: the last line" "^\\{\"cluster\":\"dc\",\"image\":\"deltest:v1\",\"image_id\":\"[0-9a-f]+\",\"hosts\":\\[\\{\"host\":\"$ip1\",\"role\":\"master0\",\"reachable\":true,\"error\":null,\"cri\":\"active\",\"kubelet\":\"inactive\",\"image_id\":\"sha256:abc123\"" bash -c "'$cirun' status dc --output json 2>/dev/null | tail -1"
+# a journal line over 64 KiB (status reads at most 1 KiB of it): the host is reachable
+hostssh 2 'head -c 70000 /dev/zero | tr "\\0" x >> /var/lib/cirun/data/dc/journal; echo >> /var/lib/cirun/data/dc/journal'
+out=$("$cirun" status 2>&1); rc=$?
+check "status with a journal line over 64 KiB exits 0" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -5
+check_out "status: that host reachable, its journal line cut" "^$ip2 +node +yes +active +inactive +[^ ]+ +x{200}$" printf '%s\n' "$out"
 for n in 1 2; do
 	hostssh $n "cp $rec /root/installed.before"
 	check_out "host $n: containerd runs before the delete" '^active$' hostssh $n systemctl is-active containerd
