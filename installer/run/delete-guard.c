@@ -130,7 +130,8 @@ int run_delete_forced_end(struct run *r, const char *home, size_t unreachable,
 	}
 	report_text("cluster %s: still to clean on %s; the saved definition (%s/clusters/%s) now "
 		    "lists only the hosts left (--force): run 'cirun delete --all --cluster-name %s' "
-		    "again once they are reachable, or with --force to forget them", name, left,
-		    home, name, name);
+		    "again once %s", name, left, home, name, name, unreachable ?
+		    "they are reachable, or with --force to forget those that stay unreachable" :
+		    "the cause is removed");
 	return unreachable == failed_hosts(r) ? 0 : 1;
 }
