@@ -269,7 +269,7 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 	/* later entries were made inside earlier ones: in reverse, children go first; the
 	 * directories, whatever order they were recorded in, the longest paths first */
 	for (enum pass pass = PASS_FILES; r >= 0 && pass <= PASS_DIRS; pass++) {
-		if (pass == PASS_DIRS)
+		if (pass == PASS_DIRS && n > 1)
 			qsort(v, n, sizeof(*v), shorter_first);
 		for (size_t i = n; r >= 0 && i > 0; i--) {
 			unsigned before = rep->removed;
