@@ -27,6 +27,7 @@ static char *probe_script(const char *name)
 		"for f in \"$D\"/*/installed; do\n"
 		"  c=${f%%/installed}; c=${c##*/}\n"
 		"  [ \"$c\" = '%s' ] && continue\n"
+		"  case $c in *[!a-z0-9._-]*) continue;; esac\n"
 		"  [ -e \"$f\" ] || [ -L \"$f\" ] || continue\n"
 		"  grep -Eq '/(kubeadm|kubelet)(\\.service(\\.d(/.*)?)?)?$' \"$f\"\n"
 		"  [ $? -eq 1 ] || { echo \"shared $c\"; exit 0; }\n"
@@ -39,6 +40,7 @@ int run_clean_probe(struct run *r, struct host_state *h, char **ret_other)
 	_cleanup_free_ char *script = probe_script(r->c->name);
 	_cleanup_buf_ struct buf out = BUF_INIT(4096);
 	struct agent_exit ex;
+	const char *a;
 	int rc = run_host_exec(h, script, 60, &out, &ex);
 
 	if (rc < 0)
@@ -49,13 +51,15 @@ int run_clean_probe(struct run *r, struct host_state *h, char **ret_other)
 				  "did not finish" : "failed", h->tail.data);
 	if (out.len && out.data[out.len - 1] == '\n')
 		out.data[--out.len] = '\0';
-	if (strcmp(out.data, "absent") == 0)
+	a = out.len ? out.data : "";
+	if (strcmp(a, "absent") == 0)
 		return CLEAN_ABSENT;
-	if (strcmp(out.data, "ours") == 0)
+	if (strcmp(a, "ours") == 0)
 		return CLEAN_OURS;
-	/* the host's answer is hostile: only a cluster name is taken from it */
-	if (strncmp(out.data, "shared ", 7) == 0 && cluster_name_valid(out.data + 7)) {
-		*ret_other = xstrdup(out.data + 7);
+	/* the host's answer is hostile: only a cluster name is taken from it (anything else
+	 * after "shared " still means: do not reset) */
+	if (strncmp(a, "shared ", 7) == 0) {
+		*ret_other = xstrdup(cluster_name_valid(a + 7) ? a + 7 : "(not a cluster name)");
 		return CLEAN_SHARED;
 	}
 	return errbuf_set(&h->err, -EPROTO, "checking what of cluster %s is on the host: "
