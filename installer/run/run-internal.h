@@ -46,6 +46,7 @@ struct host_state {
 	int64_t t_start_ms, t_end_ms;
 	struct buf tail;	/* recent output lines, for failure reports */
 	struct buf line;	/* an output line being assembled */
+	bool clean_absent;	/* delete: nothing of the cluster was on the host */
 };
 
 struct run {
@@ -282,6 +283,16 @@ extern const struct phase run_reach[];
 extern const size_t run_reach_len;
 /* delete.c: one host's clean (kubeadm reset -f, scripts/clean.sh, the agent's CLEAN) */
 int phase_clean(struct run *r, struct host_state *h);
+/* delete-guard.c: what of the cluster is on h before its clean: CLEAN_ABSENT (no
+ * ROOT/data/<name>: nothing to do there), CLEAN_SHARED (another cluster's install record
+ * lists kubeadm or kubelet files: *ret_other names it; no kubeadm reset), CLEAN_OURS. */
+enum { CLEAN_OURS, CLEAN_ABSENT, CLEAN_SHARED };
+int run_clean_probe(struct run *r, struct host_state *h, char **ret_other);
+/* delete-guard.c: the end of a `delete --all --force` that left hosts (left: their
+ * list): the saved definition rewritten down to them, or removed when only unreachable
+ * hosts are left and no other held anything of the cluster. The exit code. */
+int run_delete_forced_end(struct run *r, const char *home, size_t unreachable,
+			  const char *left);
 /* The points of a delete (delete.c), in / on every host their plugins select. */
 int phase_plugins_pre_clean(struct run *r, struct host_state *h);
 int phase_plugins_post_clean(struct run *r, struct host_state *h);
