@@ -166,3 +166,16 @@ void msg_registry_imported_release(struct msg_registry_imported *m);
 
 /* Whether a cwd is acceptable: empty, or absolute with no "." or ".." component. */
 bool msg_cwd_valid(const char *cwd);
+
+/* JOURNAL_READ and JOURNAL_APPEND (common/journal.h): the cluster, and for an append one
+ * record as journal_line_check() accepts it (no newline, capped at JOURNAL_MAX_LINE). */
+struct msg_journal {
+	char *cluster;
+	char *line; /* NULL for JOURNAL_READ */
+};
+
+int msg_journal_read_decode(const void *p, size_t n, struct msg_journal *ret,
+			    struct errbuf *err);
+int msg_journal_append_decode(const void *p, size_t n, struct msg_journal *ret,
+			      struct errbuf *err);
+void msg_journal_release(struct msg_journal *m);

@@ -23,6 +23,8 @@ static const char *const names[] = {
 	[MSG_HOSTS] = "HOSTS",
 	[MSG_KUBEADM_CONFIG] = "KUBEADM_CONFIG",
 	[MSG_REGISTRY_IMPORTED] = "REGISTRY_IMPORTED",
+	[MSG_JOURNAL_READ] = "JOURNAL_READ",
+	[MSG_JOURNAL_APPEND] = "JOURNAL_APPEND",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -395,6 +397,14 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		r = skip_str(&c); /* detail */
 		if (r >= 0)
 			r = skip_list(&c, 1, false);
+		break;
+	case MSG_JOURNAL_READ:
+		r = skip_str(&c); /* cluster */
+		break;
+	case MSG_JOURNAL_APPEND:
+		r = skip_str(&c); /* cluster */
+		if (r >= 0)
+			r = skip_str(&c); /* line */
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

@@ -52,6 +52,10 @@ enum proto_msg {
 	MSG_REGISTRY_IMPORTED, /* a→c, the answer to REGISTRY_IMPORT: str detail (as OK's),
 				* u32 n, n × str registry host (HOST[:PORT], each once) the
 				* archive's images were named under, in the order met */
+	MSG_JOURNAL_READ,  /* c→a: str cluster; a→c: OK "TEXT" (the host's step journal of
+			    * the cluster, common/journal.h; "" when none) */
+	MSG_JOURNAL_APPEND, /* c→a: str cluster, str line (one record, no newline); a→c: OK
+			     * "TEXT" (the journal after the record was fsync'd) */
 	_MSG_MAX,
 };
 

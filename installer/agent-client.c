@@ -439,3 +439,24 @@ int agent_client_kubeadm_config(struct agent_client *ac, const char *cluster, co
 	explicit_bzero(ac->req.data, len);
 	return r < 0 ? r : expect_ok(ac, ret_path, err);
 }
+
+int agent_client_journal_read(struct agent_client *ac, const char *cluster, char **ret_text,
+			      struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	r = send_req(ac, MSG_JOURNAL_READ, err);
+	return r < 0 ? r : expect_ok(ac, ret_text, err);
+}
+
+int agent_client_journal_append(struct agent_client *ac, const char *cluster, const char *line,
+				char **ret_text, struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_str(ac, "journal record", line);
+	r = send_req(ac, MSG_JOURNAL_APPEND, err);
+	return r < 0 ? r : expect_ok(ac, ret_text, err);
+}

@@ -96,6 +96,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 
 static void run_release(struct run *r)
 {
+	run_journal_release(r);
 	hosts_close(r);
 	free(r->hosts);
 	free(r->digests);

@@ -28,7 +28,7 @@ debs=$(bash "$top/tests/fixtures/run-image/debs.sh") || bail "cannot get the con
 check "build the test image" "$cirun" build -t storetest:v1 --build-arg "DEBS=$debs" "$top/tests/fixtures/run-image" || bail "no image"
 
 out=$(run storetest:v1 -e Version=1)
-check_out "first run succeeds" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "first run succeeds" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check "the store holds the layers unpacked, no compressed copy, nothing partial" \
     bash -c "[ \"\$(bash '$lab' ssh 1 'ls /var/lib/cirun/layers')\" = unpacked ] && [ -z \"\$(bash '$lab' ssh 1 'ls $store | grep -v -e \"^[0-9a-f]\\{64\\}\$\"')\" ]"
 check_out "a rootfs file is a hard link into the store" '^[2-9] 1$' hostssh 1 \
@@ -41,7 +41,7 @@ before=$(store_hash)
 before_tree=$(tree_hash)
 
 out=$(run storetest:v1 -e Version=2)
-check_out "a re-run with other values succeeds" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "a re-run with other values succeeds" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check_out "a re-run sends 0 layer bytes" '^0$' sent "$out"
 check_out "it rendered the new values" 'from the env: 2$' hostssh 1 cat "$rootfs/statics/audit-policy.yml"
 check "two runs with templates left the store as it was" test "$before" = "$(store_hash)"
@@ -51,7 +51,7 @@ old=$(hostssh 1 "ls $store | head -1")
 blob=$(find "$CIRUN_HOME" -path "*/blobs/sha256/$old" | head -1)
 hostssh 1 "rm -rf $store/$old && cat > /var/lib/cirun/layers/$old" < "$blob"
 out=$(run storetest:v1 -e Version=2)
-check_out "a host with the previous version's cache re-runs fine" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "a host with the previous version's cache re-runs fine" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check_out "sending 0 layer bytes" '^0$' sent "$out"
 check "its blob was moved into the store" hostssh 1 "test -f $store/$old/manifest && ! test -e /var/lib/cirun/layers/$old"
 
@@ -61,7 +61,7 @@ layer=${f%%/*}
 hostssh 1 "echo tampered >> '$store/$f'"
 out=$(run storetest:v1 -e Version=2)
 check_out "a tampered store entry is found" "layer sha256:$layer of image storetest:v1 in the host cache is corrupt .*damaged" printf '%s\n' "$out"
-check_out "and sent again: the run succeeds" "^$ip1 +master0 +7 +ok +[0-9.]+ +[1-9]" printf '%s\n' "$out"
+check_out "and sent again: the run succeeds" "^$ip1 +master0 +8 +ok +[0-9.]+ +[1-9]" printf '%s\n' "$out"
 check "the file is whole again" bash -c "! bash '$lab' ssh 1 \"grep -q tampered '$store/$f'\""
 check "the store's layers are as they were" test "$before_tree" = "$(tree_hash)"
 
@@ -87,7 +87,7 @@ wait "$cpid" 2>/dev/null
 check "the cut layer is not held" bash -c "! bash '$lab' ssh 1 test -e $store/$big"
 bigsize=$(stat -c %s "$(find "$CIRUN_HOME" -type f -name "$big" | head -1)")
 out=$(run storetest:v2 -e Version=2)
-check_out "the next run succeeds" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "the next run succeeds" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check_out "it sent only the cut layer" "^$bigsize\$" sent "$out"
 # the agent may have been ended with the connection (sshd, logind) before it cleaned up
 check "nothing half-written stays" bash -c "[ -z \"\$(bash '$lab' ssh 1 'ls -d $store/*.partial 2>/dev/null')\" ]"
