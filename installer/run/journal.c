@@ -552,10 +552,11 @@ static void log_resume(const struct run *r, const struct host_state *h)
 		log_host(LOG_NOTICE, h->spec->ip, "journal: resumed at %s (%s); done as recorded "
 			 "and skipped: %s", run_pipeline[h->resume_at].name, h->resume_why,
 			 done.data);
+	else if (journal_count(h->journal) && h->resume_at < run_pipeline_len)
+		log_host(LOG_NOTICE, h->spec->ip, "journal: resumed at %s (%s): every step runs",
+			 run_pipeline[h->resume_at].name, h->resume_why);
 	else
-		log_host(LOG_INFO, h->spec->ip, "journal: %s: every step runs",
-			 journal_count(h->journal) ? "nothing of this run done as recorded"
-						   : "nothing recorded");
+		log_host(LOG_INFO, h->spec->ip, "journal: nothing recorded: every step runs");
 }
 
 int run_journal_after(struct run *r)
