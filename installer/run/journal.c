@@ -124,6 +124,9 @@ static void in_plugins(const struct run *r, const struct host_state *h, const ch
 	in_env(h, out);
 }
 
+static void in_config(const struct run *r, const struct host_state *h, const char *phase,
+		      struct buf *out);
+
 static void in_distribute(const struct run *r, const struct host_state *h, const char *phase,
 			  struct buf *out)
 {
@@ -132,12 +135,16 @@ static void in_distribute(const struct run *r, const struct host_state *h, const
 	size_t n;
 	struct sha256 *s = dig_new();
 
-	(void)phase;
 	in_img(r, out);
 	run_host_layers(r, (size_t)(h - r->hosts), &digests, &sizes, &n);
 	for (size_t i = 0; i < n; i++)
 		dig_str(s, digests[i]);
 	digest_of(s, "layers", out);
+	/* config and setup change the rootfs in place (a merge, the rendered templates over
+	 * theirs): to run again they need it freshly assembled, so what they consume is
+	 * distribute's input too */
+	in_config(r, h, phase, out);
+	in_env(h, out);
 }
 
 static void in_config(const struct run *r, const struct host_state *h, const char *phase,

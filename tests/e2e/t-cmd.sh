@@ -77,8 +77,14 @@ out=$("$cirun" apply -f "$work/Clusterfile" 2>&1)
 check_out "apply -f: succeeds" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
 want=$(printf '%s\n' 'base hi in rootfs' 'child one 3.0 for clusterfile' 'child two $Version quoted  3.0')
 check "apply -f: spec.cmd_args override the image's ARGs" test "$want" = "$(record cf-cmd)"
+# the same apply again: the CMDs are recorded in master0's journal with their inputs, and
+# are not replayed (the record is as it was)
+out=$("$cirun" apply -f "$work/Clusterfile" 2>&1)
+check_out "apply again: the CMDs done as recorded, skipped" "^\\[$ip1\\] cmd: done as recorded, skipped" printf '%s\n' "$out"
+check "apply again: no CMD replayed" test "$want" = "$(record cf-cmd)"
+# a changed cmd_args is a changed input: the CMDs run again (the rootfs kept: they append)
 out=$("$cirun" apply -f "$work/Clusterfile" --cmd-args Version=4.0 2>&1)
-want=$(printf '%s\n' 'base hi in rootfs' 'child one 4.0 for clusterfile' 'child two $Version quoted  4.0')
+want=$(printf '%s\n' "$want" 'base hi in rootfs' 'child one 4.0 for clusterfile' 'child two $Version quoted  4.0')
 check "apply --cmd-args: the flag wins over spec.cmd_args (the others kept)" test "$want" = "$(record cf-cmd)"
 
 check "lab-down" bash "$lab" down

@@ -132,12 +132,12 @@ check_out "phases done: 12 on master0 (8 + kubeadm init, join data, label master
     "^${ips[0]} +master0 +12 +ok" printf '%s\n' "$out"
 check_out "phases done: 9 on a node (8 + join nodes)" "^${ips[1]} +node +9 +ok" printf '%s\n' "$out"
 
-# a re-run: init and joins detected and skipped, the cluster still Ready
+# a re-run: init and joins done as the journal recorded them, skipped, the cluster still Ready
 out=$("$cirun" run k8stest:v1 -m "${ips[0]}" -n "${ips[1]},${ips[2]}" -p "$pw" --ready-timeout 90 2>&1)
 rc=$?
 check "a re-run succeeds" test "$rc" = 0
-check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm: already initialised" printf '%s\n' "$out"
-check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] kubeadm: already joined" printf '%s\n' "$out"
+check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm init: done as recorded, skipped" printf '%s\n' "$out"
+check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] join nodes: done as recorded, skipped" printf '%s\n' "$out"
 check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)" = 1
 
 # 2 masters + 1 node on the same hosts, reset first

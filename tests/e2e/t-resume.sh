@@ -58,7 +58,7 @@ check_out "master0 got through" "^$ip1 +master0 +[0-9]+ +ok" printf '%s\n' "$out
 check_out "master0's journal: every step it ran, kubeadm init with its inputs" \
     '^distribute setup hosts init kubeadm-init$' steps 1
 check_out "a record: step, time, the image id and digests of what it consumed" \
-    '^distribute [0-9]{10} img=[0-9a-f]{64} layers=[0-9a-f]{16}$' bash -c "bash '$lab' ssh 1 head -n 1 $jpath"
+    '^distribute [0-9]{10} img=[0-9a-f]{64} layers=[0-9a-f]{16} cfg=[0-9a-f]{16} env=[0-9a-f]{16}$' bash -c "bash '$lab' ssh 1 head -n 1 $jpath"
 check_out "kubeadm init's record: its config's digest, the cgroup driver" \
     '^kubeadm-init [0-9]{10} kubeadm=[0-9a-f]{16} cgroup=(systemd|cgroupfs)$' bash -c "bash '$lab' ssh 1 tail -n 1 $jpath"
 check_out "node 2: nothing recorded past hosts (init failed: not recorded)" '^distribute setup hosts$' steps 2

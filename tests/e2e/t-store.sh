@@ -50,6 +50,10 @@ check "two runs with templates left the store as it was" test "$before" = "$(sto
 old=$(hostssh 1 "ls $store | head -1")
 blob=$(find "$CIRUN_HOME" -path "*/blobs/sha256/$old" | head -1)
 hostssh 1 "rm -rf $store/$old && cat > /var/lib/cirun/layers/$old" < "$blob"
+# (the journal removed before each run below with the same inputs: what distribute itself
+# does with the store is checked, not the skip of a step recorded as done)
+nojournal() { hostssh 1 rm -f /var/lib/cirun/data/my-cluster/journal; }
+nojournal
 out=$(run storetest:v1 -e Version=2)
 check_out "a host with the previous version's cache re-runs fine" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
 check_out "sending 0 layer bytes" '^0$' sent "$out"
@@ -59,6 +63,7 @@ check "its blob was moved into the store" hostssh 1 "test -f $store/$old/manifes
 f=$(hostssh 1 "cd $store && find . -path '*/tree/*' -type f -size +8c -printf '%s %P\n' | sort -n | tail -1 | cut -d' ' -f2-")
 layer=${f%%/*}
 hostssh 1 "echo tampered >> '$store/$f'"
+nojournal
 out=$(run storetest:v1 -e Version=2)
 check_out "a tampered store entry is found" "layer sha256:$layer of image storetest:v1 in the host cache is corrupt .*damaged" printf '%s\n' "$out"
 check_out "and sent again: the run succeeds" "^$ip1 +master0 +8 +ok +[0-9.]+ +[1-9]" printf '%s\n' "$out"
@@ -98,6 +103,7 @@ check_out "and a re-run sends 0 layer bytes" '^0$' sent "$out"
 # ---- a disk that fills mid-layer: a 48 MB tmpfs over the store (the rootfs is beside it,
 # on the host's disk); the layers are sent again into it and the large one does not fit
 if hostssh 1 "mount -t tmpfs -o size=48m tmpfs $store"; then
+    nojournal
     out=$(run storetest:v2 -e Version=2)
     check_out "a host whose disk fills mid-layer fails with that reason" "^\\[$ip1\\] distribute failed: the host's disk is full under /var/lib/cirun, its rootfs is left as it was: layer sha256:[0-9a-f]+: writing 'big/blob.bin': No space left on device" printf '%s\n' "$out"
     check "it keeps its previous rootfs" hostssh 1 "test -f $rootfs/big/blob.bin && test -f $rootfs/statics/audit-policy.yml"

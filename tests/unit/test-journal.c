@@ -325,15 +325,28 @@ static void test_decide(void **state)
 	add_record(&b, "init", 4);
 	assert_string_equal(decide(b.data, &why), "(end)");
 	assert_null(why);
-	/* the env changed: setup consumed it, and everything after it runs again */
+	/* the env changed: setup renders with it into a freshly assembled rootfs, so
+	 * distribute and everything after it run again */
 	env[0].value = (char *)"2";
-	assert_string_equal(decide(b.data, &why), "setup");
+	assert_string_equal(decide(b.data, &why), "distribute");
 	assert_string_equal(why, "its inputs changed");
-	/* setup ran again with the new env and was recorded, the run failed before hosts: the
-	 * old hosts record is before it, so hosts runs again although its inputs match */
-	add_record(&b, "setup", 5);
+	/* distribute and setup ran again with the new env and were recorded, the run failed
+	 * before hosts: the old hosts record is before them, so hosts runs again although
+	 * its own inputs match */
+	add_record(&b, "distribute", 5);
+	add_record(&b, "setup", 6);
 	assert_string_equal(decide(b.data, &why), "hosts");
 	assert_string_equal(why, "recorded before a step it follows ran again");
+	add_record(&b, "hosts", 7);
+	add_record(&b, "init", 8);
+	assert_string_equal(decide(b.data, &why), "(end)");
+	/* a Config document changed: config changes the rootfs in place, distribute again */
+	struct config_doc cfg = { .name = (char *)"c", .path = (char *)"etc/x", .data = (char *)"a" };
+	cluster.configs = &cfg;
+	cluster.nconfigs = 1;
+	assert_string_equal(decide(b.data, &why), "distribute");
+	cluster.configs = NULL;
+	cluster.nconfigs = 0;
 	/* a new image: distribute again, and so everything */
 	run.img.id = (char *)"2222222222222222222222222222222222222222222222222222222222222222";
 	assert_string_equal(decide(b.data, &why), "distribute");
