@@ -613,7 +613,8 @@ int run_journal_record(struct run *r, struct host_state *h, const struct phase *
 	struct journal *j = NULL;
 	int rc;
 
-	if (!rule || rule->kind != STEP_RECORDED || !h->journal_on)
+	/* a host marked failed while its phase returned success did not get through it */
+	if (!rule || rule->kind != STEP_RECORDED || !h->journal_on || h->failed)
 		return 0;
 	run_journal_inputs(r, h, p->name, &in);
 	if (rule->outputs)
