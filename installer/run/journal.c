@@ -5,8 +5,9 @@
  * it (run_journal_record).
  *
  * Only the phases of the table below are recorded and skipped; the others (connect, agent,
- * facts, the kubectl rows, label masters, wait Ready) only read or converge, and run every
- * time: a complete cluster run again is checked by them. A recorded phase is done on a host
+ * facts, mirrors, the kubectl rows, label masters, wait Ready) only read or converge, and
+ * run every time: a complete cluster run again is checked by them; join data runs when
+ * some host joins. A recorded phase is done on a host
  * when its last record carries the inputs the phase would consume now and comes after the
  * record of the host's phase before it (a phase that ran again makes those after it run
  * again), and a cheap check agrees (the rootfs, admin.conf, kubelet.conf are there). The
@@ -267,9 +268,8 @@ static const char *verify_path(struct host_state *h, const char *path, const cha
 static const char *verify_rootfs(struct run *r, struct host_state *h, int *rc)
 {
 	_cleanup_free_ char *p = xasprintf(REMOTE_ROOT "/data/%s/rootfs", r->c->name);
-	const char *why = verify_path(h, p, "its rootfs is gone", rc);
 
-	return why;
+	return verify_path(h, p, "its rootfs is gone", rc);
 }
 
 static const char *verify_admin(struct run *r, struct host_state *h, int *rc)

@@ -176,8 +176,8 @@ check_out "the run is ok on the node" "^$ip2 +node +[0-9]+ +ok" printf '%s\n' "$
 check_out "the import names the registries of the archive" \
     "^\\[$ip1\\] registry: images/other\\.tar: 2 images: team/hello:1 team/app:2 \\(.*\\); from images\\.example, myreg\\.example:5000\$" \
     printf '%s\n' "$out"
-check_out "master0: mirrors right after registry" '^connect,agent,facts,distribute,setup,hosts,init,registry,mirrors$' phases_of my-cluster "$ip1"
-check_out "the node: mirrors after init (no registry there)" '^connect,agent,facts,distribute,setup,hosts,init,mirrors$' phases_of my-cluster "$ip2"
+check_out "master0: mirrors right after registry" '^connect,agent,facts,journal,distribute,setup,hosts,init,registry,mirrors$' phases_of my-cluster "$ip1"
+check_out "the node: mirrors after init (no registry there)" '^connect,agent,facts,journal,distribute,setup,hosts,init,mirrors$' phases_of my-cluster "$ip2"
 check_out "the node: mirrors wrote the two new files only" "^\\[$ip2\\] /etc/hosts unchanged, 2 mirror file\\(s\\) written\$" printf '%s\n' "$out"
 for n in 1 2; do
     for r in images.example myreg.example:5000; do
