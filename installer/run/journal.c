@@ -358,6 +358,24 @@ int run_journal_inputs(const struct run *r, const struct host_state *h, const ch
 
 /* ---- the decision ---- */
 
+/* config and setup change the rootfs in place (an append, templates rendered over their
+ * text): one that failed half-way, or runs again, gets it assembled afresh first, as every
+ * run did before the journal */
+static size_t in_place(const struct run *r, size_t i, size_t k, const char **why)
+{
+	long d = index_of("distribute");
+	const char *name = run_pipeline[k].name;
+
+	if ((strcmp(name, "config") != 0 && strcmp(name, "setup") != 0) || d < 0 ||
+	    !recorded_here(r, (size_t)d, i))
+		return k;
+	*why = strcmp(name, "config") == 0 ? "config changes the rootfs in place: assembled afresh "
+					     "for it"
+					   : "setup changes the rootfs in place: assembled afresh "
+					     "for it";
+	return (size_t)d;
+}
+
 size_t run_journal_decide(const struct run *r, const struct host_state *h,
 			  const struct journal *j, const char **ret_why)
 {
@@ -383,7 +401,7 @@ size_t run_journal_decide(const struct run *r, const struct host_state *h,
 		else if (!journal_matches(j, (size_t)last, in.data))
 			*ret_why = "its inputs changed";
 		if (*ret_why)
-			return k;
+			return in_place(r, i, k, ret_why);
 		prev = last;
 	}
 	return run_pipeline_len;

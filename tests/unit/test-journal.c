@@ -318,6 +318,10 @@ static void test_decide(void **state)
 	assert_int_equal(run_journal_inputs(&run, &host, "facts", &b), -ENOENT);
 	/* every phase recorded with today's inputs: done */
 	add_record(&b, "distribute", 1);
+	/* setup not done (it failed half-way, say): it changes the rootfs in place, which is
+	 * assembled afresh for it */
+	assert_string_equal(decide(b.data, &why), "distribute");
+	assert_string_equal(why, "setup changes the rootfs in place: assembled afresh for it");
 	add_record(&b, "setup", 2);
 	add_record(&b, "hosts", 3);
 	assert_string_equal(decide(b.data, &why), "init");
