@@ -42,14 +42,15 @@ static void field(const char *out, const char *key, char ret[FIELD_MAX + 1])
 }
 
 /* The journal's last line (its position, per issue 10's contract: "<step> <seconds>
- * [key=value ...]"), the last image id it recorded, and the units' states. The cluster
+ * [key=value ...]"), the last image id it recorded (distribute's img=, installer/run/
+ * journal.c), and the units' states. The cluster
  * name is a validated name: safe in the quotes. */
 static int host_status(struct run *r, struct host_state *h, struct host_status *st)
 {
 	_cleanup_free_ char *script = xasprintf(
 		"J='" REMOTE_ROOT "/data/%s/journal'\n"
 		"printf 'journal %%s\\n' \"$(tail -n 1 \"$J\" 2>/dev/null | head -c 1024)\"\n"
-		"printf 'image %%s\\n' \"$(grep -o 'image[a-z_-]*=[^ ]*' \"$J\" 2>/dev/null | "
+		"printf 'image %%s\\n' \"$(grep -o ' img=[^ ]*' \"$J\" 2>/dev/null | "
 		"tail -n 1 | head -c 1024 | cut -d= -f2-)\"\n"
 		"printf 'cri %%s\\n' \"$(systemctl is-active containerd 2>/dev/null)\"\n"
 		"printf 'kubelet %%s\\n' \"$(systemctl is-active kubelet 2>/dev/null)\"\n",

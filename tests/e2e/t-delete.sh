@@ -75,7 +75,7 @@ check_out "cirun clusters --output json" "^\\[\\{\"name\":\"dc\",\"image\":\"del
 check_out "cirun apply -f takes the saved definition (dry run)" "DRY RUN" "$cirun" apply -f "$CIRUN_HOME/clusters/dc/Clusterfile" --dry-run
 # status: the journal is the journal helper's; here a line of the contract's form, and
 # one with a terminal escape that must not reach the terminal
-hostssh 1 'printf "distribute 1764400000 image=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
+hostssh 1 'printf "distribute 1764400000 img=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
 out=$("$cirun" status 2>&1); rc=$?
 check "cirun status (the only saved cluster) exits 0" test "$rc" -eq 0
 check_out "status: master0 reachable, containerd active, kubelet inactive, the journal's image id and last line" "^$ip1 +master0 +yes +active +inactive +sha256:abc123 +setup 1764400001 x=\?\[2J$" printf '%s\n' "$out"
