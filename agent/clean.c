@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cleanup.h"
 #include "fs-util.h"
 #include "hosts.h"
@@ -109,9 +110,11 @@ static int open_parent(const char *path, const char **leaf, int *ret)
 enum pass { PASS_FILES, PASS_BACKUPS, PASS_DIRS };
 
 /* One path of the record in one pass: files (and symlinks) removed, backups put back
- * where their original was, empty directories removed. */
+ * where their original was, empty directories removed. A path reached through a symlink
+ * is left alone and goes into kept: it may still be a run's file (a directory swapped
+ * for a link), and forgetting it would make the next run refuse it as someone else's. */
 static int clean_one(const char *path, enum pass pass, const struct install_record *rec,
-		     struct clean_report *rep, struct errbuf *err)
+		     struct clean_report *rep, struct buf *kept, struct errbuf *err)
 {
 	_cleanup_close_ int dfd = -1;
 	const char *leaf = NULL;
@@ -125,8 +128,10 @@ static int clean_one(const char *path, enum pass pass, const struct install_reco
 		/* not the directory a run made: whatever it leads to is not the record's */
 		if (pass == PASS_FILES) {
 			log_warning("'%s': a symlink or a file on the way: left alone, never "
-				    "followed", path);
+				    "followed, and kept in the record", path);
 			rep->refused++;
+			if (buf_printf(kept, "%s\n", path) < 0)
+				return errbuf_set(err, -E2BIG, "the record lines to keep are over 16 MiB");
 		}
 		return 0;
 	}
@@ -161,20 +166,47 @@ static int clean_one(const char *path, enum pass pass, const struct install_reco
 	return 0;
 }
 
-static int stop_units(char **v, size_t n, struct clean_report *rep, struct errbuf *err)
+/* A unit another cluster's record lists runs for that cluster too: left running. */
+static int stop_units(char **v, size_t n, const struct install_record *rec,
+		      struct clean_report *rep, struct errbuf *err)
 {
 	_cleanup_free_ char **units = xcalloc(n ? n : 1, sizeof(*units));
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *u = unit_of(v[i]);
-		if (u && !has_suffix(v[i], INSTALL_RECORD_BACKUP_SUFFIX))
+		if (u && !has_suffix(v[i], INSTALL_RECORD_BACKUP_SUFFIX) &&
+		    !install_record_shared(rec, v[i]))
 			units[k++] = (char *)u;
 	}
 	rep->units = (unsigned)k;
 	if (k == 0 || !paths.use_bus)
 		return 0;
 	return units_stop_disable(units, k, err);
+}
+
+/* The record reduced to what was left alone (kept, non-empty) after data/<cluster> went. */
+static int keep_record(const char *cluster, const struct buf *kept, struct errbuf *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/data/%s", agent_root(), cluster);
+	_cleanup_free_ char *file = xasprintf("%s/installed", dir);
+	int r = mkdir_p(dir, 0700);
+
+	if (r >= 0)
+		r = write_file_atomic(file, kept->data, kept->len, 0600);
+	if (r < 0)
+		return errbuf_set(err, r, "cannot keep the record lines left alone in %s: %s", file,
+				  strerror(-r));
+	log_warning("%s keeps the paths left alone (a symlink on the way): a later run takes them "
+		    "as cirun's; remove them and the file by hand once they are not needed", file);
+	return 0;
+}
+
+/* Paths by length: a directory is shorter than anything inside it. */
+static int shorter_first(const void *a, const void *b)
+{
+	size_t x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+	return x < y ? -1 : x > y;
 }
 
 static int remove_data(const char *cluster, struct clean_report *rep, struct errbuf *err)
@@ -204,6 +236,7 @@ static int remove_data(const char *cluster, struct clean_report *rep, struct err
 int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err)
 {
 	_cleanup_(install_record_freep) struct install_record *rec = NULL;
+	_cleanup_buf_ struct buf kept = BUF_INIT(INSTALL_RECORD_MAX);
 	char **v = NULL;
 	size_t n = 0;
 	bool units_gone = false;
@@ -212,7 +245,11 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 	*rep = (struct clean_report){ 0 };
 	if (!cluster_name_valid(cluster))
 		return errbuf_set(err, -EINVAL, "cluster name '%s' is not valid", cluster);
-	rec = install_record_open(cluster, 0);
+	/* a record that cannot be read would leave its paths behind (and the record itself
+	 * removed with data/<cluster>), another cluster's would expose its shared paths */
+	r = install_record_load(cluster, &rec, err);
+	if (r < 0)
+		return errbuf_prefix(err, "clean of cluster %s stopped before removing anything", cluster);
 	v = install_record_paths(rec, &n);
 	/* hostile lines are dropped before anything, so no pass can act on one */
 	for (size_t i = 0, k = 0; i < n; i++) {
@@ -228,14 +265,18 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 		v[i] = NULL;
 	}
 	n -= rep->refused;
-	r = stop_units(v, n, rep, err);
-	/* later entries were made inside earlier ones: in reverse, children go first */
-	for (enum pass pass = PASS_FILES; r >= 0 && pass <= PASS_DIRS; pass++)
+	r = stop_units(v, n, rec, rep, err);
+	/* later entries were made inside earlier ones: in reverse, children go first; the
+	 * directories, whatever order they were recorded in, the longest paths first */
+	for (enum pass pass = PASS_FILES; r >= 0 && pass <= PASS_DIRS; pass++) {
+		if (pass == PASS_DIRS && n > 1)
+			qsort(v, n, sizeof(*v), shorter_first);
 		for (size_t i = n; r >= 0 && i > 0; i--) {
 			unsigned before = rep->removed;
-			r = clean_one(v[i - 1], pass, rec, rep, err);
+			r = clean_one(v[i - 1], pass, rec, rep, &kept, err);
 			units_gone |= rep->removed > before && beneath(v[i - 1], paths.systemd_dir);
 		}
+	}
 	if (r >= 0 && units_gone && paths.use_bus)
 		r = units_reload(err);
 	if (r >= 0)
@@ -243,6 +284,8 @@ int host_clean(const char *cluster, struct clean_report *rep, struct errbuf *err
 	/* last: the record goes with it, and a clean that failed above can be run again */
 	if (r >= 0)
 		r = remove_data(cluster, rep, err);
+	if (r >= 0 && kept.len)
+		r = keep_record(cluster, &kept, err);
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);

@@ -70,14 +70,20 @@ void install_record_add(struct install_record *rc, const char *path)
 		rc->full = true;
 }
 
-/* The good lines of a record file: into rc's own record, or into set. */
-static void load(struct install_record *rc, const char *file, struct strset *set)
+/* The good lines of a record file: into rc's own record, or into set. A file that is not
+ * there is an empty record; one that cannot be read (or is over the cap) is an error. */
+static int load(struct install_record *rc, const char *file, struct strset *set,
+		struct errbuf *err)
 {
 	_cleanup_buf_ struct buf b = BUF_INIT(INSTALL_RECORD_MAX);
 	char *save = NULL;
+	int r = buf_read_file(&b, file);
 
-	if (buf_read_file(&b, file) < 0)
-		return;
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return errbuf_set(err, r, "cannot read the install record %s: %s", file,
+				  r == -E2BIG ? "over 16 MiB" : strerror(-r));
 	for (char *l = strtok_r(b.data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		if (!install_record_line_ok(file, l))
 			continue;
@@ -86,27 +92,31 @@ static void load(struct install_record *rc, const char *file, struct strset *set
 		else
 			install_record_add(rc, l);
 	}
+	return 0;
 }
 
-static void load_others(struct install_record *rc)
+static int load_others(struct install_record *rc, struct errbuf *err)
 {
 	_cleanup_free_ char *data = xasprintf("%s/data", agent_root());
 	struct dirent **names;
-	int n = scandir(data, &names, NULL, alphasort);
+	int n = scandir(data, &names, NULL, alphasort), r = 0;
 
+	if (n < 0 && errno != ENOENT)
+		r = errbuf_set(err, negative_errno(), "cannot list %s: %m", data);
 	for (int i = 0; i < n; i++) {
 		const char *nm = names[i]->d_name;
-		if (cluster_name_valid(nm) && strcmp(nm, rc->cluster) != 0) {
+		if (r >= 0 && cluster_name_valid(nm) && strcmp(nm, rc->cluster) != 0) {
 			_cleanup_free_ char *file = xasprintf("%s/%s/installed", data, nm);
-			load(rc, file, rc->others);
+			r = load(rc, file, rc->others, err);
 		}
 		free(names[i]);
 	}
 	if (n >= 0)
 		free(names);
+	return r;
 }
 
-struct install_record *install_record_open(const char *cluster, unsigned flags)
+static struct install_record *record_new(const char *cluster, unsigned flags)
 {
 	struct install_record *rc = xcalloc(1, sizeof(*rc));
 
@@ -116,9 +126,29 @@ struct install_record *install_record_open(const char *cluster, unsigned flags)
 	rc->text = (struct buf)BUF_INIT(INSTALL_RECORD_MAX);
 	rc->seen = strset_new();
 	rc->others = strset_new();
-	load(rc, rc->file, NULL);
-	load_others(rc);
 	return rc;
+}
+
+struct install_record *install_record_open(const char *cluster, unsigned flags)
+{
+	struct install_record *rc = record_new(cluster, flags);
+	struct errbuf e = ERRBUF_INIT;
+
+	if (load(rc, rc->file, NULL, &e) < 0 || load_others(rc, &e) < 0)
+		log_warning("%s", errbuf_msg(&e));
+	return rc;
+}
+
+int install_record_load(const char *cluster, struct install_record **ret, struct errbuf *err)
+{
+	_cleanup_(install_record_freep) struct install_record *rc = record_new(cluster, 0);
+	int r = load(rc, rc->file, NULL, err);
+
+	if (r >= 0)
+		r = load_others(rc, err);
+	if (r >= 0)
+		*ret = TAKE_PTR(rc);
+	return r;
 }
 
 struct install_record *install_record_free(struct install_record *rc)

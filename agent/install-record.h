@@ -29,6 +29,10 @@ struct install_record;
  * the records of the host's other clusters. cluster must be a valid cluster name. */
 struct install_record *install_record_open(const char *cluster, unsigned flags);
 struct install_record *install_record_free(struct install_record *rc);
+/* The same for a clean, where a record that cannot be read must stop everything (its
+ * paths would be left behind, another cluster's shared ones removed): a record file that
+ * is there but cannot be read or is over the cap fails, naming it. */
+int install_record_load(const char *cluster, struct install_record **ret, struct errbuf *err);
 
 static inline void install_record_freep(struct install_record **rc)
 {

@@ -15,6 +15,8 @@
 #include "facts.h"
 #include "host-lock.h"
 #include "hosts.h"
+#include "journal-file.h"
+#include "journal.h"
 #include "kubeadm-file.h"
 #include "fs-util.h"
 #include "layers.h"
@@ -654,6 +656,38 @@ static int on_clean(struct agent *a, struct cursor *c, struct errbuf *err)
 	return send_ok(a, detail, err);
 }
 
+/* The step journal goes back whole, as OK's detail: it is capped far below a frame */
+static int on_journal(struct agent *a, struct cursor *c, bool append, struct errbuf *err)
+{
+	_cleanup_buf_ struct buf text = BUF_INIT(JOURNAL_MAX_BYTES);
+	struct msg_journal m;
+	int r = append ? msg_journal_append_decode(rest(c), c->left, &m, err)
+		       : msg_journal_read_decode(rest(c), c->left, &m, err);
+
+	if (r < 0)
+		return r;
+	if (append)
+		r = journal_file_append(agent_root(), m.cluster, m.line, &text, err);
+	else
+		r = journal_file_read(agent_root(), m.cluster, &text, err);
+	if (r >= 0 && append)
+		log_info("cluster %s: journal: %s", m.cluster, m.line);
+	if (r >= 0)
+		r = send_ok(a, text.data, err);
+	msg_journal_release(&m);
+	return r;
+}
+
+static int on_journal_read(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	return on_journal(a, c, false, err);
+}
+
+static int on_journal_append(struct agent *a, struct cursor *c, struct errbuf *err)
+{
+	return on_journal(a, c, true, err);
+}
+
 static int on_bye(struct agent *a, struct cursor *c, struct errbuf *err)
 {
 	int r = msg_empty_decode(MSG_BYE, rest(c), c->left, err);
@@ -675,12 +709,15 @@ static const handler_fn handlers[_MSG_MAX] = {
 	[MSG_KUBEADM_CONFIG] = on_kubeadm_config,
 	[MSG_LOCK] = on_lock,
 	[MSG_CLEAN] = on_clean,
+	[MSG_JOURNAL_READ] = on_journal_read,
+	[MSG_JOURNAL_APPEND] = on_journal_append,
 };
 
 /* What may come before LOCK: it changes nothing on the host. Everything else (a message
  * added later included) waits for the host's lock. */
 static const bool lock_free[_MSG_MAX] = {
 	[MSG_HELLO] = true, [MSG_LOCK] = true, [MSG_FACTS_REQ] = true, [MSG_BYE] = true,
+	[MSG_JOURNAL_READ] = true, /* reads only: status may look while a run holds the lock */
 };
 
 /* A request that would change the host without this session holding its lock (not taken,

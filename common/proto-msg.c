@@ -6,6 +6,7 @@
 
 #include "digest.h"
 #include "hosts-block.h"
+#include "journal.h"
 #include "macro.h"
 #include "name.h"
 #include "proto.h"
@@ -717,6 +718,23 @@ int msg_lock_decode(const void *p, size_t n, struct msg_lock *ret, struct errbuf
 	return 0;
 }
 
+int msg_journal_read_decode(const void *p, size_t n, struct msg_journal *ret,
+			    struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_JOURNAL_READ, p, n, err);
+	struct msg_journal m = { 0 };
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_journal_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
 void msg_lock_release(struct msg_lock *m)
 {
 	free(m->cluster);
@@ -739,4 +757,32 @@ int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf 
 	}
 	*ret_cluster = cluster;
 	return 0;
+}
+int msg_journal_append_decode(const void *p, size_t n, struct msg_journal *ret,
+			      struct errbuf *err)
+{
+	struct dec d = dec_of(MSG_JOURNAL_APPEND, p, n, err);
+	struct msg_journal m = { 0 };
+	struct errbuf e = ERRBUF_INIT;
+	int r = get_cluster(&d, &m.cluster);
+
+	if (r >= 0)
+		r = get_str(&d, "line", JOURNAL_MAX_LINE, &m.line);
+	if (r >= 0 && journal_line_check(m.line, &e) < 0)
+		r = errbuf_set(err, -EBADMSG, "malformed %s: line %s", d.msg, errbuf_msg(&e));
+	if (r >= 0)
+		r = end(&d);
+	if (r < 0) {
+		msg_journal_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void msg_journal_release(struct msg_journal *m)
+{
+	free(m->cluster);
+	free(m->line);
+	*m = (struct msg_journal){ 0 };
 }

@@ -191,3 +191,15 @@ void msg_lock_release(struct msg_lock *m);
 
 /* CLEAN: the cluster to take off the host (a valid cluster name); *ret_cluster to free. */
 int msg_clean_decode(const void *p, size_t n, char **ret_cluster, struct errbuf *err);
+/* JOURNAL_READ and JOURNAL_APPEND (common/journal.h): the cluster, and for an append one
+ * record as journal_line_check() accepts it (no newline, capped at JOURNAL_MAX_LINE). */
+struct msg_journal {
+	char *cluster;
+	char *line; /* NULL for JOURNAL_READ */
+};
+
+int msg_journal_read_decode(const void *p, size_t n, struct msg_journal *ret,
+			    struct errbuf *err);
+int msg_journal_append_decode(const void *p, size_t n, struct msg_journal *ret,
+			      struct errbuf *err);
+void msg_journal_release(struct msg_journal *m);

@@ -25,6 +25,8 @@ static const char *const names[] = {
 	[MSG_REGISTRY_IMPORTED] = "REGISTRY_IMPORTED",
 	[MSG_LOCK] = "LOCK",
 	[MSG_CLEAN] = "CLEAN",
+	[MSG_JOURNAL_READ] = "JOURNAL_READ",
+	[MSG_JOURNAL_APPEND] = "JOURNAL_APPEND",
 };
 
 const char *proto_msg_name(unsigned type)
@@ -408,6 +410,14 @@ int proto_validate(uint8_t type, const void *payload, size_t n)
 		break;
 	case MSG_CLEAN:
 		r = skip_str(&c); /* cluster */
+		break;
+	case MSG_JOURNAL_READ:
+		r = skip_str(&c); /* cluster */
+		break;
+	case MSG_JOURNAL_APPEND:
+		r = skip_str(&c); /* cluster */
+		if (r >= 0)
+			r = skip_str(&c); /* line */
 		break;
 	case MSG_EXIT:
 		r = cur_u32(&c, &u);

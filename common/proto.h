@@ -58,6 +58,10 @@ enum proto_msg {
 			    * ERROR EBUSY (held) or ESTALE (stale, no PROTO_LOCK_FORCE) */
 	MSG_CLEAN,	   /* c→a: str cluster; a→c: OK "detail" (agent/clean.h: units, the
 			    * install record's paths, the /etc/hosts block, data/CLUSTER) */
+	MSG_JOURNAL_READ,  /* c→a: str cluster; a→c: OK "TEXT" (the host's step journal of
+			    * the cluster, common/journal.h; "" when none) */
+	MSG_JOURNAL_APPEND, /* c→a: str cluster, str line (one record, no newline); a→c: OK
+			     * "TEXT" (the journal after the record was fsync'd) */
 	_MSG_MAX,
 };
 

@@ -775,9 +775,11 @@ static int emit_node(yaml_emitter_t *em, const struct ynode *n)
 			text = "null";
 		else if (!n->plain && resolves_as_non_string(text))
 			style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
+		/* libyaml checks the text here, and says nothing of why it refused it: it is
+		 * not UTF-8 (or libyaml's own allocation failed) */
 		if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
 						  (int)strlen(text), 1, 1, style))
-			return -ENOMEM;
+			return -EILSEQ;
 		return yaml_emitter_emit(em, &ev) ? 0 : -EIO;
 	}
 	case YNODE_MAP:
@@ -839,6 +841,11 @@ static int emit_stream(yaml_emitter_t *em, struct ynode *const *docs, size_t n)
 
 int ydoc_emit(struct ynode *const *docs, size_t n, struct buf *out)
 {
+	return ydoc_emit_err(docs, n, out, NULL);
+}
+
+int ydoc_emit_err(struct ynode *const *docs, size_t n, struct buf *out, struct errbuf *err)
+{
 	yaml_emitter_t em;
 	size_t start = out->len;
 	int r;
@@ -853,6 +860,10 @@ int ydoc_emit(struct ynode *const *docs, size_t n, struct buf *out)
 	/* The write handler's only failure is the buffer's cap. */
 	if (r < 0 && em.error == YAML_WRITER_ERROR)
 		r = -E2BIG;
+	if (r < 0 && err)
+		errbuf_set(err, r, "%s", r == -E2BIG ? "the YAML is over its size cap" :
+			   r == -EILSEQ ? "libyaml refused a string that is not valid UTF-8" :
+			   em.problem ? em.problem : strerror(-r));
 	yaml_emitter_delete(&em);
 	if (r < 0)
 		buf_truncate(out, start);

@@ -50,6 +50,9 @@ struct ydoc *ydoc_free(struct ydoc *d);
 
 /* Emits documents as one YAML stream ("---" between documents). */
 int ydoc_emit(struct ynode *const *docs, size_t n, struct buf *out);
+/* The same, with why it failed in err when err is not NULL: libyaml's own words, -EILSEQ
+ * for a string that is not UTF-8, -E2BIG when out's cap is reached. */
+int ydoc_emit_err(struct ynode *const *docs, size_t n, struct buf *out, struct errbuf *err);
 int ynode_emit(const struct ynode *node, struct buf *out);
 
 /* Building trees. The new_* functions never fail (allocation failure aborts). Nodes

@@ -492,3 +492,24 @@ int agent_client_clean(struct agent_client *ac, const char *cluster, char **ret_
 	r = send_req(ac, MSG_CLEAN, err);
 	return r < 0 ? r : expect_ok(ac, ret_detail, err);
 }
+
+int agent_client_journal_read(struct agent_client *ac, const char *cluster, char **ret_text,
+			      struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	r = send_req(ac, MSG_JOURNAL_READ, err);
+	return r < 0 ? r : expect_ok(ac, ret_text, err);
+}
+
+int agent_client_journal_append(struct agent_client *ac, const char *cluster, const char *line,
+				char **ret_text, struct errbuf *err)
+{
+	int r;
+
+	req_str(ac, "cluster name", cluster);
+	req_str(ac, "journal record", line);
+	r = send_req(ac, MSG_JOURNAL_APPEND, err);
+	return r < 0 ? r : expect_ok(ac, ret_text, err);
+}

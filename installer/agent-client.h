@@ -106,5 +106,12 @@ int agent_client_lock(struct agent_client *ac, const char *cluster, const char *
  * record, its /etc/hosts block, data/CLUSTER; ret_detail: what was done. */
 int agent_client_clean(struct agent_client *ac, const char *cluster, char **ret_detail,
 		       struct errbuf *err);
+/* The host's step journal of cluster (common/journal.h), as text to parse (hostile):
+ * JOURNAL_READ; JOURNAL_APPEND with one record (line, no newline), answered once it is on
+ * the host's disk. *ret_text: the journal (after the append). */
+int agent_client_journal_read(struct agent_client *ac, const char *cluster, char **ret_text,
+			      struct errbuf *err);
+int agent_client_journal_append(struct agent_client *ac, const char *cluster, const char *line,
+				char **ret_text, struct errbuf *err);
 
 int agent_client_bye(struct agent_client *ac, struct errbuf *err);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,12 +154,113 @@ static struct ynode *config_doc_tree(const struct config_doc *cfg)
 	return d;
 }
 
+/* s is UTF-8 as RFC 3629 has it (no overlong form, no surrogate, at most U+10FFFF): YAML
+ * holds nothing else, and libyaml refuses to write it. */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned char b = *p;
+		size_t len = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 :
+			     (b & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp = len == 1 ? b : len == 2 ? b & 0x1f : len == 3 ? b & 0x0f : b & 0x07;
+
+		if (len == 0)
+			return false;
+		for (size_t i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+/* A field that is not UTF-8, named (its value never: it may be a password), with what
+ * to do; where is "" (the cluster's own) or " of host IP". */
+static int check_ssh_utf8(const struct ssh_settings *s, const char *where, const char *name,
+			  struct errbuf *err)
+{
+	const struct {
+		const char *value, *field, *fix;
+	} f[] = {
+		{ s->user, "ssh.user", "give the user name in UTF-8" },
+		{ s->password, "ssh.passwd (the SSH password)", "give it in UTF-8 (change the host's "
+		  "password if need be), or use a key (--pk)" },
+		{ s->pk_file, "ssh.pk (the key's path)", "move or link the key to a path in UTF-8" },
+		{ s->pk_passphrase, "ssh.pkPasswd (the key's passphrase)", "give the key a passphrase "
+		  "in UTF-8 (ssh-keygen -p)" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(f); i++)
+		if (f[i].value && !utf8_valid(f[i].value))
+			return errbuf_set(err, -EINVAL, "cannot save cluster %s's definition: %s%s is not "
+					  "valid UTF-8 (the saved Clusterfile is YAML, UTF-8 only): %s",
+					  name, f[i].field, where, f[i].fix);
+	return 0;
+}
+
+static int check_kv_utf8(const struct kv *v, size_t n, const char *field, const char *where,
+			 const char *name, struct errbuf *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (utf8_valid(v[i].key) && utf8_valid(v[i].value))
+			continue;
+		/* the key is a name (an identifier when it came through parse_env_item) */
+		_cleanup_free_ char *what = utf8_valid(v[i].key) ?
+			xasprintf("the value of %s %s", field, v[i].key) :
+			xasprintf("%s item %zu", field, i + 1);
+		return errbuf_set(err, -EINVAL, "cannot save cluster %s's definition: %s%s is not "
+				  "valid UTF-8 (the saved Clusterfile is YAML, UTF-8 only): give it "
+				  "in UTF-8 (base64 for binary data)", name, what, where);
+	}
+	return 0;
+}
+
+/* What the command line, the environment and files given by path can bring in (the
+ * Clusterfile's own YAML documents were UTF-8 when they were read). */
+static int check_utf8(const struct cluster *c, struct errbuf *err)
+{
+	int r = 0;
+
+	if (c->image && !utf8_valid(c->image))
+		return errbuf_set(err, -EINVAL, "cannot save cluster %s's definition: the image name is "
+				  "not valid UTF-8", c->name);
+	if (c->registry_host && !utf8_valid(c->registry_host))
+		return errbuf_set(err, -EINVAL, "cannot save cluster %s's definition: registry.host is "
+				  "not valid UTF-8", c->name);
+	r = check_ssh_utf8(&c->ssh, "", c->name, err);
+	if (r >= 0)
+		r = check_kv_utf8(c->env, c->nenv, "env", "", c->name, err);
+	if (r >= 0)
+		r = check_kv_utf8(c->cmd_args, c->ncmd_args, "cmd_args", "", c->name, err);
+	for (size_t i = 0; r >= 0 && i < c->nhosts; i++) {
+		const struct cluster_host *h = &c->hosts[i];
+		if (!utf8_valid(h->ip))
+			return errbuf_set(err, -EINVAL, "cannot save cluster %s's definition: host %zu's "
+					  "address is not valid UTF-8", c->name, i + 1);
+		_cleanup_free_ char *where = xasprintf(" of host %s", h->ip);
+		r = check_ssh_utf8(&h->ssh, where, c->name, err);
+		if (r >= 0)
+			r = check_kv_utf8(h->env, h->nenv, "env", where, c->name, err);
+	}
+	return r;
+}
+
 int cluster_state_render(const struct cluster *c, struct buf *out, struct errbuf *err)
 {
 	size_t n = 1 + c->nplugins + c->nconfigs + c->nkubeadm, k = 0;
-	struct ynode **docs = xcalloc(n, sizeof(*docs));
-	int r;
+	struct ynode **docs = NULL;
+	int r = check_utf8(c, err);
 
+	if (r < 0)
+		return r;
+	docs = xcalloc(n, sizeof(*docs));
 	docs[k++] = cluster_doc(c);
 	for (size_t i = 0; i < c->nplugins; i++)
 		docs[k++] = plugin_doc(&c->plugins[i]);
@@ -166,13 +268,15 @@ int cluster_state_render(const struct cluster *c, struct buf *out, struct errbuf
 		docs[k++] = config_doc_tree(&c->configs[i]);
 	for (size_t i = 0; i < c->nkubeadm; i++)
 		docs[k++] = ynode_dup(c->kubeadm[i].tree);
-	r = ydoc_emit(docs, n, out);
+	r = ydoc_emit_err(docs, n, out, err);
 	for (size_t i = 0; i < n; i++)
 		ynode_free(docs[i]);
 	free(docs);
+	if (r == -E2BIG)
+		return errbuf_set(err, r, "cannot write cluster %s's definition: it is over %u MiB",
+				  c->name, STATE_MAX >> 20);
 	if (r < 0)
-		return errbuf_set(err, r, "cannot write cluster %s's definition as YAML (over %u "
-				  "MiB?)", c->name, STATE_MAX >> 20);
+		return errbuf_prefix(err, "cannot write cluster %s's definition as YAML", c->name);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -294,6 +295,16 @@ int layer_index_get(const char *home, const struct layer_index_spec *spec,
 	return 0;
 }
 
+/* A record being written (write_file_atomic_at's temporary name) by a process that died
+ * before the rename: one an hour old is no other run's work in progress. */
+#define TMP_STALE_S 3600
+
+static bool stale_tmp(const char *name, const struct stat *st)
+{
+	return strncmp(name, ".cirun-tmp-", strlen(".cirun-tmp-")) == 0 && S_ISREG(st->st_mode) &&
+	       st->st_mtime < time(NULL) - TMP_STALE_S;
+}
+
 static void gc_records(int dfd, const struct strset *keep, uint64_t *bytes)
 {
 	DIR *d = fdopendir(dfd);
@@ -304,11 +315,14 @@ static void gc_records(int dfd, const struct strset *keep, uint64_t *bytes)
 		close(dfd);
 		return;
 	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && !strset_contains(keep, de->d_name) &&
+	while ((de = readdir(d))) {
+		bool hidden = de->d_name[0] == '.';
+		if ((hidden || !strset_contains(keep, de->d_name)) &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    !S_ISDIR(st.st_mode) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+		    !S_ISDIR(st.st_mode) && (!hidden || stale_tmp(de->d_name, &st)) &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
 			*bytes += (uint64_t)st.st_size;
+	}
 	closedir(d);
 }
 

@@ -54,6 +54,7 @@ void layer_index_freep(struct layer_index **x);
 int layer_index_parse(const char *buf, size_t len, const char *digest, size_t data_max,
 		      struct layer_index **ret);
 
-/* image_store_gc: records of layers keep (hex digests) does not name are removed; the
- * bytes freed are added to *bytes. */
+/* image_store_gc: records of layers keep (hex digests) does not name are removed, and
+ * temporary files an interrupted write left (over an hour old); the bytes freed are added
+ * to *bytes. */
 void layer_index_gc(const char *home, const struct strset *keep, uint64_t *bytes);

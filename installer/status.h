@@ -4,11 +4,11 @@
  * recorded, and the states of containerd and kubelet (systemctl is-active). Everything a
  * host answers is shown with control characters replaced and cut at 200 bytes.
  *
- * Text: a header line, then one line per host (an unreachable host with why on the next
- * line). With o->json the run's events are JSON lines as `run --output json` prints them,
+ * Text: a header line, then one line per host (an unreachable host, or one reached whose
+ * state could not be read, with why on the next line). With o->json the run's events are JSON lines as `run --output json` prints them,
  * and the last line is {"cluster", "image", "image_id", "hosts": [{"host", "role",
  * "reachable", "error", "cri", "kubelet", "image_id", "journal"}]} (null where unknown).
- * Returns the exit code: 0 every host reached, 1 otherwise. */
+ * Returns the exit code: 0 every host reached and read, 1 otherwise. */
 #pragma once
 
 #include "cluster.h"

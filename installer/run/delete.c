@@ -43,11 +43,27 @@ static int clean_exec(struct run *r, struct host_state *h, const char *step, con
 	return 0;
 }
 
-/* kubeadm reset -f (the rootfs's kubeadm, else one on PATH; none: nothing kubeadm made),
- * the rootfs's scripts/clean.sh when it has one, then the agent's CLEAN. The cluster name
- * is a validated name ([a-z0-9._-]): safe inside the script's quotes. */
+/* kubeadm reset -f (the rootfs's kubeadm only: one on PATH may be another cluster's),
+ * the rootfs's scripts/clean.sh when it has one, then the agent's CLEAN. Nothing on a
+ * host without ROOT/data/<name>; no reset where another cluster's kubelet lives. The
+ * cluster name is a validated name ([a-z0-9._-]): safe inside the script's quotes. */
 int phase_clean(struct run *r, struct host_state *h)
 {
+	_cleanup_free_ char *other = NULL;
+	int probe = run_clean_probe(r, h, &other);
+
+	if (probe < 0)
+		return probe;
+	if (probe == CLEAN_ABSENT) {
+		h->clean_absent = true;
+		log_host(LOG_INFO, h->spec->ip, "nothing of cluster %s on %s: nothing to clean",
+			 r->c->name, h->spec->ip);
+		return 0;
+	}
+	if (probe == CLEAN_SHARED)
+		log_host(LOG_WARNING, h->spec->ip, "kubeadm reset -f skipped (and /root/.kube/config "
+			 "kept): the host's kubeadm or kubelet files are also in cluster %s's install "
+			 "record; delete that cluster too to reset this host", other);
 	/* kubeadm reset leaves $HOME/.kube/config (it says to remove it): the run put it there
 	 * as a copy of admin.conf (kubeadm-init.c); removed only while it still is one */
 	_cleanup_free_ char *reset = xasprintf(
@@ -56,16 +72,14 @@ int phase_clean(struct run *r, struct host_state *h)
 		"  rm -f /root/.kube/config && echo 'removed /root/.kube/config (a copy of "
 		"admin.conf)'\nfi\n"
 		"R='" REMOTE_ROOT "/data/%s/rootfs'\n"
-		"if [ -x \"$R/bin/kubeadm\" ]; then K=\"$R/bin/kubeadm\"\n"
-		"elif command -v kubeadm >/dev/null 2>&1; then K=kubeadm\n"
-		"else echo 'no kubeadm on the host: kubeadm reset skipped'; exit 0; fi\n"
-		"exec \"$K\" reset -f\n", r->c->name);
+		"if [ -x \"$R/bin/kubeadm\" ]; then exec \"$R/bin/kubeadm\" reset -f; fi\n"
+		"echo 'no bin/kubeadm in the rootfs: kubeadm reset skipped'\n", r->c->name);
 	_cleanup_free_ char *clean = xasprintf(
 		"R='" REMOTE_ROOT "/data/%s/rootfs'\n"
 		"if [ -f \"$R/scripts/clean.sh\" ]; then cd \"$R/scripts\" && exec bash clean.sh; fi\n"
 		"echo 'no scripts/clean.sh in the rootfs: skipped'\n", r->c->name);
 	_cleanup_free_ char *detail = NULL;
-	int rc = clean_exec(r, h, "kubeadm reset -f", reset);
+	int rc = probe == CLEAN_SHARED ? 0 : clean_exec(r, h, "kubeadm reset -f", reset);
 
 	if (rc >= 0)
 		rc = clean_exec(r, h, "scripts/clean.sh", clean);
@@ -143,7 +157,8 @@ static size_t failed_count(const struct run *r)
 	return n;
 }
 
-/* Every host cleaned: the saved definition goes. Else it stays, naming the hosts left. */
+/* Every host cleaned: the saved definition goes. Else it stays, naming the hosts left
+ * (with --force: down to them, delete-guard.c). */
 static int delete_end(struct run *r, const char *home, size_t unreachable)
 {
 	char left[4096];
@@ -164,12 +179,13 @@ static int delete_end(struct run *r, const char *home, size_t unreachable)
 			log_error("%s: not cleaned (%s): %s", r->hosts[i].spec->ip,
 				  r->hosts[i].failed_phase ? r->hosts[i].failed_phase : "?",
 				  errbuf_msg(&r->hosts[i].err));
+	if (r->o->force)
+		return run_delete_forced_end(r, home, unreachable, left);
 	report_text("cluster %s: still to clean on %s; the saved definition (%s/clusters/%s) is "
 		    "kept: run 'cirun delete --all --cluster-name %s' again once %s", r->c->name,
 		    left, home, r->c->name, r->c->name,
 		    unreachable ? "they are reachable" : "the cause is removed");
-	/* --force asked to clean what can be reached: done, when only those were skipped */
-	return r->o->force && unreachable == failed_count(r) ? 0 : 1;
+	return 1;
 }
 
 int cluster_delete(const char *home, struct cluster *c, const struct run_opts *o,
@@ -177,7 +193,7 @@ int cluster_delete(const char *home, struct cluster *c, const struct run_opts *o
 {
 	struct image_store *st = NULL;
 	struct run r = { 0 };
-	char list[4096];
+	char list[4096], others[4096];
 	size_t unreachable;
 	int rc = image_store_open(home, &st, err), code;
 
@@ -217,7 +233,7 @@ int cluster_delete(const char *home, struct cluster *c, const struct run_opts *o
 	if (unreachable)
 		log_warning("--force: skipping %s (unreachable); cleaning %s",
 			    host_list(&r, true, list, sizeof(list)),
-			    host_list(&r, false, list + 2048, sizeof(list) - 2048));
+			    host_list(&r, false, others, sizeof(others)));
 	pipeline_run(&r, delete_pipeline, ELEMENTSOF(delete_pipeline));
 	code = delete_end(&r, home, unreachable);
 out:

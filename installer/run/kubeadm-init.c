@@ -4,7 +4,8 @@
  * output streamed (the token and certificate key it prints masked), /root/.kube/config, and
  * admin.conf saved on this machine as $CIRUN_HOME/clusters/NAME/admin.conf (0600). A master0
  * that already holds /etc/kubernetes/admin.conf was initialised before: init is skipped,
- * saying so, rather than failing kubeadm's preflight (resuming a run is issue 10). */
+ * saying so, rather than failing kubeadm's preflight (also when the journal, journal.c, has no
+ * valid record of it). */
 #include "run-internal.h"
 
 #include <errno.h>

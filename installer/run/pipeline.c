@@ -30,6 +30,9 @@ const struct phase run_pipeline[] = {
 	{ .name = "agent", .run = phase_agent },
 	{ .name = "facts", .run = phase_facts, .after = run_preflight, .after_name = "preflight",
 	  .flags = PHASE_ALL_OR_NOTHING },
+	/* each host's step journal: where it resumes (journal.c) */
+	{ .name = "journal", .run = phase_journal, .after = run_journal_after,
+	  .flags = PHASE_ALL_OR_NOTHING },
 	/* plugins before the rootfs is on the hosts */
 	{ .name = "Originally", .run = phase_plugins_originally, .skip = run_no_plugins_originally },
 	{ .name = "distribute", .run = phase_distribute },
@@ -130,8 +133,14 @@ static void phase_one(void *data, size_t i)
 
 	if (!takes_part(job->r, job->p, i))
 		return;
+	/* journal.c: done in an earlier run, as recorded */
+	if (run_journal_skips(job->r, h, job->p)) {
+		h->phases_done++;
+		return;
+	}
 	int64_t t0 = run_now_ms();
-	if (job->p->run(job->r, h) < 0) {
+	/* a step is recorded only once it succeeded */
+	if (job->p->run(job->r, h) < 0 || run_journal_record(job->r, h, job->p) < 0) {
 		if (!h->failed)
 			host_fail(h, job->p->name, h->err.code, NULL);
 	} else {

@@ -46,6 +46,16 @@ struct host_state {
 	int64_t t_start_ms, t_end_ms;
 	struct buf tail;	/* recent output lines, for failure reports */
 	struct buf line;	/* an output line being assembled */
+	bool clean_absent;	/* delete: nothing of the cluster was on the host */
+	/* journal.c: the host's step journal as phase "journal" read it (journal_on: read, and
+	 * what runs is recorded), the index in run_pipeline[] of the first phase it runs (the
+	 * recorded ones before it are skipped as done) and why it resumes there; how many
+	 * phases were skipped */
+	struct journal *journal;
+	bool journal_on;
+	size_t resume_at;
+	const char *resume_why;
+	unsigned steps_skipped;
 };
 
 struct run {
@@ -113,6 +123,8 @@ struct run {
 	struct errbuf kubeadm_scan_err;
 	/* distribute.c: the hosts sending a layer at the same time share one read of it */
 	struct layer_feeds *feeds;
+	/* journal.c: some host runs its join in this run (else join data is not asked for) */
+	bool joins_pending;
 };
 
 int64_t run_now_ms(void);
@@ -282,6 +294,16 @@ extern const struct phase run_reach[];
 extern const size_t run_reach_len;
 /* delete.c: one host's clean (kubeadm reset -f, scripts/clean.sh, the agent's CLEAN) */
 int phase_clean(struct run *r, struct host_state *h);
+/* delete-guard.c: what of the cluster is on h before its clean: CLEAN_ABSENT (no
+ * ROOT/data/<name>: nothing to do there), CLEAN_SHARED (another cluster's install record
+ * lists kubeadm or kubelet files: *ret_other names it; no kubeadm reset), CLEAN_OURS. */
+enum { CLEAN_OURS, CLEAN_ABSENT, CLEAN_SHARED };
+int run_clean_probe(struct run *r, struct host_state *h, char **ret_other);
+/* delete-guard.c: the end of a `delete --all --force` that left hosts (left: their
+ * list): the saved definition rewritten down to them, or removed when only unreachable
+ * hosts are left and no other held anything of the cluster. The exit code. */
+int run_delete_forced_end(struct run *r, const char *home, size_t unreachable,
+			  const char *left);
 /* The points of a delete (delete.c), in / on every host their plugins select. */
 int phase_plugins_pre_clean(struct run *r, struct host_state *h);
 int phase_plugins_post_clean(struct run *r, struct host_state *h);
@@ -398,3 +420,26 @@ int run_kubeadm_entry(struct run *r, const char *path, mode_t type, const char *
 		      size_t len, const char *blob, struct errbuf *err);
 /* kubeadm.c: the most bytes of etc/kubeadm.yml it takes */
 #define RUN_KUBEADM_YML_MAX (1u << 20)
+
+/* journal.c: the step journal of each host (common/journal.h) at the pipeline's level.
+ * phase_journal (every host, before anything changes) reads it, mirrors it in
+ * $CIRUN_HOME/clusters/NAME/journal/IP and decides where the host resumes; its after hook
+ * settles what spans hosts (master0 initialised again: every join runs; a skipped
+ * registry's findings and kubeadm init's cgroup driver restored). The pipeline asks
+ * run_journal_skips before a phase runs on a host, and run_journal_record once it
+ * succeeded there (< 0: the record failed, h->err says so). */
+struct journal;
+int phase_journal(struct run *r, struct host_state *h);
+int run_journal_after(struct run *r);
+bool run_journal_skips(struct run *r, struct host_state *h, const struct phase *p);
+int run_journal_record(struct run *r, struct host_state *h, const struct phase *p);
+/* The inputs phase would record on h now ("k=v k=v"), -ENOENT for a phase not recorded;
+ * the index in run_pipeline[] where h resumes given journal j (run_pipeline_len: every
+ * recorded phase done), *ret_why saying why there. */
+int run_journal_inputs(const struct run *r, const struct host_state *h, const char *phase,
+		       struct buf *out);
+size_t run_journal_decide(const struct run *r, const struct host_state *h,
+			  const struct journal *j, const char **ret_why);
+/* The summary's "IP: resumed at STEP, N steps skipped as done" lines */
+void run_journal_summary(const struct run *r);
+void run_journal_release(struct run *r);

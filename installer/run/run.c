@@ -98,6 +98,7 @@ static int run_init(struct run *r, struct image_store *st, struct cluster *c,
 
 void run_release(struct run *r)
 {
+	run_journal_release(r);
 	hosts_close(r);
 	free(r->hosts);
 	free(r->digests);

@@ -21,6 +21,7 @@ struct host_status {
 	char image[FIELD_MAX + 1];
 	char cri[FIELD_MAX + 1];
 	char kubelet[FIELD_MAX + 1];
+	bool unread; /* reached, but its state could not be read (h->err says why) */
 };
 
 /* The value of "KEY value" in out (a line of the script below), control characters
@@ -41,15 +42,16 @@ static void field(const char *out, const char *key, char ret[FIELD_MAX + 1])
 }
 
 /* The journal's last line (its position, per issue 10's contract: "<step> <seconds>
- * [key=value ...]"), the last image id it recorded, and the units' states. The cluster
+ * [key=value ...]"), the last image id it recorded (distribute's img=, installer/run/
+ * journal.c), and the units' states. The cluster
  * name is a validated name: safe in the quotes. */
 static int host_status(struct run *r, struct host_state *h, struct host_status *st)
 {
 	_cleanup_free_ char *script = xasprintf(
 		"J='" REMOTE_ROOT "/data/%s/journal'\n"
-		"printf 'journal %%s\\n' \"$(tail -n 1 \"$J\" 2>/dev/null)\"\n"
-		"printf 'image %%s\\n' \"$(grep -o 'image[a-z_-]*=[^ ]*' \"$J\" 2>/dev/null | "
-		"tail -n 1 | cut -d= -f2-)\"\n"
+		"printf 'journal %%s\\n' \"$(tail -n 1 \"$J\" 2>/dev/null | head -c 1024)\"\n"
+		"printf 'image %%s\\n' \"$(grep -o ' img=[^ ]*' \"$J\" 2>/dev/null | "
+		"tail -n 1 | head -c 1024 | cut -d= -f2-)\"\n"
 		"printf 'cri %%s\\n' \"$(systemctl is-active containerd 2>/dev/null)\"\n"
 		"printf 'kubelet %%s\\n' \"$(systemctl is-active kubelet 2>/dev/null)\"\n",
 		r->c->name);
@@ -81,9 +83,10 @@ static void print_text(const struct run *r, const struct host_status *st)
 	       "KUBELET", "IMAGE", "JOURNAL");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct host_state *h = &r->hosts[i];
-		if (h->failed) {
-			printf("%-16s %-8s %-10s %-12s %-12s %-20s %s\n", h->spec->ip, role_of(r, i), "no",
-			       "-", "-", "-", "-");
+		if (h->failed || st[i].unread) {
+			printf("%-16s %-8s %-10s %-12s %-12s %-20s %s\n", h->spec->ip, role_of(r, i),
+			       h->failed ? "no" : "yes", h->failed ? "-" : "?", h->failed ? "-" : "?",
+			       h->failed ? "-" : "?", h->failed ? "-" : "?");
 			printf("  %s: %s\n", h->spec->ip, errbuf_msg(&h->err));
 			continue;
 		}
@@ -120,11 +123,12 @@ static int print_json(const struct run *r, const struct host_status *st)
 		json_str_or_null(&w, "role", role_of(r, i));
 		jsonw_key(&w, "reachable");
 		jsonw_bool(&w, !h->failed);
-		json_str_or_null(&w, "error", h->failed ? errbuf_msg(&h->err) : NULL);
-		json_str_or_null(&w, "cri", h->failed ? NULL : st[i].cri);
-		json_str_or_null(&w, "kubelet", h->failed ? NULL : st[i].kubelet);
-		json_str_or_null(&w, "image_id", h->failed ? NULL : st[i].image);
-		json_str_or_null(&w, "journal", h->failed ? NULL : st[i].journal);
+		bool known = !h->failed && !st[i].unread;
+		json_str_or_null(&w, "error", known ? NULL : errbuf_msg(&h->err));
+		json_str_or_null(&w, "cri", known ? st[i].cri : NULL);
+		json_str_or_null(&w, "kubelet", known ? st[i].kubelet : NULL);
+		json_str_or_null(&w, "image_id", known ? st[i].image : NULL);
+		json_str_or_null(&w, "journal", known ? st[i].journal : NULL);
 		jsonw_object_end(&w);
 	}
 	jsonw_array_end(&w);
@@ -161,9 +165,9 @@ int cluster_status(const char *home, struct cluster *c, const struct run_opts *o
 	hs = xcalloc(r.n ? r.n : 1, sizeof(*hs));
 	for (size_t i = 0; i < r.n; i++)
 		if (!r.hosts[i].failed && host_status(&r, &r.hosts[i], &hs[i]) < 0)
-			r.hosts[i].failed = true;
+			hs[i].unread = true;
 	for (size_t i = 0; i < r.n; i++)
-		all &= !r.hosts[i].failed;
+		all &= !r.hosts[i].failed && !hs[i].unread;
 	if (o->json ? print_json(&r, hs) < 0 : (print_text(&r, hs), false))
 		log_error("the status of cluster %s is too long for JSON output", c->name);
 	code = all ? 0 : 1;

@@ -28,4 +28,5 @@ void run_summary(struct run *r)
 			report_host_skipped(r->hosts[i].spec->ip, skipped, r->node_layers_filtered,
 					    r->node_bytes_saved);
 	}
+	run_journal_summary(r);
 }

@@ -201,7 +201,7 @@ check "--dry-run against hosts that cannot be reached: exit 0" test "$rc" = 0
 check "--dry-run attempted no connection" test ! -s "$work/dry.connect"
 check "--dry-run finished quickly (under 10 s)" test "$ms" -lt 10000
 check_out "--dry-run says so" '^DRY RUN — nothing will be changed, and no host is contacted$' cat "$work/dry"
-check_out "--dry-run names the phases (the image has a CMD: replayed on master0)" '^phases: connect, agent, facts and preflight, distribute, setup, hosts, init, cmd \(on master0\)$' cat "$work/dry"
+check_out "--dry-run names the phases (the image has a CMD: replayed on master0)" '^phases: connect, agent, facts and preflight, journal, distribute, setup, hosts, init, cmd \(on master0\)$' cat "$work/dry"
 check_out "--dry-run lists the CMD" '^  CMD 1/1: echo hello$' cat "$work/dry"
 check_out "--dry-run: master0 and its ssh" '^\[127\.0\.0\.11\] plan \(master0\): ssh root@127\.0\.0\.11 port 1 with a password$' cat "$work/dry"
 check_out "--dry-run: every node" '^\[127\.0\.0\.13\] plan \(node\):' cat "$work/dry"

@@ -47,9 +47,9 @@ p1=$(phases_of my-cluster "$ip1") p2=$(phases_of my-cluster "$ip2")
 echo "# master0: $p1"
 echo "# node:    $p2"
 check_out "master0's phases in order" \
-    '^connect,agent,facts,distribute,setup,hosts,init,registry,mirrors,kubeadm init,join data,label masters,cmd,wait Ready,PostInstall kubectl,PostInstall$' echo "$p1"
+    '^connect,agent,facts,journal,distribute,setup,hosts,init,registry,mirrors,kubeadm init,join data,label masters,cmd,wait Ready,PostInstall kubectl,PostInstall$' echo "$p1"
 check_out "a node's phases in order" \
-    '^connect,agent,facts,distribute,setup,hosts,init,mirrors,join nodes,PostInstall$' echo "$p2"
+    '^connect,agent,facts,journal,distribute,setup,hosts,init,mirrors,join nodes,PostInstall$' echo "$p2"
 
 check_out "master0 ran kubeadm init with the agent's config" \
     "kubeadm init --config $data/my-cluster/kubeadm-init\\.yaml --upload-certs" hs 1 cat $calls
@@ -175,7 +175,7 @@ done
 p5=$(phases_of apply-cluster "$ip5")
 echo "# master 2: $p5"
 check_out "the second master's phases in order" \
-    '^connect,agent,facts,distribute,config,setup,hosts,init,mirrors,PreJoin,join masters,PostJoin,PreGuest,PostInstall$' echo "$p5"
+    '^connect,agent,facts,journal,distribute,config,setup,hosts,init,mirrors,PreJoin,join masters,PostJoin,PreGuest,PostInstall$' echo "$p5"
 cfg=$(hs 4 cat $data/apply-cluster/kubeadm-init.yaml)
 check_out "init config: the Clusterfile's podSubnet" '^  podSubnet: 10\.244\.0\.0/16$' echo "$cfg"
 check_out "init config: the Clusterfile's maxPods" '^maxPods: 50$' echo "$cfg"

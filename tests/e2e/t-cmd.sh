@@ -45,7 +45,7 @@ lab_begin 1
 record() { hostssh 1 cat "/var/lib/cirun/data/$1/rootfs/record"; }
 
 out=$("$cirun" run cmdchild:v1 -m "$ip1" -p "$pw" -e Who=operator --cmd-args Version=2.0 2>&1)
-check_out "run: master0 went through the cmd phase" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "run: master0 went through the cmd phase" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
 check_out "run: each CMD is announced, expanded" "^\\[$ip1\\] CMD 2/3: echo \"child one 2.0 for \\\$Who\" >> record$" printf '%s\n' "$out"
 check_out "run: a CMD's output is streamed with the host prefix (cwd: the rootfs)" "^\\[$ip1\\] base hello in rootfs$" printf '%s\n' "$out"
 want=$(printf '%s\n' 'base hello in rootfs' 'child one 2.0 for operator' 'child two $Version quoted  2.0')
@@ -55,7 +55,7 @@ check "run: the record shows base first, then the child's in order, --cmd-args o
 out=$("$cirun" run cmdfail:v1 -m "$ip1" -p "$pw" -e Who=operator --cluster-name failing 2>&1)
 check_out "a failing CMD fails master0 in phase cmd, naming the CMD and its exit code" \
     "^\\[$ip1\\] cmd failed: CMD 4/5 'echo three >> record; exit 3' \\(in /var/lib/cirun/data/failing/rootfs\\) exited with 3; the later CMDs were not run" printf '%s\n' "$out"
-check_out "the summary says so" "^$ip1 +master0 +7 +FAILED" printf '%s\n' "$out"
+check_out "the summary says so" "^$ip1 +master0 +8 +FAILED" printf '%s\n' "$out"
 want=$(printf '%s\n' 'base hello in rootfs' 'child one 1.0 for operator' 'child two $Version quoted  1.0' three)
 check "the CMD after the failing one did not run (no 'four' in the record)" test "$want" = "$(record failing)"
 
@@ -74,11 +74,17 @@ spec:
       roles: [master]
 CF
 out=$("$cirun" apply -f "$work/Clusterfile" 2>&1)
-check_out "apply -f: succeeds" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "apply -f: succeeds" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
 want=$(printf '%s\n' 'base hi in rootfs' 'child one 3.0 for clusterfile' 'child two $Version quoted  3.0')
 check "apply -f: spec.cmd_args override the image's ARGs" test "$want" = "$(record cf-cmd)"
+# the same apply again: the CMDs are recorded in master0's journal with their inputs, and
+# are not replayed (the record is as it was)
+out=$("$cirun" apply -f "$work/Clusterfile" 2>&1)
+check_out "apply again: the CMDs done as recorded, skipped" "^\\[$ip1\\] cmd: done as recorded, skipped" printf '%s\n' "$out"
+check "apply again: no CMD replayed" test "$want" = "$(record cf-cmd)"
+# a changed cmd_args is a changed input: the CMDs run again (the rootfs kept: they append)
 out=$("$cirun" apply -f "$work/Clusterfile" --cmd-args Version=4.0 2>&1)
-want=$(printf '%s\n' 'base hi in rootfs' 'child one 4.0 for clusterfile' 'child two $Version quoted  4.0')
+want=$(printf '%s\n' "$want" 'base hi in rootfs' 'child one 4.0 for clusterfile' 'child two $Version quoted  4.0')
 check "apply --cmd-args: the flag wins over spec.cmd_args (the others kept)" test "$want" = "$(record cf-cmd)"
 
 check "lab-down" bash "$lab" down

@@ -99,8 +99,8 @@ check "the plan lists them for each host" test "$(printf '%s\n' "$out" | grep -c
 check_out "the plan has a config phase before setup" '^phases on every host: .*distribute, config, setup, hosts, init$' printf '%s\n' "$out"
 
 out=$(apply "$work/Clusterfile")
-check_out "apply with Configs: master0 ok" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
-check_out "apply with Configs: the node ok" "^$ip2 +node +8 +ok" printf '%s\n' "$out"
+check_out "apply with Configs: master0 ok" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
+check_out "apply with Configs: the node ok" "^$ip2 +node +9 +ok" printf '%s\n' "$out"
 check_out "each host says how many Configs it applied" "^\\[$ip2\\] 5 Configs applied to the rootfs$" printf '%s\n' "$out"
 check "Config documents are no longer announced as not applied" bash -c "! printf '%s\n' '$out' | grep -q 'kind Config is read and checked'"
 for n in 1 2; do
@@ -115,16 +115,16 @@ done
 first1=$(files 1); first2=$(files 2)
 check "the files are there" test -n "$first1"
 out=$(apply "$work/Clusterfile")
-check_out "a second run: ok" "^$ip2 +node +8 +ok" printf '%s\n' "$out"
+check_out "a second run: ok" "^$ip2 +node +9 +ok" printf '%s\n' "$out"
 out=$(apply "$work/Clusterfile")
-check_out "a third run: ok" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "a third run: ok" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
 check "after three runs host 1's files are those of the first (append and insert landed once)" test "$first1" = "$(files 1)"
 check "after three runs host 2's files are those of the first" test "$first2" = "$(files 2)"
 check_out "one appended line, not three" '^1$' bash -c "bash '$lab' ssh 2 grep -c appended= $rootfs/etc/app.conf"
 
 # cirun run: the image's annotation Configs too
 out=$("$cirun" run cfgtest:v1 -m "$ip1" -p "$pw" -e HostRole=master --cluster-name cfgrun 2>&1)
-check_out "cirun run: ok with the image's Config" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "cirun run: ok with the image's Config" "^$ip1 +master0 +9 +ok" printf '%s\n' "$out"
 check_out "cirun run: the image's Config applied" '^from the image$' hostssh 1 cat /var/lib/cirun/data/cfgrun/rootfs/etc/image-note.txt
 
 # a symlink out of the rootfs on the Config's path
@@ -152,7 +152,7 @@ hostssh 1 'rm -f /tmp/cirun-config-escape'
 out=$(apply "$work/Clusterfile.evil")
 check_out "a symlink out of the rootfs: the host fails in config, naming the Config's file:line and the path" \
 	"^\\[$ip1\\] config failed: $work/Clusterfile.evil:9: Config 'escape' \\(override\\): etc/out/cirun-config-escape: " printf '%s\n' "$out"
-check_out "the summary says so" "^$ip1 +master0 +4 +FAILED .* config: $work/Clusterfile.evil:9: Config 'escape'" printf '%s\n' "$out"
+check_out "the summary says so" "^$ip1 +master0 +5 +FAILED .* config: $work/Clusterfile.evil:9: Config 'escape'" printf '%s\n' "$out"
 check "nothing was written through the symlink" hostssh 1 '! test -e /tmp/cirun-config-escape'
 
 check "lab-down" bash "$lab" down

@@ -5,8 +5,11 @@
 # and data/<cluster>), runs PreClean, kubeadm reset -f, scripts/clean.sh and PostClean, and
 # removes the saved definition; it works after an install whose init.sh failed; with a host
 # down it fails naming that host and changes nothing, and with --force it cleans the other
-# host, names the skipped one and keeps the saved definition. `cirun clusters` lists what
-# run saved.
+# host, names the skipped one and keeps the saved definition down to the hosts left; a
+# second --force with only that host left removes it, naming the host never cleaned. A
+# host without data/<cluster> is left alone (never a kubeadm reset of a cluster of its
+# own), one where another cluster's record lists kubelet is not reset, and units another
+# cluster's record lists keep running. `cirun clusters` lists what run saved.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$top/tests/lib.sh"
@@ -41,19 +44,22 @@ check "build an image whose init.sh fails" "$cirun" build -t deltest:bad "$work/
 run() { "$cirun" run "$@" -m "$ip1" -n "$ip2" -p "$pw" -e HostRole=worker -e Version=1 --cluster-name dc 2>&1; }
 rec=/var/lib/cirun/data/dc/installed
 
+# on a host: whether a path is there, a dangling symlink too ([ -e ] follows links: one
+# left pointing into the removed rootfs would pass)
+EX='ex() { [ -e "$1" ] || [ -L "$1" ]; };'
 # clean_checks N: host N holds nothing of cluster dc
 clean_checks() {
 	local n=$1
 	check_out "host $n: the record held the run's files before" '/usr/local/bin/kubeadm' hostssh "$n" cat /root/installed.before
-	check "host $n: no file of the install record is left" hostssh "$n" "! while read -r p; do [ -e \"\$p\" ] && [ ! -d \"\$p\" ] && echo \"left: \$p\"; done < /root/installed.before | grep ."
-	check "host $n: containerd and kubelet units gone" hostssh "$n" '! test -e /etc/systemd/system/containerd.service && ! test -e /etc/systemd/system/kubelet.service && ! test -e /etc/systemd/system/kubelet.service.d'
+	check "host $n: no file of the install record is left" hostssh "$n" "$EX ! while read -r p; do ex \"\$p\" && [ ! -d \"\$p\" ] && echo \"left: \$p\"; done < /root/installed.before | grep ."
+	check "host $n: containerd and kubelet units gone" hostssh "$n" "$EX"' ! ex /etc/systemd/system/containerd.service && ! ex /etc/systemd/system/kubelet.service && ! ex /etc/systemd/system/kubelet.service.d'
 	check "host $n: their enable links gone" hostssh "$n" '! ls /etc/systemd/system/*.wants/containerd.service /etc/systemd/system/*.wants/kubelet.service 2>/dev/null | grep .'
 	check_out "host $n: containerd stopped, unknown to systemd" '^(inactive|unknown)$' hostssh "$n" 'systemctl is-active containerd; true'
-	check "host $n: nothing on PATH (kubeadm, kubelet, ctr, containerd, runc)" hostssh "$n" '! test -e /usr/local/bin/kubeadm && ! test -e /usr/local/bin/kubelet && ! test -e /usr/bin/ctr && ! test -e /usr/bin/containerd && ! test -e /usr/bin/runc'
+	check "host $n: nothing on PATH (kubeadm, kubelet, ctr, containerd, runc)" hostssh "$n" "$EX"' ! ex /usr/local/bin/kubeadm && ! ex /usr/local/bin/kubelet && ! ex /usr/bin/ctr && ! ex /usr/bin/containerd && ! ex /usr/bin/runc'
 	check "host $n: no /etc/hosts block" hostssh "$n" '! grep -q "cirun dc" /etc/hosts'
 	check_out "host $n: the host's own /etc/hosts line kept" '^192\.0\.2\.7 keep-me$' hostssh "$n" cat /etc/hosts
-	check "host $n: no containerd mirror files" hostssh "$n" '! test -e "/etc/containerd/certs.d/sea.hub:5000" && ! test -e /etc/containerd/certs.d/docker.io'
-	check "host $n: no rootfs, no data/dc" hostssh "$n" '! test -e /var/lib/cirun/data/dc'
+	check "host $n: no containerd mirror files" hostssh "$n" "$EX"' ! ex "/etc/containerd/certs.d/sea.hub:5000" && ! ex /etc/containerd/certs.d/docker.io'
+	check "host $n: no rootfs, no data/dc" hostssh "$n" "$EX"' ! ex /var/lib/cirun/data/dc'
 }
 
 for n in 1 2; do hostssh $n 'printf "192.0.2.7 keep-me\n" >> /etc/hosts'; done
@@ -69,13 +75,18 @@ check_out "cirun clusters --output json" "^\\[\\{\"name\":\"dc\",\"image\":\"del
 check_out "cirun apply -f takes the saved definition (dry run)" "DRY RUN" "$cirun" apply -f "$CIRUN_HOME/clusters/dc/Clusterfile" --dry-run
 # status: the journal is the journal helper's; here a line of the contract's form, and
 # one with a terminal escape that must not reach the terminal
-hostssh 1 'printf "distribute 1764400000 image=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
+hostssh 1 'printf "distribute 1764400000 img=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
 out=$("$cirun" status 2>&1); rc=$?
 check "cirun status (the only saved cluster) exits 0" test "$rc" -eq 0
 check_out "status: master0 reachable, containerd active, kubelet inactive, the journal's image id and last line" "^$ip1 +master0 +yes +active +inactive +sha256:abc123 +setup 1764400001 x=\?\[2J$" printf '%s\n' "$out"
 check_out "status: the node reachable too" "^$ip2 +node +yes +active +inactive " printf '%s\n' "$out"
 check "status: no escape reaches the terminal" bash -c "! printf '%s' \"\$1\" | grep -q \$'\\033'" _ "$out"
 check_out "status --output json: the last line" "^\\{\"cluster\":\"dc\",\"image\":\"deltest:v1\",\"image_id\":\"[0-9a-f]+\",\"hosts\":\\[\\{\"host\":\"$ip1\",\"role\":\"master0\",\"reachable\":true,\"error\":null,\"cri\":\"active\",\"kubelet\":\"inactive\",\"image_id\":\"sha256:abc123\"" bash -c "'$cirun' status dc --output json 2>/dev/null | tail -1"
+# a journal line over 64 KiB (status reads at most 1 KiB of it): the host is reachable
+hostssh 2 'head -c 70000 /dev/zero | tr "\\0" x >> /var/lib/cirun/data/dc/journal; echo >> /var/lib/cirun/data/dc/journal'
+out=$("$cirun" status 2>&1); rc=$?
+check "status with a journal line over 64 KiB exits 0" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -5
+check_out "status: that host reachable, its journal line cut" "^$ip2 +node +yes +active +inactive +[^ ]+ +x{200}$" printf '%s\n' "$out"
 for n in 1 2; do
 	hostssh $n "cp $rec /root/installed.before"
 	check_out "host $n: containerd runs before the delete" '^active$' hostssh $n systemctl is-active containerd
@@ -129,6 +140,7 @@ check "the node's rootfs is kept for the next try" hostssh 2 'test -d /var/lib/c
 hostssh 2 'rm -f /root/fail-clean'
 out=$("$cirun" delete --all 2>&1); rc=$?
 check "once the cause is gone, delete --all again succeeds (master0, clean already, is no error)" test "$rc" -eq 0
+check_out "master0, clean already, holds nothing of the cluster: nothing done there" "nothing of cluster dc on $ip1" printf '%s\n' "$out"
 clean_checks 2
 check "the saved definition is gone" test ! -e "$CIRUN_HOME/clusters/dc"
 
@@ -146,12 +158,31 @@ check "status with a host down exits 1" test "$rc" -eq 1
 check_out "status: the node is not reachable, saying why" "^$ip2 +node +no " printf '%s\n' "$out"
 check_out "status: master0 still is" "^$ip1 +master0 +yes +active " printf '%s\n' "$out"
 check "master0 was left alone" hostssh 1 'test -d /var/lib/cirun/data/dc/rootfs && systemctl is-active -q containerd'
+# another cluster's install record on master0 lists containerd's unit and kubelet: its
+# containerd is left running and the host is not reset
+hostssh 1 'mkdir -p /var/lib/cirun/data/other && printf "/etc/systemd/system/containerd.service\n/usr/local/bin/kubelet\n" > /var/lib/cirun/data/other/installed && rm -f /var/lib/cirun/kubeadm-stand-in.log'
 out=$("$cirun" delete --all --force 2>&1); rc=$?
 check "with --force: the delete succeeds for what it could reach" test "$rc" -eq 0
 check_out "it names the skipped host" "--force: skipping $ip2 \\(unreachable\\); cleaning $ip1" printf '%s\n' "$out"
-check_out "it names the host still to clean" "cluster dc: still to clean on $ip2; the saved definition .* is kept" printf '%s\n' "$out"
-clean_checks 1
+check_out "it names the host still to clean, the definition down to it" "cluster dc: still to clean on $ip2; the saved definition .* now lists only the hosts left" printf '%s\n' "$out"
+check_out "master0 not reset, naming the cluster whose kubelet is there too" "kubeadm reset -f skipped .*cluster other's install record" printf '%s\n' "$out"
+check "host 1: kubeadm reset did not run" hostssh 1 '! grep -q reset /var/lib/cirun/kubeadm-stand-in.log 2>/dev/null'
+check_out "host 1: containerd, the other cluster's too, still runs" '^active$' hostssh 1 systemctl is-active containerd
+check "host 1: and its unit and kubelet (a link into dc's rootfs here) are kept" hostssh 1 'test -f /etc/systemd/system/containerd.service && test -L /usr/local/bin/kubelet'
+check "host 1: the rest of dc is gone" hostssh 1 "$EX"' ! ex /usr/local/bin/kubeadm && ! ex /var/lib/cirun/data/dc'
 check "the saved definition is kept" test -f "$CIRUN_HOME/clusters/dc/Clusterfile"
-check_out "cirun clusters still lists it" "^dc " "$cirun" clusters
+check_out "cirun clusters still lists it (master0 stays: a cluster has one)" "^dc +deltest:v1 +$ip1 +$ip2$" "$cirun" clusters
+# master0 now holds nothing of dc, but a kubeadm cluster of its own: a kubeadm on PATH
+# and a kubeconfig copied from its admin.conf
+hostssh 1 'printf "#!/bin/sh\necho \"\$@\" > /root/foreign-kubeadm-ran\n" > /usr/sbin/kubeadm && chmod 755 /usr/sbin/kubeadm && mkdir -p /etc/kubernetes /root/.kube && echo own > /etc/kubernetes/admin.conf && cp /etc/kubernetes/admin.conf /root/.kube/config && rm -rf /var/lib/cirun/data/other'
+out=$("$cirun" delete --all --force 2>&1); rc=$?
+check "--force again, only the unreachable host left: succeeds" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -20
+check_out "nothing of dc on master0: nothing done there" "nothing of cluster dc on $ip1" printf '%s\n' "$out"
+check "host 1: the host's own kubeadm was not run" hostssh 1 "$EX"' ! ex /root/foreign-kubeadm-ran'
+check_out "host 1: its own kubeconfig is kept" '^own$' hostssh 1 cat /root/.kube/config
+check_out "it names the host never cleaned" "never cleaned: $ip2" printf '%s\n' "$out"
+check_out "and says the definition is removed" "cluster dc: the saved definition is removed" printf '%s\n' "$out"
+check "the saved definition is gone" test ! -e "$CIRUN_HOME/clusters/dc"
+hostssh 1 'rm -rf /usr/sbin/kubeadm /etc/kubernetes /root/.kube /root/foreign-kubeadm-ran'
 
 summary

@@ -128,16 +128,16 @@ check "the token was never printed" bash -c "! printf '%s\n' \"\$1\" | grep -qF 
 check_out "init's own token and key were masked" 'kubeadm join apiserver\.cluster\.local:6443 --token <hidden>' printf '%s\n' "$out"
 check "nothing that looks like a certificate key was printed" \
     bash -c "! printf '%s\n' \"\$1\" | grep -Eq '(^|[^:0-9a-f])[0-9a-f]{64}([^0-9a-f]|\$)'" _ "$out"
-check_out "phases done: 11 on master0 (7 + kubeadm init, join data, label masters, wait Ready)" \
-    "^${ips[0]} +master0 +11 +ok" printf '%s\n' "$out"
-check_out "phases done: 8 on a node (7 + join nodes)" "^${ips[1]} +node +8 +ok" printf '%s\n' "$out"
+check_out "phases done: 12 on master0 (8 + kubeadm init, join data, label masters, wait Ready)" \
+    "^${ips[0]} +master0 +12 +ok" printf '%s\n' "$out"
+check_out "phases done: 9 on a node (8 + join nodes)" "^${ips[1]} +node +9 +ok" printf '%s\n' "$out"
 
-# a re-run: init and joins detected and skipped, the cluster still Ready
+# a re-run: init and joins done as the journal recorded them, skipped, the cluster still Ready
 out=$("$cirun" run k8stest:v1 -m "${ips[0]}" -n "${ips[1]},${ips[2]}" -p "$pw" --ready-timeout 90 2>&1)
 rc=$?
 check "a re-run succeeds" test "$rc" = 0
-check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm: already initialised" printf '%s\n' "$out"
-check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] kubeadm: already joined" printf '%s\n' "$out"
+check_out "a re-run skips init, saying so" "^\\[${ips[0]}\\] kubeadm init: done as recorded, skipped" printf '%s\n' "$out"
+check_out "a re-run skips the joins, saying so" "^\\[${ips[1]}\\] join nodes: done as recorded, skipped" printf '%s\n' "$out"
 check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)" = 1
 
 # 2 masters + 1 node on the same hosts, reset first
@@ -189,7 +189,7 @@ check "the second master joined after master0's init" test "$t_init" \< "$t_join
 check_out "the second master has a control plane" 'kube-apiserver' hs 2 ls /etc/kubernetes/manifests
 check_out "both masters labelled" '^2$' bash -c "bash '$lab' ssh 1 kubectl get nodes -l node-role.kubernetes.io/master= -o name | wc -l"
 check_out "/root/.kube/config on the second master" 'apiserver\.cluster\.local:6443' hs 2 cat /root/.kube/config
-check_out "phases done: join masters on the second master" "^${ips[1]} +master +8 +ok" printf '%s\n' "$out"
+check_out "phases done: join masters on the second master" "^${ips[1]} +master +9 +ok" printf '%s\n' "$out"
 
 # a joined node whose kubelet stops and is gone from the API: the wait times out naming it,
 # with its kubelet's journal, and the run stops there (the joins are skipped: kubelet.conf)

@@ -159,7 +159,7 @@ spec:
 EOF
 out=$("$cirun" apply -f "$work/points.yaml" --dry-run 2>&1)
 check_out "the dry-run lists the points, each kubectl row on master0" \
-    "phases: connect, agent, facts and preflight, distribute, setup, hosts, init, PreInit, PreJoin \(on the hosts that join\), PostJoin kubectl \(on master0\), PostJoin, PreGuest kubectl \(on master0\), PreGuest, cmd \(on master0\), PostInstall kubectl \(on master0\), PostInstall" \
+    "phases: connect, agent, facts and preflight, journal, distribute, setup, hosts, init, PreInit, PreJoin \(on the hosts that join\), PostJoin kubectl \(on master0\), PostJoin, PreGuest kubectl \(on master0\), PreGuest, cmd \(on master0\), PostInstall kubectl \(on master0\), PostInstall" \
     printf '%s\n' "$out"
 check_out "the plan: the node's LABEL lines" "^  plugins at PostJoin: label-nodes \(LABEL cirun.test/joined=yes tier=worker cirun.test/empty=, by kubectl on master0\), post-join \(SHELL, if the node is labelled tier=worker\)\$" printf '%s\n' "$out"
 check_out "the plan: the master's TAINT lines" "^  plugins at PostInstall: taint \(TAINT, if the node is labelled node-role.kubernetes.io/master=\), post-install \(SHELL\)\$" printf '%s\n' "$out"

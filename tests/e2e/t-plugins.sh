@@ -150,7 +150,7 @@ spec:
     echo "marker written on \$(hostname)"
 EOF
 out=$("$cirun" apply -f "$work/good.yaml" --dry-run 2>&1)
-check_out "the dry-run lists the phases" "phases on every host: connect, agent, facts and preflight, Originally, distribute, setup, hosts, init, PostInstall" printf '%s\n' "$out"
+check_out "the dry-run lists the phases" "phases on every host: connect, agent, facts and preflight, journal, Originally, distribute, setup, hosts, init, PostInstall" printf '%s\n' "$out"
 check_out "the dry-run plan lists the node's Originally plugin" "^  plugins at Originally: on-nodes \(SHELL\)" printf '%s\n' "$out"
 check "the dry-run plan lists each host's PostInstall plugins" bash -c "printf '%s\n' \"\$1\" | grep -c '^  plugins at PostInstall: ' | grep -qx 2 && printf '%s\n' \"\$1\" | grep -q '^  plugins at PostInstall: on-ip (SHELL), from-image (SHELL)\$'" _ "$out"
 

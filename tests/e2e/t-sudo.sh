@@ -24,8 +24,8 @@ check "host 2: deploy's sudo asks for true" bash -c "! bash '$lab' ssh 2 \"su -s
 check "host 2: but not for sh" hostssh 2 "su -s /bin/sh deploy -c 'sudo -n sh -c true'"
 
 out=$(CIRUN_SSH_PASSWORD=$pw run sudotest:v1 -m "$ip1" -n "$ip2")
-check_out "NOPASSWD for sh only: the run succeeds (odd host: sudo without password)" "^$ip1 +master0 +7 +ok" printf '%s\n' "$out"
-check_out "NOPASSWD for sh only: the run succeeds (even host)" "^$ip2 +node +7 +ok" printf '%s\n' "$out"
+check_out "NOPASSWD for sh only: the run succeeds (odd host: sudo without password)" "^$ip1 +master0 +8 +ok" printf '%s\n' "$out"
+check_out "NOPASSWD for sh only: the run succeeds (even host)" "^$ip2 +node +8 +ok" printf '%s\n' "$out"
 want=$(sha256sum < "$top/build/cirun-agent" | cut -c1-64)
 check_out "the agent on the host is byte-identical to build/cirun-agent" "^$want " hostssh 2 sha256sum /var/lib/cirun/bin/cirun-agent
 check "no file under /var/lib/cirun holds the password" bash -c "! bash '$lab' ssh 2 \"grep -rlF -- '$pw' /var/lib/cirun\""
@@ -46,7 +46,7 @@ check_out "the password was sent once" '^1$' sudo_fails
 out=$(run sudotest:v1 -m "$ip2" --pk "$work/id" --cluster-name nopw)
 check_out "a sudo that asks while no password was given says how to give one" "$ip2: deploy needs a password for sudo; give it with -p or CIRUN_SSH_PASSWORD" printf '%s\n' "$out"
 out=$(run sudotest:v1 -m "$ip2" --pk "$work/id" -p "$pw" --cluster-name keyed)
-check_out "by key, with the right sudo password: the run succeeds" "^$ip2 +master0 +7 +ok" printf '%s\n' "$out"
+check_out "by key, with the right sudo password: the run succeeds" "^$ip2 +master0 +8 +ok" printf '%s\n' "$out"
 check "still no file under /var/lib/cirun holds the password" bash -c "! bash '$lab' ssh 2 \"grep -rlF -- '$pw' /var/lib/cirun\""
 
 # a sudo that never starts the command (a PAM prompt that is not ours): the connect

@@ -9,6 +9,7 @@
 
 #include "digest.h"
 #include "hosts-block.h"
+#include "journal.h"
 #include "name.h"
 #include "proto-msg.h"
 #include "proto.h"
@@ -146,6 +147,21 @@ static void decode(uint8_t type, const uint8_t *p, size_t n)
 		for (const char *c = m.data; *c; c++)
 			assert((unsigned char)*c >= 0x20 || *c == '\t' || *c == '\n' || *c == '\r');
 		msg_kubeadm_config_release(&m);
+		return;
+	}
+	case MSG_JOURNAL_READ:
+	case MSG_JOURNAL_APPEND: {
+		struct msg_journal m;
+		struct errbuf why = ERRBUF_INIT;
+		r = type == MSG_JOURNAL_READ ? msg_journal_read_decode(p, n, &m, &err)
+					     : msg_journal_append_decode(p, n, &m, &err);
+		if (r < 0)
+			break;
+		assert(cluster_name_valid(m.cluster));
+		/* one record: it parses back, and holds no newline to smuggle in a second */
+		assert(type == MSG_JOURNAL_READ ? !m.line : journal_line_check(m.line, &why) == 0);
+		assert(!m.line || (!strchr(m.line, '\n') && strlen(m.line) <= JOURNAL_MAX_LINE));
+		msg_journal_release(&m);
 		return;
 	}
 	case MSG_REGISTRY_IMPORTED: {

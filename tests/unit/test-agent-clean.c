@@ -138,7 +138,14 @@ static void test_clean(void **state)
 	assert_false(there("etc/systemd/system/kubelet.service.d"));
 	assert_false(there("etc/containerd/certs.d/docker.io"));
 	assert_false(there("etc/containerd/certs.d/sea.hub:5000"));
-	assert_false(there("root/data/demo"));
+	assert_false(there("root/data/demo/rootfs"));
+	assert_false(there("root/data/demo/journal"));
+	/* the line reached through a symlink is kept: the next run must not take the file
+	 * for someone else's */
+	_cleanup_free_ char *left = slurp("root/data/demo/installed");
+	_cleanup_free_ char *want = xasprintf("%s/usr/local/bin/linkdir/target\n", T);
+	assert_non_null(left);
+	assert_string_equal(left, want);
 	assert_false(there("usr/local/bin/sym")); /* the link, not where it points */
 	assert_int_equal(rep.units, 1); /* kubelet.service: never "-.mount" nor "a b.service" */
 	assert_true(rep.hosts_block);
@@ -162,12 +169,16 @@ static void test_clean(void **state)
 	assert_string_equal(hosts, "127.0.0.1 localhost\n# BEGIN cirun other\n10.9.9.9\tsea.hub\n"
 			    "# END cirun other\n");
 
-	/* again: nothing left, no error */
+	/* again: nothing left, no error; the kept line's way is gone now (the link was the
+	 * record's): the record goes */
 	if (host_clean("demo", &rep, &e) < 0)
 		fail_msg("%s", errbuf_msg(&e));
 	assert_int_equal(rep.removed, 0);
-	assert_false(rep.data);
 	assert_false(rep.hosts_block);
+	assert_false(there("root/data/demo"));
+	if (host_clean("demo", &rep, &e) < 0)
+		fail_msg("%s", errbuf_msg(&e));
+	assert_false(rep.data);
 }
 
 /* A run that failed before setup: a rootfs and nothing else. */
@@ -198,6 +209,88 @@ static void test_broken_hosts(void **state)
 	assert_true(there("root/data/demo/rootfs/x")); /* delete can be run again */
 }
 
+/* Two clusters whose records both list containerd's and kubelet's units (one image run
+ * twice on a host): the clean of one neither stops nor disables them, nor removes them. */
+static void test_shared_units(void **state)
+{
+	struct clean_report rep;
+	struct errbuf e = ERRBUF_INIT;
+
+	(void)state;
+	put("etc/systemd/system/kubelet.service", "[Service]\n");
+	put("etc/systemd/system/containerd.service", "[Service]\n");
+	put("etc/systemd/system/demo-only.service", "[Service]\n");
+	_cleanup_free_ char *both = xasprintf("%s/etc/systemd/system/kubelet.service\n"
+					      "%s/etc/systemd/system/containerd.service\n", T, T);
+	_cleanup_free_ char *mine = xasprintf("%s%s/etc/systemd/system/demo-only.service\n", both, T);
+	put("root/data/demo/installed", mine);
+	put("root/data/new/installed", both);
+	if (host_clean("demo", &rep, &e) < 0)
+		fail_msg("%s", errbuf_msg(&e));
+	assert_int_equal(rep.units, 1); /* demo-only.service alone */
+	assert_true(there("etc/systemd/system/kubelet.service"));
+	assert_true(there("etc/systemd/system/containerd.service"));
+	assert_false(there("etc/systemd/system/demo-only.service"));
+	assert_int_equal(rep.shared, 2);
+}
+
+/* A record that cannot be read (here a directory where the file should be, or over the
+ * cap), the cluster's own or another's: the clean fails naming it, nothing removed. */
+static void unreadable(const char *rel, bool big)
+{
+	struct clean_report rep;
+	struct errbuf e = ERRBUF_INIT;
+	_cleanup_free_ char *path = xasprintf("%s/%s", T, rel);
+
+	(void)rmdir(path); /* the previous round's */
+	put("usr/local/bin/kubectl", "k");
+	put("root/data/demo/rootfs/x", "x");
+	_cleanup_free_ char *line = xasprintf("%s/usr/local/bin/kubectl\n", T);
+	put("root/data/demo/installed", line);
+	put("root/data/other/installed", line);
+	assert_int_equal(unlink(path), 0);
+	if (big) {
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, (16 << 20) + 1), 0);
+	} else {
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	assert_true(host_clean("demo", &rep, &e) < 0);
+	assert_non_null(strstr(errbuf_msg(&e), path));
+	assert_true(there("usr/local/bin/kubectl"));
+	assert_true(there("root/data/demo/rootfs/x"));
+	assert_int_equal(rep.removed, 0);
+}
+
+static void test_unreadable_record(void **state)
+{
+	(void)state;
+	unreadable("root/data/demo/installed", false);
+	unreadable("root/data/demo/installed", true);
+	unreadable("root/data/other/installed", false);
+	unreadable("root/data/other/installed", true);
+}
+
+/* Directories recorded in any order (a parent after its children): all removed, the
+ * deepest first. */
+static void test_dir_order(void **state)
+{
+	struct clean_report rep;
+	struct errbuf e = ERRBUF_INIT;
+
+	(void)state;
+	put("usr/local/bin/d/e/f/file", "x");
+	_cleanup_free_ char *rec = xasprintf("%s/usr/local/bin/d/e\n%s/usr/local/bin/d/e/f/file\n"
+					     "%s/usr/local/bin/d\n%s/usr/local/bin/d/e/f\n", T, T, T, T);
+	put("root/data/demo/installed", rec);
+	if (host_clean("demo", &rep, &e) < 0)
+		fail_msg("%s", errbuf_msg(&e));
+	assert_false(there("usr/local/bin/d"));
+	assert_int_equal(rep.removed, 4);
+	assert_int_equal(rep.kept, 0);
+}
+
 static void test_path_ok(void **state)
 {
 	(void)state;
@@ -225,6 +318,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial, fake_host, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_hosts, fake_host, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_path_ok, fake_host, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_units, fake_host, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_order, fake_host, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_record, fake_host, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

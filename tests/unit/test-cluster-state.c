@@ -294,6 +294,61 @@ static void test_hostile(void **state)
 	cluster_release(&a);
 }
 
+/* A password, passphrase or env value that is not UTF-8 (a password file in Latin-1, say):
+ * refused before anything is written, naming the field and the host, never the value. */
+static void refused(void **state, struct cluster *a, const char *field, const char *host,
+		    const char *value)
+{
+	_cleanup_free_ char *file = tmp_path(state, "clusters/prod.eu-1/Clusterfile");
+	struct errbuf e = ERRBUF_INIT;
+	struct stat st;
+
+	assert_int_equal(cluster_state_save(*state, a, &e), -EINVAL);
+	if (!strstr(errbuf_msg(&e), field) || !strstr(errbuf_msg(&e), host) ||
+	    !strstr(errbuf_msg(&e), "not valid UTF-8") || strstr(errbuf_msg(&e), value))
+		fail_msg("want %s, %s and no value: %s", field, host, errbuf_msg(&e));
+	assert_int_equal(stat(file, &st), -1);
+}
+
+static void test_not_utf8(void **state)
+{
+	struct cluster a = { 0 };
+	struct errbuf e = ERRBUF_INIT;
+	char latin1[] = "p\xe4sswort", overlong[] = "x\xc0\xafy", surrogate[] = "\xed\xa0\x80",
+	     cut[] = "ok\xe2\x82";
+
+	load_rich(&a);
+	free(a.hosts[1].ssh.password);
+	a.hosts[1].ssh.password = xstrdup(latin1);
+	refused(state, &a, "ssh.passwd", "host 10.0.0.3", latin1);
+	free(a.hosts[1].ssh.password);
+	a.hosts[1].ssh.password = xstrdup("fine");
+	free(a.hosts[0].ssh.pk_passphrase);
+	a.hosts[0].ssh.pk_passphrase = xstrdup(overlong);
+	refused(state, &a, "ssh.pkPasswd", "host 10.0.0.2", overlong);
+	free(a.hosts[0].ssh.pk_passphrase);
+	a.hosts[0].ssh.pk_passphrase = xstrdup(cut);
+	refused(state, &a, "ssh.pkPasswd", "host 10.0.0.2", cut);
+	free(a.hosts[0].ssh.pk_passphrase);
+	a.hosts[0].ssh.pk_passphrase = NULL;
+	free(a.hosts[2].env[0].value);
+	a.hosts[2].env[0].value = xstrdup(surrogate);
+	refused(state, &a, "env A", "host 10.0.0.5", surrogate);
+	free(a.hosts[2].env[0].value);
+	a.hosts[2].env[0].value = xstrdup("caf\xc3\xa9 \xf0\x9f\x90\xb3"); /* UTF-8: fine */
+	if (cluster_state_save(*state, &a, &e) < 0)
+		fail_msg("%s", errbuf_msg(&e));
+	/* what the check does not cover (a document's text) gets libyaml's own reason */
+	struct buf t = BUF_INIT(1 << 20);
+	free(a.plugins[0].data);
+	a.plugins[0].data = xstrdup(latin1);
+	assert_true(cluster_state_render(&a, &t, &e) < 0);
+	assert_null(strstr(errbuf_msg(&e), "MiB"));
+	assert_non_null(strstr(errbuf_msg(&e), "UTF-8"));
+	buf_release(&t);
+	cluster_release(&a);
+}
+
 static void test_list_pick_remove(void **state)
 {
 	struct cluster a = { 0 };
@@ -406,6 +461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_list_pick_remove, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_to_clean, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_not_utf8, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

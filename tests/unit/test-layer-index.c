@@ -8,10 +8,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "buf.h"
 #include "cleanup.h"
 #include "digest.h"
+#include "fs-util.h"
 #include "layer-index.h"
 #include "strset.h"
 
@@ -216,10 +218,21 @@ static void test_gc(void **state)
 	layer_index_free(get(state, file2, other, &built));
 	_cleanup_(strset_freep) struct strset *keep = strset_new();
 	strset_add(keep, digest + 7);
+	/* what a write killed before its rename leaves, an hour old, and one in progress */
+	_cleanup_free_ char *dir = xstrdup(rec);
+	*strrchr(dir, '/') = '\0';
+	_cleanup_free_ char *stale = xasprintf("%s/.cirun-tmp-0badf00d", dir);
+	_cleanup_free_ char *fresh = xasprintf("%s/.cirun-tmp-00c0ffee", dir);
+	assert_int_equal(write_file_atomic(stale, "half", 4, 0600), 0);
+	assert_int_equal(write_file_atomic(fresh, "half", 4, 0600), 0);
+	const struct timespec old[2] = { { time(NULL) - 7200, 0 }, { time(NULL) - 7200, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, stale, old, AT_SYMLINK_NOFOLLOW), 0);
 	uint64_t bytes = 0;
 	layer_index_gc(*state, keep, &bytes);
 	assert_int_equal(access(rec, F_OK), 0);
 	assert_int_not_equal(access(rec2, F_OK), 0);
+	assert_int_not_equal(access(stale, F_OK), 0);
+	assert_int_equal(access(fresh, F_OK), 0);
 	assert_true(bytes > 0);
 }
 

@@ -136,7 +136,7 @@ static bool ran_on(char phase, size_t host)
 
 static void test_table_order(void **state)
 {
-	static const char *const names[] = { "connect", "agent", "facts", "Originally",
+	static const char *const names[] = { "connect", "agent", "facts", "journal", "Originally",
 					     "distribute", "config", "setup", "hosts", "init",
 					     "registry", "mirrors", "PreInit", "kubeadm init", "join data",
 					     "PreJoin", "join masters", "join nodes", "label masters",
@@ -195,47 +195,52 @@ static void test_table_order(void **state)
 			assert_null(p->skip);
 		assert_int_equal(!!(p->flags & PHASE_ONE_AT_A_TIME), join_masters);
 		/* nothing is changed until connect and facts (with preflight) got every host through */
-		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0;
+		bool gate = strcmp(p->name, "connect") == 0 || strcmp(p->name, "facts") == 0 ||
+			    strcmp(p->name, "journal") == 0;
 		assert_int_equal(!!(p->flags & PHASE_ALL_OR_NOTHING), gate);
 		assert_true(p->after == (strcmp(p->name, "facts") == 0 ? run_preflight :
-					 p->run == phase_wait_ready ? run_ready_after : NULL));
+					 p->run == phase_wait_ready ? run_ready_after :
+					 p->run == phase_journal ? run_journal_after : NULL));
 	}
 	assert_true(run_pipeline[0].run == phase_connect);
-	assert_true(run_pipeline[3].run == phase_plugins_originally);
-	assert_true(run_pipeline[5].run == phase_config);
+	/* each host's journal read before anything changes: where it resumes */
+	assert_true(run_pipeline[3].run == phase_journal);
+	assert_true(run_pipeline[3].after == run_journal_after);
+	assert_true(run_pipeline[4].run == phase_plugins_originally);
+	assert_true(run_pipeline[6].run == phase_config);
 	/* /etc/hosts and the mirrors after setup, before init pulls anything */
-	assert_true(run_pipeline[6].run == phase_setup);
-	assert_true(run_pipeline[7].run == phase_hosts);
-	assert_true(run_pipeline[8].run == phase_init);
-	assert_true(run_pipeline[9].run == phase_registry);
+	assert_true(run_pipeline[7].run == phase_setup);
+	assert_true(run_pipeline[8].run == phase_hosts);
+	assert_true(run_pipeline[9].run == phase_init);
+	assert_true(run_pipeline[10].run == phase_registry);
 	/* every host's mirrors for the registries the import found, right after it */
-	assert_true(run_pipeline[10].run == phase_mirrors);
+	assert_true(run_pipeline[11].run == phase_mirrors);
 	/* PreInit, then kubeadm after the registry serves its images; PreJoin before the
 	 * joins, after the join data; the masters' label once joined, before the points
 	 * whose selectors look for it; PreGuest before the CMDs; the wait after them (a CNI
 	 * comes from a CMD), before PostInstall */
-	assert_true(run_pipeline[11].run == phase_plugins_pre_init);
-	assert_true(run_pipeline[11].skip == run_no_plugins_pre_init);
-	assert_true(run_pipeline[12].run == phase_kubeadm_init);
-	assert_true(run_pipeline[13].run == phase_join_data);
-	assert_true(run_pipeline[14].run == phase_plugins_pre_join);
-	assert_true(run_pipeline[14].skip == run_no_plugins_pre_join);
-	assert_true(run_pipeline[15].flags & PHASE_ONE_AT_A_TIME);
-	assert_true(run_pipeline[17].run == phase_label_masters);
-	assert_true(run_pipeline[18].run == phase_plugins_post_join_kubectl);
-	assert_true(run_pipeline[18].skip == run_no_plugins_post_join_kubectl);
-	assert_true(run_pipeline[19].run == phase_plugins_post_join);
-	assert_true(run_pipeline[19].skip == run_no_plugins_post_join);
-	assert_true(run_pipeline[20].run == phase_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[20].skip == run_no_plugins_pre_guest_kubectl);
-	assert_true(run_pipeline[21].run == phase_plugins_pre_guest);
-	assert_true(run_pipeline[21].skip == run_no_plugins_pre_guest);
-	assert_true(run_pipeline[22].run == phase_cmd);
-	assert_true(run_pipeline[23].run == phase_wait_ready);
-	assert_true(run_pipeline[23].after == run_ready_after);
-	assert_true(run_pipeline[24].run == phase_plugins_selectors);
-	assert_true(run_pipeline[24].skip == run_no_plugin_selectors);
-	assert_true(run_pipeline[25].run == phase_plugins_post_install);
+	assert_true(run_pipeline[12].run == phase_plugins_pre_init);
+	assert_true(run_pipeline[12].skip == run_no_plugins_pre_init);
+	assert_true(run_pipeline[13].run == phase_kubeadm_init);
+	assert_true(run_pipeline[14].run == phase_join_data);
+	assert_true(run_pipeline[15].run == phase_plugins_pre_join);
+	assert_true(run_pipeline[15].skip == run_no_plugins_pre_join);
+	assert_true(run_pipeline[16].flags & PHASE_ONE_AT_A_TIME);
+	assert_true(run_pipeline[18].run == phase_label_masters);
+	assert_true(run_pipeline[19].run == phase_plugins_post_join_kubectl);
+	assert_true(run_pipeline[19].skip == run_no_plugins_post_join_kubectl);
+	assert_true(run_pipeline[20].run == phase_plugins_post_join);
+	assert_true(run_pipeline[20].skip == run_no_plugins_post_join);
+	assert_true(run_pipeline[21].run == phase_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[21].skip == run_no_plugins_pre_guest_kubectl);
+	assert_true(run_pipeline[22].run == phase_plugins_pre_guest);
+	assert_true(run_pipeline[22].skip == run_no_plugins_pre_guest);
+	assert_true(run_pipeline[23].run == phase_cmd);
+	assert_true(run_pipeline[24].run == phase_wait_ready);
+	assert_true(run_pipeline[24].after == run_ready_after);
+	assert_true(run_pipeline[25].run == phase_plugins_selectors);
+	assert_true(run_pipeline[25].skip == run_no_plugin_selectors);
+	assert_true(run_pipeline[26].run == phase_plugins_post_install);
 }
 
 static void test_table_plan_line(void **state)
@@ -245,7 +250,7 @@ static void test_table_plan_line(void **state)
 
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
-			    "distribute, setup, hosts, init");
+			    "journal, distribute, setup, hosts, init");
 	/* with a Config document, config comes between distribute and setup */
 	struct config_doc cfg = { 0 };
 	cluster.configs = &cfg;
@@ -253,21 +258,23 @@ static void test_table_plan_line(void **state)
 	buf_reset(&b);
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	assert_string_equal(b.data, "phases on every host: connect, agent, facts and preflight, "
-			    "distribute, config, setup, hosts, init");
+			    "journal, distribute, config, setup, hosts, init");
 	cluster = (struct cluster){ 0 };
 	/* an image with a CMD: the replay on master0 ends the list */
 	buf_reset(&b);
 	run.img.meta.ncmds = 1;
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	run.img.meta.ncmds = 0;
-	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, journal, "
+			    "distribute, "
 			    "setup, hosts, init, cmd (on master0)");
 	/* an image with images/: the registry on its host, then every host's mirrors */
 	buf_reset(&b);
 	run.has_images = true;
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
 	run.has_images = false;
-	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, journal, "
+			    "distribute, "
 			    "setup, hosts, init, registry (on the registry host), mirrors");
 }
 
@@ -532,7 +539,8 @@ static void test_kubeadm_rows_plan(void **state)
 	run.n_masters = 3;
 	buf_reset(&b);
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
-	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, journal, "
+			    "distribute, "
 			    "setup, hosts, init, kubeadm init (on master0), join data (on master0), "
 			    "join masters (on the other masters, one at a time), join nodes (on the "
 			    "nodes), label masters (on master0), wait Ready (on master0)");
@@ -541,7 +549,8 @@ static void test_kubeadm_rows_plan(void **state)
 	run.n_masters = 1;
 	buf_reset(&b);
 	pipeline_describe(&run, run_pipeline, run_pipeline_len, &b);
-	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, distribute, "
+	assert_string_equal(b.data, "phases: connect, agent, facts and preflight, journal, "
+			    "distribute, "
 			    "setup, hosts, init, kubeadm init (on master0), label masters (on master0), "
 			    "wait Ready (on master0)");
 	/* one master and nodes: no master joins */
