@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent-client.h"
 #include "apply.h"
@@ -247,6 +248,12 @@ out:
 	free(rm.hosts);
 	report_close();
 	for (size_t i = 0; i < ndone; i++) {
+		/* its journal's copy on this machine goes with it (a host joined again later
+		 * starts from its own, empty, journal anyway) */
+		_cleanup_free_ char *copy = xasprintf("%s/clusters/%s/journal/%s", home, want->name,
+						      done[i]);
+		if (unlink(copy) < 0 && errno != ENOENT)
+			log_warning("cannot remove %s: %m", copy);
 		cluster_to_clean_done(rec, done[i]);
 		free(done[i]);
 	}

@@ -136,6 +136,7 @@ check_out "node 2 drained on master0 (the stand-in's record of kubectl)" "kubect
 check_out "  … and its Node deleted" "kubectl delete node $n2 --ignore-not-found" hostssh 1 cat $calls
 removed 2
 check "nothing left to clean" test ! -e "$CIRUN_HOME/clusters/sc/to-clean"
+check "node 2's journal copy is gone, node 5's is there" bash -c "test ! -e '$CIRUN_HOME/clusters/sc/journal/$ip2' && test -s '$CIRUN_HOME/clusters/sc/journal/$ip5'"
 took "apply 3"
 
 # ---- delete -n with the node unreachable: refused; --force skips it and keeps it ----
