@@ -188,6 +188,8 @@ int cluster_diff(const struct cluster *saved, struct cluster *want, bool allow_m
 	d->kubeadm_changed = !kubeadm_same(saved, want);
 	d->cmd_args_changed = !kv_same(saved->cmd_args, saved->ncmd_args, want->cmd_args,
 				       want->ncmd_args);
+	d->master0_changed = !same_address(saved->hosts[0].ip, want->hosts[0].ip);
+	d->new_master0 = want->hosts[0].ip;
 	return 0;
 }
 
@@ -195,7 +197,7 @@ bool cluster_diff_empty(const struct cluster_diff *d)
 {
 	return !d->nadded && !d->nremoved && !d->nenv_changed && !d->image_changed &&
 	       !d->configs_changed && !d->plugins_changed && !d->kubeadm_changed &&
-	       !d->cmd_args_changed;
+	       !d->cmd_args_changed && !d->master0_changed;
 }
 
 void cluster_diff_print(const struct cluster_diff *d, FILE *f)
@@ -225,6 +227,9 @@ void cluster_diff_print(const struct cluster_diff *d, FILE *f)
 		fprintf(f, "  ~ Plugin documents: the changed plugins run at their phases\n");
 	if (d->cmd_args_changed)
 		fprintf(f, "  ~ cmd_args: the image's CMDs are replayed with them\n");
+	if (d->master0_changed)
+		fprintf(f, "  ~ master0 is now %s: every host's apiserver.cluster.local points there\n",
+			d->new_master0);
 }
 
 void cluster_diff_release(struct cluster_diff *d)
@@ -310,4 +315,83 @@ int cluster_remove_hosts(struct cluster *c, const char *spec, enum host_role rol
 		free(ips[k]);
 	free(ips);
 	return rc;
+}
+
+static bool removed_by(const struct cluster_diff *d, const char *ip)
+{
+	for (size_t i = 0; i < d->nremoved; i++)
+		if (same_address(d->removed[i]->ip, ip))
+			return true;
+	return false;
+}
+
+size_t cluster_to_clean_update(struct cluster *rec, const struct cluster *want,
+			       const struct cluster_diff *d)
+{
+	for (size_t i = rec->nhosts; i-- > 0;)
+		if (find_host(want, rec->hosts[i].ip))
+			remove_at(rec, i);
+	for (size_t i = 0; i < d->nremoved; i++) {
+		const struct cluster_host *h = d->removed[i];
+		if (find_host(rec, h->ip))
+			continue;
+		struct cluster_host *t;
+		rec->hosts = xreallocarray(rec->hosts, rec->nhosts + 1, sizeof(*rec->hosts));
+		t = &rec->hosts[rec->nhosts++];
+		*t = (struct cluster_host){ .ip = xstrdup(h->ip), .role = h->role };
+		copy_ssh(&t->ssh, &h->ssh);
+		t->env = xcalloc(h->nenv ? h->nenv : 1, sizeof(*t->env));
+		for (size_t k = 0; k < h->nenv; k++)
+			t->env[t->nenv++] = (struct kv){ xstrdup(h->env[k].key),
+							 xstrdup(h->env[k].value) };
+	}
+	return rec->nhosts;
+}
+
+int cluster_to_clean_done(struct cluster *rec, const char *ip)
+{
+	for (size_t i = 0; i < rec->nhosts; i++)
+		if (same_address(rec->hosts[i].ip, ip)) {
+			remove_at(rec, i);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+const struct cluster_host *cluster_to_clean_find(const struct cluster *rec, const char *ip)
+{
+	return find_host(rec, ip);
+}
+
+bool cluster_apply_installs(const struct cluster_diff *d)
+{
+	struct cluster_diff rest = *d;
+
+	rest.nremoved = 0;
+	return !d->nremoved || d->master0_changed || !cluster_diff_empty(&rest);
+}
+
+void cluster_apply_plan_print(const struct cluster_diff *d, const struct cluster *rec, FILE *f)
+{
+	size_t left = 0;
+
+	if (!cluster_diff_empty(d) || rec->nhosts == 0)
+		cluster_diff_print(d, f);
+	for (size_t i = 0; i < rec->nhosts; i++) {
+		if (removed_by(d, rec->hosts[i].ip))
+			continue;
+		left++;
+		fprintf(f, "  - %-6s %-15s still to clean from an earlier apply: drained, deleted "
+			"from the cluster, reset and cleaned\n", role_name(rec->hosts[i].role),
+			rec->hosts[i].ip);
+	}
+	if (cluster_diff_empty(d) && !left)
+		return;
+	if (cluster_apply_installs(d))
+		fprintf(f, "  order: every host of the new definition through the run (what is done "
+			"already is skipped), new masters joined one at a time%s\n",
+			rec->nhosts ? "; then the removed hosts, nodes first, masters one at a time" : "");
+	else
+		fprintf(f, "  order: only removals: the kept hosts are not run again; the removed "
+			"hosts drained on master0, nodes first, masters one at a time\n");
 }

@@ -27,6 +27,8 @@ struct cluster_diff {
 	bool plugins_changed;  /* kind: Plugin documents */
 	bool kubeadm_changed;  /* kubeadm, kubelet and kube-proxy documents */
 	bool cmd_args_changed; /* spec.cmd_args */
+	bool master0_changed;  /* the saved master0 is removed: another master takes its place */
+	const char *new_master0;
 };
 
 /* Compares; refuses (-EINVAL, err saying why and what to do) what an apply cannot do to a
@@ -56,3 +58,29 @@ int cluster_join_hosts(struct cluster *c, const char *spec, enum host_role role,
  * the last master (that is `delete --all`). */
 int cluster_remove_hosts(struct cluster *c, const char *spec, enum host_role role,
 			 bool allow_master0, struct errbuf *err);
+
+/* The hosts still to clean: those an apply (or `delete -m/-n`) took out of the definition
+ * and has not yet drained, reset and cleaned (installer/cluster-state.h keeps them in
+ * clusters/NAME/to-clean, so that the saved definition can be the new one from the start
+ * and a failed or --force'd removal is finished by the next apply or `delete --all`).
+ * rec is a cluster whose hosts are those (name and image set; not cluster_finish'ed: it
+ * may hold nodes alone). cluster_to_clean_update makes it what this apply must clean: the
+ * hosts of rec that want has again are dropped (they are joined, not cleaned), the hosts
+ * d removes are added (copies, each once). Returns how many it holds. */
+size_t cluster_to_clean_update(struct cluster *rec, const struct cluster *want,
+			       const struct cluster_diff *d);
+/* Drops host ip from rec (it was cleaned); 0 when it was there, -ENOENT when not. */
+int cluster_to_clean_done(struct cluster *rec, const char *ip);
+/* The host of rec at address ip (however it is spelt), NULL when none. */
+const struct cluster_host *cluster_to_clean_find(const struct cluster *rec, const char *ip);
+
+/* Whether an apply of d must take the new definition's hosts through the install pipeline
+ * before it removes anything: always, but when d only removes hosts other than master0
+ * (then the kept hosts are left as they are: there is nothing to join before the
+ * removals; a new master0 needs the run: every host's apiserver.cluster.local moves). */
+bool cluster_apply_installs(const struct cluster_diff *d);
+
+/* The whole plan of an apply: the diff (cluster_diff_print), the hosts of rec an earlier
+ * apply left to clean, then the order the apply takes ("nothing to change" only when
+ * there is nothing at all). */
+void cluster_apply_plan_print(const struct cluster_diff *d, const struct cluster *rec, FILE *f);

@@ -349,10 +349,10 @@ int cluster_state_save(const char *home, const struct cluster *c, struct errbuf 
 
 /* ---- reading it back ---- */
 
-static int read_state(int dfd, const char *path, struct buf *b, struct errbuf *err)
+static int read_state(int dfd, const char *file, const char *path, struct buf *b,
+		      struct errbuf *err)
 {
-	_cleanup_close_ int fd = openat(dfd, CLUSTER_STATE_FILE,
-					O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0) {
@@ -386,7 +386,7 @@ int cluster_state_load(const char *home, const char *name, struct cluster *ret,
 		r = open_state_dir(home, name, false, &dfd, err);
 	path = xasprintf("%s/clusters/%s/" CLUSTER_STATE_FILE, home, name);
 	if (r >= 0)
-		r = read_state(dfd, path, &b, err);
+		r = read_state(dfd, CLUSTER_STATE_FILE, path, &b, err);
 	if (r == -ENOENT)
 		return errbuf_set(err, r, "no saved cluster '%s' (%s)", name, path);
 	if (r >= 0)
@@ -488,4 +488,80 @@ int cluster_state_remove(const char *home, const char *name, struct errbuf *err)
 	if (r < 0)
 		return errbuf_set(err, r, "cannot remove %s/%s: %s", dir, name, strerror(-r));
 	return 0;
+}
+
+/* ---- the hosts still to clean ---- */
+
+int cluster_state_save_to_clean(const char *home, const struct cluster *rec, struct errbuf *err)
+{
+	_cleanup_buf_ struct buf text = BUF_INIT(STATE_MAX);
+	_cleanup_close_ int dfd = -1;
+	int r = check_name(rec->name, err);
+
+	if (r >= 0)
+		r = open_state_dir(home, rec->name, true, &dfd, err);
+	if (r >= 0 && rec->nhosts == 0) {
+		if (unlinkat(dfd, CLUSTER_TO_CLEAN_FILE, 0) < 0 && errno != ENOENT)
+			r = errbuf_set(err, negative_errno(), "cannot remove %s/clusters/%s/"
+				       CLUSTER_TO_CLEAN_FILE ": %m", home, rec->name);
+		return r;
+	}
+	if (r >= 0)
+		r = cluster_state_render(rec, &text, err);
+	if (r >= 0) {
+		r = write_file_atomic_at(dfd, CLUSTER_TO_CLEAN_FILE, text.data, text.len, 0600);
+		if (r < 0)
+			errbuf_set(err, r, "cannot write %s/clusters/%s/" CLUSTER_TO_CLEAN_FILE ": %s",
+				   home, rec->name, strerror(-r));
+	}
+	if (text.data)
+		explicit_bzero(text.data, text.len);
+	return r;
+}
+
+/* Each host was written with its settings resolved: one without a user, a port or a way
+ * to log in was not written by cirun. */
+static int check_to_clean(const struct cluster *rec, const char *path, struct errbuf *err)
+{
+	for (size_t i = 0; i < rec->nhosts; i++) {
+		const struct ssh_settings *s = &rec->hosts[i].ssh;
+		if (!s->user || !s->port || (!s->password && !s->pk_file) ||
+		    strchr(rec->hosts[i].ip, ':'))
+			return errbuf_set(err, -EINVAL, "%s: host %s has no complete ssh settings: not "
+					  "a record cirun wrote", path, rec->hosts[i].ip);
+	}
+	return 0;
+}
+
+int cluster_state_load_to_clean(const char *home, const char *name, struct cluster *ret,
+				struct errbuf *err)
+{
+	_cleanup_buf_ struct buf b = BUF_INIT(STATE_MAX);
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r = check_name(name, err);
+
+	memset(ret, 0, sizeof(*ret));
+	if (r >= 0)
+		r = open_state_dir(home, name, false, &dfd, err);
+	path = xasprintf("%s/clusters/%s/" CLUSTER_TO_CLEAN_FILE, home, name);
+	if (r >= 0)
+		r = read_state(dfd, CLUSTER_TO_CLEAN_FILE, path, &b, err);
+	if (r == -ENOENT) {
+		/* none: nothing is left to clean */
+		ret->name = xstrdup(name);
+		return 0;
+	}
+	if (r >= 0)
+		r = clusterfile_parse(path, b.data ? b.data : "", b.len, ret, err);
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	if (r >= 0 && strcmp(ret->name, name) != 0)
+		r = errbuf_set(err, -EINVAL, "%s describes cluster '%s', not '%s': refused", path,
+			       ret->name, name);
+	if (r >= 0)
+		r = check_to_clean(ret, path, err);
+	if (r < 0)
+		cluster_release(ret);
+	return r;
 }

@@ -19,6 +19,7 @@
 #include "error.h"
 
 #define CLUSTER_STATE_FILE "Clusterfile"
+#define CLUSTER_TO_CLEAN_FILE "to-clean"
 
 /* $CIRUN_HOME, else /var/lib/cirun; CIRUN_HOME set but empty is -EINVAL. */
 int cluster_state_home(const char **ret, struct errbuf *err);
@@ -44,3 +45,13 @@ int cluster_state_pick(const char *home, const char *name, char **ret, struct er
 
 /* Removes home/clusters/<name> and everything in it (admin.conf, journals). */
 int cluster_state_remove(const char *home, const char *name, struct errbuf *err);
+
+/* The hosts still to clean (installer/cluster-diff.h: cluster_to_clean_update), as
+ * home/clusters/<name>/to-clean: the same syntax, one Cluster document holding only those
+ * hosts, each with its role, SSH settings and env resolved; 0600 like the definition (it
+ * holds their passwords). Saving a record without hosts removes the file. */
+int cluster_state_save_to_clean(const char *home, const struct cluster *rec, struct errbuf *err);
+/* Reads it back (not cluster_finish'ed: it may hold nodes alone; each host must carry
+ * complete SSH settings). None saved: a record without hosts, named name, and 0. */
+int cluster_state_load_to_clean(const char *home, const char *name, struct cluster *ret,
+				struct errbuf *err);

@@ -12,8 +12,11 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "cluster-diff.h"
 #include "cluster-state.h"
+#include "cmd-run.h"
 #include "delete.h"
+#include "ip-list.h"
 #include "json-writer.h"
 #include "log.h"
 #include "status.h"
@@ -160,30 +163,109 @@ fail:
 
 static const struct cli_usage delete_usage = {
 	"delete",
-	"--all [--force] [--cluster-name NAME] [--parallel N] [--insecure-ignore-host-key]\n"
-	"       [--output text|json]",
+	"--all | -m IPS | -n IPS [--force] [--cluster-name NAME] [--allow-master0-removal]\n"
+	"       [--parallel N] [--insecure-ignore-host-key] [--dry-run] [--output text|json]",
 	"Takes a saved cluster off its hosts: the PreClean plugins; on each host (nodes first,\n"
 	"then the masters, master0 last) kubeadm reset -f, the rootfs's scripts/clean.sh, the\n"
 	"units, links, files and containerd mirrors its runs installed (their install record),\n"
 	"the /etc/hosts block and /var/lib/cirun/data/NAME; the PostClean plugins; then the\n"
 	"saved definition in $CIRUN_HOME/clusters/NAME. Works after a failed or partial install.\n"
-	"A host that cannot be reached fails the delete, naming it, before anything changes.\n\n"
+	"A host that cannot be reached fails the delete, naming it, before anything changes.\n"
+	"With -m/-n, those hosts leave the saved definition, which is then applied as 'cirun\n"
+	"apply' applies it: each is drained and deleted from Kubernetes on master0, then reset\n"
+	"and cleaned as above.\n\n"
 	"options:\n"
-	"  --all                       the whole cluster (required: removing some hosts is\n"
-	"                              not done yet)\n"
+	"  --all                       the whole cluster\n"
+	"  -m, --masters IPS           masters to remove (never the last; master0 only with\n"
+	"                              --allow-master0-removal)\n"
+	"  -n, --nodes IPS             nodes to remove\n"
+	"  --allow-master0-removal     master0 may go (the next master takes its place)\n"
 	"  --force                     clean the hosts that can be reached and report the\n"
 	"                              others as skipped; the saved definition then lists\n"
 	"                              only the hosts left, and is removed (naming them) when\n"
-	"                              only unreachable ones are left\n"
+	"                              only unreachable ones are left (-m/-n: the skipped\n"
+	"                              ones stay to clean)\n"
+	"  --dry-run                   -m/-n: print the plan and stop\n"
 	"  --cluster-name NAME         the saved cluster (default: the only one saved)\n"
 	"  --parallel N                hosts worked on at once (1-1000, default 32)\n"
 	"  --insecure-ignore-host-key  do not check or record host keys\n"
 	"  --output text|json          json: events as JSON lines on stdout\n",
 };
 
+/* The hosts of spec (one role) out of want, but those an earlier apply or delete already
+ * took out and left to clean (in rec): a delete that failed is run again as it was typed. */
+static int remove_listed(struct cluster *want, const struct cluster *rec, const char *spec,
+			 enum host_role role, bool allow_master0, struct errbuf *err)
+{
+	char **ips = NULL;
+	size_t n = 0;
+	int r = parse_ip_list(spec, &ips, &n, err);
+
+	if (r < 0)
+		return errbuf_prefix(err, "%s", role == ROLE_MASTER ? "-m" : "-n");
+	for (size_t k = 0; k < n; k++) {
+		const struct cluster_host *h = cluster_to_clean_find(rec, ips[k]);
+		bool left = h && h->role == role;
+		if (r >= 0 && !left)
+			r = cluster_remove_hosts(want, ips[k], role, allow_master0, err);
+		free(ips[k]);
+	}
+	free(ips);
+	return r;
+}
+
+/* delete -m/-n: the saved definition without those hosts, applied. */
+static int delete_some(const char *home, const char *name, const char *masters,
+		       const char *nodes, bool allow_master0, const struct run_opts *o,
+		       struct errbuf *err)
+{
+	struct cluster saved = { 0 }, want = { 0 }, rec = { 0 };
+	int r = cluster_state_load(home, name, &saved, err);
+
+	if (r >= 0)
+		r = cluster_state_load(home, name, &want, err);
+	if (r >= 0)
+		r = cluster_state_load_to_clean(home, name, &rec, err);
+	if (r >= 0 && masters)
+		r = remove_listed(&want, &rec, masters, ROLE_MASTER, allow_master0, err);
+	if (r >= 0 && nodes)
+		r = remove_listed(&want, &rec, nodes, ROLE_NODE, allow_master0, err);
+	if (r >= 0)
+		r = cluster_finish(&want, err);
+	r = r >= 0 ? run_reconcile(&saved, &want, allow_master0, o) : -CLI_EXIT_USAGE;
+	cluster_release(&saved);
+	cluster_release(&want);
+	cluster_release(&rec);
+	return r;
+}
+
+/* delete --all: the hosts an apply left to clean are the cluster's too (each once: an
+ * apply stopped between recording a host and saving the definition without it leaves it
+ * in both). */
+static int add_to_clean(const char *home, struct cluster *c, struct errbuf *err)
+{
+	struct cluster rec = { 0 };
+	int r = cluster_state_load_to_clean(home, c->name, &rec, err);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->nhosts; i++)
+		cluster_to_clean_done(&rec, c->hosts[i].ip);
+	if (rec.nhosts) {
+		c->hosts = xreallocarray(c->hosts, c->nhosts + rec.nhosts, sizeof(*c->hosts));
+		memcpy(c->hosts + c->nhosts, rec.hosts, rec.nhosts * sizeof(*rec.hosts));
+		c->nhosts += rec.nhosts;
+		free(rec.hosts);
+		rec.hosts = NULL;
+		rec.nhosts = 0;
+	}
+	cluster_release(&rec);
+	return 0;
+}
+
 int cmd_delete(int argc, char **argv)
 {
-	enum { O_ALL = 256, O_FORCE, O_NAME, O_PARALLEL, O_INSECURE, O_OUTPUT };
+	enum { O_ALL = 256, O_FORCE, O_NAME, O_PARALLEL, O_INSECURE, O_OUTPUT, O_MASTER0, O_DRY };
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, O_ALL },
 		{ "force", no_argument, NULL, O_FORCE },
@@ -193,15 +275,17 @@ int cmd_delete(int argc, char **argv)
 		{ "output", required_argument, NULL, O_OUTPUT },
 		{ "masters", required_argument, NULL, 'm' },
 		{ "nodes", required_argument, NULL, 'n' },
+		{ "allow-master0-removal", no_argument, NULL, O_MASTER0 },
+		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	_cleanup_free_ char *name = NULL, *picked = NULL;
+	_cleanup_free_ char *name = NULL, *picked = NULL, *masters = NULL, *nodes = NULL;
 	struct errbuf err = ERRBUF_INIT;
 	struct run_opts o = { .command = "delete" };
 	struct cluster c = { 0 };
 	const char *home;
-	bool all = false;
+	bool all = false, allow_master0 = false;
 	unsigned long v;
 	char *end;
 	int opt, r;
@@ -234,22 +318,43 @@ int cmd_delete(int argc, char **argv)
 			if (parse_output(optarg, &o.json, &err) < 0)
 				goto fail;
 			break;
+		case O_MASTER0:
+			allow_master0 = true;
+			break;
+		case O_DRY:
+			o.dry_run = true;
+			break;
 		case 'm':
+			free(masters);
+			masters = xstrdup(optarg);
+			break;
 		case 'n':
-			errbuf_set(&err, -ENOTSUP, "delete -m/-n (removing some hosts) is not done yet: "
-				   "'cirun delete --all' takes the whole cluster off");
-			goto fail;
+			free(nodes);
+			nodes = xstrdup(optarg);
+			break;
 		case 'h':
 			return cli_help(&delete_usage);
 		default:
 			return cli_usage_error(&delete_usage);
 		}
 	}
-	if (optind != argc || !all)
+	if (optind != argc || all == (masters || nodes))
 		return cli_usage_error(&delete_usage);
+	if (all && (o.dry_run || allow_master0)) {
+		errbuf_set(&err, -EINVAL, "--dry-run and --allow-master0-removal go with -m/-n, not "
+			   "--all");
+		goto fail;
+	}
 	if (protect_secrets(&err) < 0 || cluster_state_home(&home, &err) < 0 ||
-	    cluster_state_pick(home, name, &picked, &err) < 0 ||
-	    cluster_state_load(home, picked, &c, &err) < 0)
+	    cluster_state_pick(home, name, &picked, &err) < 0)
+		goto fail;
+	if (!all) {
+		r = delete_some(home, picked, masters, nodes, allow_master0, &o, &err);
+		if (r == -CLI_EXIT_USAGE)
+			goto fail;
+		return r;
+	}
+	if (cluster_state_load(home, picked, &c, &err) < 0 || add_to_clean(home, &c, &err) < 0)
 		goto fail;
 	r = cluster_delete(home, &c, &o, &err);
 	cluster_release(&c);

@@ -11,9 +11,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "cluster-diff.h"
+#include "cluster-state.h"
 #include "cluster.h"
 #include "clusterfile.h"
 #include "cmd-replay.h"
@@ -399,6 +402,47 @@ static int run_cluster(struct cluster *c, const struct run_opts *o)
 	return r;
 }
 
+int run_reconcile(const struct cluster *saved, struct cluster *want, bool allow_master0,
+		  const struct run_opts *o)
+{
+	struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	int r;
+
+	if (cluster_check_files(want, &err) < 0 || check_image(want->image, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		return 2;
+	}
+	if (image_store_open(NULL, &st, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		return 1;
+	}
+	r = cluster_apply(st, saved, want, allow_master0, o);
+	image_store_close(st);
+	return r;
+}
+
+/* apply: a cluster whose definition is saved is reconciled against it; -ENOENT none. */
+static int apply_saved(struct cluster *c, bool allow_master0, const struct run_opts *o,
+		       struct errbuf *err)
+{
+	struct cluster saved = { 0 };
+	const char *home;
+	int r = cluster_state_home(&home, err);
+
+	if (r >= 0)
+		r = cluster_state_load(home, c->name, &saved, err);
+	if (r == -ENOENT) {
+		errbuf_clear(err);
+		return r;
+	}
+	if (r < 0)
+		return CLI_EXIT_USAGE;
+	r = run_reconcile(&saved, c, allow_master0, o);
+	cluster_release(&saved);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME };
@@ -547,7 +591,14 @@ static const struct cli_usage apply_usage = {
 	"its image, its hosts with roles, SSH settings and env per host over the global ones.\n\n"
 	"options:\n"
 	"  -f, --file FILE             the Clusterfile (also --Clusterfile)\n"
-	RUN_OPTIONS_HELP,
+	"  --allow-master0-removal     the Clusterfile may leave out master0 of a saved cluster\n"
+	"                              while other masters stay (the next one takes its place)\n"
+	RUN_OPTIONS_HELP "\n\n"
+	"A cluster whose definition is saved ($CIRUN_HOME/clusters/NAME, by its last run or\n"
+	"apply) is reconciled against that definition, never against a kubeconfig: the plan\n"
+	"(hosts added and removed, inputs changed) is printed; new hosts are prepared and\n"
+	"joined, then removed hosts are drained, deleted from Kubernetes, reset and cleaned.\n"
+	"--force: a removed host that cannot be reached is skipped and kept to clean.",
 };
 
 int cmd_apply(int argc, char **argv)
@@ -556,6 +607,7 @@ int cmd_apply(int argc, char **argv)
 		{ "file", required_argument, NULL, 'f' },
 		{ "Clusterfile", required_argument, NULL, 'f' }, /* sealer's spelling */
 		RUN_OPTIONS,
+		{ "allow-master0-removal", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -566,6 +618,7 @@ int cmd_apply(int argc, char **argv)
 	struct cluster c = { 0 };
 	struct run_opts o = { .command = "apply" };
 	struct errbuf err = ERRBUF_INIT;
+	bool allow_master0 = false;
 	int opt, r = 2;
 
 	if (protect_secrets(&err) < 0)
@@ -580,6 +633,8 @@ int cmd_apply(int argc, char **argv)
 			continue;
 		if (opt == 'f') {
 			set_str(&file, optarg);
+		} else if (opt == 'M') {
+			allow_master0 = true;
 		} else if (opt == O_CMD_ARGS) {
 			if (cmd_args_parse(optarg, &cmd_args, &ncmd_args, &err) < 0)
 				goto fail;
@@ -607,7 +662,11 @@ int cmd_apply(int argc, char **argv)
 		errbuf_prefix(&err, "%s", file);
 		goto fail;
 	}
-	r = run_cluster(&c, &o);
+	r = apply_saved(&c, allow_master0, &o, &err);
+	if (r == CLI_EXIT_USAGE && err.code < 0)
+		goto fail;
+	if (r == -ENOENT)
+		r = run_cluster(&c, &o);
 	goto out;
 fail:
 	log_error("%s", errbuf_msg(&err));
@@ -620,5 +679,201 @@ out:
 	}
 	free(cmd_args);
 	cluster_release(&c);
+	return r;
+}
+
+static const struct cli_usage join_usage = {
+	"join",
+	"-m IPS | -n IPS [-u USER] [-p PASSWD | --passwd-file FILE] [--pk FILE [--pk-passwd P]]\n"
+	"       [--port N] [-e K=V]... [--cluster-name NAME] [--parallel N] [--timeout DUR]\n"
+	"       [--connect-timeout DUR] [--insecure-ignore-host-key] [--dry-run]\n"
+	"       [--output text|json] [--force] [--ready-timeout DUR]",
+	"Adds hosts to a saved cluster (NAME, default the only one saved): its saved definition\n"
+	"gets them, with the SSH settings and env given here as their own, and is then applied\n"
+	"as 'cirun apply' applies it: the new hosts are prepared and joined, masters one at a\n"
+	"time; what is done already on the others is skipped. A host already in the cluster is\n"
+	"refused.\n\n"
+	"options:\n"
+	"  -m, --masters IPS           masters to add (a,b, ranges a.b.c.1-9, ip:port)\n"
+	"  -n, --nodes IPS             nodes to add\n"
+	"  -u, --user USER             their SSH user (default: the cluster's)\n"
+	"  -p, --passwd PASSWD         their SSH password (default: the cluster's)\n"
+	"  --passwd-file FILE          read it from FILE\n"
+	"  --pk FILE                   their SSH private key\n"
+	"  --pk-passwd P               the key's passphrase\n"
+	"  --port N                    their SSH port\n"
+	"  -e, --env K=V               their own env (repeatable)\n"
+	"  --cluster-name NAME         the saved cluster (default: the only one saved)\n"
+	RUN_OPTIONS_HELP,
+};
+
+/* What join's flags give: the hosts, their own ssh settings and env, the cluster. */
+struct join_flags {
+	struct ssh_settings ssh;
+	struct kv *env;
+	size_t nenv;
+	char *masters, *nodes, *name;
+};
+
+static int join_option(int opt, const char *arg, struct join_flags *f, struct errbuf *err)
+{
+	unsigned long v;
+	char *end;
+	struct kv item;
+
+	switch (opt) {
+	case 'm':
+		set_str(&f->masters, arg);
+		return 0;
+	case 'n':
+		set_str(&f->nodes, arg);
+		return 0;
+	case 'u':
+		if (!*arg || arg[strcspn(arg, " \t\n\r:/")])
+			return errbuf_set(err, -EINVAL, "-u '%s' is not a user name", arg);
+		set_str(&f->ssh.user, arg);
+		return 0;
+	case 'p':
+		if (!*arg)
+			return errbuf_set(err, -EINVAL, "-p: the SSH password is empty");
+		set_secret(&f->ssh.password, arg);
+		explicit_bzero((char *)arg, strlen(arg));
+		return 0;
+	case 'P':
+		set_secret(&f->ssh.password, NULL);
+		return read_secret_file(arg, &f->ssh.password, err);
+	case 'k':
+		set_str(&f->ssh.pk_file, arg);
+		return 0;
+	case 'K':
+		set_secret(&f->ssh.pk_passphrase, arg);
+		explicit_bzero((char *)arg, strlen(arg));
+		return 0;
+	case 'O':
+		v = strtoul(arg, &end, 10);
+		if (*end || v < 1 || v > 65535)
+			return errbuf_set(err, -EINVAL, "--port '%s' must be 1-65535", arg);
+		f->ssh.port = (unsigned)v;
+		return 0;
+	case 'e':
+		if (parse_env_item(arg, &item, err) < 0)
+			return errbuf_prefix(err, "-e");
+		f->env = xreallocarray(f->env, f->nenv + 1, sizeof(*f->env));
+		f->env[f->nenv++] = item;
+		return 0;
+	case 'N':
+		set_str(&f->name, arg);
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static bool ssh_given(const struct ssh_settings *s)
+{
+	return s->user || s->password || s->pk_file || s->pk_passphrase || s->port;
+}
+
+/* The saved cluster with the hosts added, then applied. */
+static int join_saved(struct join_flags *f, const struct run_opts *o, struct errbuf *err)
+{
+	_cleanup_free_ char *picked = NULL;
+	struct cluster saved = { 0 }, want = { 0 };
+	const struct ssh_settings *ssh = ssh_given(&f->ssh) ? &f->ssh : NULL;
+	const char *home;
+	int r = cluster_state_home(&home, err);
+
+	if (r >= 0)
+		r = cluster_state_pick(home, f->name, &picked, err);
+	if (r >= 0)
+		r = cluster_state_load(home, picked, &saved, err);
+	if (r >= 0)
+		r = cluster_state_load(home, picked, &want, err);
+	if (r >= 0 && f->masters)
+		r = cluster_join_hosts(&want, f->masters, ROLE_MASTER, ssh, f->env, f->nenv, err);
+	if (r >= 0 && f->nodes)
+		r = cluster_join_hosts(&want, f->nodes, ROLE_NODE, ssh, f->env, f->nenv, err);
+	if (r >= 0)
+		r = cluster_finish(&want, err);
+	if (r >= 0)
+		r = run_reconcile(&saved, &want, false, o);
+	else
+		r = -CLI_EXIT_USAGE;
+	cluster_release(&saved);
+	cluster_release(&want);
+	return r;
+}
+
+int cmd_join(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "masters", required_argument, NULL, 'm' },
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "passwd", required_argument, NULL, 'p' },
+		{ "passwd-file", required_argument, NULL, 'P' },
+		{ "pk", required_argument, NULL, 'k' },
+		{ "pk-passwd", required_argument, NULL, 'K' },
+		{ "port", required_argument, NULL, 'O' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "cluster-name", required_argument, NULL, 'N' },
+		RUN_OPTIONS,
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	_cleanup_free_ char *skip = NULL;
+	struct join_flags f = { 0 };
+	struct run_opts o = { .command = "join" };
+	struct errbuf err = ERRBUF_INIT;
+	int opt, r = 2;
+
+	if (protect_secrets(&err) < 0)
+		goto fail;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "m:n:u:p:e:h", opts, NULL)) != -1) {
+		int handled = run_option(opt, optarg, &o, &skip, &err);
+		if (handled < 0)
+			goto fail;
+		if (handled)
+			continue;
+		if (opt == 'h') {
+			r = cli_help(&join_usage);
+			goto out;
+		}
+		if (opt == O_CMD_ARGS || (r = join_option(opt, optarg, &f, &err)) == -ENOTSUP) {
+			r = cli_usage_error(&join_usage);
+			goto out;
+		}
+		if (r < 0)
+			goto fail;
+	}
+	if (optind != argc || (!f.masters && !f.nodes)) {
+		r = cli_usage_error(&join_usage);
+		goto out;
+	}
+	if (f.ssh.pk_passphrase && !f.ssh.pk_file) {
+		errbuf_set(&err, -EINVAL, "--pk-passwd is the passphrase of a key: give the key with --pk");
+		goto fail;
+	}
+	r = join_saved(&f, &o, &err);
+	if (r == -CLI_EXIT_USAGE)
+		goto fail;
+	goto out;
+fail:
+	log_error("%s", errbuf_msg(&err));
+	r = 2;
+out:
+	set_secret(&f.ssh.password, NULL);
+	set_secret(&f.ssh.pk_passphrase, NULL);
+	free(f.ssh.user);
+	free(f.ssh.pk_file);
+	for (size_t i = 0; i < f.nenv; i++) {
+		free(f.env[i].key);
+		free(f.env[i].value);
+	}
+	free(f.env);
+	free(f.masters);
+	free(f.nodes);
+	free(f.name);
 	return r;
 }

@@ -23,6 +23,7 @@ static int verb_help(int argc, char **argv);
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "install an image onto hosts: run IMAGE -m IPS [-n IPS] -p PASSWD (see run --help)" },
 	{ "apply", cmd_apply, "install from a Clusterfile: apply -f Clusterfile (see apply --help)" },
+	{ "join", cmd_join, "add hosts to a saved cluster and join them: join -m|-n IPS [-p PASSWD] [--cluster-name NAME]" },
 	{ "delete", cmd_delete, "take a saved cluster off its hosts: delete --all [--force] [--cluster-name NAME]" },
 	{ "status", cmd_status, "show each host of a saved cluster now: status [NAME] [--output json]" },
 	{ "clusters", cmd_clusters, "list the saved clusters (name, image, masters, nodes)" },

@@ -309,6 +309,11 @@ int phase_plugins_pre_clean(struct run *r, struct host_state *h);
 int phase_plugins_post_clean(struct run *r, struct host_state *h);
 bool run_no_plugins_pre_clean(const struct run *r);
 bool run_no_plugins_post_clean(const struct run *r);
+/* apply.c: the removal of hosts from a cluster (installer/apply.h), over a run whose
+ * hosts[0] is master0 (kubectl drains and deletes there) and every other host one to
+ * remove */
+extern const struct phase run_remove_pipeline[];
+extern const size_t run_remove_pipeline_len;
 /* every host but master0: the hosts PreJoin acts on */
 extern const struct phase_hosts phase_on_joining;
 

@@ -26,7 +26,7 @@ no_home() { [ ! -e "$CIRUN_HOME" ]; }
 
 # ---- help and usage errors, for every verb the help lists ----
 verbs=$("$cirun" --help | sed -n '/^commands/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
-check_out "cirun --help lists the verbs" '^run build images inspect save load tag rmi export ' \
+check_out "cirun --help lists the verbs" '^run join delete status clusters build images inspect save load tag rmi export ' \
     bash -c "printf '%s\n' \"\$1\" | tr '\n' ' ' | sed 's/apply //'" _ "$verbs"
 for v in $verbs; do
     rc=0; cli "$work/h1" "$work/e1" "$v" --help || rc=$?

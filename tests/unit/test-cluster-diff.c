@@ -160,6 +160,15 @@ static void test_refusals(void **state)
 	assert_int_equal(d.nremoved, 1);
 	assert_string_equal(d.removed[0]->ip, "10.0.0.1");
 	assert_string_equal(w.hosts[0].ip, "10.0.0.2");
+	/* a removal, but of master0: the run goes over the hosts first (apiserver.cluster.local
+	 * moves to the new master0 everywhere), and the plan says so */
+	assert_true(d.master0_changed);
+	assert_true(cluster_apply_installs(&d));
+	char out[1024] = { 0 };
+	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+	cluster_diff_print(&d, f);
+	fclose(f);
+	assert_non_null(strstr(out, "master0 is now 10.0.0.2"));
 	cluster_diff_release(&d);
 	cluster_release(&s);
 	cluster_release(&w);
@@ -274,6 +283,88 @@ static void test_join_and_remove(void **state)
 	cluster_release(&c);
 }
 
+
+static char *plan_of(const struct cluster_diff *d, const struct cluster *rec)
+{
+	static char out[4096];
+	memset(out, 0, sizeof(out));
+	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
+	cluster_apply_plan_print(d, rec, f);
+	fclose(f);
+	return out;
+}
+
+/* The record of hosts still to clean across applies: a removed host enters it once, one
+ * the new definition has again leaves it (it is joined, not cleaned), a cleaned one is
+ * dropped; each copy keeps its role, ssh settings and env. */
+static void test_to_clean_record(void **state)
+{
+	(void)state;
+	struct cluster s = { 0 }, w = { 0 }, rec = { .name = (char *)"c1" };
+	struct cluster_diff d;
+	struct errbuf err = ERRBUF_INIT;
+	static const char down[] = HEAD
+		"  env: [A=1]\n"
+		"  hosts:\n"
+		"    - {ips: [10.0.0.1], roles: [master]}\n"
+		"    - {ips: [10.0.0.4], roles: [node]}\n";
+	assert_int_equal(diff(base, down, false, &s, &w, &d, &err), 0);
+	assert_int_equal(cluster_to_clean_update(&rec, &w, &d), 2);
+	assert_string_equal(rec.hosts[0].ip, "10.0.0.2");
+	assert_int_equal(rec.hosts[0].role, ROLE_MASTER);
+	assert_string_equal(rec.hosts[1].ip, "10.0.0.3");
+	assert_int_equal(rec.hosts[1].role, ROLE_NODE);
+	assert_string_equal(rec.hosts[1].ssh.password, "pw");
+	assert_int_equal(rec.hosts[1].ssh.port, 22);
+	assert_int_equal(rec.hosts[1].nenv, 1);
+	assert_string_equal(rec.hosts[1].env[0].value, "1");
+	/* the same removal again (a re-run) adds nothing */
+	assert_int_equal(cluster_to_clean_update(&rec, &w, &d), 2);
+	/* the plan: removals alone, the kept hosts not run again */
+	const char *plan = plan_of(&d, &rec);
+	assert_non_null(strstr(plan, "- master 10.0.0.2"));
+	assert_non_null(strstr(plan, "- node   10.0.0.3"));
+	assert_non_null(strstr(plan, "only removals"));
+	assert_false(cluster_apply_installs(&d));
+	cluster_diff_release(&d);
+	cluster_release(&s);
+	/* the next apply takes 10.0.0.3 back and changes nothing else: it leaves the record,
+	 * 10.0.0.2 stays in it, named as left by an earlier apply; the run comes first */
+	static const char back[] = HEAD
+		"  env: [A=1]\n"
+		"  hosts:\n"
+		"    - {ips: [10.0.0.1], roles: [master]}\n"
+		"    - {ips: [10.0.0.4, 10.0.0.3], roles: [node]}\n";
+	struct cluster w2 = { 0 };
+	load(back, &w2);
+	assert_int_equal(cluster_diff(&w, &w2, false, &d, &err), 0);
+	assert_int_equal(cluster_to_clean_update(&rec, &w2, &d), 1);
+	assert_string_equal(rec.hosts[0].ip, "10.0.0.2");
+	assert_true(cluster_apply_installs(&d));
+	plan = plan_of(&d, &rec);
+	assert_non_null(strstr(plan, "+ node   10.0.0.3"));
+	assert_non_null(strstr(plan, "- master 10.0.0.2        still to clean from an earlier apply"));
+	const char *run = strstr(plan, "order: every host of the new definition through the run");
+	assert_non_null(run);
+	assert_non_null(strstr(run, "then the removed hosts"));
+	cluster_diff_release(&d);
+	/* cleaned: dropped; a host not in it is -ENOENT */
+	assert_int_equal(cluster_to_clean_done(&rec, "10.0.0.2"), 0);
+	assert_int_equal(rec.nhosts, 0);
+	assert_int_equal(cluster_to_clean_done(&rec, "10.0.0.2"), -ENOENT);
+	/* nothing at all: nothing to change, no order line */
+	assert_int_equal(cluster_diff(&w2, &w2, false, &d, &err), 0);
+	assert_true(cluster_apply_installs(&d)); /* the run still verifies */
+	plan = plan_of(&d, &rec);
+	assert_non_null(strstr(plan, "nothing to change"));
+	assert_null(strstr(plan, "order:"));
+	cluster_diff_release(&d);
+	rec.name = NULL;
+	cluster_release(&rec);
+	cluster_release(&w);
+	cluster_release(&w2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_inputs_changed),
 		cmocka_unit_test(test_address_spellings),
 		cmocka_unit_test(test_join_and_remove),
+		cmocka_unit_test(test_to_clean_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

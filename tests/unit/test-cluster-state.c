@@ -389,6 +389,70 @@ static void test_list_pick_remove(void **state)
 	cluster_release(&a);
 }
 
+
+/* The still-to-clean record: nodes alone are a valid record (no master needed), each host
+ * round-trips with its own ssh settings and env, the file is 0600, a record without hosts
+ * removes it, none saved reads as empty, and a host without complete ssh settings (not
+ * written by cirun) is refused. */
+static void test_to_clean(void **state)
+{
+	struct cluster a = { 0 }, rec = { 0 }, back = { 0 };
+	struct errbuf e = ERRBUF_INIT;
+	struct stat st;
+
+	load_rich(&a);
+	assert_true(cluster_state_save(*state, &a, &e) >= 0);
+	assert_true(cluster_state_load_to_clean(*state, a.name, &back, &e) >= 0);
+	assert_int_equal(back.nhosts, 0);
+	assert_string_equal(back.name, a.name);
+	cluster_release(&back);
+	rec.name = xstrdup(a.name);
+	rec.image = xstrdup(a.image);
+	rec.hosts = xcalloc(1, sizeof(*rec.hosts));
+	rec.hosts[0] = a.hosts[a.nhosts - 1]; /* the node 10.0.0.5, moved over */
+	rec.nhosts = 1;
+	a.nhosts--;
+	assert_int_equal(rec.hosts[0].role, ROLE_NODE);
+	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0);
+	_cleanup_free_ char *path = tmp_path(state, "clusters/prod.eu-1/" CLUSTER_TO_CLEAN_FILE);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(cluster_state_load_to_clean(*state, a.name, &back, &e) >= 0);
+	assert_int_equal(back.nhosts, 1);
+	assert_string_equal(back.hosts[0].ip, "10.0.0.5");
+	assert_int_equal(back.hosts[0].role, ROLE_NODE);
+	assert_ssh_eq(&back.hosts[0].ssh, &rec.hosts[0].ssh);
+	assert_kv_eq(back.hosts[0].env, back.hosts[0].nenv, rec.hosts[0].env, rec.hosts[0].nenv);
+	cluster_release(&back);
+	/* the saved definition is not touched by it */
+	assert_true(cluster_state_load(*state, a.name, &back, &e) >= 0);
+	assert_int_equal(back.nhosts, a.nhosts + 1);
+	cluster_release(&back);
+	/* a host whose ssh settings are not complete */
+	free(rec.hosts[0].ssh.user);
+	rec.hosts[0].ssh.user = NULL;
+	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0);
+	assert_int_equal(cluster_state_load_to_clean(*state, a.name, &back, &e), -EINVAL);
+	assert_non_null(strstr(errbuf_msg(&e), "no complete ssh settings"));
+	errbuf_clear(&e);
+	/* a symlink where the record should be is refused, never followed */
+	_cleanup_free_ char *other = tmp_path(state, "elsewhere");
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(symlink(other, path), 0);
+	assert_int_equal(cluster_state_load_to_clean(*state, a.name, &back, &e), -ELOOP);
+	assert_non_null(strstr(errbuf_msg(&e), "symbolic link"));
+	errbuf_clear(&e);
+	/* empty: the file goes (a link there too, as a link) */
+	cluster_release(&rec);
+	rec = (struct cluster){ .name = xstrdup(a.name) };
+	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(stat(other, &st), 0); /* what the link pointed at is untouched */
+	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0); /* and again: no error */
+	cluster_release(&rec);
+	cluster_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_permissions, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_list_pick_remove, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_to_clean, tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_not_utf8, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
