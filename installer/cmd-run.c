@@ -443,6 +443,44 @@ static int apply_saved(struct cluster *c, bool allow_master0, const struct run_o
 	return r;
 }
 
+/* `run` of a saved cluster: the same hosts (resumed, the journal skipping what is done) or
+ * more (joined); never fewer. A run is typed again by hand, and a host left out of it by
+ * a slip must not be drained and reset: removing hosts is apply's or delete's, which
+ * print the plan first. */
+static int check_run_keeps_hosts(struct cluster *c, struct errbuf *err)
+{
+	struct cluster saved = { 0 };
+	struct cluster_diff d;
+	const char *home;
+	int r = cluster_state_home(&home, err);
+
+	if (r >= 0)
+		r = cluster_state_load(home, c->name, &saved, err);
+	if (r == -ENOENT) {
+		errbuf_clear(err);
+		return 0;
+	}
+	bool diffed = false;
+	if (r >= 0)
+		diffed = (r = cluster_diff(&saved, c, false, &d, err)) >= 0;
+	if (diffed && d.nremoved) {
+		char list[512] = "";
+		for (size_t i = 0; i < d.nremoved; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", d.removed[i]->ip);
+		r = errbuf_set(err, -EINVAL, "cluster %s is installed on hosts this run leaves out "
+			       "(%s): a run never removes hosts; remove them with 'cirun delete -m/-n "
+			       "IPS' (or 'cirun apply -f' with the new hosts), or give this cluster "
+			       "another --cluster-name", c->name, list);
+	}
+	if (diffed)
+		cluster_diff_release(&d);
+	if (r < 0)
+		errbuf_prefix(err, "cirun run");
+	cluster_release(&saved);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	enum { O_PASSWD_FILE = 256, O_PK, O_PK_PASSWD, O_PORT, O_NAME };
@@ -569,7 +607,7 @@ int cmd_run(int argc, char **argv)
 		goto fail;
 	if (cluster_add_hosts(&c, masters, ROLE_MASTER, "-m", &err) < 0 ||
 	    (nodes && cluster_add_hosts(&c, nodes, ROLE_NODE, "-n", &err) < 0) ||
-	    cluster_finish(&c, &err) < 0)
+	    cluster_finish(&c, &err) < 0 || check_run_keeps_hosts(&c, &err) < 0)
 		goto fail;
 	r = run_cluster(&c, &o);
 	goto out;

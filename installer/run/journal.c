@@ -586,6 +586,9 @@ static void log_resume(const struct run *r, const struct host_state *h)
 
 int run_journal_after(struct run *r)
 {
+	/* the last point before the first change: every host reached, locked and checked */
+	if (run_save_definition(r) < 0)
+		return -1;
 	restore_registry(r);
 	restore_kubeadm(r);
 	r->joins_pending = false;

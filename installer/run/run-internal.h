@@ -117,6 +117,7 @@ struct run {
 	 * kubeadm.c both read from (a base image's layers hold hundreds of MB of images/:
 	 * read once, not once per module). What kubeadm's part refused is kept for
 	 * run_kubeadm_load to report in its turn, after the registry's and hosts' checks. */
+	bool save_definition; /* run_save_definition: saved before the first change */
 	bool layers_scanned;
 	bool *layer_may_have_plugins; /* per layer: plugins.c unpacks only those */
 	int kubeadm_scan_rc;
@@ -431,6 +432,9 @@ int run_kubeadm_entry(struct run *r, const char *path, mode_t type, const char *
 struct journal;
 int phase_journal(struct run *r, struct host_state *h);
 int run_journal_after(struct run *r);
+/* run.c: saves the desired definition when the run asked for it (r->save_definition);
+ * < 0 (logged) stops the run */
+int run_save_definition(struct run *r);
 bool run_journal_skips(struct run *r, struct host_state *h, const struct phase *p);
 int run_journal_record(struct run *r, struct host_state *h, const struct phase *p);
 /* The inputs phase would record on h now ("k=v k=v"), -ENOENT for a phase not recorded;

@@ -134,6 +134,26 @@ static int finish(struct run *r, int code)
 	return code;
 }
 
+/* The desired definition (installer/cluster-state.h), which delete, status and later runs
+ * read: saved once every host was reached, locked and passed preflight, and before the
+ * first change to any of them. Not before: a run whose password or address was mistyped,
+ * or that preflight stopped, would replace the definition of a working cluster, or name
+ * hosts that hold nothing of it. */
+int run_save_definition(struct run *r)
+{
+	struct errbuf err = ERRBUF_INIT;
+
+	if (!r->save_definition)
+		return 0;
+	if (cluster_state_save(image_store_home(r->st), r->c, &err) < 0) {
+		log_error("%s", errbuf_msg(&err));
+		return -1;
+	}
+	log_info("cluster %s: definition saved as %s/clusters/%s/" CLUSTER_STATE_FILE, r->c->name,
+		 image_store_home(r->st), r->c->name);
+	return 0;
+}
+
 int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts *o,
 		struct errbuf *err)
 {
@@ -186,15 +206,8 @@ int cluster_run(struct image_store *st, struct cluster *c, const struct run_opts
 		run_plan(&r);
 		return finish(&r, 0);
 	}
-	/* the desired definition, once validated and before any host is touched: delete,
-	 * status and later runs read it (installer/cluster-state.h) */
-	if (cluster_state_save(image_store_home(st), c, err) < 0) {
-		log_error("%s", errbuf_msg(err));
-		errbuf_clear(err);
-		return finish(&r, 1);
-	}
-	log_info("cluster %s: definition saved as %s/clusters/%s/" CLUSTER_STATE_FILE, c->name,
-		 image_store_home(st), c->name);
+	/* saved once every host is reached, locked and checked (run_save_definition) */
+	r.save_definition = true;
 	bool ready = pipeline_run(&r, run_pipeline, run_pipeline_len);
 	for (size_t i = 0; i < r.n; i++) {
 		r.hosts[i].t_end_ms = run_now_ms();

@@ -73,6 +73,17 @@ check "the password is not in the run's log" bash -c "! grep -rqF -- '$pw' '$CIR
 check_out "cirun clusters lists it" "^dc +deltest:v1 +$ip1 +$ip2$" "$cirun" clusters
 check_out "cirun clusters --output json" "^\\[\\{\"name\":\"dc\",\"image\":\"deltest:v1\",\"masters\":\\[\"$ip1\"\\],\"nodes\":\\[\"$ip2\"\\]\\}\\]$" "$cirun" clusters --output json
 check_out "cirun apply -f takes the saved definition (dry run)" "DRY RUN" "$cirun" apply -f "$CIRUN_HOME/clusters/dc/Clusterfile" --dry-run
+# the saved definition is replaced only once every host was reached, locked and checked:
+# a run with a mistyped password, or one that leaves a host out, changes nothing of it
+sum0=$(sha256sum "$CIRUN_HOME/clusters/dc/Clusterfile")
+out=$("$cirun" run deltest:v1 -m "$ip1" -n "$ip2" -p "not-$pw" -e HostRole=worker -e Version=1 --cluster-name dc --connect-timeout 10s 2>&1)
+check "a run with a wrong password fails" test $? -ne 0
+check_out "at connect" "connect" printf '%s\n' "$out"
+check_out "the saved definition is as it was (the working password kept)" "^$sum0\$" sha256sum "$CIRUN_HOME/clusters/dc/Clusterfile"
+out=$("$cirun" run deltest:v1 -m "$ip1" -p "$pw" --cluster-name dc 2>&1); rc=$?
+check_out "a run leaving out a host of the saved cluster is refused (exit 2)" '^2$' echo $rc
+check_out "naming the host and what to do" "leaves out \($ip2\).*cirun delete -m/-n" printf '%s\n' "$out"
+check_out "the saved definition is as it was" "^$sum0\$" sha256sum "$CIRUN_HOME/clusters/dc/Clusterfile"
 # status: the journal is the journal helper's; here a line of the contract's form, and
 # one with a terminal escape that must not reach the terminal
 hostssh 1 'printf "distribute 1764400000 img=sha256:abc123\nsetup 1764400001 x=\033[2J\n" >> /var/lib/cirun/data/dc/journal'
