@@ -31,7 +31,8 @@ run() { timeout 120 "$cirun" run locktest:v1 -p "$pw" "$@" 2>&1; }
 me=$(hostname)
 
 # ---- two runs at once on one host ----
-hostssh 1 "rm -f $go $started"
+# (the journal would skip init.sh as done: this run must reach it again)
+hostssh 1 "rm -f $go $started /var/lib/cirun/data/lk/journal"
 "$cirun" run locktest:v1 -m "$ip1" -p "$pw" --cluster-name lk > "$work/first.out" 2>&1 &
 first=$!
 check "the first run reaches init.sh on host 1" hostssh 1 \
@@ -59,7 +60,8 @@ check_out "its summary says ok" "^$ip1 +master0 +[0-9]+ +ok" cat "$work/first.ou
 check "it left the lock free (an empty file)" hostssh 1 "test -f $lock && ! test -s $lock"
 
 # ---- a run whose cirun dies mid-step: its agent finishes the step, then frees the lock ----
-hostssh 1 "rm -f $go $started"
+# (the journal would skip init.sh as done: this run must reach it again)
+hostssh 1 "rm -f $go $started /var/lib/cirun/data/lk/journal"
 "$cirun" run locktest:v1 -m "$ip1" -p "$pw" --cluster-name lk > "$work/killed.out" 2>&1 &
 victim=$!
 check "a run reaches init.sh on host 1" hostssh 1 \

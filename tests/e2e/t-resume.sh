@@ -4,7 +4,7 @@
 # succeeded, and a plain re-run resumes every host at its first step not done. 1 master + 2
 # nodes with the STAND-IN kubeadm (tests/fixtures/k8s-standin: not Kubernetes), failures
 # injected at three points: init.sh fails on node 2 (a marker file) while node 3's kubeadm
-# join fails (a ca.crt in its way, kubeadm's preflight); then the agent of node 3 is killed
+# join fails (a ca.crt in its way, kubeadm's preflight); then the connection to node 3 drops
 # in the middle of a large layer's transfer. Each run fails naming host and step; once the
 # cause is gone a plain re-run completes, and the journals (and the stand-in's own record of
 # its calls) show that nothing done was done again: no layer re-sent, kubeadm init run once
@@ -102,16 +102,18 @@ check_out "every host: every step done as recorded" '^3$' bash -c "printf '%s\n'
 j1=$(journal 1)
 j2=$(journal 2)
 
-# ---- 3: node 3's agent killed in the middle of a large layer's transfer ----
+# ---- 3: node 3's connection dropped in the middle of a large layer's transfer ----
 newsize=$("$cirun" inspect resume:v2 | grep -B2 'value: blob.bin opt/' | sed -n 's/^    size: //p')
 # on node 3 itself, so that it strikes while the layer is arriving: a watcher drops the
-# connection (kills, by PID, the agent and the sshd processes of its session, below the
-# listening sshd) once the layer's unpacking has begun
+# connection (kills, by PID, the sshd processes of the agent's session, below the listening
+# sshd: what a dropped link ends in) once the layer's unpacking has begun. The agent sees
+# its channel close, drops the partial layer and frees the host's lock, so the re-run
+# needs no --force (a kill -9 of the agent itself would leave a stale lock, by design)
 hostssh 3 'cat > /run/cirun-test-watch.sh' <<'WATCH'
 for i in $(seq 1200); do
     if ls -d /var/lib/cirun/layers/unpacked/*.partial > /dev/null 2>&1; then
         a=$(pgrep -xo cirun-agent) || exit 1
-        pids=$a s=$a
+        pids= s=$a
         while s=$(awk '{print $4}' /proc/$s/stat) && [ "$s" -gt 1 ]; do
             [ "$(awk '{print $4}' /proc/$s/stat)" -le 1 ] && break # the listening sshd
             [ "$(cat /proc/$s/comm)" = sshd ] && pids="$pids $s"
@@ -127,7 +129,7 @@ hostssh 3 'setsid bash /run/cirun-test-watch.sh > /dev/null 2>&1 < /dev/null & e
 out=$(run resume:v2)
 rc=$?
 printf '%s\n' "$out" | sed -n '/^HOST  *ROLE/,$p' | sed 's/^/# /'
-check "the watcher killed node 3's agent" hostssh 3 test -s /run/cirun-test-killed
+check "the watcher dropped node 3's session" hostssh 3 test -s /run/cirun-test-killed
 w=$(hostssh 3 cat /run/cirun-test-watcher)
 hostssh 3 "kill $w 2>/dev/null; true"
 check "run 4 fails" test "$rc" != 0
