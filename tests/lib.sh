@@ -48,6 +48,12 @@ lab_env() {
     pw=${CIRUN_LAB_PASSWORD:-cirun-lab}
 }
 
+# forget_cluster NAME: the control machine forgets cluster NAME (its saved definition, the
+# copies of its journals; the hosts are left as they are), so that a run of another host
+# set under that name starts a cluster of its own: a run of fewer hosts than a saved
+# cluster's is refused (a run never removes hosts), and apply reconciles against it.
+forget_cluster() { rm -rf "$CIRUN_HOME/clusters/$1"; }
+
 # lab_begin N: brings up N lab hosts (bails when they do not come up) and sets ip1..ipN.
 lab_begin() {
     local n=$1 i ips

@@ -41,9 +41,12 @@ static bool image_plugin_path(const char *path, void *unused)
 
 bool run_plugins_may_want(const char *path)
 {
-	/* any spelling a tar may use for them ("./plugins/x", "/plugin/x"): a layer that
-	 * matches is only unpacked (filtered) for nothing */
-	return strstr(path, "plugin") != NULL;
+	/* the layer's own spellings of a top-level name ("./plugins/x", "/plugin/x",
+	 * ".//plugins"), as the filtered unpack normalises them; no more: a base image's
+	 * /usr/lib holds many a "plugin", and a match unpacks its whole layer */
+	while (path[0] == '/' || (path[0] == '.' && path[1] == '/'))
+		path += path[0] == '/' ? 1 : 2;
+	return image_plugin_path(path, NULL);
 }
 
 /* The image's plugins/ (and plugin/): the layers hold them, not a rootfs on this machine,

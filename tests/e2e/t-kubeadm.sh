@@ -142,6 +142,9 @@ check "init ran once" test "$(hs 1 grep -c -e "'kubeadm init --config'" $calls)"
 
 # 2 masters + 1 node on the same hosts, reset first
 for i in 1 2 3; do hs "$i" 'kubeadm reset -f >/dev/null 2>&1; : > /var/log/k8s-standin/calls.log'; done
+# (another cluster under the same name: the control machine forgets the first one, else
+# the apply would reconcile against it and refuse the second host's change of role)
+forget_cluster my-cluster
 cat > "$work/Clusterfile" <<CF
 apiVersion: sealer.cloud/v2
 kind: Cluster

@@ -72,7 +72,10 @@ out=$(run runtest:v2 -m "$ip1" -n "$ip2,$ip3" -p "$pw" -e HostRole=worker -e Ver
 check_out "a corrupted cached layer is detected and sent again" "\\[$ip3\\] layer sha256:$layer of image runtest:v2 in the host cache is corrupt" printf '%s\n' "$out"
 check_out "and the run succeeds" "^$ip3 +node +8 +ok" printf '%s\n' "$out"
 
-# failures name the host
+# failures name the host. From here on, runs of other host sets under the same name: each
+# a cluster of its own for these checks, the saved one forgotten first (a run of fewer
+# hosts than a saved cluster's is refused: a run never removes hosts)
+run() { forget_cluster my-cluster; "$cirun" run "$@" 2>&1; }
 t0=$(date +%s)
 out=$(CIRUN_SSH_PASSWORD=wrong run runtest:v2 -m "$ip1" --connect-timeout 10)
 t1=$(date +%s)

@@ -308,10 +308,12 @@ static void put_blob(const char *home, const struct tentry *t, size_t n, char *d
 static void test_image_plugins_from_their_layers_only(void **state)
 {
 	struct fixture *f = *state;
-	static const struct tentry base[] = { { 'f', "bin/tool", "elf", 0755 } };
+	/* a "plugin" deeper down is no plugin of the image: that layer is not unpacked */
+	static const struct tentry base[] = { { 'f', "bin/tool", "elf", 0755 },
+					      { 'f', "usr/lib/gst/libgst-plugin.so", "elf" } };
 	static const struct tentry app[] = {
-		{ 'd', "plugins" },
-		{ 'f', "plugins/image.yaml", "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\n"
+		{ 'd', "./plugins" },
+		{ 'f', "./plugins/image.yaml", "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\n"
 		  "metadata: {name: from-image}\nspec: {type: SHELL, action: PostInstall, data: x}\n" },
 	};
 	static const struct tentry gone[] = { { 'f', ".wh.plugins", "" } };
