@@ -525,8 +525,10 @@ static int check_to_clean(const struct cluster *rec, const char *path, struct er
 {
 	for (size_t i = 0; i < rec->nhosts; i++) {
 		const struct ssh_settings *s = &rec->hosts[i].ssh;
+		const char *colon = strchr(rec->hosts[i].ip, ':');
+		/* an IPv6 address has several colons; one is an "ip:port" cirun never writes */
 		if (!s->user || !s->port || (!s->password && !s->pk_file) ||
-		    strchr(rec->hosts[i].ip, ':'))
+		    (colon && !strchr(colon + 1, ':')))
 			return errbuf_set(err, -EINVAL, "%s: host %s has no complete ssh settings: not "
 					  "a record cirun wrote", path, rec->hosts[i].ip);
 	}

@@ -167,15 +167,18 @@ static size_t removed_failed(const struct run *r)
 }
 
 /* The reachable removed hosts through the table; 0 when every one was removed (with
- * --force: every reachable one), 1 otherwise. */
-static int remove_reached(struct run *r, const struct run_opts *o)
+ * --force: every reachable one), 1 otherwise. *ran: whether the table ran at all (when it
+ * did not, no host was removed, reachable or not). */
+static int remove_reached(struct run *r, const struct run_opts *o, bool *ran)
 {
 	_cleanup_buf_ struct buf list = BUF_INIT(64u << 10);
 	size_t unreachable = removed_failed(r);
 
+	*ran = false;
 	if (r->hosts[0].failed) {
-		log_error("cannot reach master0 %s: no host was removed (they stay to clean: run "
-			  "the apply again once it is reachable)", r->hosts[0].spec->ip);
+		log_error("master0 %s cannot drain them (%s): no host was removed (they stay to "
+			  "clean: run the same command again once master0 can be used)",
+			  r->hosts[0].spec->ip, errbuf_msg(&r->hosts[0].err));
 		return 1;
 	}
 	if (unreachable && !o->force) {
@@ -187,6 +190,7 @@ static int remove_reached(struct run *r, const struct run_opts *o)
 	if (unreachable)
 		log_warning("--force: skipping %s (unreachable): not drained, not cleaned",
 			    removed_list(r, true, &list));
+	*ran = true;
 	pipeline_run(r, run_remove_pipeline, run_remove_pipeline_len);
 	for (size_t i = 1; i < r->n; i++)
 		if (r->hosts[i].failed && r->hosts[i].failed_phase &&
@@ -231,8 +235,11 @@ static int remove_hosts(struct image_store *st, const struct cluster *want, stru
 	report_text("removing %s from cluster %s: drained on master0 %s, reset and cleaned, "
 		    "nodes first", removed_list(&r, false, &list), want->name, want->hosts[0].ip);
 	pipeline_run(&r, run_reach, run_reach_len);
-	code = remove_reached(&r, o);
-	for (size_t i = 1; i < r.n; i++) {
+	bool ran;
+	code = remove_reached(&r, o, &ran);
+	/* only a host the removal went through is removed: one it never reached (refused
+	 * for another host, or master0 unusable) stays to clean */
+	for (size_t i = 1; ran && i < r.n; i++) {
 		if (r.hosts[i].failed)
 			continue;
 		done = xreallocarray(done, ndone + 1, sizeof(*done));
@@ -266,9 +273,9 @@ out:
 		for (size_t i = 0; i < rec->nhosts; i++)
 			buf_printf(&list, "%s%s", i ? ", " : "", rec->hosts[i].ip);
 		log_error("cluster %s: still to clean on %s (kept in %s/clusters/%s/"
-			  CLUSTER_TO_CLEAN_FILE "): run 'cirun apply -f %s/clusters/%s/"
-			  CLUSTER_STATE_FILE "' or 'cirun delete --all' again once the cause is "
-			  "removed", want->name, list.data, home, want->name, home, want->name);
+			  CLUSTER_TO_CLEAN_FILE "): once the cause is removed, run the same command "
+			  "again, or 'cirun apply -f %s/clusters/%s/" CLUSTER_STATE_FILE "'",
+			  want->name, list.data, home, want->name, home, want->name);
 	}
 	log_clear_secrets();
 	return code;

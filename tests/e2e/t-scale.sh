@@ -118,7 +118,7 @@ out1=$(apply "$work/c3.yaml"); rc=$?
 check "apply removing node 2 and adding node 5, node 2's clean.sh failing: exit 1" test "$rc" -eq 1 || printf '%s\n' "$out1" | tail -30
 printf "%s\n" "$out1" | grep -E "not removed|still to clean|changes against|^  [-+~o]" | sed "s/^/# /"
 check_out "naming the host and the step" "$ip2: not removed \\(clean nodes\\): scripts/clean.sh exited with 4" printf '%s\n' "$out1"
-check_out "  … and how to finish it" "cluster sc: still to clean on $ip2 .*run 'cirun apply -f" printf '%s\n' "$out1"
+check_out "  … and how to finish it" "cluster sc: still to clean on $ip2 .*'cirun apply -f" printf '%s\n' "$out1"
 check "joined first, then removed" bash -c "printf '%s\n' \"\$1\" | grep -n -e 'kubeadm join --config' -e 'kubectl drain' | head -1 | grep -q 'kubeadm join'" _ "$out1"
 check "host 5 joined" joined 5
 check_out "node 2 stays to clean" "$ip2" cat "$CIRUN_HOME/clusters/sc/to-clean"
@@ -144,10 +144,17 @@ took "apply 3"
 # after the host), so that it can be opened again from here
 ssh4() { ip netns exec "$CIRUN_LAB_PREFIX-4" iptables -w "$1" INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset; }
 ssh4 -I || bail "cannot close host 4's port 22"
-out=$("$cirun" delete -n "$ip4" 2>&1); rc=$?
+# with node 5, reachable: refused for node 4, the removal does not run at all, and node 5
+# (out of the definition already) stays to clean, untouched, instead of being forgotten
+out=$("$cirun" delete -n "$ip4,$ip5" 2>&1); rc=$?
 check "delete -n of an unreachable node fails" test "$rc" -eq 1 || printf '%s\n' "$out" | tail -20
 check_out "naming it, nothing removed" "cannot reach $ip4: no host was removed" printf '%s\n' "$out"
 check_out "  … it stays to clean" "$ip4" cat "$CIRUN_HOME/clusters/sc/to-clean"
+check_out "  … and so does node 5, which the removal never reached" "$ip5" cat "$CIRUN_HOME/clusters/sc/to-clean"
+check "node 5 still joined (not drained, not reset)" joined 5
+out=$("$cirun" join -n "$ip5" --force --ready-timeout 60 2>&1); rc=$?
+check "join -n takes node 5 back (node 4 skipped with --force)" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -20
+check "  … node 5 no longer to clean" bash -c "! grep -q '$ip5' '$CIRUN_HOME/clusters/sc/to-clean'"
 out=$("$cirun" delete -n "$ip4" --force 2>&1); rc=$?
 check "the same delete again with --force exits 0 (typed as before: the node is already out)" test "$rc" -eq 0 || printf '%s\n' "$out" | tail -20
 check_out "  … skipping it" "--force: skipping $ip4 \\(unreachable\\)" printf '%s\n' "$out"

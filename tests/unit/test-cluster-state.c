@@ -428,6 +428,16 @@ static void test_to_clean(void **state)
 	assert_true(cluster_state_load(*state, a.name, &back, &e) >= 0);
 	assert_int_equal(back.nhosts, a.nhosts + 1);
 	cluster_release(&back);
+	/* an IPv6 host comes back (several colons are an address, not "ip:port") */
+	char *v4 = rec.hosts[0].ip;
+	rec.hosts[0].ip = xstrdup("fd00::5");
+	assert_true(cluster_state_save_to_clean(*state, &rec, &e) >= 0);
+	if (cluster_state_load_to_clean(*state, a.name, &back, &e) < 0)
+		fail_msg("%s", errbuf_msg(&e));
+	assert_string_equal(back.hosts[0].ip, "fd00::5");
+	cluster_release(&back);
+	free(rec.hosts[0].ip);
+	rec.hosts[0].ip = v4;
 	/* a host whose ssh settings are not complete */
 	free(rec.hosts[0].ssh.user);
 	rec.hosts[0].ssh.user = NULL;
