@@ -462,7 +462,8 @@ static int check_run_keeps_hosts(struct cluster *c, struct errbuf *err)
 	}
 	bool diffed = false;
 	if (r >= 0)
-		diffed = (r = cluster_diff(&saved, c, false, &d, err)) >= 0;
+		/* allowed here: a master0 left out is then named with the others below */
+		diffed = (r = cluster_diff(&saved, c, true, &d, err)) >= 0;
 	if (diffed && d.nremoved) {
 		char list[512] = "";
 		for (size_t i = 0; i < d.nremoved; i++)
