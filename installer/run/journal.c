@@ -268,6 +268,8 @@ static void out_kubeadm_init(const struct run *r, const struct host_state *h, st
 {
 	(void)h;
 	buf_printf(out, " cgroup=%s", r->cgroup_driver ? r->cgroup_driver : "-");
+	if (r->init_skipped)
+		buf_puts(out, " init=skipped");
 }
 
 /* ---- cheap checks that a phase recorded as done still is ---- */
@@ -399,6 +401,16 @@ static bool applied_once(const char *phase)
 	return strcmp(phase, "kubeadm init") == 0;
 }
 
+/* A kubeadm init recorded where master0 was already initialised changed nothing: the
+ * steps after it need not run again for it (a record without the mark, an older
+ * version's, is taken as a real init) */
+static bool changed_nothing(const struct journal *j, const char *phase, long last)
+{
+	const char *v = journal_get(j, (size_t)last, "init");
+
+	return strcmp(phase, "kubeadm init") == 0 && v && strcmp(v, "skipped") == 0;
+}
+
 size_t run_journal_decide(const struct run *r, const struct host_state *h,
 			  const struct journal *j, const char **ret_why)
 {
@@ -426,7 +438,8 @@ size_t run_journal_decide(const struct run *r, const struct host_state *h,
 			*ret_why = "its inputs changed";
 		if (*ret_why)
 			return in_place(r, i, k, ret_why);
-		prev = last;
+		if (!changed_nothing(j, run_pipeline[k].name, last))
+			prev = last;
 	}
 	return run_pipeline_len;
 }

@@ -287,6 +287,19 @@ static void add_record(struct buf *b, const char *phase, int64_t t)
 	buf_putc(b, '\n');
 }
 
+/* a record with outputs after its inputs, as run_journal_record writes it */
+static void add_record_out(struct buf *b, const char *phase, int64_t t, const char *outputs)
+{
+	_cleanup_buf_ struct buf in = BUF_INIT(JOURNAL_MAX_LINE);
+	char step[JOURNAL_MAX_STEP + 1];
+
+	assert_int_equal(run_journal_inputs(&run, &host, phase, &in), 0);
+	buf_puts(&in, outputs);
+	assert_true(journal_step_name(phase, step, sizeof(step)));
+	assert_int_equal(journal_line(step, t, in.data, b), 0);
+	buf_putc(b, '\n');
+}
+
 static const char *phase_at(size_t k)
 {
 	return k < run_pipeline_len ? run_pipeline[k].name : "(end)";
@@ -424,7 +437,20 @@ static void test_decide_master_added(void **state)
 	/* ...and master0 stays done: no init, no CMD replayed */
 	assert_string_equal(decide(b.data, &why), "(end)");
 	assert_null(why);
+	/* kubeadm init recorded again after the CMDs where it changed nothing (master0 had
+	 * admin.conf): the CMDs stay done */
+	size_t len = b.len;
+	add_record_out(&b, "kubeadm init", 7, " cgroup=systemd init=skipped");
+	assert_string_equal(decide(b.data, &why), "(end)");
+	assert_null(why);
+	/* a real init (or an older version's record, without the mark) made a new cluster:
+	 * the CMDs run again on it */
+	buf_truncate(&b, len);
+	add_record_out(&b, "kubeadm init", 7, " cgroup=systemd");
+	assert_string_equal(decide(b.data, &why), "cmd");
+	assert_string_equal(why, "recorded before a step it follows ran again");
 	/* its own inputs still count for the CMDs */
+	buf_truncate(&b, len);
 	cmds[0] = (char *)"kubectl apply -f y.yaml";
 	assert_string_equal(decide(b.data, &why), "cmd");
 	assert_string_equal(why, "its inputs changed");
