@@ -86,7 +86,6 @@ static void dig_u(struct sha256 *s, unsigned long long v)
 static int kv_by_key(const void *a, const void *b)
 {
 	const struct kv *x = *(const struct kv *const *)a, *y = *(const struct kv *const *)b;
-
 	int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
 
 	return c ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
