@@ -83,13 +83,26 @@ static void dig_u(struct sha256 *s, unsigned long long v)
 	dig_str(s, n);
 }
 
+static int kv_by_key(const void *a, const void *b)
+{
+	const struct kv *x = *(const struct kv *const *)a, *y = *(const struct kv *const *)b;
+	int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
+
+	return c ? c : strcmp(x->value ? x->value : "", y->value ? y->value : "");
+}
+
+/* by key: the env is a set (cluster-diff compares it so), its order no change */
 static void in_env(const struct host_state *h, struct buf *out)
 {
 	struct sha256 *s = dig_new();
+	_cleanup_free_ const struct kv **sorted = xcalloc(h->spec->nenv + 1, sizeof(*sorted));
 
+	for (size_t i = 0; i < h->spec->nenv; i++)
+		sorted[i] = &h->spec->env[i];
+	qsort(sorted, h->spec->nenv, sizeof(*sorted), kv_by_key);
 	for (size_t i = 0; i < h->spec->nenv; i++) {
-		dig_str(s, h->spec->env[i].key);
-		dig_str(s, h->spec->env[i].value);
+		dig_str(s, sorted[i]->key);
+		dig_str(s, sorted[i]->value);
 	}
 	digest_of(s, "env", out);
 }
@@ -254,6 +267,8 @@ static void out_kubeadm_init(const struct run *r, const struct host_state *h, st
 {
 	(void)h;
 	buf_printf(out, " cgroup=%s", r->cgroup_driver ? r->cgroup_driver : "-");
+	if (r->init_skipped)
+		buf_puts(out, " init=skipped");
 }
 
 /* ---- cheap checks that a phase recorded as done still is ---- */
@@ -376,6 +391,25 @@ static size_t in_place(const struct run *r, size_t i, size_t k, const char **why
 	return (size_t)d;
 }
 
+/* kubeadm init never runs on a master0 that has admin.conf (phase_kubeadm_init), and
+ * phase_journal checks that it still has it: a config changed since (a master added to the
+ * certSANs, a kubeadm document) could not be applied by running it again, which would only
+ * re-record it and make every later step of master0, and the joins, run again */
+static bool applied_once(const char *phase)
+{
+	return strcmp(phase, "kubeadm init") == 0;
+}
+
+/* A kubeadm init recorded where master0 was already initialised changed nothing: the
+ * steps after it need not run again for it (a record without the mark, an older
+ * version's, is taken as a real init) */
+static bool changed_nothing(const struct journal *j, const char *phase, long last)
+{
+	const char *v = journal_get(j, (size_t)last, "init");
+
+	return strcmp(phase, "kubeadm init") == 0 && v && strcmp(v, "skipped") == 0;
+}
+
 size_t run_journal_decide(const struct run *r, const struct host_state *h,
 			  const struct journal *j, const char **ret_why)
 {
@@ -398,11 +432,13 @@ size_t run_journal_decide(const struct run *r, const struct host_state *h,
 			*ret_why = "not recorded";
 		else if (last <= prev)
 			*ret_why = "recorded before a step it follows ran again";
-		else if (!journal_matches(j, (size_t)last, in.data))
+		else if (!journal_matches(j, (size_t)last, in.data) &&
+			 !applied_once(run_pipeline[k].name))
 			*ret_why = "its inputs changed";
 		if (*ret_why)
 			return in_place(r, i, k, ret_why);
-		prev = last;
+		if (!changed_nothing(j, run_pipeline[k].name, last))
+			prev = last;
 	}
 	return run_pipeline_len;
 }
@@ -549,7 +585,9 @@ static void restore_kubeadm(struct run *r)
 		else
 			resume_no_later_than(m0, k, "its record lacks the cgroup driver");
 	}
-	if (m0->resume_at > (size_t)k)
+	/* resumed before init for an earlier step, it is still skipped where admin.conf is:
+	 * no new CA, nothing to join again */
+	if (m0->resume_at > (size_t)k || run_host_test(m0, "/etc/kubernetes/admin.conf") > 0)
 		return;
 	for (size_t i = 1; i < r->n; i++) {
 		long jk = index_of(r->hosts[i].spec->role == ROLE_MASTER ? "join masters"

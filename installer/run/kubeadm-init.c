@@ -156,6 +156,7 @@ int phase_kubeadm_init(struct run *r, struct host_state *h)
 
 	if (rc >= 0)
 		rc = run_host_test(h, ADMIN_CONF);
+	r->init_skipped = rc > 0;
 	if (rc > 0)
 		log_host(LOG_NOTICE, h->spec->ip, "kubeadm: already initialised (" ADMIN_CONF " exists): "
 			 "kubeadm init skipped; 'kubeadm reset -f' on the host starts it afresh");

@@ -93,6 +93,7 @@ struct run {
 	size_t n_masters;
 	struct kubeadm_user_doc *kubeadm_docs;
 	const char *cgroup_driver;
+	bool init_skipped; /* master0 had admin.conf: kubeadm init changed nothing */
 	bool have_join;
 	struct kubeadm_join_cmd join;
 	char cert_key[KUBEADM_CERT_KEY_LEN + 1];

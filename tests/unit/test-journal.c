@@ -287,6 +287,19 @@ static void add_record(struct buf *b, const char *phase, int64_t t)
 	buf_putc(b, '\n');
 }
 
+/* a record with outputs after its inputs, as run_journal_record writes it */
+static void add_record_out(struct buf *b, const char *phase, int64_t t, const char *outputs)
+{
+	_cleanup_buf_ struct buf in = BUF_INIT(JOURNAL_MAX_LINE);
+	char step[JOURNAL_MAX_STEP + 1];
+
+	assert_int_equal(run_journal_inputs(&run, &host, phase, &in), 0);
+	buf_puts(&in, outputs);
+	assert_true(journal_step_name(phase, step, sizeof(step)));
+	assert_int_equal(journal_line(step, t, in.data, b), 0);
+	buf_putc(b, '\n');
+}
+
 static const char *phase_at(size_t k)
 {
 	return k < run_pipeline_len ? run_pipeline[k].name : "(end)";
@@ -387,6 +400,93 @@ static void test_decide_cmd(void **state)
 	run.img.id = NULL;
 }
 
+/* A master added to the cluster (cirun join -m, a reordered -m, a delete -m) is in master0's
+ * certSANs, so its init config changes; but an initialised master0 never runs init again
+ * (phase_journal checks that admin.conf is still there): its resume point stays, and neither
+ * init nor the CMDs after it are recorded anew */
+static void test_decide_master_added(void **state)
+{
+	(void)state;
+	_cleanup_buf_ struct buf b = BUF_INIT(JOURNAL_MAX_BYTES);
+	_cleanup_buf_ struct buf one = BUF_INIT(JOURNAL_MAX_LINE);
+	_cleanup_buf_ struct buf two = BUF_INIT(JOURNAL_MAX_LINE);
+	char *cmds[] = { (char *)"kubectl apply -f x.yaml" };
+	const char *masters[] = { "10.0.0.1", "10.0.0.2" };
+	const char *why;
+
+	run.img.id = (char *)"1111111111111111111111111111111111111111111111111111111111111111";
+	run.img.meta.cmds = cmds;
+	run.img.meta.ncmds = 1;
+	run.has_kubeadm = true;
+	run.k8s_version = (char *)"v1.28.2";
+	run.master_ips = masters;
+	run.n_masters = 1;
+	add_record(&b, "distribute", 1);
+	add_record(&b, "setup", 2);
+	add_record(&b, "hosts", 3);
+	add_record(&b, "init", 4);
+	assert_string_equal(decide(b.data, &why), "kubeadm init");
+	add_record(&b, "kubeadm init", 5);
+	add_record(&b, "cmd", 6);
+	assert_string_equal(decide(b.data, &why), "(end)");
+	/* the input does change (the second master is in certSANs)... */
+	assert_int_equal(run_journal_inputs(&run, &host, "kubeadm init", &one), 0);
+	run.n_masters = 2;
+	assert_int_equal(run_journal_inputs(&run, &host, "kubeadm init", &two), 0);
+	assert_string_not_equal(one.data, two.data);
+	/* ...and master0 stays done: no init, no CMD replayed */
+	assert_string_equal(decide(b.data, &why), "(end)");
+	assert_null(why);
+	/* kubeadm init recorded again after the CMDs where it changed nothing (master0 had
+	 * admin.conf): the CMDs stay done */
+	size_t len = b.len;
+	add_record_out(&b, "kubeadm init", 7, " cgroup=systemd init=skipped");
+	assert_string_equal(decide(b.data, &why), "(end)");
+	assert_null(why);
+	/* a real init (or an older version's record, without the mark) made a new cluster:
+	 * the CMDs run again on it */
+	buf_truncate(&b, len);
+	add_record_out(&b, "kubeadm init", 7, " cgroup=systemd");
+	assert_string_equal(decide(b.data, &why), "cmd");
+	assert_string_equal(why, "recorded before a step it follows ran again");
+	/* its own inputs still count for the CMDs */
+	buf_truncate(&b, len);
+	cmds[0] = (char *)"kubectl apply -f y.yaml";
+	assert_string_equal(decide(b.data, &why), "cmd");
+	assert_string_equal(why, "its inputs changed");
+	run.n_masters = 0;
+	run.master_ips = NULL;
+	run.k8s_version = NULL;
+	run.has_kubeadm = false;
+	run.img.meta.cmds = NULL;
+	run.img.meta.ncmds = 0;
+	run.img.id = NULL;
+}
+
+/* cluster-diff takes the env as a set: the same items in another order are no change */
+static void test_env_order(void **state)
+{
+	(void)state;
+	_cleanup_buf_ struct buf a = BUF_INIT(JOURNAL_MAX_LINE);
+	_cleanup_buf_ struct buf b = BUF_INIT(JOURNAL_MAX_LINE);
+	_cleanup_buf_ struct buf c = BUF_INIT(JOURNAL_MAX_LINE);
+	struct kv env[] = { { (char *)"A", (char *)"1" }, { (char *)"B", (char *)"2" } };
+	struct kv rev[] = { { (char *)"B", (char *)"2" }, { (char *)"A", (char *)"1" } };
+
+	spec.env = env;
+	spec.nenv = 2;
+	assert_int_equal(run_journal_inputs(&run, &host, "setup", &a), 0);
+	spec.env = rev;
+	assert_int_equal(run_journal_inputs(&run, &host, "setup", &b), 0);
+	assert_string_equal(a.data, b.data);
+	/* a value that changed still is a change */
+	rev[0].value = (char *)"3";
+	assert_int_equal(run_journal_inputs(&run, &host, "setup", &c), 0);
+	assert_string_not_equal(a.data, c.data);
+	spec.env = NULL;
+	spec.nenv = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +501,8 @@ int main(void)
 		cmocka_unit_test(test_msg_append_decode),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_decide_cmd),
+		cmocka_unit_test(test_decide_master_added),
+		cmocka_unit_test(test_env_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
