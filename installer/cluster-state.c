@@ -373,32 +373,44 @@ static int read_state(int dfd, const char *file, const char *path, struct buf *b
 	return r < 0 ? errbuf_set(err, r, "cannot read %s: %s", path, strerror(-r)) : 0;
 }
 
-int cluster_state_load(const char *home, const char *name, struct cluster *ret,
-		       struct errbuf *err)
+/* Reads home/clusters/<name>/<file> into ret as a Clusterfile of cluster name (ret zeroed
+ * first, released on failure); -ENOENT without an error message when there is none. */
+static int load_file(const char *home, const char *name, const char *file,
+		     struct cluster *ret, char **ret_path, struct errbuf *err)
 {
 	_cleanup_buf_ struct buf b = BUF_INIT(STATE_MAX);
-	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int dfd = -1;
 	int r = check_name(name, err);
 
 	memset(ret, 0, sizeof(*ret));
+	*ret_path = xasprintf("%s/clusters/%s/%s", home, name, file);
 	if (r >= 0)
 		r = open_state_dir(home, name, false, &dfd, err);
-	path = xasprintf("%s/clusters/%s/" CLUSTER_STATE_FILE, home, name);
 	if (r >= 0)
-		r = read_state(dfd, CLUSTER_STATE_FILE, path, &b, err);
+		r = read_state(dfd, file, *ret_path, &b, err);
 	if (r == -ENOENT)
-		return errbuf_set(err, r, "no saved cluster '%s' (%s)", name, path);
+		return r;
 	if (r >= 0)
-		r = clusterfile_parse(path, b.data ? b.data : "", b.len, ret, err);
+		r = clusterfile_parse(*ret_path, b.data ? b.data : "", b.len, ret, err);
 	if (b.data)
 		explicit_bzero(b.data, b.len);
 	if (r >= 0 && strcmp(ret->name, name) != 0)
-		r = errbuf_set(err, -EINVAL, "%s describes cluster '%s', not '%s': refused", path,
-			       ret->name, name);
-	if (r >= 0)
-		r = cluster_finish(ret, err);
+		r = errbuf_set(err, -EINVAL, "%s describes cluster '%s', not '%s': refused",
+			       *ret_path, ret->name, name);
 	if (r < 0)
+		cluster_release(ret);
+	return r;
+}
+
+int cluster_state_load(const char *home, const char *name, struct cluster *ret,
+		       struct errbuf *err)
+{
+	_cleanup_free_ char *path = NULL;
+	int r = load_file(home, name, CLUSTER_STATE_FILE, ret, &path, err);
+
+	if (r == -ENOENT)
+		return errbuf_set(err, r, "no saved cluster '%s' (%s)", name, path);
+	if (r >= 0 && (r = cluster_finish(ret, err)) < 0)
 		cluster_release(ret);
 	return r;
 }
@@ -538,32 +550,16 @@ static int check_to_clean(const struct cluster *rec, const char *path, struct er
 int cluster_state_load_to_clean(const char *home, const char *name, struct cluster *ret,
 				struct errbuf *err)
 {
-	_cleanup_buf_ struct buf b = BUF_INIT(STATE_MAX);
 	_cleanup_free_ char *path = NULL;
-	_cleanup_close_ int dfd = -1;
-	int r = check_name(name, err);
+	int r = load_file(home, name, CLUSTER_TO_CLEAN_FILE, ret, &path, err);
 
-	memset(ret, 0, sizeof(*ret));
-	if (r >= 0)
-		r = open_state_dir(home, name, false, &dfd, err);
-	path = xasprintf("%s/clusters/%s/" CLUSTER_TO_CLEAN_FILE, home, name);
-	if (r >= 0)
-		r = read_state(dfd, CLUSTER_TO_CLEAN_FILE, path, &b, err);
 	if (r == -ENOENT) {
 		/* none: nothing is left to clean */
+		errbuf_clear(err);
 		ret->name = xstrdup(name);
 		return 0;
 	}
-	if (r >= 0)
-		r = clusterfile_parse(path, b.data ? b.data : "", b.len, ret, err);
-	if (b.data)
-		explicit_bzero(b.data, b.len);
-	if (r >= 0 && strcmp(ret->name, name) != 0)
-		r = errbuf_set(err, -EINVAL, "%s describes cluster '%s', not '%s': refused", path,
-			       ret->name, name);
-	if (r >= 0)
-		r = check_to_clean(ret, path, err);
-	if (r < 0)
+	if (r >= 0 && (r = check_to_clean(ret, path, err)) < 0)
 		cluster_release(ret);
 	return r;
 }

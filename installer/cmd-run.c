@@ -377,22 +377,33 @@ static int load_clusterfile(const char *file, struct cluster *c, struct errbuf *
 	return r;
 }
 
-/* The common end of run and apply: what is left to check locally (key files, the image),
- * the store, the run, the exit code. */
-static int run_cluster(struct cluster *c, const struct run_opts *o)
+/* What is left to check locally (key files, the image), then the store: 0 with *ret_st
+ * open, else the exit code (logged). */
+static int open_for_run(const struct cluster *c, struct image_store **ret_st)
 {
-	struct image_store *st = NULL;
 	struct errbuf err = ERRBUF_INIT;
-	int r;
 
 	if (cluster_check_files(c, &err) < 0 || check_image(c->image, &err) < 0) {
 		log_error("%s", errbuf_msg(&err));
 		return 2;
 	}
-	if (image_store_open(NULL, &st, &err) < 0) {
+	if (image_store_open(NULL, ret_st, &err) < 0) {
 		log_error("%s", errbuf_msg(&err));
 		return 1;
 	}
+	return 0;
+}
+
+/* The common end of run and apply: the local checks and the store, the run, the exit
+ * code. */
+static int run_cluster(struct cluster *c, const struct run_opts *o)
+{
+	struct image_store *st = NULL;
+	struct errbuf err = ERRBUF_INIT;
+	int r = open_for_run(c, &st);
+
+	if (r != 0)
+		return r;
 	r = cluster_run(st, c, o, &err);
 	if (r < 0) {
 		log_error("%s", errbuf_msg(&err));
@@ -406,17 +417,10 @@ int run_reconcile(const struct cluster *saved, struct cluster *want, bool allow_
 		  const struct run_opts *o)
 {
 	struct image_store *st = NULL;
-	struct errbuf err = ERRBUF_INIT;
-	int r;
+	int r = open_for_run(want, &st);
 
-	if (cluster_check_files(want, &err) < 0 || check_image(want->image, &err) < 0) {
-		log_error("%s", errbuf_msg(&err));
-		return 2;
-	}
-	if (image_store_open(NULL, &st, &err) < 0) {
-		log_error("%s", errbuf_msg(&err));
-		return 1;
-	}
+	if (r != 0)
+		return r;
 	r = cluster_apply(st, saved, want, allow_master0, o);
 	image_store_close(st);
 	return r;
